@@ -1,0 +1,1 @@
+//! Intake sync server: a placeholder until the sync-server issue lands.

@@ -1,0 +1,84 @@
+//! Same-field conflicts as a first-class state: every concurrent value of a field, with
+//! the device, author and time of the change that wrote it, read from the history.
+
+use automerge::{ObjId, ReadDoc};
+use chrono::{DateTime, Utc};
+
+use super::Record;
+use super::read::value_of;
+use crate::value::Value;
+
+/// One of several values written concurrently to a field.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ConflictValue {
+    pub value: Value,
+    /// The device (Automerge actor id, hex) whose change wrote the value.
+    pub device: String,
+    /// The user named as the change's author (its message), when the device knew it.
+    pub author: Option<String>,
+    /// When the device says the change was made.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A field holding more than one concurrent value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    pub field: String,
+    /// Sorted by device so that every replica lists them in the same order.
+    pub values: Vec<ConflictValue>,
+}
+
+impl Record {
+    /// Every field conflict, by field name.
+    pub fn conflicts(&mut self) -> Vec<Conflict> {
+        let fields = self.fields.clone();
+        let keys: Vec<String> = self.doc.keys(&fields).collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let all = self.doc.get_all(&fields, key.as_str()).unwrap_or_default();
+            if all.len() < 2 {
+                continue;
+            }
+            let mut values: Vec<ConflictValue> = all
+                .iter()
+                .map(|(v, id)| (value_of(&self.doc, v, id), id.clone()))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|(value, id)| {
+                    let (device, author, at) = self.op_provenance(&id);
+                    ConflictValue {
+                        value,
+                        device,
+                        author,
+                        at,
+                    }
+                })
+                .collect();
+            values.sort_by(|a, b| (&a.device, &a.value).cmp(&(&b.device, &b.value)));
+            out.push(Conflict { field: key, values });
+        }
+        out
+    }
+
+    /// Device and author of the change that created an object (a comment, an action).
+    pub(super) fn provenance(&mut self, obj: &ObjId) -> (String, Option<String>) {
+        let (device, author, _) = self.op_provenance(obj);
+        (device, author)
+    }
+
+    fn op_provenance(&mut self, op: &ObjId) -> (String, Option<String>, Option<DateTime<Utc>>) {
+        let Some(hash) = self.doc.hash_for_opid(op) else {
+            return (String::new(), None, None);
+        };
+        match self.doc.get_change_meta_by_hash(&hash) {
+            Some(meta) => (
+                meta.actor.to_hex_string(),
+                meta.message
+                    .map(|m| m.into_owned())
+                    .filter(|m| !m.is_empty()),
+                DateTime::<Utc>::from_timestamp_millis(meta.timestamp),
+            ),
+            None => (String::new(), None, None),
+        }
+    }
+}

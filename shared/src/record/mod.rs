@@ -1,0 +1,260 @@
+//! The record model: one case as one Automerge document. This is the only module that
+//! speaks Automerge; everything else speaks in records, fields, conflicts and bytes.
+//!
+//! Document layout (root map):
+//! - `id`, `form`, `form_version`, `created_at`: fixed at creation;
+//! - `fields`: one key per form field, so concurrent edits of different fields merge;
+//!   `long_text` fields are Automerge text, so concurrent edits of one narrative merge
+//!   character-wise;
+//! - `status`, `review_note`, `assigned_to`: review state, synced like everything else;
+//! - `comments`, `actions`: append-only lists of maps.
+//!
+//! Who wrote what comes from the history: the change's actor is the device (bound to a
+//! user on the server), its message the user's name, its time the clock of the device.
+//! (Automerge 0.12's own "author" feature mints a random actor per author, which would
+//! break the actor-to-device binding the server checks, so we do not use it.)
+
+mod chunks;
+mod conflict;
+mod edit;
+mod read;
+
+pub use conflict::{Conflict, ConflictValue};
+pub use edit::Edit;
+pub use read::{Action, Comment};
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use automerge::{
+    ActorId, AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, transaction::Transactable,
+};
+use chrono::{DateTime, Utc};
+
+use crate::form::{FieldType, Form, FormError, FormRegistry};
+use crate::ids::RecordId;
+use crate::status::ReviewStatus;
+use crate::validate::{Issue, Rule};
+
+/// Who is editing: the device's Automerge actor and, once known, the user's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The device's actor id (16 random bytes, bound to the device at enrolment).
+    pub actor: Vec<u8>,
+    /// The user's name, recorded as the author of every change.
+    pub author: Option<String>,
+}
+
+/// Why a record operation failed. Nothing is changed when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{field}: {}", rule.message(crate::Lang::En))]
+    Invalid { field: String, rule: Rule },
+    #[error("the record is incomplete: {}", issues.iter().map(|i| i.message(crate::Lang::En)).collect::<Vec<_>>().join("; "))]
+    Incomplete { issues: Vec<Issue> },
+    #[error("not a valid record: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Form(#[from] FormError),
+}
+
+/// One case record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    doc: AutoCommit,
+    id: RecordId,
+    form: Arc<Form>,
+    fields: ObjId,
+    /// Written as the message of every change this replica makes.
+    author: Option<String>,
+}
+
+impl Record {
+    /// Starts a new record for `form`, as a draft.
+    pub fn create(id: RecordId, form: Arc<Form>, who: &Identity, at: DateTime<Utc>) -> Record {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(who.actor.as_slice()));
+        let root = automerge::ROOT;
+        // These puts cannot fail on a fresh document: the root exists and is a map.
+        let fields = (|| -> Result<ObjId, automerge::AutomergeError> {
+            doc.put(&root, "id", id.to_string())?;
+            doc.put(&root, "form", form.id.as_str())?;
+            doc.put(&root, "form_version", i64::from(form.version))?;
+            doc.put(&root, "created_at", at.to_rfc3339())?;
+            doc.put(&root, "status", ReviewStatus::Draft.as_str())?;
+            let fields = doc.put_object(&root, "fields", ObjType::Map)?;
+            // Long texts exist from the start so that every device edits the same text
+            // object; two devices creating it concurrently would make a conflict.
+            for f in form
+                .fields()
+                .iter()
+                .filter(|f| f.kind == FieldType::LongText)
+            {
+                doc.put_object(&fields, f.name.as_str(), ObjType::Text)?;
+            }
+            doc.put_object(&root, "comments", ObjType::List)?;
+            doc.put_object(&root, "actions", ObjType::List)?;
+            Ok(fields)
+        })()
+        .expect("initialising a fresh document");
+        doc.commit_with(commit_options(at, who.author.as_deref()));
+        Record {
+            doc,
+            id,
+            form,
+            fields,
+            author: who.author.clone(),
+        }
+    }
+
+    /// Loads a record from bytes (a full save, or changes), which may come from the
+    /// network: a panic inside Automerge on hostile input is turned into an error.
+    pub fn load(bytes: &[u8], forms: &FormRegistry) -> Result<Record, RecordError> {
+        let doc = catch_unwind(|| {
+            let options =
+                automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error);
+            AutoCommit::load_with_options(bytes, options)
+        })
+        .map_err(|_| RecordError::Malformed("the document could not be decoded".into()))?
+        .map_err(|e| RecordError::Malformed(e.to_string()))?;
+        Record::from_doc(doc, forms)
+    }
+
+    fn from_doc(doc: AutoCommit, forms: &FormRegistry) -> Result<Record, RecordError> {
+        let root = automerge::ROOT;
+        let text = |key: &str| match doc.get(&root, key) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let id = text("id")
+            .and_then(|s| s.parse::<RecordId>().ok())
+            .ok_or_else(|| RecordError::Malformed("no record id".into()))?;
+        let form_id = text("form").ok_or_else(|| RecordError::Malformed("no form".into()))?;
+        let version = match doc.get(&root, "form_version") {
+            Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Int(v) => u32::try_from(*v).ok(),
+                ScalarValue::Uint(v) => u32::try_from(*v).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+        .ok_or_else(|| RecordError::Malformed("no form version".into()))?;
+        let fields = match doc.get(&root, "fields") {
+            Ok(Some((automerge::Value::Object(ObjType::Map), id))) => id,
+            _ => return Err(RecordError::Malformed("no fields map".into())),
+        };
+        let form = forms.get(&form_id, version)?;
+        Ok(Record {
+            doc,
+            id,
+            form,
+            fields,
+            author: None,
+        })
+    }
+
+    /// Sets who the following edits are by (actor and author).
+    pub fn set_identity(&mut self, who: &Identity) {
+        self.doc.set_actor(ActorId::from(who.actor.as_slice()));
+        self.author = who.author.clone();
+    }
+
+    /// Merges changes from elsewhere (another device, the server). The bytes may be
+    /// hostile: they are applied to a copy under `catch_unwind`, and the record is
+    /// replaced only on success, so a bad input changes nothing.
+    pub fn apply(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        let changes = chunks::decode(bytes)?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut copy = self.doc.clone();
+        catch_unwind(AssertUnwindSafe(|| copy.apply_changes(changes)))
+            .map_err(|_| RecordError::Malformed("changes could not be applied".into()))?
+            .map_err(|e| RecordError::Malformed(e.to_string()))?;
+        self.doc = copy;
+        Ok(())
+    }
+
+    /// Merges everything `other` holds that this record lacks.
+    pub fn merge(&mut self, other: &mut Record) -> Result<(), RecordError> {
+        let bytes = other.doc.save_after(&self.doc.get_heads());
+        self.apply(&bytes)
+    }
+
+    /// The whole record, compacted (what a store keeps as a snapshot).
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since the last `save` or `save_incremental` (what a store
+    /// appends on each save instead of rewriting the record).
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// The changes this record has that a replica at `heads` lacks.
+    pub fn changes_since(&mut self, heads: &[[u8; 32]]) -> Vec<u8> {
+        let heads: Vec<_> = heads.iter().map(|h| automerge::ChangeHash(*h)).collect();
+        self.doc.save_after(&heads)
+    }
+
+    /// The current heads (hashes of the latest changes), sorted: equal heads mean equal
+    /// documents.
+    pub fn heads(&mut self) -> Vec<[u8; 32]> {
+        let mut heads: Vec<[u8; 32]> = self.doc.get_heads().into_iter().map(|h| h.0).collect();
+        heads.sort();
+        heads
+    }
+
+    /// How many changes the history holds.
+    pub fn change_count(&mut self) -> usize {
+        self.doc.get_changes(&[]).len()
+    }
+
+    /// Makes changes in one commit. On `Err`, everything `f` did is rolled back.
+    pub fn edit<T>(
+        &mut self,
+        at: DateTime<Utc>,
+        f: impl FnOnce(&mut Edit<'_>) -> Result<T, RecordError>,
+    ) -> Result<T, RecordError> {
+        let mut edit = Edit {
+            doc: &mut self.doc,
+            form: &self.form,
+            fields: &self.fields,
+            at,
+        };
+        match f(&mut edit) {
+            Ok(t) => {
+                self.doc
+                    .commit_with(commit_options(at, self.author.as_deref()));
+                Ok(t)
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    pub fn id(&self) -> RecordId {
+        self.id
+    }
+
+    /// The form version this record was started with.
+    pub fn form(&self) -> &Arc<Form> {
+        &self.form
+    }
+}
+
+fn commit_options(
+    at: DateTime<Utc>,
+    author: Option<&str>,
+) -> automerge::transaction::CommitOptions {
+    let options = automerge::transaction::CommitOptions::default().with_time(at.timestamp_millis());
+    match author {
+        Some(a) => options.with_message(a),
+        None => options,
+    }
+}

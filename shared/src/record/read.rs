@@ -1,0 +1,232 @@
+//! Reading a record: current values, review state, comments and actions, validation,
+//! and the JSON view that `intake show --json` prints.
+
+use std::collections::BTreeMap;
+
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue};
+use chrono::{DateTime, Utc};
+
+use super::Record;
+use crate::status::ReviewStatus;
+use crate::validate::Issue;
+use crate::value::Value;
+
+/// A comment on a record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Comment {
+    pub text: String,
+    pub at: String,
+    /// The device (actor id, hex) that wrote it.
+    pub device: String,
+    pub author: Option<String>,
+}
+
+/// A follow-up action (visit, letter, complaint filed, …).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Action {
+    pub form: String,
+    pub form_version: u32,
+    pub at: String,
+    pub device: String,
+    pub author: Option<String>,
+    pub fields: BTreeMap<String, Value>,
+}
+
+pub(super) fn to_scalar(v: Value) -> ScalarValue {
+    match v {
+        Value::Bool(b) => ScalarValue::Boolean(b),
+        Value::Int(i) => ScalarValue::Int(i),
+        Value::Text(s) => ScalarValue::Str(s.into()),
+    }
+}
+
+/// A stored value as a [`Value`]; text objects are read as their text. Shapes we never
+/// write (floats, bytes, nested maps) come from a foreign or broken writer and are shown
+/// as text rather than dropped.
+pub(super) fn value_of(doc: &AutoCommit, v: &automerge::Value<'_>, id: &ObjId) -> Value {
+    match v {
+        automerge::Value::Object(ObjType::Text) => Value::Text(doc.text(id).unwrap_or_default()),
+        automerge::Value::Object(t) => Value::Text(format!("<{t:?}>")),
+        automerge::Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Boolean(b) => Value::Bool(*b),
+            ScalarValue::Int(i) => Value::Int(*i),
+            ScalarValue::Uint(u) => {
+                i64::try_from(*u).map_or(Value::Text(u.to_string()), Value::Int)
+            }
+            ScalarValue::Str(s) => Value::Text(s.to_string()),
+            other => Value::Text(other.to_string()),
+        },
+    }
+}
+
+/// Current values (Automerge's deterministic winner where there is a conflict) and
+/// the names of fields holding more than one concurrent value.
+pub(super) fn values_and_conflicted(
+    doc: &AutoCommit,
+    fields: &ObjId,
+) -> (BTreeMap<String, Value>, Vec<String>) {
+    let mut values = BTreeMap::new();
+    let mut conflicted = Vec::new();
+    for key in doc.keys(fields) {
+        let all = doc.get_all(fields, key.as_str()).unwrap_or_default();
+        if all.len() > 1 {
+            conflicted.push(key.clone());
+        }
+        if let Ok(Some((v, id))) = doc.get(fields, key.as_str()) {
+            values.insert(key, value_of(doc, &v, &id));
+        }
+    }
+    (values, conflicted)
+}
+
+impl Record {
+    fn root_str(&self, key: &str) -> Option<String> {
+        match self.doc.get(automerge::ROOT, key) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Current field values. Long texts that are still empty are left out.
+    pub fn values(&self) -> BTreeMap<String, Value> {
+        let (mut values, _) = values_and_conflicted(&self.doc, &self.fields);
+        values.retain(|_, v| !matches!(v, Value::Text(s) if s.is_empty()));
+        values
+    }
+
+    /// One field's current value.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        match self.doc.get(&self.fields, name) {
+            Ok(Some((v, id))) => Some(value_of(&self.doc, &v, &id)),
+            _ => None,
+        }
+    }
+
+    /// The review status; an unknown status (from a newer app) reads as `submitted`,
+    /// the state that puts it in front of a reviewer.
+    pub fn status(&self) -> ReviewStatus {
+        self.root_str("status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(ReviewStatus::Submitted)
+    }
+
+    /// The reviewer's note that came with the status, if any.
+    pub fn review_note(&self) -> Option<String> {
+        self.root_str("review_note").filter(|s| !s.is_empty())
+    }
+
+    pub fn assigned_to(&self) -> Option<String> {
+        self.root_str("assigned_to").filter(|s| !s.is_empty())
+    }
+
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.root_str("created_at")
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|d| d.with_timezone(&Utc))
+    }
+
+    /// Validation issues of the current values for the current status.
+    pub fn validate(&self) -> Vec<Issue> {
+        let (values, conflicted) = values_and_conflicted(&self.doc, &self.fields);
+        self.form.validate(&values, &conflicted, self.status())
+    }
+
+    /// Whether any field holds concurrent values.
+    pub fn has_conflicts(&self) -> bool {
+        !values_and_conflicted(&self.doc, &self.fields).1.is_empty()
+    }
+
+    fn list_maps(&mut self, key: &str) -> Vec<(BTreeMap<String, Value>, String, Option<String>)> {
+        let Ok(Some((automerge::Value::Object(ObjType::List), list))) =
+            self.doc.get(automerge::ROOT, key)
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for i in 0..self.doc.length(&list) {
+            let Ok(Some((automerge::Value::Object(ObjType::Map), map))) = self.doc.get(&list, i)
+            else {
+                continue;
+            };
+            let mut entry = BTreeMap::new();
+            for k in self.doc.keys(&map) {
+                if let Ok(Some((v, id))) = self.doc.get(&map, k.as_str()) {
+                    entry.insert(k, value_of(&self.doc, &v, &id));
+                }
+            }
+            let (device, author) = self.provenance(&map);
+            out.push((entry, device, author));
+        }
+        out
+    }
+
+    /// Comments, oldest first (in list order, which every replica agrees on).
+    pub fn comments(&mut self) -> Vec<Comment> {
+        self.list_maps("comments")
+            .into_iter()
+            .map(|(mut m, device, author)| Comment {
+                text: take_text(&mut m, "text"),
+                at: take_text(&mut m, "at"),
+                device,
+                author,
+            })
+            .collect()
+    }
+
+    /// Follow-up actions, in the order they were appended.
+    pub fn actions(&mut self) -> Vec<Action> {
+        self.list_maps("actions")
+            .into_iter()
+            .map(|(mut m, device, author)| Action {
+                form: take_text(&mut m, "form"),
+                form_version: match m.remove("form_version") {
+                    Some(Value::Int(v)) => u32::try_from(v).unwrap_or(0),
+                    _ => 0,
+                },
+                at: take_text(&mut m, "at"),
+                device,
+                author,
+                fields: m,
+            })
+            .collect()
+    }
+
+    /// Everything `intake show --json` prints.
+    pub fn to_json(&mut self) -> serde_json::Value {
+        let fields: serde_json::Map<_, _> = self
+            .values()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_json()))
+            .collect();
+        let conflicts: serde_json::Map<_, _> = self
+            .conflicts()
+            .into_iter()
+            .map(|c| (c.field, serde_json::to_value(c.values).unwrap_or_default()))
+            .collect();
+        serde_json::json!({
+            "id": self.id.to_string(),
+            "form": self.form.id,
+            "form_version": self.form.version,
+            "status": self.status().as_str(),
+            "review_note": self.review_note(),
+            "assigned_to": self.assigned_to(),
+            "created_at": self.created_at().map(|d| d.to_rfc3339()),
+            "fields": fields,
+            "conflicts": conflicts,
+            "actions": self.actions(),
+            "comments": self.comments(),
+            "issues": self.validate(),
+        })
+    }
+}
+
+fn take_text(m: &mut BTreeMap<String, Value>, key: &str) -> String {
+    match m.remove(key) {
+        Some(Value::Text(s)) => s,
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
