@@ -208,6 +208,13 @@ impl Record {
         heads
     }
 
+    /// Whether the history holds the change with this hash.
+    pub fn has_change(&mut self, hash: &[u8; 32]) -> bool {
+        self.doc
+            .get_change_by_hash(&automerge::ChangeHash(*hash))
+            .is_some()
+    }
+
     /// How many changes the history holds.
     pub fn change_count(&mut self) -> usize {
         self.doc.get_changes(&[]).len()

@@ -1,0 +1,493 @@
+//! The local store: records as Automerge changes in an encrypted SQLite database
+//! (SQLCipher), with a queryable projection kept in the same transaction.
+//!
+//! Each save appends only the changes the stored record lacks — never rewrites the
+//! record — in one durable transaction (WAL, `synchronous=FULL`), so a save that has
+//! returned survives the app being killed. Every [`COMPACT_AFTER`] appended rows the
+//! record is compacted into one snapshot.
+
+mod key;
+mod schema;
+
+pub use key::Key;
+pub use schema::CURRENT as SCHEMA_VERSION;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use intake_shared::record::Identity;
+use intake_shared::{Conflict, Edit, FormRegistry, Record, RecordError, RecordId, ReviewStatus};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The database file inside a store directory.
+pub const DB_FILE: &str = "intake.db";
+/// The Argon2 salt beside it (CLI passphrase stores only).
+pub const SALT_FILE: &str = "intake.salt";
+/// Appended change rows per record before it is compacted into a snapshot.
+pub const COMPACT_AFTER: i64 = 32;
+
+/// Why a store operation failed. A failed operation changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("wrong passphrase or key, or this file is not an Intake store")]
+    WrongKey,
+    #[error("key: {0}")]
+    Key(String),
+    #[error(
+        "this store was written by a newer app (schema {version}; this app knows {supported}): update the app"
+    )]
+    TooNew { version: i64, supported: i64 },
+    #[error("no record {0}")]
+    NotFound(RecordId),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("the stored record {id} is damaged: {why}")]
+    Damaged { id: String, why: String },
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One row of [`Store::list`]: what a list screen shows without opening the record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub id: String,
+    pub form: String,
+    pub form_version: u32,
+    pub status: String,
+    pub review_note: Option<String>,
+    pub assigned_to: Option<String>,
+    pub municipality: Option<String>,
+    pub issue_type: Option<String>,
+    pub urgency: Option<String>,
+    pub summary: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: String,
+    pub has_conflicts: bool,
+}
+
+/// An open local store.
+///
+/// ```no_run
+/// use intake_client::store::{Key, Store};
+/// use intake_shared::Value;
+///
+/// let dir = std::path::Path::new("/tmp/intake-example");
+/// let key = Key::from_passphrase(dir, "correct horse battery staple")?;
+/// let mut store = Store::open(dir, &key)?;
+/// let id = store.create("intake", |e| {
+///     e.set("full_name", Value::Text("Drita Krasniqi".into()))?;
+///     e.set("urgency", Value::Text("high".into()))
+/// })?;
+/// store.edit(id, |e| e.set("municipality", Value::Text("prizren".into())))?;
+/// let mut record = store.get(id)?;
+/// assert_eq!(record.get("urgency"), Some(Value::Text("high".into())));
+/// # Ok::<(), intake_client::store::StoreError>(())
+/// ```
+pub struct Store {
+    conn: Connection,
+    identity: Identity,
+    forms: &'static FormRegistry,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` with `key`. A wrong key is
+    /// [`StoreError::WrongKey`] and writes nothing.
+    pub fn open(dir: &Path, key: &Key) -> Result<Store, StoreError> {
+        create_private_dir(dir)?;
+        let mut conn = Connection::open(dir.join(DB_FILE))?;
+        // SQLCipher logs a failed key check to stderr; the error we return says it better.
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value()))?;
+        // The first read is where SQLCipher finds out whether the key is right; nothing
+        // has been written before it.
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                return Err(StoreError::WrongKey);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA secure_delete = ON;",
+        )?;
+        schema::migrate(&mut conn)?;
+        // Automerge requires that one actor never makes two changes concurrently (each
+        // change has a sequence number per actor). Two handles on one store — two
+        // processes, or a host app and a background sync — would do exactly that with
+        // a shared actor, so every open gets its own: the device's 16 bytes, which the
+        // server binds to the device, followed by 4 random session bytes.
+        let mut actor = Self::device_actor(&conn)?;
+        let mut session = [0u8; 4];
+        getrandom::fill(&mut session).map_err(|e| StoreError::Key(e.to_string()))?;
+        actor.extend_from_slice(&session);
+        let author = conn
+            .query_row("SELECT value FROM meta WHERE key = 'user'", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        Ok(Store {
+            conn,
+            identity: Identity { actor, author },
+            forms: FormRegistry::builtin(),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// This device's actor prefix: 16 random bytes minted with the store, bound to the
+    /// device on the server at enrolment; every actor this store writes with starts
+    /// with them.
+    fn device_actor(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+        let existing: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(actor) = existing {
+            return Ok(actor);
+        }
+        let mut actor = vec![0u8; 16];
+        getrandom::fill(&mut actor).map_err(|e| StoreError::Key(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('actor', ?1)",
+            [&actor],
+        )?;
+        Ok(actor)
+    }
+
+    /// Who this store's edits are by (actor = device prefix + session, author).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The device's actor prefix (see [`Store::open`]).
+    pub fn device_actor_prefix(&self) -> &[u8] {
+        &self.identity.actor[..16]
+    }
+
+    /// Records the user's name, written as the author of every later change.
+    pub fn set_user(&mut self, name: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('user', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [name.as_bytes()],
+        )?;
+        self.identity.author = Some(name.to_string());
+        Ok(())
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The forms this store opens records with.
+    pub fn forms(&self) -> &'static FormRegistry {
+        self.forms
+    }
+
+    /// Creates a record of the latest version of `form`, fills it in with `f`, and
+    /// saves it; nothing is stored if `f` fails.
+    pub fn create(
+        &mut self,
+        form: &str,
+        f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
+    ) -> Result<RecordId, StoreError> {
+        let now = Utc::now();
+        let form = self.forms.latest(form).map_err(RecordError::from)?;
+        let id = new_record_id(now)?;
+        let mut record = Record::create(id, form, &self.identity, now);
+        record.edit(now, f)?;
+        self.save(&mut record)?;
+        Ok(id)
+    }
+
+    /// Loads, edits (one change, timestamped now) and saves a record.
+    pub fn edit<T>(
+        &mut self,
+        id: RecordId,
+        f: impl FnOnce(&mut Edit<'_>) -> Result<T, RecordError>,
+    ) -> Result<T, StoreError> {
+        let mut record = self.get(id)?;
+        let out = record.edit(Utc::now(), f)?;
+        self.save(&mut record)?;
+        Ok(out)
+    }
+
+    /// Loads a record (snapshot plus the changes appended since).
+    pub fn get(&self, id: RecordId) -> Result<Record, StoreError> {
+        let key = id.to_string();
+        let snapshot: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT snapshot FROM records WHERE id = ?1", [&key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(snapshot) = snapshot else {
+            return Err(StoreError::NotFound(id));
+        };
+        let mut bytes = snapshot.unwrap_or_default();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE record_id = ?1 ORDER BY seq")?;
+        for row in stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))? {
+            bytes.extend(row?);
+        }
+        let mut record = Record::load(&bytes, self.forms).map_err(|e| StoreError::Damaged {
+            id: key,
+            why: e.to_string(),
+        })?;
+        record.set_identity(&self.identity);
+        Ok(record)
+    }
+
+    /// Saves what `record` has that the store lacks, and its projection, in one
+    /// transaction. Changes saved meanwhile by someone else stay: the stored record is
+    /// the union of both.
+    pub fn save(&mut self, record: &mut Record) -> Result<(), StoreError> {
+        let key = record.id().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<(Vec<u8>, i64)> = tx
+            .query_row(
+                "SELECT heads, change_rows FROM records WHERE id = ?1",
+                [&key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let stored_heads: Vec<[u8; 32]> = stored
+            .as_ref()
+            .map(|(h, _)| {
+                h.chunks_exact(32)
+                    .map(|c| c.try_into().expect("32-byte chunk"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let new = record.changes_since(&stored_heads);
+        if new.is_empty() && stored.is_some() {
+            return Ok(()); // nothing new: leave the transaction to roll back, untouched
+        }
+        let change_rows = stored.as_ref().map_or(0, |(_, n)| *n) + 1;
+        // The projection and any snapshot describe the union of what was stored and
+        // what we add; usually the record already holds everything stored.
+        let mut union;
+        let target = if stored_heads.iter().all(|h| record.has_change(h)) {
+            record
+        } else {
+            union = Self::load_in(&tx, &key, self.forms)?;
+            union.merge(record)?;
+            &mut union
+        };
+        let p = projection(target);
+        tx.execute(
+            "INSERT INTO records (id, form, form_version, status, review_note, assigned_to,
+                 municipality, issue_type, urgency, summary, created_at, updated_at,
+                 has_conflicts, heads, snapshot, change_rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, ?15)
+             ON CONFLICT (id) DO UPDATE SET
+                 status = excluded.status, review_note = excluded.review_note,
+                 assigned_to = excluded.assigned_to, municipality = excluded.municipality,
+                 issue_type = excluded.issue_type, urgency = excluded.urgency,
+                 summary = excluded.summary, updated_at = excluded.updated_at,
+                 has_conflicts = excluded.has_conflicts, heads = excluded.heads,
+                 change_rows = excluded.change_rows",
+            params![
+                key,
+                p.form,
+                p.form_version,
+                p.status,
+                p.review_note,
+                p.assigned_to,
+                p.municipality,
+                p.issue_type,
+                p.urgency,
+                p.summary,
+                p.created_at,
+                Utc::now().to_rfc3339(),
+                p.has_conflicts,
+                p.heads,
+                change_rows
+            ],
+        )?;
+        if change_rows > COMPACT_AFTER {
+            tx.execute(
+                "UPDATE records SET snapshot = ?2, change_rows = 0 WHERE id = ?1",
+                params![key, target.save()],
+            )?;
+            tx.execute("DELETE FROM changes WHERE record_id = ?1", [&key])?;
+        } else {
+            tx.execute(
+                "INSERT INTO changes (record_id, bytes) VALUES (?1, ?2)",
+                params![key, new],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn load_in(conn: &Connection, key: &str, forms: &FormRegistry) -> Result<Record, StoreError> {
+        let mut bytes: Vec<u8> = conn
+            .query_row("SELECT snapshot FROM records WHERE id = ?1", [key], |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            })?
+            .unwrap_or_default();
+        let mut stmt =
+            conn.prepare_cached("SELECT bytes FROM changes WHERE record_id = ?1 ORDER BY seq")?;
+        for row in stmt.query_map([key], |r| r.get::<_, Vec<u8>>(0))? {
+            bytes.extend(row?);
+        }
+        Record::load(&bytes, forms).map_err(|e| StoreError::Damaged {
+            id: key.to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    /// Records, newest first, optionally only those in `status`.
+    pub fn list(&self, status: Option<ReviewStatus>) -> Result<Vec<Summary>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, form, form_version, status, review_note, assigned_to, municipality,
+                    issue_type, urgency, summary, created_at, updated_at, has_conflicts
+             FROM records WHERE ?1 IS NULL OR status = ?1
+             ORDER BY updated_at DESC, id",
+        )?;
+        let rows = stmt.query_map([status.map(|s| s.as_str())], |r| {
+            Ok(Summary {
+                id: r.get(0)?,
+                form: r.get(1)?,
+                form_version: r.get(2)?,
+                status: r.get(3)?,
+                review_note: r.get(4)?,
+                assigned_to: r.get(5)?,
+                municipality: r.get(6)?,
+                issue_type: r.get(7)?,
+                urgency: r.get(8)?,
+                summary: r.get(9)?,
+                created_at: r.get(10)?,
+                updated_at: r.get(11)?,
+                has_conflicts: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every record with an unresolved field conflict, with its conflicts.
+    pub fn conflicts(&self) -> Result<Vec<(RecordId, Vec<Conflict>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM records WHERE has_conflicts ORDER BY id")?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for id in ids {
+            let id: RecordId =
+                id.parse()
+                    .map_err(|e: intake_shared::ids::BadRecordId| StoreError::Damaged {
+                        id: e.0.clone(),
+                        why: "bad id".into(),
+                    })?;
+            let mut record = self.get(id)?;
+            out.push((id, record.conflicts()));
+        }
+        Ok(out)
+    }
+
+    /// Checks the database file (`PRAGMA integrity_check`).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// The projection columns of a record.
+struct Projection {
+    form: String,
+    form_version: u32,
+    status: &'static str,
+    review_note: Option<String>,
+    assigned_to: Option<String>,
+    municipality: Option<String>,
+    issue_type: Option<String>,
+    urgency: Option<String>,
+    summary: Option<String>,
+    created_at: Option<String>,
+    has_conflicts: bool,
+    heads: Vec<u8>,
+}
+
+fn projection(r: &mut Record) -> Projection {
+    let text = |name: &str| {
+        r.get(name)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .filter(|s| !s.is_empty())
+    };
+    Projection {
+        form: r.form().id.clone(),
+        form_version: r.form().version,
+        status: r.status().as_str(),
+        review_note: r.review_note(),
+        assigned_to: r.assigned_to(),
+        municipality: text("municipality"),
+        issue_type: text("issue_type"),
+        urgency: text("urgency"),
+        summary: text("summary"),
+        created_at: r.created_at().map(|d: DateTime<Utc>| d.to_rfc3339()),
+        has_conflicts: r.has_conflicts(),
+        heads: r.heads().concat(),
+    }
+}
+
+/// A new UUIDv7 from the clock and the OS random source.
+fn new_record_id(now: DateTime<Utc>) -> Result<RecordId, StoreError> {
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random).map_err(|e| StoreError::Key(e.to_string()))?;
+    Ok(RecordId::new_v7(
+        now.timestamp_millis().max(0) as u64,
+        random,
+    ))
+}
+
+/// Creates `dir` readable by its owner only: the store holds people's cases.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    Ok(())
+}
+
+/// Writes a file that must not exist yet, durably.
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

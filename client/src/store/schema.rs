@@ -1,0 +1,62 @@
+//! The store's tables and their migrations. Migrations only grow: a shipped step is
+//! never edited; each runs in one transaction and bumps `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry upgrades the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: records as Automerge changes plus a queryable projection.
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    CREATE TABLE records (
+        id            TEXT PRIMARY KEY,
+        form          TEXT NOT NULL,
+        form_version  INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        review_note   TEXT,
+        assigned_to   TEXT,
+        municipality  TEXT,
+        issue_type    TEXT,
+        urgency       TEXT,
+        summary       TEXT,
+        created_at    TEXT,
+        updated_at    TEXT NOT NULL,
+        has_conflicts INTEGER NOT NULL,
+        heads         BLOB NOT NULL,   -- concatenated 32-byte change hashes
+        snapshot      BLOB,            -- compacted document, NULL until first compaction
+        change_rows   INTEGER NOT NULL -- rows in `changes` since the snapshot
+    );
+    CREATE INDEX records_status ON records(status, updated_at);
+    CREATE TABLE changes (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+        bytes     BLOB NOT NULL
+    );
+    CREATE INDEX changes_record ON changes(record_id, seq);",
+];
+
+/// The schema version this build writes.
+pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`CURRENT`]. A database from a newer app is refused
+/// rather than written to.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > CURRENT {
+        return Err(StoreError::TooNew {
+            version,
+            supported: CURRENT,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
