@@ -45,6 +45,11 @@ impl FormRegistry {
             .insert((form.id.clone(), form.version), Arc::new(form));
     }
 
+    /// Every form version, by id then version.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Form>> {
+        self.forms.values()
+    }
+
     /// A given version of a form.
     pub fn get(&self, id: &str, version: u32) -> Result<Arc<Form>, FormError> {
         self.forms

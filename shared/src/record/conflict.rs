@@ -12,7 +12,7 @@ use crate::value::Value;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ConflictValue {
     pub value: Value,
-    /// The device (Automerge actor id, hex) whose change wrote the value.
+    /// The device (the 16-byte device part of the writing actor, hex) that wrote it.
     pub device: String,
     /// The user named as the change's author (its message), when the device knew it.
     pub author: Option<String>,
@@ -72,7 +72,7 @@ impl Record {
         };
         match self.doc.get_change_meta_by_hash(&hash) {
             Some(meta) => (
-                meta.actor.to_hex_string(),
+                device_of(meta.actor.as_ref()),
                 meta.message
                     .map(|m| m.into_owned())
                     .filter(|m| !m.is_empty()),
@@ -81,4 +81,12 @@ impl Record {
             None => (String::new(), None, None),
         }
     }
+}
+
+/// The device part of an actor id: its first 16 bytes (the rest names a session on that
+/// device; see the client store), in hex.
+pub(super) fn device_of(actor: &automerge::ActorId) -> String {
+    let bytes = actor.to_bytes();
+    let device = &bytes[..bytes.len().min(16)];
+    device.iter().map(|b| format!("{b:02x}")).collect()
 }

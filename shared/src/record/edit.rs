@@ -27,6 +27,11 @@ fn am(e: automerge::AutomergeError) -> RecordError {
 }
 
 impl Edit<'_> {
+    /// The form version of the record being edited (to parse input against).
+    pub fn form(&self) -> &Form {
+        self.form
+    }
+
     /// Sets a field. The value is checked against the form first; a long text is
     /// updated in place (a character diff), so a concurrent edit elsewhere in the same
     /// text merges instead of conflicting.

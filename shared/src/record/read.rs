@@ -16,7 +16,7 @@ use crate::value::Value;
 pub struct Comment {
     pub text: String,
     pub at: String,
-    /// The device (actor id, hex) that wrote it.
+    /// The device (the device part of the actor id, hex) that wrote it.
     pub device: String,
     pub author: Option<String>,
 }

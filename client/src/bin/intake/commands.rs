@@ -1,0 +1,197 @@
+//! The commands that change the store: new, edit, followup, comment, submit/status,
+//! resolve and user. Each parses its input first, then makes one change to one record
+//! and saves it; a failure anywhere leaves the store as it was.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::Utc;
+use intake_client::{Store, StoreError};
+use intake_shared::{Edit, Lang, Record, RecordError, RecordId};
+
+use crate::error::{self, input};
+use crate::{input as parse, open};
+
+/// `intake new FORM [--set FIELD=VALUE ...]`: prints the new record's id.
+pub fn new(
+    home: Option<PathBuf>,
+    lang: Lang,
+    form: &str,
+    sets: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
+    let form = parse::record_form(form)?;
+    // Checked before the store is opened: a typo costs no passphrase and no write.
+    let answers = parse::answers(&form, sets, lang)?;
+    let mut store = open::store(home)?;
+    let id = store
+        .create(&form.id, |e| set_all(e, answers))
+        .map_err(|e| error::store(e, &form, lang))?;
+    if json {
+        let out = serde_json::json!({ "id": id.to_string() });
+        crate::show::print(&format!("{}\n", serde_json::to_string_pretty(&out)?))
+    } else {
+        crate::show::print(&format!("{id}\n"))
+    }
+}
+
+/// `intake edit ID --set FIELD=VALUE ... [--clear FIELD ...]`.
+pub fn edit(
+    home: Option<PathBuf>,
+    lang: Lang,
+    id: &str,
+    sets: &[String],
+    clear: &[String],
+) -> anyhow::Result<()> {
+    let id = parse::record_id(id)?;
+    // The `=` is checked before the passphrase is asked for; the values need the
+    // record's form version, so they are checked once the record is loaded.
+    for s in sets {
+        parse::split_assignment(s)?;
+    }
+    change(home, lang, id, |record| {
+        let answers = parse::answers(record.form(), sets, lang)?;
+        Ok(move |e: &mut Edit<'_>| {
+            set_all(e, answers)?;
+            clear.iter().try_for_each(|f| e.clear(f))
+        })
+    })?;
+    eprintln!("intake: updated {id}");
+    Ok(())
+}
+
+/// `intake followup ID --set FIELD=VALUE ...`: appends a follow-up action.
+pub fn followup(
+    home: Option<PathBuf>,
+    lang: Lang,
+    id: &str,
+    sets: &[String],
+) -> anyhow::Result<()> {
+    let id = parse::record_id(id)?;
+    let form = parse::followup_form()?;
+    let values: BTreeMap<_, _> = parse::answers(&form, sets, lang)?.into_iter().collect();
+    let mut store = open::store(home)?;
+    let mut record = load(&store, id)?;
+    record
+        .edit(Utc::now(), |e| e.add_action(&form, &values))
+        .map_err(|e| error::record(e, &form, lang))?;
+    store.save(&mut record)?;
+    eprintln!("intake: added a follow-up action to {id}");
+    Ok(())
+}
+
+/// `intake comment ID TEXT`.
+pub fn comment(home: Option<PathBuf>, lang: Lang, id: &str, text: &str) -> anyhow::Result<()> {
+    let id = parse::record_id(id)?;
+    change(home, lang, id, |_| {
+        Ok(|e: &mut Edit<'_>| e.add_comment(text))
+    })?;
+    eprintln!("intake: commented on {id}");
+    Ok(())
+}
+
+/// `intake submit ID` and `intake status ID STATUS [--note TEXT]`. Statuses past
+/// draft need a complete record; what is missing is listed, in `lang`.
+pub fn status(
+    home: Option<PathBuf>,
+    lang: Lang,
+    id: &str,
+    status: &str,
+    note: Option<&str>,
+) -> anyhow::Result<()> {
+    let id = parse::record_id(id)?;
+    let status = parse::status(status)?;
+    change(home, lang, id, |_| {
+        Ok(move |e: &mut Edit<'_>| e.set_status(status, note))
+    })?;
+    eprintln!(
+        "intake: {id} is now {}",
+        crate::show::status_text(status, note)
+    );
+    Ok(())
+}
+
+/// `intake resolve ID FIELD VALUE`: writes the value to keep over every concurrent one.
+pub fn resolve(
+    home: Option<PathBuf>,
+    lang: Lang,
+    id: &str,
+    field: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    let id = parse::record_id(id)?;
+    change(home, lang, id, |record| {
+        let value = parse::value_for(record.form(), field, value, lang)?;
+        if !record.conflicts().iter().any(|c| c.field == field) {
+            return Err(input(format!(
+                "{field} has no conflicting values in {id}; to change it use `intake edit`"
+            )));
+        }
+        Ok(move |e: &mut Edit<'_>| e.resolve(field, value))
+    })?;
+    eprintln!("intake: resolved {field} in {id}");
+    Ok(())
+}
+
+/// `intake user [NAME]`: shows or sets the author name of this store's changes.
+pub fn user(home: Option<PathBuf>, name: Option<&str>) -> anyhow::Result<()> {
+    let mut store = open::store(home)?;
+    if let Some(name) = name {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(input("the user name is empty"));
+        }
+        store.set_user(name)?;
+        eprintln!("intake: your changes from now on are recorded as by {name}");
+        return Ok(());
+    }
+    // The device part of the actor (each open adds session bytes): what `show` and
+    // `conflicts` abbreviate to its first 8 hex digits.
+    let device: String = store
+        .device_actor_prefix()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let author = store.identity().author.as_deref();
+    crate::show::print(&format!(
+        "user: {}\ndevice: {device}\n",
+        author.unwrap_or("(not set: `intake user NAME`)")
+    ))
+}
+
+/// Loads a record; an unknown id is an input error.
+pub fn load(store: &Store, id: RecordId) -> anyhow::Result<Record> {
+    store.get(id).map_err(|e| match e {
+        StoreError::NotFound(id) => input(format!("no record {id}")),
+        other => other.into(),
+    })
+}
+
+/// Opens the store, loads record `id`, lets `prepare` check the input against the
+/// record and return the edit to make, makes it as one change and saves it.
+fn change<F>(
+    home: Option<PathBuf>,
+    lang: Lang,
+    id: RecordId,
+    prepare: impl FnOnce(&mut Record) -> anyhow::Result<F>,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
+{
+    let mut store = open::store(home)?;
+    let mut record = load(&store, id)?;
+    let edit = prepare(&mut record)?;
+    let form = record.form().clone();
+    record
+        .edit(Utc::now(), edit)
+        .map_err(|e| error::record(e, &form, lang))?;
+    store.save(&mut record)?;
+    Ok(())
+}
+
+fn set_all(
+    e: &mut Edit<'_>,
+    answers: Vec<(String, intake_shared::Value)>,
+) -> Result<(), RecordError> {
+    answers.into_iter().try_for_each(|(f, v)| e.set(&f, v))
+}

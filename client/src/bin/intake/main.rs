@@ -1,0 +1,190 @@
+//! `intake`: the command-line client. A thin layer over `intake_client::store`: it
+//! parses the command line, opens the encrypted store with a passphrase, runs one
+//! command and maps failures to exit codes (2: the input was wrong, 1: anything else).
+//!
+//! Submodules: `open` (home directory, passphrase, opening the store), `input`
+//! (parsing what the user typed), `error` (input errors and exit codes), `commands`
+//! (the commands that change records), `show` and `list` (what is printed).
+
+mod commands;
+mod error;
+mod input;
+mod list;
+mod open;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use error::exit_code;
+
+/// Offline case intake for community paralegals.
+///
+/// Records live in an encrypted store on this device (see --home). The passphrase is
+/// read from INTAKE_PASSPHRASE, or asked for on the terminal; a new store asks for it
+/// twice.
+#[derive(Debug, Parser)]
+#[command(
+    name = "intake",
+    version,
+    after_help = "Environment:\n  \
+        INTAKE_HOME        store directory (instead of --home)\n  \
+        INTAKE_PASSPHRASE  the store's passphrase (otherwise asked on the terminal)\n  \
+        INTAKE_LANG        language of labels and messages (instead of --lang)\n\n\
+        Exit codes: 0 done, 2 wrong input (nothing was changed), 1 any other failure."
+)]
+struct Cli {
+    /// Store directory [default: the platform's data directory, then `intake`]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "INTAKE_HOME",
+        hide_env = true
+    )]
+    home: Option<PathBuf>,
+
+    /// Language of labels and messages: sq, sr-Latn, sr-Cyrl, en, tr, bs, rom
+    #[arg(
+        long,
+        global = true,
+        value_name = "CODE",
+        env = "INTAKE_LANG",
+        hide_env = true,
+        default_value = "en"
+    )]
+    lang: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a new record of a form (e.g. `intake`) and print its id
+    New {
+        /// The form to fill in
+        form: String,
+        /// Answer a field, e.g. --set municipality=prizren (repeatable)
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Print {"id": ...} instead of the bare id
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change answers of a record
+    Edit {
+        /// The record's id
+        id: String,
+        /// Answer a field, e.g. --set urgency=high (repeatable)
+        #[arg(
+            long = "set",
+            value_name = "FIELD=VALUE",
+            required_unless_present = "clear"
+        )]
+        set: Vec<String>,
+        /// Remove a field's answer (repeatable)
+        #[arg(long, value_name = "FIELD")]
+        clear: Vec<String>,
+    },
+    /// Add a follow-up action (visit, letter, complaint filed, ...) to a record
+    Followup {
+        /// The record's id
+        id: String,
+        /// A field of the follow-up form, e.g. --set type=visit (repeatable)
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+    /// Add a comment to a record
+    Comment {
+        /// The record's id
+        id: String,
+        /// The comment
+        text: String,
+    },
+    /// Send a record for review; its required fields must be answered
+    Submit {
+        /// The record's id
+        id: String,
+    },
+    /// Set a record's review status (supervisors)
+    Status {
+        /// The record's id
+        id: String,
+        /// draft, submitted, needs_changes, approved or closed
+        status: String,
+        /// What to change, e.g. --note "re-ask consent"
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Show a record: its answers, conflicts, problems, comments and actions
+    Show {
+        /// The record's id
+        id: String,
+        /// Print the whole record as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List records, most recently changed first
+    List {
+        /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+        /// Only records in this status (draft, submitted, needs_changes, ...)
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+    },
+    /// List fields that hold two values written at the same time on different devices
+    Conflicts {
+        /// Print the conflicts as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a conflict by writing the value to keep
+    Resolve {
+        /// The record's id
+        id: String,
+        /// The conflicting field
+        field: String,
+        /// The value to keep (any valid value, not only one of the conflicting ones)
+        value: String,
+    },
+    /// Show or set the user name recorded as the author of your changes
+    User {
+        /// The name to record from now on
+        name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("intake: error: {e:#}");
+            exit_code(&e)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let lang = input::lang(&cli.lang)?;
+    let home = cli.home;
+    match cli.command {
+        Command::New { form, set, json } => commands::new(home, lang, &form, &set, json),
+        Command::Edit { id, set, clear } => commands::edit(home, lang, &id, &set, &clear),
+        Command::Followup { id, set } => commands::followup(home, lang, &id, &set),
+        Command::Comment { id, text } => commands::comment(home, lang, &id, &text),
+        Command::Submit { id } => commands::status(home, lang, &id, "submitted", None),
+        Command::Status { id, status, note } => {
+            commands::status(home, lang, &id, &status, note.as_deref())
+        }
+        Command::Show { id, json } => show::run(home, lang, &id, json),
+        Command::List { json, status } => list::list(home, lang, status.as_deref(), json),
+        Command::Conflicts { json } => list::conflicts(home, lang, json),
+        Command::Resolve { id, field, value } => commands::resolve(home, lang, &id, &field, &value),
+        Command::User { name } => commands::user(home, name.as_deref()),
+    }
+}
