@@ -39,6 +39,8 @@ pub enum StoreError {
     TooNew { version: i64, supported: i64 },
     #[error("no record {0}")]
     NotFound(RecordId),
+    #[error("a record {0} already exists")]
+    Exists(RecordId),
     #[error(transparent)]
     Record(#[from] RecordError),
     #[error("the stored record {id} is damaged: {why}")]
@@ -218,6 +220,37 @@ impl Store {
         record.edit(now, f)?;
         self.save(&mut record)?;
         Ok(id)
+    }
+
+    /// Like [`Store::create`] with a given id: for records that already have one
+    /// (imported from another system). An id already in the store is refused.
+    pub fn create_with_id(
+        &mut self,
+        id: RecordId,
+        form: &str,
+        f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
+    ) -> Result<(), StoreError> {
+        if self.exists(id)? {
+            return Err(StoreError::Exists(id));
+        }
+        let now = Utc::now();
+        let form = self.forms.latest(form).map_err(RecordError::from)?;
+        let mut record = Record::create(id, form, &self.identity, now);
+        record.edit(now, f)?;
+        self.save(&mut record)
+    }
+
+    /// Whether a record is in the store.
+    pub fn exists(&self, id: RecordId) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM records WHERE id = ?1",
+                [id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// Loads, edits (one change, timestamped now) and saves a record.
