@@ -1,1 +1,20 @@
-//! Intake sync server: a placeholder until the sync-server issue lands.
+//! Intake's sync server: where every device's work meets. Enrolment and device tokens
+//! ([`auth`]), who may do what ([`policy`]), the batched resumable sync protocol
+//! ([`sync`]), the supervisors' and admins' JSON API ([`routes`]), all over storage
+//! behind a trait ([`storage`]) with SQLite embedded. `main.rs` is a thin binary over
+//! this library; tests run the real server on `127.0.0.1:0` via [`startup`].
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod policy;
+pub mod routes;
+pub mod startup;
+pub mod storage;
+pub mod sync;
+pub mod telemetry;
+pub mod tls;
+
+pub use config::{Limits, Settings};
+pub use startup::{AppState, Application, open_store};

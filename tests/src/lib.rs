@@ -1,4 +1,225 @@
-//! End-to-end test support for Intake. The tests in `tests/tests/` drive real
-//! processes over real encrypted stores; the harness for the real server and devices
-//! (`TestServer`, `TestDevice`) grows here with the sync issues. The binary
-//! `intake-kill-writer` is a helper process for the crash test.
+//! End-to-end test support for Intake: [`TestServer`] runs the real server on
+//! `127.0.0.1:0` over a temporary data directory (stopped and removed in `Drop`), with
+//! typed helpers to add users, enrol devices and speak the sync protocol over real
+//! HTTP. Quiet unless `TEST_LOG` is set. The binary `intake-kill-writer` is a helper
+//! process for the crash test.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use intake_server::storage::sqlite::SqliteStorage;
+use intake_server::storage::{Role, Storage};
+use intake_server::{Application, Settings, admin, open_store};
+use intake_shared::protocol::{
+    CONTENT_TYPE, PROTOCOL_VERSION, SyncRequest, SyncResponse, VERSION_HEADER,
+};
+
+/// The real server, on a free loopback port, over its own temporary directory.
+pub struct TestServer {
+    pub url: String,
+    /// The server's storage, for looking at what it holds (never for changing it
+    /// behind the server's back).
+    pub storage: Arc<SqliteStorage>,
+    pub dir: tempfile::TempDir,
+    /// The first admin's enrolment code.
+    pub admin_code: String,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+    http: reqwest::blocking::Client,
+}
+
+/// A device's credentials after enrolment.
+#[derive(Clone, Debug)]
+pub struct Enrolled {
+    pub token: String,
+    pub device_id: i64,
+    pub actor: [u8; 16],
+}
+
+/// A sync answer: status, and the decoded response when it was a 200.
+#[derive(Debug)]
+pub struct SyncReply {
+    pub status: u16,
+    pub response: Option<SyncResponse>,
+    /// The raw body (a JSON error for non-200 answers).
+    pub body: Vec<u8>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::start_with(Settings::default())
+    }
+
+    pub fn start_with(mut settings: Settings) -> TestServer {
+        if std::env::var_os("TEST_LOG").is_some() {
+            intake_server::telemetry::init("debug", false);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        settings.data_dir = dir.path().to_path_buf();
+        settings.workers = 2;
+        let (storage, first) = open_store(&settings).expect("open the store");
+        let admin_code = first.expect("a new store has a first admin").enrolment_code;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app =
+                    Application::build(settings, dyn_storage, listener).expect("build the server");
+                tx.send(app.handle()).unwrap();
+                app.run().await.expect("server runs");
+            })
+        });
+        let handle = rx.recv().expect("server started");
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client");
+        TestServer {
+            url,
+            storage,
+            dir,
+            admin_code,
+            handle,
+            thread: Some(thread),
+            http,
+        }
+    }
+
+    /// Adds a user directly in the store; returns their enrolment code.
+    pub fn add_user(&self, name: &str, role: Role, team: Option<&str>) -> String {
+        admin::add_user(self.storage.as_ref(), name, role, team, 60)
+            .expect("add user")
+            .enrolment_code
+    }
+
+    /// Enrols a device with `code` over HTTP.
+    pub fn enroll(&self, code: &str, actor: [u8; 16]) -> Enrolled {
+        let resp = self
+            .http
+            .post(format!("{}/v1/enroll", self.url))
+            .json(
+                &serde_json::json!({ "code": code, "actor": hex::encode(actor), "label": "test" }),
+            )
+            .send()
+            .expect("enroll request");
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "enrolment failed: {:?}",
+            resp.text()
+        );
+        let body: serde_json::Value = resp.json().unwrap();
+        Enrolled {
+            token: body["token"].as_str().unwrap().into(),
+            device_id: body["device_id"].as_i64().unwrap(),
+            actor,
+        }
+    }
+
+    /// Adds a user and enrols one device for them, with a fresh random actor.
+    pub fn user_device(&self, name: &str, role: Role, team: Option<&str>) -> Enrolled {
+        let code = self.add_user(name, role, team);
+        let mut actor = [0u8; 16];
+        for (i, b) in name
+            .bytes()
+            .chain(std::iter::repeat(0x5a))
+            .take(16)
+            .enumerate()
+        {
+            actor[i] = b ^ (i as u8);
+        }
+        self.enroll(&code, actor)
+    }
+
+    pub fn http(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+
+    /// Posts a sync request (zstd-compressed, as devices send it).
+    pub fn sync(&self, token: Option<&str>, req: &SyncRequest) -> SyncReply {
+        let body = zstd::bulk::compress(&req.encode(), 3).unwrap();
+        self.sync_raw(token, body, Some("zstd"), PROTOCOL_VERSION)
+    }
+
+    /// Posts raw bytes to the sync endpoint.
+    pub fn sync_raw(
+        &self,
+        token: Option<&str>,
+        body: Vec<u8>,
+        encoding: Option<&str>,
+        version: u16,
+    ) -> SyncReply {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/sync", self.url))
+            .header(VERSION_HEADER, version.to_string())
+            .header("content-type", CONTENT_TYPE)
+            .header("accept-encoding", "zstd")
+            .body(body);
+        if let Some(e) = encoding {
+            req = req.header("content-encoding", e);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().expect("sync request");
+        let status = resp.status().as_u16();
+        let compressed = resp
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "zstd");
+        let mut body = resp.bytes().unwrap().to_vec();
+        if compressed {
+            body = zstd::stream::decode_all(&body[..]).unwrap();
+        }
+        let response =
+            (status == 200).then(|| SyncResponse::decode(&body).expect("a valid sync response"));
+        SyncReply {
+            status,
+            response,
+            body,
+        }
+    }
+
+    /// A GET with an optional token: (status, JSON body).
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().expect("GET");
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A POST of JSON with an optional token: (status, JSON body).
+    pub fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().expect("POST");
+        let status = resp.status().as_u16();
+        (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // Stopping needs a runtime of its own: the server's runs on its thread.
+        actix_web::rt::System::new().block_on(handle.stop(false));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -71,8 +71,10 @@ impl Edit<'_> {
         self.doc.delete(self.fields, name).map_err(am)
     }
 
-    /// Sets the review status, with an optional note ("re-ask consent"). Statuses past
-    /// `draft` require the required fields answered and no open conflict.
+    /// Sets the review status, and the reviewer's note ("re-ask consent") when one is
+    /// given; without one the previous note stays (a paralegal resubmitting does not
+    /// erase what the supervisor asked). Statuses past `draft` require the required
+    /// fields answered and no open conflict.
     pub fn set_status(
         &mut self,
         status: ReviewStatus,
@@ -92,9 +94,10 @@ impl Edit<'_> {
         }
         let root = automerge::ROOT;
         self.doc.put(&root, "status", status.as_str()).map_err(am)?;
-        self.doc
-            .put(&root, "review_note", note.unwrap_or(""))
-            .map_err(am)
+        match note {
+            Some(note) => self.doc.put(&root, "review_note", note).map_err(am),
+            None => Ok(()),
+        }
     }
 
     /// Assigns the record to a user (by name).

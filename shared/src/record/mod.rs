@@ -17,10 +17,12 @@
 mod chunks;
 mod conflict;
 mod edit;
+mod inspect;
 mod read;
 
 pub use conflict::{Conflict, ConflictValue};
 pub use edit::Edit;
+pub use inspect::{ChangeInfo, RootWrite, inspect_changes};
 pub use read::{Action, Comment};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -54,6 +56,8 @@ pub enum RecordError {
     Incomplete { issues: Vec<Issue> },
     #[error("not a valid record: {0}")]
     Malformed(String),
+    #[error("changes depend on changes that are not here")]
+    MissingDependencies,
     #[error(transparent)]
     Form(#[from] FormError),
 }
@@ -173,6 +177,11 @@ impl Record {
         catch_unwind(AssertUnwindSafe(|| copy.apply_changes(changes)))
             .map_err(|_| RecordError::Malformed("changes could not be applied".into()))?
             .map_err(|e| RecordError::Malformed(e.to_string()))?;
+        // Automerge queues changes whose dependencies it lacks, invisibly; we refuse
+        // them instead, so a record is always exactly what its heads say.
+        if !copy.get_missing_deps(&[]).is_empty() {
+            return Err(RecordError::MissingDependencies);
+        }
         self.doc = copy;
         Ok(())
     }
@@ -213,6 +222,15 @@ impl Record {
         self.doc
             .get_change_by_hash(&automerge::ChangeHash(*hash))
             .is_some()
+    }
+
+    /// The changes this record holds, each as canonical chunk bytes, in causal order.
+    pub fn all_changes(&mut self) -> Vec<Vec<u8>> {
+        self.doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect()
     }
 
     /// How many changes the history holds.

@@ -1,0 +1,73 @@
+//! User and device administration, shared by the `intake-server` command line and the
+//! admin API so both do exactly the same thing.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::auth;
+use crate::storage::{Role, Storage, StorageError, User};
+
+/// A user with a fresh one-time enrolment code.
+#[derive(Debug, serde::Serialize)]
+pub struct Enrolment {
+    pub user: User,
+    /// Shown once; only its hash is stored.
+    pub enrolment_code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("user names are 1–64 letters, digits, '.', '_' or '-'")]
+    BadName,
+    #[error("a {0} needs a team (--team)")]
+    NeedsTeam(&'static str),
+    #[error("no user {0}")]
+    NoUser(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Creates a user and an enrolment code for their first device.
+pub fn add_user(
+    storage: &dyn Storage,
+    name: &str,
+    role: Role,
+    team: Option<&str>,
+    minutes: i64,
+) -> Result<Enrolment, AdminError> {
+    if !valid_name(name) {
+        return Err(AdminError::BadName);
+    }
+    if role == Role::Supervisor && team.is_none() {
+        return Err(AdminError::NeedsTeam("supervisor"));
+    }
+    let user = storage.create_user(name, role, team)?;
+    issue_code(storage, user, minutes)
+}
+
+/// A new enrolment code for an existing user (a new or replaced phone).
+pub fn new_code(storage: &dyn Storage, name: &str, minutes: i64) -> Result<Enrolment, AdminError> {
+    let user = storage
+        .user(name)?
+        .ok_or_else(|| AdminError::NoUser(name.into()))?;
+    issue_code(storage, user, minutes)
+}
+
+fn issue_code(storage: &dyn Storage, user: User, minutes: i64) -> Result<Enrolment, AdminError> {
+    let (code, hash) = auth::new_enrolment_code();
+    let expires_at = Utc::now() + Duration::minutes(minutes);
+    storage.add_enrolment_code(&user.name, hash, expires_at)?;
+    Ok(Enrolment {
+        user,
+        enrolment_code: code,
+        expires_at,
+    })
+}

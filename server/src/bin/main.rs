@@ -1,0 +1,243 @@
+//! `intake-server`: a thin binary over the library. `serve` runs the server (creating
+//! its store and first admin on first start); `user` and `device` administer the store
+//! directly, also while the server runs.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use intake_server::storage::{Role, Storage};
+use intake_server::{Application, Settings, admin, open_store, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "intake-server",
+    version,
+    about = "Intake's sync server: enrolment, sync, the supervisors' API."
+)]
+struct Cli {
+    /// Data directory (store, config) [default: ./intake-data, or INTAKE_SERVER_DATA]
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Config file [default: intake-server.toml in the data directory, if present]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (default 127.0.0.1:8080)
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080 (or INTAKE_SERVER_LISTEN)
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage devices
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; prints a one-time enrolment code for their first device (last line)
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["paralegal", "supervisor", "admin"])]
+        role: String,
+        #[arg(long)]
+        team: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new enrolment code for an existing user (a new or replaced device)
+    Code {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: all their devices are refused from the next request on
+    Disable { name: String },
+    /// List users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List devices
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device (lost phone): refused from its next request on
+    Revoke { id: i64 },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref(), cli.data.as_deref(), |k| {
+        std::env::var(k).ok()
+    })?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                settings.listen = l.parse().context("--listen")?;
+            }
+            serve(settings)
+        }
+        Command::User(cmd) => user(&settings, cmd),
+        Command::Device(cmd) => device(&settings, cmd),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init("info", false);
+    let (storage, first) = open_store(&settings)?;
+    let listener = TcpListener::bind(settings.listen)
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if settings.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}");
+    println!(
+        "Intake server listening on {url} (data in {})",
+        settings.data_dir.display()
+    );
+    println!("  health:  {url}/health    API description: {url}/openapi.json");
+    if let Some(first) = first {
+        println!();
+        println!("First start: created the store and the admin account \"admin\".");
+        println!(
+            "Enrol the admin's device within {} minutes:",
+            settings.enrolment_code_minutes
+        );
+        println!(
+            "  intake enroll --server {url} --code {}",
+            first.enrolment_code
+        );
+        println!("Add users (each gets a one-time code for their device):");
+        println!("  intake-server user add drita --role paralegal --team prizren");
+        println!("  intake-server user add merita --role supervisor --team prizren");
+    }
+    let app = Application::build(settings, storage, listener)?;
+    actix_web::rt::System::new().block_on(app.run())?;
+    Ok(())
+}
+
+fn store(
+    settings: &Settings,
+) -> anyhow::Result<std::sync::Arc<intake_server::storage::sqlite::SqliteStorage>> {
+    let (storage, first) = open_store(settings)?;
+    if let Some(first) = first {
+        eprintln!(
+            "created a new store in {}; the admin's enrolment code: {}",
+            settings.data_dir.display(),
+            first.enrolment_code
+        );
+    }
+    Ok(storage)
+}
+
+fn print_enrolment(e: &admin::Enrolment, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(e)?);
+    } else {
+        println!(
+            "{} ({}{}): enrol their device before {} with:",
+            e.user.name,
+            e.user.role.as_str(),
+            e.user
+                .team
+                .as_deref()
+                .map(|t| format!(", team {t}"))
+                .unwrap_or_default(),
+            e.expires_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        println!("  intake enroll --server URL --code CODE");
+        println!("{}", e.enrolment_code);
+    }
+    Ok(())
+}
+
+fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    let storage = store(settings)?;
+    let minutes = settings.enrolment_code_minutes;
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            team,
+            json,
+        } => {
+            let role = Role::parse(&role).context("role")?;
+            let e = admin::add_user(storage.as_ref(), &name, role, team.as_deref(), minutes)?;
+            print_enrolment(&e, json)
+        }
+        UserCommand::Code { name, json } => {
+            print_enrolment(&admin::new_code(storage.as_ref(), &name, minutes)?, json)
+        }
+        UserCommand::Disable { name } => {
+            anyhow::ensure!(storage.set_user_disabled(&name, true)?, "no user {name}");
+            println!("disabled {name}: their devices are refused from their next request");
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let users = storage.users()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                for u in users {
+                    let team = u.team.as_deref().unwrap_or("-");
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:<20} {:<11} {:<16} {state}",
+                        u.name,
+                        u.role.as_str(),
+                        team
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn device(settings: &Settings, cmd: DeviceCommand) -> anyhow::Result<()> {
+    let storage = store(settings)?;
+    match cmd {
+        DeviceCommand::List { json } => {
+            let devices = storage.devices()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&devices)?);
+            } else {
+                for d in devices {
+                    let state = if d.revoked { "revoked" } else { "active" };
+                    println!(
+                        "{:<5} {:<20} {} {:<20} {state}",
+                        d.id,
+                        d.user,
+                        d.enrolled_at.format("%Y-%m-%d"),
+                        d.label
+                    );
+                }
+            }
+            Ok(())
+        }
+        DeviceCommand::Revoke { id } => {
+            anyhow::ensure!(storage.revoke_device(id)?, "no device {id}");
+            println!("revoked device {id}: it is refused from its next request");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Settings: defaults, then a TOML file, then the environment (the environment wins).
+//! No setting is needed to start: `intake-server serve` runs on `127.0.0.1:8080` with
+//! its data in `./intake-data`. An example file is in `docs/OPERATIONS.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Limits on everything that comes off the network.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body as sent (compressed).
+    pub max_body_bytes: usize,
+    /// Largest request body once decompressed.
+    pub max_decompressed_bytes: usize,
+    /// Most changes in one sync request.
+    pub max_changes_per_request: usize,
+    /// Most records in one sync request (pushed or wanted whole).
+    pub max_records_per_request: usize,
+    /// Most operations in one change.
+    pub max_ops_per_change: usize,
+    /// Largest record document (compacted) the server will hold.
+    pub max_document_bytes: usize,
+    /// Largest response page (encoded, before compression).
+    pub max_page_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 8 << 20,
+            max_decompressed_bytes: 32 << 20,
+            max_changes_per_request: 20_000,
+            max_records_per_request: 10_000,
+            max_ops_per_change: 10_000,
+            max_document_bytes: 2 << 20,
+            max_page_bytes: 4 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// PEM certificate chain and private key: when both are set, the server speaks TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// How long an enrolment code stays valid, in minutes.
+    pub enrolment_code_minutes: i64,
+    /// HTTP worker threads (0: one per CPU).
+    pub workers: usize,
+    pub limits: Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            data_dir: PathBuf::from("intake-data"),
+            tls_cert: None,
+            tls_key: None,
+            enrolment_code_minutes: 60,
+            workers: 0,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings: `file` if given, else `intake-server.toml` in the data
+    /// directory if it exists; then `INTAKE_SERVER_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        data_dir: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Settings> {
+        let dir = data_dir
+            .map(Path::to_path_buf)
+            .or_else(|| env("INTAKE_SERVER_DATA").map(PathBuf::from))
+            .unwrap_or_else(|| Settings::default().data_dir);
+        let path = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.join("intake-server.toml"));
+        let mut settings = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => {
+                Settings::default()
+            }
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        settings.data_dir = dir;
+        if let Some(v) = env("INTAKE_SERVER_LISTEN") {
+            settings.listen = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_LISTEN: {e}"))?;
+        }
+        if let Some(v) = env("INTAKE_SERVER_TLS_CERT") {
+            settings.tls_cert = Some(v.into());
+        }
+        if let Some(v) = env("INTAKE_SERVER_TLS_KEY") {
+            settings.tls_key = Some(v.into());
+        }
+        if let Some(v) = env("INTAKE_SERVER_WORKERS") {
+            settings.workers = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_WORKERS: {e}"))?;
+        }
+        if settings.tls_cert.is_some() != settings.tls_key.is_some() {
+            anyhow::bail!("TLS needs both tls_cert and tls_key");
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("intake-server.toml"),
+            "listen = \"0.0.0.0:9000\"\nworkers = 3\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "INTAKE_SERVER_LISTEN").then(|| "127.0.0.1:9100".to_string());
+        let s = Settings::load(None, Some(dir.path()), env).unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.workers, 3);
+        assert!(
+            Settings::load(None, Some(dir.path()), |k| (k == "INTAKE_SERVER_TLS_KEY")
+                .then(|| "k.pem".into()))
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! `POST /v1/enroll`: a device trades a one-time enrolment code for a token, and binds
+//! its Automerge actor id to itself. Failed attempts are rate-limited.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::storage::{NewDevice, StorageError};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub code: String,
+    /// The device's 16-byte actor prefix, hex.
+    pub actor: String,
+    #[serde(default)]
+    pub label: String,
+}
+
+pub async fn enroll(
+    req: HttpRequest,
+    body: web::Json<EnrollRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let addr = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    state
+        .enrol_limiter
+        .check(addr)
+        .map_err(ApiError::TooManyRequests)?;
+    let body = body.into_inner();
+    let actor: [u8; 16] = hex::decode(body.actor.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest("actor must be 16 bytes in hex (32 characters)".into())
+        })?;
+    if body.label.chars().count() > 100 {
+        return Err(ApiError::BadRequest("label: at most 100 characters".into()));
+    }
+    let (token, token_hash) = auth::new_token();
+    let code_hash = auth::hash_secret(&auth::normalize_code(&body.code));
+    let storage = state.storage.clone();
+    let label = body.label.clone();
+    let found = web::block(move || {
+        storage.enrol(
+            code_hash,
+            Utc::now(),
+            NewDevice {
+                token_hash,
+                actor,
+                label,
+            },
+        )
+    })
+    .await?;
+    let (user, device) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            state.enrol_limiter.failed(addr);
+            return Err(ApiError::Unauthorized(
+                "bad_code",
+                "this enrolment code is unknown, used or expired: ask an admin for a new one"
+                    .into(),
+            ));
+        }
+        Err(StorageError::Exists(_)) => {
+            return Err(ApiError::Conflict(
+                "this device is already enrolled; an admin can revoke it first".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        device = device.id,
+        role = user.role.as_str(),
+        "device enrolled"
+    );
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "token": token,
+        "device_id": device.id,
+        "user": user.name,
+        "role": user.role,
+        "team": user.team,
+        "protocol": intake_shared::protocol::PROTOCOL_VERSION,
+    })))
+}

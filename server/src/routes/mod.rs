@@ -1,0 +1,53 @@
+//! The HTTP routes. JSON everywhere except the sync endpoint, which speaks the binary
+//! protocol of `docs/PROTOCOL.md`. Every JSON endpoint is described in the OpenAPI
+//! document served at `/openapi.json`.
+
+mod admin;
+mod enroll;
+mod health;
+mod records;
+mod sync;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .route("/openapi.json", web::get().to(health::openapi))
+        .route("/v1/enroll", web::post().to(enroll::enroll))
+        .route("/v1/sync", web::post().to(sync::sync))
+        .route("/v1/me", web::get().to(records::me))
+        .route("/v1/records", web::get().to(records::list))
+        .route("/v1/records/{id}", web::get().to(records::get))
+        .route("/v1/admin/users", web::get().to(admin::users))
+        .route("/v1/admin/users", web::post().to(admin::add_user))
+        .route(
+            "/v1/admin/users/{name}/code",
+            web::post().to(admin::new_code),
+        )
+        .route(
+            "/v1/admin/users/{name}/disable",
+            web::post().to(admin::disable_user),
+        )
+        .route("/v1/admin/devices", web::get().to(admin::devices))
+        .route(
+            "/v1/admin/devices/{id}/revoke",
+            web::post().to(admin::revoke_device),
+        );
+}
+
+/// Every route, for the OpenAPI completeness test: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/enroll"),
+    ("post", "/v1/sync"),
+    ("get", "/v1/me"),
+    ("get", "/v1/records"),
+    ("get", "/v1/records/{id}"),
+    ("get", "/v1/admin/users"),
+    ("post", "/v1/admin/users"),
+    ("post", "/v1/admin/users/{name}/code"),
+    ("post", "/v1/admin/users/{name}/disable"),
+    ("get", "/v1/admin/devices"),
+    ("post", "/v1/admin/devices/{id}/revoke"),
+];

@@ -1,0 +1,151 @@
+//! Building and running the server: on any listener, stoppable, so tests run the real
+//! server on `127.0.0.1:0`. `open_store` creates the data directory and database on
+//! first start, with an admin account and its enrolment code.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::admin::{self, Enrolment};
+use crate::auth::AttemptLimiter;
+use crate::config::Settings;
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Role, Storage};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub storage: Arc<dyn Storage>,
+    pub settings: Settings,
+    pub enrol_limiter: AttemptLimiter,
+}
+
+/// The database file in the data directory.
+pub const DB_FILE: &str = "intake-server.db";
+
+/// Opens the store in the data directory, creating it — and the first admin, whose
+/// enrolment code is returned once — when it does not exist.
+pub fn open_store(settings: &Settings) -> anyhow::Result<(Arc<SqliteStorage>, Option<Enrolment>)> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    restrict(dir);
+    let storage = Arc::new(SqliteStorage::open(&dir.join(DB_FILE))?);
+    let first = if storage.users()?.is_empty() {
+        Some(admin::add_user(
+            storage.as_ref(),
+            "admin",
+            Role::Admin,
+            None,
+            settings.enrolment_code_minutes,
+        )?)
+    } else {
+        None
+    };
+    Ok((storage, first))
+}
+
+#[cfg(unix)]
+fn restrict(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // The server can read every record: its directory is for its own user only.
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path) {}
+
+/// A built server, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Builds the server on `listener` over `storage`.
+    pub fn build(
+        settings: Settings,
+        storage: Arc<dyn Storage>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+        let tls = crate::tls::server_config(&settings)?;
+        let state = web::Data::new(AppState {
+            storage,
+            settings,
+            // 10 failed codes per address and 100 overall per 10 minutes: guessing a
+            // 60-bit code is hopeless, and a mistyping user waits minutes, not forever.
+            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 100),
+        });
+        let mut server =
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(
+                        |err, _| {
+                            let message = format!("invalid JSON body: {err}");
+                            crate::error::ApiError::BadRequest(message).into()
+                        },
+                    ))
+                    .app_data(
+                        web::PathConfig::default()
+                            .error_handler(|_, _| crate::error::ApiError::NotFound.into()),
+                    )
+                    .wrap(from_fn(log_request))
+                    .configure(crate::routes::configure)
+                    .default_service(web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(crate::error::ApiError::NotFound)
+                    }))
+            })
+            .shutdown_timeout(10);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (gracefully or not).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until stopped.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// One log line per request: method, route pattern (never the query or headers),
+/// status and time. Paths hold at most record ids, never content.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".into());
+    let res = next.call(req).await?;
+    tracing::info!(
+        method,
+        route,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(res)
+}

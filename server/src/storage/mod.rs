@@ -1,0 +1,210 @@
+//! Storage behind a trait, so that a PostgreSQL backend can come later without touching
+//! handlers. The SQLite implementation ([`sqlite::SqliteStorage`]) is the embedded
+//! default; `tests/storage_conformance.rs` is written against the trait.
+//!
+//! Storage is policy-free: it keeps users, devices, enrolment codes, records and the
+//! append-only change log, and filters by a [`Scope`] that the policy module computes.
+//! Calls are blocking; handlers run them on actix's blocking pool.
+
+pub mod schema;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+use intake_shared::RecordId;
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Paralegal,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Paralegal => "paralegal",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "paralegal" => Some(Role::Paralegal),
+            "supervisor" => Some(Role::Supervisor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    pub id: i64,
+    pub user: String,
+    /// The 16-byte actor prefix bound to this device at enrolment, hex.
+    pub actor: String,
+    pub label: String,
+    pub enrolled_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+/// What a new device brings to enrolment.
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub token_hash: [u8; 32],
+    pub actor: [u8; 16],
+    pub label: String,
+}
+
+/// Who may see which records; computed by the policy module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Records the user created or is assigned to.
+    Own(String),
+    /// Records of a team.
+    Team(String),
+    /// No records at all.
+    Nothing,
+}
+
+/// Who a record belongs to, as access decisions need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub id: RecordId,
+    /// The user whose device created it.
+    pub owner: String,
+    /// The owner's team when it was created.
+    pub team: Option<String>,
+    pub assigned_to: Option<String>,
+}
+
+/// A record as stored.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    pub meta: RecordMeta,
+    /// The compacted Automerge document.
+    pub doc: Vec<u8>,
+    /// Sorted heads, concatenated.
+    pub heads: Vec<u8>,
+}
+
+/// One record's part of a push, ready to store.
+#[derive(Clone, Debug)]
+pub struct RecordWrite {
+    pub meta: RecordMeta,
+    /// The review status, for lists.
+    pub status: String,
+    pub doc: Vec<u8>,
+    pub heads: Vec<u8>,
+    /// The heads the record had when the write was prepared (`None`: it was new). If
+    /// they changed meanwhile the whole batch is refused as stale and redone.
+    pub expected_heads: Option<Vec<u8>>,
+    /// Changes the server did not have: (hash, bytes), in causal order.
+    pub new_changes: Vec<([u8; 32], Vec<u8>)>,
+    /// Users who lose sight of this record with this write (reassignment).
+    pub revoked_from: Vec<String>,
+}
+
+/// An entry of the change log, as pulled.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub record: RecordId,
+    pub bytes: Vec<u8>,
+}
+
+/// One page of what a device lacks.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub docs: Vec<(RecordId, Vec<u8>)>,
+    pub changes: Vec<LogEntry>,
+    pub removed: Vec<RecordId>,
+    pub cursor: u64,
+    pub more: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("a record changed while the push was prepared")]
+    Stale,
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Backend(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Everything the server keeps.
+pub trait Storage: Send + Sync + 'static {
+    // Users.
+    fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User>;
+    fn user(&self, name: &str) -> Result<Option<User>>;
+    fn users(&self) -> Result<Vec<User>>;
+    /// Returns false when there is no such user.
+    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool>;
+
+    // Enrolment.
+    fn add_enrolment_code(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Redeems an unexpired, unused code for an enabled user and binds the device, in
+    /// one transaction. `None` when the code is unknown, used, expired, or its user
+    /// disabled.
+    fn enrol(
+        &self,
+        code_hash: [u8; 32],
+        now: DateTime<Utc>,
+        device: NewDevice,
+    ) -> Result<Option<(User, Device)>>;
+
+    // Devices.
+    /// The enabled user and unrevoked device of a token.
+    fn principal(&self, token_hash: [u8; 32]) -> Result<Option<(User, Device)>>;
+    fn devices(&self) -> Result<Vec<Device>>;
+    /// Returns false when there is no such device.
+    fn revoke_device(&self, id: i64) -> Result<bool>;
+
+    // Records.
+    fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;
+    /// Records within `scope`, most recently changed first, with their status.
+    fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>>;
+    /// Stores a push durably in one transaction and returns the new log position.
+    fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64>;
+    /// One page of what a device at `cursor` lacks: whole documents when `cursor` is 0,
+    /// else changes (not those `device` sent) — in both cases only within `scope` —
+    /// plus records `user` lost sight of, and `want_docs`.
+    fn pull(&self, req: &PullRequest<'_>) -> Result<Page>;
+}
+
+/// The arguments of [`Storage::pull`].
+#[derive(Clone, Debug)]
+pub struct PullRequest<'a> {
+    pub scope: &'a Scope,
+    pub user: &'a str,
+    pub device: i64,
+    pub cursor: u64,
+    pub budget: usize,
+    pub want_docs: &'a [RecordId],
+}

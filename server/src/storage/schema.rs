@@ -1,0 +1,72 @@
+//! The server database's tables and forward-only migrations (`PRAGMA user_version`,
+//! one transaction per step; a shipped step is never edited).
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: users, enrolment, devices, records and the append-only change log.
+    "CREATE TABLE users (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        role       TEXT NOT NULL,
+        team       TEXT,
+        disabled   INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE enrolment_codes (
+        code_hash  BLOB PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER
+    );
+    CREATE TABLE devices (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id),
+        token_hash  BLOB NOT NULL UNIQUE,
+        actor       BLOB NOT NULL,
+        label       TEXT NOT NULL,
+        enrolled_at INTEGER NOT NULL,
+        revoked_at  INTEGER
+    );
+    CREATE UNIQUE INDEX devices_live_actor ON devices(actor) WHERE revoked_at IS NULL;
+    CREATE TABLE records (
+        id          BLOB PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        team        TEXT,
+        assigned_to TEXT,
+        status      TEXT NOT NULL,
+        doc         BLOB NOT NULL,
+        heads       BLOB NOT NULL,
+        last_seq    INTEGER NOT NULL
+    );
+    CREATE INDEX records_owner ON records(owner);
+    CREATE INDEX records_assigned ON records(assigned_to);
+    CREATE INDEX records_team ON records(team, last_seq);
+    CREATE INDEX records_last_seq ON records(last_seq);
+    CREATE TABLE log (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id BLOB NOT NULL,
+        hash      BLOB NOT NULL UNIQUE,
+        device_id INTEGER NOT NULL,
+        bytes     BLOB NOT NULL
+    );
+    CREATE TABLE access_revoked (
+        seq       INTEGER NOT NULL,
+        user      TEXT NOT NULL,
+        record_id BLOB NOT NULL
+    );
+    CREATE INDEX access_revoked_user ON access_revoked(user, seq);",
+];
+
+pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

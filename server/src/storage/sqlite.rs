@@ -1,0 +1,455 @@
+//! The embedded SQLite storage: one file, WAL, `synchronous=FULL`, so a push is
+//! acknowledged only once it is durable. One connection behind a mutex: SQLite has a
+//! single writer anyway, and nothing slow (no decoding of device bytes) ever runs while
+//! the mutex is held.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use intake_shared::RecordId;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, named_params, params};
+
+use super::*;
+
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStorage")
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or_default()
+}
+
+fn rid(bytes: Vec<u8>) -> rusqlite::Result<RecordId> {
+    uuid::Uuid::from_slice(&bytes)
+        .map(RecordId::from_uuid)
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })
+}
+
+fn key(id: RecordId) -> Vec<u8> {
+    id.as_uuid().as_bytes().to_vec()
+}
+
+/// The SQL condition and parameter of a scope over `records r`.
+fn scope_sql(scope: &Scope) -> (&'static str, Option<String>) {
+    match scope {
+        Scope::Own(user) => (
+            "(r.owner = :scope OR r.assigned_to = :scope)",
+            Some(user.clone()),
+        ),
+        Scope::Team(team) => ("r.team = :scope", Some(team.clone())),
+        // `:scope` appears in every variant so every query binds the same names.
+        Scope::Nothing => ("(:scope IS NULL AND 0)", None),
+    }
+}
+
+const USER_COLUMNS: &str = "u.id, u.name, u.role, u.team, u.disabled";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(2)?;
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Paralegal),
+        team: r.get(3)?,
+        disabled: r.get(4)?,
+    })
+}
+
+const DEVICE_COLUMNS: &str =
+    "d.id, u.name, d.actor, d.label, d.enrolled_at, d.revoked_at IS NOT NULL";
+
+fn device_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: r.get(at)?,
+        user: r.get(at + 1)?,
+        actor: hex::encode(r.get::<_, Vec<u8>>(at + 2)?),
+        label: r.get(at + 3)?,
+        enrolled_at: from_ts(r.get(at + 4)?),
+        revoked: r.get(at + 5)?,
+    })
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStorage> {
+        let mut conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > schema::CURRENT {
+            return Err(StorageError::Backend(format!(
+                "the database has schema {version}, newer than this server's {}: update the server",
+                schema::CURRENT
+            )));
+        }
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStorage {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions
+        // roll back on drop), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "INSERT INTO users (name, role, team, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, role.as_str(), team, ts(Utc::now())],
+        )?;
+        if n == 0 {
+            return Err(StorageError::Exists(format!("user {name}")));
+        }
+        Ok(User {
+            id: conn.last_insert_rowid(),
+            name: name.into(),
+            role,
+            team: team.map(Into::into),
+            disabled: false,
+        })
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.name = ?1"),
+                [name],
+                user_row,
+            )
+            .optional()?)
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.name"
+        ))?;
+        let users = stmt
+            .query_map([], user_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(users)
+    }
+
+    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE users SET disabled = ?2 WHERE name = ?1",
+            params![name, disabled],
+        )? > 0)
+    }
+
+    fn add_enrolment_code(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        let n = self.conn().execute(
+            "INSERT INTO enrolment_codes (code_hash, user_id, expires_at)
+             SELECT ?1, id, ?3 FROM users WHERE name = ?2",
+            params![code_hash.to_vec(), user, ts(expires)],
+        )?;
+        if n == 0 {
+            return Err(StorageError::Backend(format!("no user {user}")));
+        }
+        Ok(())
+    }
+
+    fn enrol(
+        &self,
+        code_hash: [u8; 32],
+        now: DateTime<Utc>,
+        device: NewDevice,
+    ) -> Result<Option<(User, Device)>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let user = tx
+            .query_row(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM enrolment_codes c JOIN users u ON u.id = c.user_id
+                     WHERE c.code_hash = ?1 AND c.used_at IS NULL AND c.expires_at > ?2 AND NOT u.disabled"
+                ),
+                params![code_hash.to_vec(), ts(now)],
+                user_row,
+            )
+            .optional()?;
+        let Some(user) = user else { return Ok(None) };
+        tx.execute(
+            "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1",
+            params![code_hash.to_vec(), ts(now)],
+        )?;
+        let inserted = tx.execute(
+            "INSERT INTO devices (user_id, token_hash, actor, label, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user.id, device.token_hash.to_vec(), device.actor.to_vec(), device.label, ts(now)],
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StorageError::Exists("a device with this actor id".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let id = tx.last_insert_rowid();
+        let dev = tx.query_row(
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?1"),
+            [id],
+            |r| device_row(r, 0),
+        )?;
+        tx.commit()?;
+        Ok(Some((user, dev)))
+    }
+
+    fn principal(&self, token_hash: [u8; 32]) -> Result<Option<(User, Device)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {USER_COLUMNS}, {DEVICE_COLUMNS} FROM devices d JOIN users u ON u.id = d.user_id
+                     WHERE d.token_hash = ?1 AND d.revoked_at IS NULL AND NOT u.disabled"
+                ),
+                [token_hash.to_vec()],
+                |r| Ok((user_row(r)?, device_row(r, 5)?)),
+            )
+            .optional()?)
+    }
+
+    fn devices(&self) -> Result<Vec<Device>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d JOIN users u ON u.id = d.user_id ORDER BY d.id"
+        ))?;
+        let devices = stmt
+            .query_map([], |r| device_row(r, 0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(devices)
+    }
+
+    fn revoke_device(&self, id: i64) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id, ts(Utc::now())],
+        )? > 0)
+    }
+
+    fn record(&self, id: RecordId) -> Result<Option<StoredRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT owner, team, assigned_to, doc, heads FROM records WHERE id = ?1",
+                [key(id)],
+                |r| {
+                    Ok(StoredRecord {
+                        meta: RecordMeta {
+                            id,
+                            owner: r.get(0)?,
+                            team: r.get(1)?,
+                            assigned_to: r.get(2)?,
+                        },
+                        doc: r.get(3)?,
+                        heads: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>> {
+        let (cond, param) = scope_sql(scope);
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT r.id, r.owner, r.team, r.assigned_to, r.status FROM records r WHERE {cond} ORDER BY r.last_seq DESC"
+        ))?;
+        let rows = stmt
+            .query_map(named_params! {":scope": param}, |r| {
+                Ok((
+                    RecordMeta {
+                        id: rid(r.get(0)?)?,
+                        owner: r.get(1)?,
+                        team: r.get(2)?,
+                        assigned_to: r.get(3)?,
+                    },
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for w in writes {
+            let current: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT heads FROM records WHERE id = ?1",
+                    [key(w.meta.id)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if current != w.expected_heads {
+                return Err(StorageError::Stale);
+            }
+            let mut last_seq = None;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO log (record_id, hash, device_id, bytes) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (hash) DO NOTHING",
+                )?;
+                for (hash, bytes) in &w.new_changes {
+                    if insert.execute(params![key(w.meta.id), hash.to_vec(), device, bytes])? > 0 {
+                        last_seq = Some(tx.last_insert_rowid());
+                    }
+                }
+            }
+            let Some(last_seq) = last_seq else { continue };
+            tx.execute(
+                "INSERT INTO records (id, owner, team, assigned_to, status, doc, heads, last_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET assigned_to = excluded.assigned_to, status = excluded.status,
+                     doc = excluded.doc, heads = excluded.heads, last_seq = excluded.last_seq",
+                params![key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq],
+            )?;
+            for user in &w.revoked_from {
+                tx.execute(
+                    "INSERT INTO access_revoked (seq, user, record_id) VALUES (?1, ?2, ?3)",
+                    params![last_seq, user, key(w.meta.id)],
+                )?;
+            }
+        }
+        let position: i64 =
+            tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(position as u64)
+    }
+
+    fn pull(&self, req: &PullRequest<'_>) -> Result<Page> {
+        let mut conn = self.conn();
+        // One read transaction: every query sees the same snapshot, so the cursor we
+        // hand out covers exactly what was considered.
+        let tx = conn.transaction()?;
+        let (cond, param) = scope_sql(req.scope);
+        let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+        let mut page = Page::default();
+        let mut used = 0usize;
+        let fits = |used: usize, size: usize, any: bool| !any || used + size <= req.budget;
+
+        for id in req.want_docs {
+            let doc: Option<Vec<u8>> = tx
+                .query_row(
+                    &format!("SELECT r.doc FROM records r WHERE r.id = :id AND {cond}"),
+                    named_params! {":id": key(*id), ":scope": param},
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(doc) = doc {
+                used += doc.len() + 20;
+                page.docs.push((*id, doc));
+            }
+        }
+
+        let docs_phase = req.cursor == 0 || req.cursor & DOCS_PHASE != 0;
+        if docs_phase {
+            // A device that has nothing gets whole compacted documents, in the order
+            // of their last change; its position in that order is the cursor.
+            let after = (req.cursor & !DOCS_PHASE) as i64;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT r.id, r.doc, r.last_seq FROM records r
+                 WHERE r.last_seq > :after AND r.last_seq <= :head AND {cond} ORDER BY r.last_seq"
+            ))?;
+            let mut rows =
+                stmt.query(named_params! {":after": after, ":head": head, ":scope": param})?;
+            let mut position = after;
+            page.more = false;
+            while let Some(r) = rows.next()? {
+                let doc: Vec<u8> = r.get(1)?;
+                if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
+                    page.more = true;
+                    break;
+                }
+                used += doc.len() + 20;
+                page.docs.push((rid(r.get(0)?)?, doc));
+                position = r.get(2)?;
+            }
+            page.cursor = if page.more {
+                DOCS_PHASE | position as u64
+            } else {
+                head as u64
+            };
+            return Ok(page);
+        }
+
+        let mut stmt = tx.prepare(&format!(
+            "SELECT l.seq, l.record_id, l.bytes FROM log l JOIN records r ON r.id = l.record_id
+             WHERE l.seq > :cursor AND l.seq <= :head AND l.device_id != :device AND {cond} ORDER BY l.seq"
+        ))?;
+        let mut rows = stmt.query(named_params! {
+            ":cursor": req.cursor as i64, ":head": head, ":device": req.device, ":scope": param,
+        })?;
+        let mut position = head;
+        while let Some(r) = rows.next()? {
+            let bytes: Vec<u8> = r.get(2)?;
+            let any = !page.changes.is_empty() || !page.docs.is_empty();
+            if !fits(used, bytes.len() + 20, any) {
+                page.more = true;
+                break;
+            }
+            used += bytes.len() + 20;
+            let seq: i64 = r.get(0)?;
+            page.changes.push(LogEntry {
+                seq: seq as u64,
+                record: rid(r.get(1)?)?,
+                bytes,
+            });
+            position = seq;
+        }
+        drop(rows);
+        drop(stmt);
+        if !page.more {
+            position = head;
+        }
+        let mut revoked = tx.prepare(&format!(
+            "SELECT DISTINCT a.record_id FROM access_revoked a
+             WHERE a.user = :user AND a.seq > :cursor AND a.seq <= :position
+               AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = a.record_id AND {cond})"
+        ))?;
+        page.removed = revoked
+            .query_map(
+                named_params! {
+                    ":user": req.user, ":cursor": req.cursor as i64, ":position": position, ":scope": param,
+                },
+                |r| rid(r.get(0)?),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        page.cursor = position as u64;
+        Ok(page)
+    }
+}
+
+/// The high bit of a cursor marks a position in the whole-documents phase of a fresh
+/// device's first pull (see `docs/PROTOCOL.md`); cursors are opaque to devices.
+pub const DOCS_PHASE: u64 = 1 << 63;

@@ -1,0 +1,319 @@
+//! The sync engine: takes a decoded [`SyncRequest`] from an authenticated device,
+//! checks and stores what it pushes, and answers with one page of what it lacks.
+//!
+//! Every pushed change is decoded strictly and inspected (actor, operations, top-level
+//! writes) before the policy module judges it; merging happens on a copy of the stored
+//! document, outside the storage lock. The whole push is then written in one durable
+//! transaction, which refuses to overwrite a record that changed meanwhile (the push is
+//! prepared again). Replaying a request stores nothing new: changes are identified by
+//! hash.
+
+use std::collections::HashSet;
+
+use intake_shared::protocol::{
+    Outcome, PROTOCOL_VERSION, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest,
+    SyncResponse, WireId,
+};
+use intake_shared::record::{ChangeInfo, inspect_changes};
+use intake_shared::{FormRegistry, Record, RecordError, RecordId};
+
+use crate::config::Limits;
+use crate::policy::{self, Principal};
+use crate::storage::{PullRequest, RecordMeta, RecordWrite, Storage, StorageError};
+
+/// A request that breaks a limit or cannot be used at all; nothing is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// How often a push is prepared again when records changed under it.
+const STALE_RETRIES: usize = 8;
+
+fn record_id(wire: &WireId) -> RecordId {
+    RecordId::from_uuid(uuid::Uuid::from_bytes(*wire))
+}
+
+/// Handles one sync request.
+pub fn handle(
+    storage: &dyn Storage,
+    p: &Principal,
+    req: SyncRequest,
+    limits: &Limits,
+) -> Result<SyncResponse, SyncError> {
+    let changes: usize = req.push.iter().map(|r| r.changes.len()).sum();
+    if changes > limits.max_changes_per_request {
+        return Err(SyncError::TooLarge(format!(
+            "{changes} changes in one request; at most {} are accepted",
+            limits.max_changes_per_request
+        )));
+    }
+    if req.push.len() + req.want_docs.len() > limits.max_records_per_request {
+        return Err(SyncError::TooLarge(format!(
+            "too many records in one request; at most {}",
+            limits.max_records_per_request
+        )));
+    }
+    let mut seen = HashSet::new();
+    if req.push.iter().any(|r| !seen.insert(r.record)) {
+        return Err(SyncError::Malformed(
+            "a record appears twice in one push".into(),
+        ));
+    }
+
+    // Decode and inspect every change before touching storage.
+    let inspected: Vec<Result<Vec<ChangeInfo>, (Rejection, String)>> =
+        req.push.iter().map(|r| inspect(r, limits)).collect();
+
+    let mut results = Vec::new();
+    for attempt in 0.. {
+        let mut writes = Vec::new();
+        results.clear();
+        for (push, infos) in req.push.iter().zip(&inspected) {
+            let outcome = match infos {
+                Err((reason, message)) => Err((*reason, message.clone())),
+                Ok(infos) => prepare(storage, p, record_id(&push.record), infos, limits)?,
+            };
+            results.push(PushResult {
+                record: push.record,
+                outcome: match outcome {
+                    Ok(Some(write)) => {
+                        writes.push(write);
+                        Outcome::Stored
+                    }
+                    Ok(None) => Outcome::Stored,
+                    Err((reason, message)) => Outcome::Rejected { reason, message },
+                },
+            });
+        }
+        match storage.write(&writes, p.device.id) {
+            Ok(_) => break,
+            Err(StorageError::Stale) if attempt < STALE_RETRIES => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let want: Vec<RecordId> = req.want_docs.iter().map(record_id).collect();
+    let budget = (req.page_bytes as usize).clamp(1024, limits.max_page_bytes);
+    let scope = policy::scope(p);
+    let page = storage.pull(&PullRequest {
+        scope: &scope,
+        user: &p.user.name,
+        device: p.device.id,
+        cursor: req.cursor,
+        budget,
+        want_docs: &want,
+    })?;
+    let mut changes: Vec<RecordChanges> = Vec::new();
+    for entry in page.changes {
+        let wire = *entry.record.as_uuid().as_bytes();
+        match changes.last_mut() {
+            Some(last) if last.record == wire => last.changes.push(entry.bytes),
+            _ => changes.push(RecordChanges {
+                record: wire,
+                changes: vec![entry.bytes],
+            }),
+        }
+    }
+    Ok(SyncResponse {
+        version: PROTOCOL_VERSION,
+        results,
+        docs: page
+            .docs
+            .into_iter()
+            .map(|(id, doc)| RecordDoc {
+                record: *id.as_uuid().as_bytes(),
+                doc,
+            })
+            .collect(),
+        changes,
+        removed: page
+            .removed
+            .iter()
+            .map(|id| *id.as_uuid().as_bytes())
+            .collect(),
+        cursor: page.cursor,
+        more: page.more,
+    })
+}
+
+/// Decodes a record's pushed changes, one change chunk each, within the limits.
+fn inspect(push: &RecordChanges, limits: &Limits) -> Result<Vec<ChangeInfo>, (Rejection, String)> {
+    let mut out = Vec::with_capacity(push.changes.len());
+    for bytes in &push.changes {
+        let mut infos =
+            inspect_changes(bytes).map_err(|e| (Rejection::Malformed, e.to_string()))?;
+        if infos.len() != 1 {
+            return Err((
+                Rejection::Malformed,
+                "each entry must hold exactly one change".into(),
+            ));
+        }
+        let info = infos.remove(0);
+        if info.ops > limits.max_ops_per_change {
+            return Err((
+                Rejection::TooLarge,
+                format!(
+                    "a change has {} operations; at most {} are accepted",
+                    info.ops, limits.max_ops_per_change
+                ),
+            ));
+        }
+        out.push(info);
+    }
+    Ok(out)
+}
+
+type Prepared = Result<Option<RecordWrite>, (Rejection, String)>;
+
+/// Judges and merges one record's changes against what is stored. `Ok(None)`: the
+/// server already has every change.
+fn prepare(
+    storage: &dyn Storage,
+    p: &Principal,
+    id: RecordId,
+    infos: &[ChangeInfo],
+    limits: &Limits,
+) -> Result<Prepared, SyncError> {
+    let forbidden = || {
+        Ok(Err((
+            Rejection::Forbidden,
+            "this record is not one you may write".to_string(),
+        )))
+    };
+    let stored = storage.record(id)?;
+    let id_text = id.to_string();
+    let (mut record, meta, expected, previous_assignee) = match &stored {
+        Some(s) => {
+            if !policy::may_write(p, Some(&s.meta)) {
+                return forbidden();
+            }
+            let record = match Record::load(&s.doc, FormRegistry::builtin()) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(SyncError::Malformed(format!(
+                        "stored record {id} cannot be read: {e}"
+                    )));
+                }
+            };
+            (
+                Some(record),
+                s.meta.clone(),
+                Some(s.heads.clone()),
+                s.meta.assigned_to.clone(),
+            )
+        }
+        None => {
+            if !policy::may_write(p, None) {
+                return forbidden();
+            }
+            let meta = RecordMeta {
+                id,
+                owner: p.user.name.clone(),
+                team: p.user.team.clone(),
+                assigned_to: None,
+            };
+            (None, meta, None, None)
+        }
+    };
+    let new: Vec<&ChangeInfo> = match record.as_mut() {
+        Some(r) => infos.iter().filter(|c| !r.has_change(&c.hash)).collect(),
+        None => infos.iter().collect(),
+    };
+    if new.is_empty() {
+        return Ok(Ok(None));
+    }
+    for c in &new {
+        let creates = record.is_none() && c.deps.is_empty();
+        if let Err(refusal) = policy::check_change(p, c, &id_text, creates) {
+            return Ok(Err(refusal));
+        }
+    }
+    let bytes: Vec<u8> = new.iter().flat_map(|c| c.bytes.iter().copied()).collect();
+    let merged = match record {
+        Some(mut r) => r.apply(&bytes).map(|()| r),
+        None => Record::load(&bytes, FormRegistry::builtin()),
+    };
+    let mut record = match merged {
+        Ok(r) => r,
+        Err(RecordError::MissingDependencies) => {
+            return Ok(Err((
+                Rejection::MissingDependencies,
+                "changes depend on changes the server does not have: push those too".into(),
+            )));
+        }
+        Err(e) => return Ok(Err((Rejection::Malformed, e.to_string()))),
+    };
+    if record.id() != id {
+        return Ok(Err((
+            Rejection::Malformed,
+            "the document's id is not the record's id".into(),
+        )));
+    }
+    let doc = record.save();
+    if doc.len() > limits.max_document_bytes {
+        return Ok(Err((
+            Rejection::TooLarge,
+            format!(
+                "the record would grow to {} bytes; at most {} are accepted",
+                doc.len(),
+                limits.max_document_bytes
+            ),
+        )));
+    }
+    // Store new changes in causal order, so every device can apply them in log order.
+    let ordered = causal_order(&new);
+    let assigned_to = record.assigned_to();
+    let revoked_from = match &previous_assignee {
+        Some(old) if assigned_to.as_deref() != Some(old.as_str()) && *old != meta.owner => {
+            vec![old.clone()]
+        }
+        _ => Vec::new(),
+    };
+    Ok(Ok(Some(RecordWrite {
+        meta: RecordMeta {
+            assigned_to,
+            ..meta
+        },
+        status: record.status().as_str().to_string(),
+        heads: record.heads().concat(),
+        doc,
+        expected_heads: expected,
+        new_changes: ordered,
+        revoked_from,
+    })))
+}
+
+/// Orders changes so each comes after those of its dependencies that are in the set
+/// (devices may push in any order).
+fn causal_order(changes: &[&ChangeInfo]) -> Vec<([u8; 32], Vec<u8>)> {
+    let in_set: HashSet<[u8; 32]> = changes.iter().map(|c| c.hash).collect();
+    let mut placed: HashSet<[u8; 32]> = HashSet::new();
+    let mut out = Vec::with_capacity(changes.len());
+    let mut pending: Vec<&ChangeInfo> = changes.to_vec();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|c| {
+            if c.deps
+                .iter()
+                .all(|d| !in_set.contains(d) || placed.contains(d))
+            {
+                placed.insert(c.hash);
+                out.push((c.hash, c.bytes.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        if pending.len() == before {
+            // Hashes make cycles impossible; keep whatever is left as it came.
+            out.extend(pending.drain(..).map(|c| (c.hash, c.bytes.clone())));
+        }
+    }
+    out
+}

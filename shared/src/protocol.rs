@@ -1,0 +1,176 @@
+//! The sync protocol's wire messages (version 1) and their encoding. One HTTP POST
+//! carries a [`SyncRequest`] (changes the server lacks, plus the device's cursor) and
+//! gets a [`SyncResponse`] (what happened to each push, and one page of what the
+//! device lacks). Specified in `docs/PROTOCOL.md`.
+//!
+//! This module owns the contract: a shipped message never changes shape; a new shape is
+//! a new protocol version. `version` is the first field of both messages, so a peer can
+//! read it before anything else and answer "please update" instead of misreading.
+//! Encoding: postcard (compact, specified, serde-based); compression (zstd) is the
+//! HTTP layer's job.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest version a server built from this code still answers.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+/// The HTTP header naming the protocol version of a request.
+pub const VERSION_HEADER: &str = "intake-protocol";
+/// The media type of encoded messages.
+pub const CONTENT_TYPE: &str = "application/vnd.intake.sync";
+
+/// A record id on the wire: the UUID's 16 bytes.
+pub type WireId = [u8; 16];
+/// An Automerge change hash.
+pub type Hash = [u8; 32];
+
+/// A device's sync request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub version: u16,
+    /// The server sequence number the device has pulled everything up to; 0 when it has
+    /// pulled nothing yet (it is then sent whole documents instead of every change).
+    pub cursor: u64,
+    /// The most response bytes (encoded, before compression) the device wants in one
+    /// page; the server may send less, and always sends at least one item.
+    pub page_bytes: u32,
+    /// Changes the device believes the server lacks. Resending what the server has is
+    /// harmless.
+    pub push: Vec<RecordChanges>,
+    /// Records the device needs whole (e.g. it received changes whose history it
+    /// lacks, because it was just given access).
+    pub want_docs: Vec<WireId>,
+}
+
+/// Automerge changes of one record, each the bytes of one change chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChanges {
+    pub record: WireId,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A whole record document (a compacted Automerge save).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDoc {
+    pub record: WireId,
+    pub doc: Vec<u8>,
+}
+
+/// The server's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub version: u16,
+    /// One result per pushed record, in the order pushed. The server answers only
+    /// after its transaction is durable.
+    pub results: Vec<PushResult>,
+    /// Whole documents: everything for a device at cursor 0, and `want_docs`.
+    pub docs: Vec<RecordDoc>,
+    /// Changes after the cursor, in server order, except those this device sent.
+    pub changes: Vec<RecordChanges>,
+    /// Records this device may no longer see: it should push its unsynced changes to
+    /// them first (they are accepted or refused like any push) and then drop them.
+    pub removed: Vec<WireId>,
+    /// The cursor to send next time (and to store with this page, in one transaction).
+    pub cursor: u64,
+    /// Whether another page is waiting: ask again with the new cursor.
+    pub more: bool,
+}
+
+/// What happened to one record's pushed changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub record: WireId,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Every change is durably stored (now, or already before).
+    Stored,
+    /// None of this record's changes were stored.
+    Rejected { reason: Rejection, message: String },
+}
+
+/// Why a push was refused; a device must not retry these unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rejection {
+    /// The record is not one this user may write (or does not exist for them).
+    Forbidden,
+    /// A change's actor is not this device's.
+    ForeignActor,
+    /// A change writes something this role may not (review outcome, assignment,
+    /// record structure).
+    ProtectedField,
+    /// A change could not be decoded, or the result is not a valid record.
+    Malformed,
+    /// A change depends on changes neither the server nor this push has.
+    MissingDependencies,
+    /// Too many operations, or the document would grow too large.
+    TooLarge,
+}
+
+/// A message that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error(
+        "protocol version {0} is not supported (this side speaks {MIN_PROTOCOL_VERSION}–{PROTOCOL_VERSION}): please update the app"
+    )]
+    Version(u16),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Reads just the version at the start of an encoded message.
+pub fn peek_version(bytes: &[u8]) -> Result<u16, DecodeError> {
+    postcard::take_from_bytes::<u16>(bytes)
+        .map(|(v, _)| v)
+        .map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let version = peek_version(bytes)?;
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
+        return Err(DecodeError::Version(version));
+    }
+    let (msg, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
+    }
+    Ok(msg)
+}
+
+impl SyncRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("encoding to a Vec cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
+        decode(bytes)
+    }
+}
+
+impl SyncResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("encoding to a Vec cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
+        decode(bytes)
+    }
+
+    /// The encoded size of the response without docs and changes: what a page costs
+    /// before any content.
+    pub fn encoded_len(&self) -> usize {
+        postcard::experimental::serialized_size(self).unwrap_or(usize::MAX)
+    }
+}
+
+/// Encoded size of one item, for paging by a byte budget.
+pub fn encoded_len<T: Serialize>(item: &T) -> usize {
+    postcard::experimental::serialized_size(item).unwrap_or(usize::MAX)
+}

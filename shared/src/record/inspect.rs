@@ -1,0 +1,82 @@
+//! Looking inside changes before accepting them: who made each change (its actor),
+//! what it depends on, how many operations it holds, and which top-level keys of the
+//! record it writes. The server's policy decides on these facts; decoding happens
+//! here, strictly and under `catch_unwind`, because the bytes come off the network.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{Change, ScalarValue};
+
+use super::RecordError;
+use super::chunks;
+use crate::value::Value;
+
+/// A write to a top-level key of a record document (`status`, `assigned_to`, `fields`…).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootWrite {
+    pub key: String,
+    /// The scalar written; `None` for deletions and for new objects (maps, lists).
+    pub value: Option<Value>,
+}
+
+/// What one change is, as far as deciding whether to accept it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeInfo {
+    pub hash: [u8; 32],
+    /// The full actor id (device prefix + session).
+    pub actor: Vec<u8>,
+    pub seq: u64,
+    pub deps: Vec<[u8; 32]>,
+    pub ops: usize,
+    pub root_writes: Vec<RootWrite>,
+    /// The change's canonical (uncompressed) chunk bytes: what is stored and sent on.
+    pub bytes: Vec<u8>,
+}
+
+/// Decodes every change in `bytes` (one or more change chunks) and describes each.
+pub fn inspect_changes(bytes: &[u8]) -> Result<Vec<ChangeInfo>, RecordError> {
+    chunks::decode(bytes)?
+        .into_iter()
+        .map(|c| describe(&c))
+        .collect()
+}
+
+fn describe(change: &Change) -> Result<ChangeInfo, RecordError> {
+    let expanded = catch_unwind(AssertUnwindSafe(|| change.decode()))
+        .map_err(|_| RecordError::Malformed("a change's operations could not be decoded".into()))?;
+    let root_writes = expanded
+        .operations
+        .iter()
+        .filter(|op| op.obj == ObjectId::Root)
+        .filter_map(|op| match &op.key {
+            Key::Map(k) => Some(RootWrite {
+                key: k.to_string(),
+                value: match &op.action {
+                    OpType::Put(v) => Some(scalar(v)),
+                    _ => None,
+                },
+            }),
+            Key::Seq(_) => None,
+        })
+        .collect();
+    Ok(ChangeInfo {
+        hash: change.hash().0,
+        actor: change.actor_id().to_bytes().to_vec(),
+        seq: change.seq(),
+        deps: change.deps().iter().map(|h| h.0).collect(),
+        ops: expanded.operations.len(),
+        root_writes,
+        bytes: change.raw_bytes().to_vec(),
+    })
+}
+
+fn scalar(v: &ScalarValue) -> Value {
+    match v {
+        ScalarValue::Str(s) => Value::Text(s.to_string()),
+        ScalarValue::Int(i) => Value::Int(*i),
+        ScalarValue::Uint(u) => i64::try_from(*u).map_or(Value::Text(u.to_string()), Value::Int),
+        ScalarValue::Boolean(b) => Value::Bool(*b),
+        other => Value::Text(other.to_string()),
+    }
+}

@@ -1,0 +1,103 @@
+//! The wire contract: the encoding of protocol v1 messages is pinned by committed
+//! fixtures (a shipped message never changes shape), versions are checked before
+//! anything else, and malformed bytes are errors.
+
+use intake_shared::protocol::*;
+
+fn request() -> SyncRequest {
+    SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 300,
+        page_bytes: 65_536,
+        push: vec![RecordChanges {
+            record: [0x01; 16],
+            changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], vec![9; 3]],
+        }],
+        want_docs: vec![[0x02; 16]],
+    }
+}
+
+fn response() -> SyncResponse {
+    SyncResponse {
+        version: PROTOCOL_VERSION,
+        results: vec![
+            PushResult {
+                record: [0x01; 16],
+                outcome: Outcome::Stored,
+            },
+            PushResult {
+                record: [0x03; 16],
+                outcome: Outcome::Rejected {
+                    reason: Rejection::ProtectedField,
+                    message: "status".into(),
+                },
+            },
+        ],
+        docs: vec![RecordDoc {
+            record: [0x02; 16],
+            doc: vec![7; 4],
+        }],
+        changes: vec![RecordChanges {
+            record: [0x04; 16],
+            changes: vec![vec![5; 2]],
+        }],
+        removed: vec![[0x05; 16]],
+        cursor: 301,
+        more: true,
+    }
+}
+
+fn fixture(name: &str, bytes: &[u8]) {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if std::env::var_os("INTAKE_BLESS").is_some() {
+        std::fs::write(&path, &hex).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing fixture {path}; run with INTAKE_BLESS=1 once"));
+    assert_eq!(
+        pinned.trim(),
+        hex,
+        "the encoding of {name} changed: a shipped message must never change shape"
+    );
+}
+
+#[test]
+fn v1_encoding_is_pinned() {
+    fixture("sync-v1-request.hex", &request().encode());
+    fixture("sync-v1-response.hex", &response().encode());
+    assert_eq!(SyncRequest::decode(&request().encode()).unwrap(), request());
+    assert_eq!(
+        SyncResponse::decode(&response().encode()).unwrap(),
+        response()
+    );
+}
+
+#[test]
+fn unknown_versions_ask_for_an_update() {
+    let mut old = request();
+    old.version = 0;
+    let err = SyncRequest::decode(&old.encode()).unwrap_err();
+    assert_eq!(err, DecodeError::Version(0));
+    assert!(err.to_string().contains("please update"));
+    let mut future = request();
+    future.version = PROTOCOL_VERSION + 1;
+    assert_eq!(
+        SyncRequest::decode(&future.encode()).unwrap_err(),
+        DecodeError::Version(PROTOCOL_VERSION + 1)
+    );
+}
+
+#[test]
+fn malformed_messages_are_errors() {
+    let bytes = request().encode();
+    for bad in [&bytes[..bytes.len() - 1], &[][..], &[0xff, 0xff, 0xff][..]] {
+        assert!(SyncRequest::decode(bad).is_err());
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(matches!(
+        SyncRequest::decode(&trailing),
+        Err(DecodeError::Malformed(_))
+    ));
+}

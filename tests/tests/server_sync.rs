@@ -1,0 +1,162 @@
+//! The sync endpoint end to end with the real server: pushing new records and edits,
+//! pulling them on another device (whole documents first, then changes by cursor),
+//! paging by byte budget, idempotent replays.
+
+use chrono::Utc;
+use intake_server::storage::Role;
+use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
+use intake_shared::record::Identity;
+use intake_shared::{FormRegistry, Record, RecordId, Value};
+use intake_tests::{Enrolled, TestServer};
+
+fn identity(dev: &Enrolled, name: &str) -> Identity {
+    let mut actor = dev.actor.to_vec();
+    actor.extend([1, 2, 3, 4]);
+    Identity {
+        actor,
+        author: Some(name.into()),
+    }
+}
+
+fn new_record(dev: &Enrolled, name: &str, n: u64) -> Record {
+    let form = FormRegistry::builtin().get("intake", 1).unwrap();
+    let mut r = Record::create(
+        RecordId::new_v7(1_790_000_000_000 + n, [n as u8; 10]),
+        form,
+        &identity(dev, name),
+        Utc::now(),
+    );
+    r.edit(Utc::now(), |e| {
+        e.set("full_name", Value::Text(format!("Person {n}")))?;
+        e.set("urgency", Value::Text("high".into()))
+    })
+    .unwrap();
+    r
+}
+
+fn push_of(r: &mut Record, since: &[[u8; 32]]) -> RecordChanges {
+    let bytes = r.changes_since(since);
+    let changes = intake_shared::record::inspect_changes(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.bytes)
+        .collect();
+    RecordChanges {
+        record: *r.id().as_uuid().as_bytes(),
+        changes,
+    }
+}
+
+fn request(cursor: u64, push: Vec<RecordChanges>) -> SyncRequest {
+    SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor,
+        page_bytes: 1 << 20,
+        push,
+        want_docs: vec![],
+    }
+}
+
+#[test]
+fn a_paralegals_records_reach_her_supervisor_and_edits_follow() {
+    let server = TestServer::start();
+    let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
+    let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
+    let mut records: Vec<Record> = (0..5).map(|n| new_record(&drita, "drita", n)).collect();
+    let push: Vec<_> = records.iter_mut().map(|r| push_of(r, &[])).collect();
+    let reply = server.sync(Some(&drita.token), &request(0, push));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let resp = reply.response.unwrap();
+    assert!(
+        resp.results.iter().all(|r| r.outcome == Outcome::Stored),
+        "{:?}",
+        resp.results
+    );
+
+    // A fresh supervisor device gets whole documents.
+    let reply = server.sync(Some(&merita.token), &request(0, vec![]));
+    let resp = reply.response.unwrap();
+    assert_eq!(resp.docs.len(), 5);
+    assert!(!resp.more);
+    let cursor = resp.cursor;
+    let mut copies: Vec<Record> = resp
+        .docs
+        .iter()
+        .map(|d| Record::load(&d.doc, FormRegistry::builtin()).unwrap())
+        .collect();
+
+    // An edit travels as a change, by cursor.
+    let before = records[0].heads();
+    records[0]
+        .edit(Utc::now(), |e| {
+            e.set("urgency", Value::Text("critical".into()))
+        })
+        .unwrap();
+    let push = push_of(&mut records[0], &before);
+    let resp = server
+        .sync(Some(&drita.token), &request(cursor, vec![push.clone()]))
+        .response
+        .unwrap();
+    assert!(
+        resp.changes.is_empty(),
+        "a device does not get its own changes back"
+    );
+    let resp = server
+        .sync(Some(&merita.token), &request(cursor, vec![]))
+        .response
+        .unwrap();
+    assert_eq!(resp.changes.len(), 1);
+    let target = copies
+        .iter_mut()
+        .find(|c| c.id() == records[0].id())
+        .unwrap();
+    for c in &resp.changes[0].changes {
+        target.apply(c).unwrap();
+    }
+    assert_eq!(target.heads(), records[0].heads());
+    assert_eq!(target.get("urgency"), Some(Value::Text("critical".into())));
+
+    // Replaying the push changes nothing; a no-op sync returns nothing.
+    let again = server
+        .sync(Some(&drita.token), &request(resp.cursor, vec![push]))
+        .response
+        .unwrap();
+    assert_eq!(again.results[0].outcome, Outcome::Stored);
+    let noop = server
+        .sync(Some(&merita.token), &request(resp.cursor, vec![]))
+        .response
+        .unwrap();
+    assert!(noop.changes.is_empty() && noop.docs.is_empty());
+    assert_eq!(noop.cursor, resp.cursor);
+}
+
+#[test]
+fn pages_follow_the_byte_budget_and_resume_by_cursor() {
+    let server = TestServer::start();
+    let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
+    let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
+    let mut records: Vec<Record> = (0..20).map(|n| new_record(&drita, "drita", n)).collect();
+    let push: Vec<_> = records.iter_mut().map(|r| push_of(r, &[])).collect();
+    server.sync(Some(&drita.token), &request(0, push));
+    let mut cursor = 0;
+    let mut got = std::collections::BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let mut req = request(cursor, vec![]);
+        req.page_bytes = 2048;
+        let resp = server.sync(Some(&merita.token), &req).response.unwrap();
+        pages += 1;
+        got.extend(resp.docs.iter().map(|d| d.record));
+        cursor = resp.cursor;
+        if !resp.more {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 20);
+    assert!(pages > 3, "a small budget means several pages ({pages})");
+}
