@@ -1,7 +1,9 @@
 //! Intake's client library: what a field app embeds. It keeps records in a local,
-//! encrypted store and (with the sync issue) syncs them with the server. The `intake`
+//! encrypted store and syncs them with the server. The `intake`
 //! command-line client is a thin layer over it.
 
 pub mod store;
+pub mod sync;
 
-pub use store::{Key, Store, StoreError, Summary};
+pub use store::{Enrolment, Key, Store, StoreError, Summary};
+pub use sync::{SyncError, SyncOptions, SyncSummary, enroll, sync};

@@ -74,6 +74,7 @@ impl TestServer {
             })
         });
         let handle = rx.recv().expect("server started");
+        intake_client::sync::ensure_crypto_provider();
         let http = reqwest::blocking::Client::builder()
             .no_proxy()
             .build()
@@ -210,6 +211,77 @@ impl TestServer {
         let resp = req.send().expect("POST");
         let status = resp.status().as_u16();
         (status, resp.json().unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// A device: the real client library with its own encrypted store, enrolled with a
+/// [`TestServer`].
+pub struct TestDevice {
+    pub name: String,
+    pub store: intake_client::Store,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDevice {
+    /// Adds user `name` to the server and enrols a new device for them.
+    pub fn enroll(server: &TestServer, name: &str, role: Role, team: Option<&str>) -> TestDevice {
+        let code = server.add_user(name, role, team);
+        TestDevice::enroll_with_code(server, name, &code)
+    }
+
+    /// Enrols a new device with an existing code (e.g. a second device of a user).
+    pub fn enroll_with_code(server: &TestServer, name: &str, code: &str) -> TestDevice {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store =
+            intake_client::Store::open(dir.path(), &intake_client::Key::from_bytes([7; 32]))
+                .expect("store");
+        intake_client::enroll(&mut store, &server.url, code, name, None).expect("enrol");
+        TestDevice {
+            name: name.to_string(),
+            store,
+            dir,
+        }
+    }
+
+    /// Syncs through `url` instead of the enrolled server (e.g. a fault proxy).
+    pub fn point_at(&mut self, url: &str) {
+        let mut e = self.store.enrolment().unwrap().unwrap();
+        e.server = url.to_string();
+        self.store.set_enrolment(&e).unwrap();
+    }
+
+    pub fn sync(&mut self) -> Result<intake_client::SyncSummary, intake_client::SyncError> {
+        intake_client::sync(
+            &mut self.store,
+            &intake_client::SyncOptions::default(),
+            &mut |_| {},
+        )
+    }
+
+    /// Creates an intake record with these answers.
+    pub fn create(&mut self, fields: &[(&str, intake_shared::Value)]) -> intake_shared::RecordId {
+        self.store
+            .create("intake", |e| {
+                fields.iter().try_for_each(|(k, v)| e.set(k, v.clone()))
+            })
+            .expect("create")
+    }
+
+    /// Edits a record as this device's user.
+    pub fn edit<T>(
+        &mut self,
+        id: intake_shared::RecordId,
+        f: impl FnOnce(&mut intake_shared::Edit<'_>) -> Result<T, intake_shared::RecordError>,
+    ) -> T {
+        self.store.edit(id, f).expect("edit")
+    }
+
+    pub fn record(&self, id: intake_shared::RecordId) -> intake_shared::Record {
+        self.store.get(id).expect("record present")
+    }
+
+    pub fn has(&self, id: intake_shared::RecordId) -> bool {
+        self.store.exists(id).unwrap()
     }
 }
 

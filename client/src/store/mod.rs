@@ -8,9 +8,12 @@
 
 mod key;
 mod schema;
+mod sync_state;
 
 pub use key::Key;
 pub use schema::CURRENT as SCHEMA_VERSION;
+pub use sync_state::Enrolment;
+pub(crate) use sync_state::PageCommit;
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +70,10 @@ pub struct Summary {
     pub created_at: Option<String>,
     pub updated_at: String,
     pub has_conflicts: bool,
+    /// Holds changes the server does not have yet.
+    pub unsynced: bool,
+    /// Why the server refused this record's last push, if it did.
+    pub sync_error: Option<String>,
 }
 
 /// An open local store.
@@ -296,83 +303,10 @@ impl Store {
     /// transaction. Changes saved meanwhile by someone else stay: the stored record is
     /// the union of both.
     pub fn save(&mut self, record: &mut Record) -> Result<(), StoreError> {
-        let key = record.id().to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stored: Option<(Vec<u8>, i64)> = tx
-            .query_row(
-                "SELECT heads, change_rows FROM records WHERE id = ?1",
-                [&key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let stored_heads: Vec<[u8; 32]> = stored
-            .as_ref()
-            .map(|(h, _)| {
-                h.chunks_exact(32)
-                    .map(|c| c.try_into().expect("32-byte chunk"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let new = record.changes_since(&stored_heads);
-        if new.is_empty() && stored.is_some() {
-            return Ok(()); // nothing new: leave the transaction to roll back, untouched
-        }
-        let change_rows = stored.as_ref().map_or(0, |(_, n)| *n) + 1;
-        // The projection and any snapshot describe the union of what was stored and
-        // what we add; usually the record already holds everything stored.
-        let mut union;
-        let target = if stored_heads.iter().all(|h| record.has_change(h)) {
-            record
-        } else {
-            union = Self::load_in(&tx, &key, self.forms)?;
-            union.merge(record)?;
-            &mut union
-        };
-        let p = projection(target);
-        tx.execute(
-            "INSERT INTO records (id, form, form_version, status, review_note, assigned_to,
-                 municipality, issue_type, urgency, summary, created_at, updated_at,
-                 has_conflicts, heads, snapshot, change_rows)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, ?15)
-             ON CONFLICT (id) DO UPDATE SET
-                 status = excluded.status, review_note = excluded.review_note,
-                 assigned_to = excluded.assigned_to, municipality = excluded.municipality,
-                 issue_type = excluded.issue_type, urgency = excluded.urgency,
-                 summary = excluded.summary, updated_at = excluded.updated_at,
-                 has_conflicts = excluded.has_conflicts, heads = excluded.heads,
-                 change_rows = excluded.change_rows",
-            params![
-                key,
-                p.form,
-                p.form_version,
-                p.status,
-                p.review_note,
-                p.assigned_to,
-                p.municipality,
-                p.issue_type,
-                p.urgency,
-                p.summary,
-                p.created_at,
-                Utc::now().to_rfc3339(),
-                p.has_conflicts,
-                p.heads,
-                change_rows
-            ],
-        )?;
-        if change_rows > COMPACT_AFTER {
-            tx.execute(
-                "UPDATE records SET snapshot = ?2, change_rows = 0 WHERE id = ?1",
-                params![key, target.save()],
-            )?;
-            tx.execute("DELETE FROM changes WHERE record_id = ?1", [&key])?;
-        } else {
-            tx.execute(
-                "INSERT INTO changes (record_id, bytes) VALUES (?1, ?2)",
-                params![key, new],
-            )?;
-        }
+        save_in(&tx, self.forms, record)?;
         tx.commit()?;
         Ok(())
     }
@@ -398,7 +332,8 @@ impl Store {
     pub fn list(&self, status: Option<ReviewStatus>) -> Result<Vec<Summary>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, form, form_version, status, review_note, assigned_to, municipality,
-                    issue_type, urgency, summary, created_at, updated_at, has_conflicts
+                    issue_type, urgency, summary, created_at, updated_at, has_conflicts,
+                    dirty, sync_error
              FROM records WHERE ?1 IS NULL OR status = ?1
              ORDER BY updated_at DESC, id",
         )?;
@@ -417,6 +352,8 @@ impl Store {
                 created_at: r.get(10)?,
                 updated_at: r.get(11)?,
                 has_conflicts: r.get(12)?,
+                unsynced: r.get(13)?,
+                sync_error: r.get(14)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -523,4 +460,90 @@ pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
+}
+
+/// Saves what `record` has that the stored copy lacks, and its projection, inside the
+/// caller's transaction. Changes saved meanwhile by someone else stay: the stored
+/// record is the union of both. Returns whether anything was written.
+pub(crate) fn save_in(
+    tx: &Connection,
+    forms: &FormRegistry,
+    record: &mut Record,
+) -> Result<bool, StoreError> {
+    let key = record.id().to_string();
+    let stored: Option<(Vec<u8>, i64)> = tx
+        .query_row(
+            "SELECT heads, change_rows FROM records WHERE id = ?1",
+            [&key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let stored_heads: Vec<[u8; 32]> = stored
+        .as_ref()
+        .map(|(h, _)| {
+            h.chunks_exact(32)
+                .map(|c| c.try_into().expect("32-byte chunk"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let new = record.changes_since(&stored_heads);
+    if new.is_empty() && stored.is_some() {
+        return Ok(false);
+    }
+    let change_rows = stored.as_ref().map_or(0, |(_, n)| *n) + 1;
+    // The projection and any snapshot describe the union of what was stored and
+    // what we add; usually the record already holds everything stored.
+    let mut union;
+    let target = if stored_heads.iter().all(|h| record.has_change(h)) {
+        record
+    } else {
+        union = Store::load_in(tx, &key, forms)?;
+        union.merge(record)?;
+        &mut union
+    };
+    let p = projection(target);
+    tx.execute(
+        "INSERT INTO records (id, form, form_version, status, review_note, assigned_to,
+             municipality, issue_type, urgency, summary, created_at, updated_at,
+             has_conflicts, heads, snapshot, change_rows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, ?15)
+         ON CONFLICT (id) DO UPDATE SET
+             status = excluded.status, review_note = excluded.review_note,
+             assigned_to = excluded.assigned_to, municipality = excluded.municipality,
+             issue_type = excluded.issue_type, urgency = excluded.urgency,
+             summary = excluded.summary, updated_at = excluded.updated_at,
+             has_conflicts = excluded.has_conflicts, heads = excluded.heads,
+             change_rows = excluded.change_rows,
+             dirty = excluded.heads IS NOT records.synced_heads",
+        params![
+            key,
+            p.form,
+            p.form_version,
+            p.status,
+            p.review_note,
+            p.assigned_to,
+            p.municipality,
+            p.issue_type,
+            p.urgency,
+            p.summary,
+            p.created_at,
+            Utc::now().to_rfc3339(),
+            p.has_conflicts,
+            p.heads,
+            change_rows
+        ],
+    )?;
+    if change_rows > COMPACT_AFTER {
+        tx.execute(
+            "UPDATE records SET snapshot = ?2, change_rows = 0 WHERE id = ?1",
+            params![key, target.save()],
+        )?;
+        tx.execute("DELETE FROM changes WHERE record_id = ?1", [&key])?;
+    } else {
+        tx.execute(
+            "INSERT INTO changes (record_id, bytes) VALUES (?1, ?2)",
+            params![key, new],
+        )?;
+    }
+    Ok(true)
 }

@@ -37,6 +37,12 @@ const MIGRATIONS: &[&str] = &[
         bytes     BLOB NOT NULL
     );
     CREATE INDEX changes_record ON changes(record_id, seq);",
+    // 2: sync state: what the server is known to have, and what it refused.
+    "ALTER TABLE records ADD COLUMN synced_heads BLOB;      -- heads the server has
+    ALTER TABLE records ADD COLUMN dirty INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE records ADD COLUMN rejected_heads BLOB;    -- heads last refused
+    ALTER TABLE records ADD COLUMN sync_error TEXT;        -- the server's reason
+    CREATE INDEX records_dirty ON records(dirty) WHERE dirty = 1;",
 ];
 
 /// The schema version this build writes.

@@ -278,6 +278,18 @@ impl Storage for SqliteStorage {
             .optional()?)
     }
 
+    fn lost_access(&self, user: &str, id: RecordId) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM access_revoked WHERE user = ?1 AND record_id = ?2 LIMIT 1",
+                params![user, key(id)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>> {
         let (cond, param) = scope_sql(scope);
         let conn = self.conn();

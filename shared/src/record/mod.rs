@@ -209,6 +209,17 @@ impl Record {
         self.doc.save_after(&heads)
     }
 
+    /// Like [`Record::changes_since`], one entry per change (what the sync protocol
+    /// carries), in causal order.
+    pub fn change_list_since(&mut self, heads: &[[u8; 32]]) -> Vec<Vec<u8>> {
+        let heads: Vec<_> = heads.iter().map(|h| automerge::ChangeHash(*h)).collect();
+        self.doc
+            .get_changes(&heads)
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect()
+    }
+
     /// The current heads (hashes of the latest changes), sorted: equal heads mean equal
     /// documents.
     pub fn heads(&mut self) -> Vec<[u8; 32]> {

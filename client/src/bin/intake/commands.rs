@@ -159,6 +159,18 @@ pub fn user(home: Option<PathBuf>, name: Option<&str>) -> anyhow::Result<()> {
     ))
 }
 
+/// `intake assign ID USER` (supervisors; the server checks the role).
+pub fn assign(home: Option<PathBuf>, lang: Lang, id: &str, user: &str) -> anyhow::Result<()> {
+    let id = parse::record_id(id)?;
+    let user = user.to_string();
+    let shown = user.clone();
+    change(home, lang, id, move |_| {
+        Ok(move |e: &mut Edit<'_>| e.assign(&user))
+    })?;
+    eprintln!("intake: {id} is assigned to {shown}");
+    Ok(())
+}
+
 /// Loads a record; an unknown id is an input error.
 pub fn load(store: &Store, id: RecordId) -> anyhow::Result<Record> {
     store.get(id).map_err(|e| match e {

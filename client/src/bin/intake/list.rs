@@ -70,7 +70,17 @@ fn row(s: &Summary, lang: Lang) -> Vec<String> {
         } else {
             String::new()
         },
-        s.review_note.clone().unwrap_or_default(),
+        // What needs the reader's attention: the server's refusal, else the note.
+        match (&s.sync_error, s.unsynced) {
+            (Some(e), _) => format!("not synced: {e}"),
+            (None, true) => format!(
+                "{} (not synced yet)",
+                s.review_note.clone().unwrap_or_default()
+            )
+            .trim()
+            .into(),
+            (None, false) => s.review_note.clone().unwrap_or_default(),
+        },
     ]
 }
 

@@ -11,6 +11,7 @@ mod error;
 mod input;
 mod list;
 mod open;
+mod remote;
 mod show;
 
 use std::path::PathBuf;
@@ -151,6 +152,34 @@ enum Command {
         /// The value to keep (any valid value, not only one of the conflicting ones)
         value: String,
     },
+    /// Enrol this device with a server, using the one-time code an admin gave you
+    Enroll {
+        /// The server's address, e.g. https://intake.example.org
+        #[arg(long)]
+        server: String,
+        /// The enrolment code, e.g. 7KQ2-MX9D-4HT1
+        #[arg(long)]
+        code: String,
+        /// A name for this device, shown to admins
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Trust only this CA certificate (PEM) instead of the system's
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+    },
+    /// Send your changes to the server and receive everyone else's
+    Sync {
+        /// Print the summary as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assign a record to a user (supervisors)
+    Assign {
+        /// The record's id
+        id: String,
+        /// The user's name
+        user: String,
+    },
     /// Show or set the user name recorded as the author of your changes
     User {
         /// The name to record from now on
@@ -186,5 +215,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Conflicts { json } => list::conflicts(home, lang, json),
         Command::Resolve { id, field, value } => commands::resolve(home, lang, &id, &field, &value),
         Command::User { name } => commands::user(home, name.as_deref()),
+        Command::Enroll {
+            server,
+            code,
+            label,
+            ca,
+        } => remote::enroll(home, &server, &code, &label, ca.as_deref()),
+        Command::Sync { json } => remote::sync(home, json),
+        Command::Assign { id, user } => commands::assign(home, lang, &id, &user),
     }
 }

@@ -1,0 +1,106 @@
+//! The commands that talk to the server: `enroll` (bind this device with a one-time
+//! code) and `sync` (send and receive). On a terminal, `sync` shows a progress line
+//! and ends with a one-line summary; `--json` prints the summary for scripts.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use intake_client::sync::{Progress, SyncError, SyncOptions};
+
+use crate::open;
+
+pub fn enroll(
+    home: Option<PathBuf>,
+    server: &str,
+    code: &str,
+    label: &str,
+    ca: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut store = open::store(home)?;
+    if let Some(existing) = store.enrolment()? {
+        anyhow::bail!(
+            "this device is already enrolled with {} as {}; use a new --home for another enrolment",
+            existing.server,
+            existing.user
+        );
+    }
+    let ca = ca.map(|p| p.display().to_string());
+    let e =
+        intake_client::enroll(&mut store, server, code, label, ca.as_deref()).map_err(explain)?;
+    let team = e
+        .team
+        .as_deref()
+        .map(|t| format!(", team {t}"))
+        .unwrap_or_default();
+    println!(
+        "enrolled with {} as {} ({}{team}); run `intake sync` whenever you have signal",
+        e.server, e.user, e.role
+    );
+    Ok(())
+}
+
+pub fn sync(home: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let mut store = open::store(home)?;
+    let terminal = std::io::stderr().is_terminal() && !json;
+    let mut on_progress = |p: &Progress| {
+        if terminal {
+            let s = &p.summary;
+            let bar = if p.more { "receiving…" } else { "done" };
+            eprint!(
+                "\r\x1b[2Ksync: sent {} · received {} · {} up / {} down · {bar}",
+                s.sent,
+                s.received,
+                human(s.bytes_up),
+                human(s.bytes_down)
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let result = intake_client::sync(&mut store, &SyncOptions::default(), &mut on_progress);
+    if terminal {
+        eprintln!();
+    }
+    let s = result.map_err(explain)?;
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        let mut line = format!(
+            "synced: {} sent, {} received, {} removed, {} up / {} down in {} request{}",
+            s.sent,
+            s.received,
+            s.removed,
+            human(s.bytes_up),
+            human(s.bytes_down),
+            s.requests,
+            if s.requests == 1 { "" } else { "s" }
+        );
+        if s.refused > 0 {
+            line += &format!("; {} refused by the server (see `intake list`)", s.refused);
+        }
+        if s.unsynced > 0 {
+            line += &format!("; {} not yet synced", s.unsynced);
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn human(bytes: usize) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Says what to do about a sync error.
+fn explain(e: SyncError) -> anyhow::Error {
+    let hint = match &e {
+        SyncError::Offline(_) => {
+            " — your records are safe on this device; sync again when you have signal"
+        }
+        SyncError::Retryable(_) => " — nothing was lost; try again in a few minutes",
+        _ => "",
+    };
+    anyhow::anyhow!("{e}{hint}")
+}

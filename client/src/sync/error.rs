@@ -1,0 +1,55 @@
+//! Sync failures, classified: every error answers "retry later?". Being offline is a
+//! state, not a failure of the app; a retryable error is worth trying again after a
+//! backoff; a permanent one needs a person (the device was revoked, the app is too old,
+//! the server refused the request) and carries the server's own reason.
+
+/// Why a sync did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// No connection to the server (no network, server down, DNS).
+    #[error("offline: cannot reach the server ({0})")]
+    Offline(String),
+    /// Worth retrying later (timeouts, 5xx, 429, a cut connection).
+    #[error("temporary problem, will retry: {0}")]
+    Retryable(String),
+    /// Needs a person; retrying unchanged will fail the same way.
+    #[error("{kind}: {message}")]
+    Permanent { kind: Permanent, message: String },
+    /// This device is not enrolled yet.
+    #[error("this device is not enrolled: run `intake enroll --server URL --code CODE` first")]
+    NotEnrolled,
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The kinds of permanent failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permanent {
+    /// The token is unknown: the device was revoked or its user disabled.
+    Revoked,
+    /// The server speaks a newer protocol: update the app.
+    UpdateApp,
+    /// The server refused the request as too large or malformed.
+    Refused,
+    /// Enrolment failed (bad, used or expired code; device already enrolled).
+    Enrolment,
+}
+
+impl std::fmt::Display for Permanent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Permanent::Revoked => "device revoked",
+            Permanent::UpdateApp => "update the app",
+            Permanent::Refused => "refused by the server",
+            Permanent::Enrolment => "enrolment failed",
+        })
+    }
+}
+
+impl SyncError {
+    /// Whether trying again later (unchanged) can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SyncError::Offline(_) | SyncError::Retryable(_))
+    }
+}

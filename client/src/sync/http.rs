@@ -1,0 +1,166 @@
+//! The HTTP transport: one blocking reqwest client per sync, zstd both ways, the
+//! token only in the `Authorization` header, and HTTP failures turned into classified
+//! [`SyncError`]s. When a CA file is configured, only it is trusted.
+
+use std::time::Duration;
+
+use intake_shared::protocol::{
+    CONTENT_TYPE, DecodeError, PROTOCOL_VERSION, SyncRequest, SyncResponse, VERSION_HEADER,
+};
+
+use super::error::{Permanent, SyncError};
+
+pub(crate) struct Transport {
+    client: reqwest::blocking::Client,
+    base: String,
+    token: String,
+}
+
+/// Bytes moved by one exchange (bodies as sent, compressed).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Moved {
+    pub up: usize,
+    pub down: usize,
+}
+
+/// Installs ring as the process's rustls crypto provider: reqwest is built without a
+/// default one (its default pulls aws-lc, which needs extra build tools). Any other
+/// reqwest client in the process needs this too. Installing twice is harmless.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client trusting `ca_file` only, or the platform's roots.
+pub(crate) fn client(
+    ca_file: Option<&str>,
+    timeout: Duration,
+) -> Result<reqwest::blocking::Client, SyncError> {
+    ensure_crypto_provider();
+    let mut builder = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(timeout)
+        .user_agent(concat!("intake/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| SyncError::Permanent {
+            kind: Permanent::Refused,
+            message: format!("CA file {path}: {e}"),
+        })?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| SyncError::Permanent {
+                kind: Permanent::Refused,
+                message: format!("CA file {path}: {e}"),
+            })?;
+        builder = builder.tls_certs_only(certs);
+    }
+    builder.build().map_err(|e| SyncError::Permanent {
+        kind: Permanent::Refused,
+        message: format!("HTTP client: {e}"),
+    })
+}
+
+/// Classifies a transport error (no HTTP status).
+pub(crate) fn classify(e: reqwest::Error) -> SyncError {
+    if e.is_connect() {
+        SyncError::Offline(without_url(&e))
+    } else {
+        SyncError::Retryable(without_url(&e))
+    }
+}
+
+/// reqwest errors name the URL; ours never holds secrets, but keep messages short.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut e = e.to_string();
+    if let Some(i) = e.find(" for url (") {
+        e.truncate(i);
+    }
+    e
+}
+
+/// The server's `message` from a JSON error body, or the status.
+pub(crate) fn server_message(status: reqwest::StatusCode, body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("HTTP {status}"))
+}
+
+/// Classifies a non-success HTTP answer.
+pub(crate) fn status_error(status: reqwest::StatusCode, body: &[u8]) -> SyncError {
+    let message = server_message(status, body);
+    match status.as_u16() {
+        401 => SyncError::Permanent {
+            kind: Permanent::Revoked,
+            message,
+        },
+        426 => SyncError::Permanent {
+            kind: Permanent::UpdateApp,
+            message,
+        },
+        408 | 429 | 500..=599 => SyncError::Retryable(message),
+        _ => SyncError::Permanent {
+            kind: Permanent::Refused,
+            message,
+        },
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(
+        server: &str,
+        token: &str,
+        ca_file: Option<&str>,
+    ) -> Result<Transport, SyncError> {
+        Ok(Transport {
+            client: client(ca_file, Duration::from_secs(120))?,
+            base: server.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    /// One sync round trip.
+    pub(crate) fn exchange(&self, req: &SyncRequest) -> Result<(SyncResponse, Moved), SyncError> {
+        let body = zstd::bulk::compress(&req.encode(), 3)
+            .map_err(|e| SyncError::Retryable(e.to_string()))?;
+        let up = body.len();
+        let resp = self
+            .client
+            .post(format!("{}/v1/sync", self.base))
+            .bearer_auth(&self.token)
+            .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+            .header("content-type", CONTENT_TYPE)
+            .header("content-encoding", "zstd")
+            .header("accept-encoding", "zstd")
+            .body(body)
+            .send()
+            .map_err(classify)?;
+        let status = resp.status();
+        let zstd = resp
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "zstd");
+        let bytes = resp.bytes().map_err(classify)?;
+        let down = bytes.len();
+        if !status.is_success() {
+            return Err(status_error(status, &bytes));
+        }
+        let plain = if zstd {
+            // Bounded: a response is at most a page, far below this.
+            let mut out = Vec::new();
+            let decoder = zstd::stream::read::Decoder::new(&bytes[..])
+                .map_err(|e| SyncError::Retryable(e.to_string()))?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, 256 << 20), &mut out)
+                .map_err(|e| SyncError::Retryable(format!("bad compressed response: {e}")))?;
+            out
+        } else {
+            bytes.to_vec()
+        };
+        let response = SyncResponse::decode(&plain).map_err(|e| match e {
+            DecodeError::Version(_) => SyncError::Permanent {
+                kind: Permanent::UpdateApp,
+                message: e.to_string(),
+            },
+            DecodeError::Malformed(m) => SyncError::Retryable(format!("garbled response: {m}")),
+        })?;
+        Ok((response, Moved { up, down }))
+    }
+}
