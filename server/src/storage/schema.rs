@@ -37,7 +37,8 @@ const MIGRATIONS: &[&str] = &[
         status      TEXT NOT NULL,
         doc         BLOB NOT NULL,
         heads       BLOB NOT NULL,
-        last_seq    INTEGER NOT NULL
+        last_seq    INTEGER NOT NULL,
+        sole_device INTEGER             -- the device all its changes came from, if one did
     );
     CREATE INDEX records_owner ON records(owner);
     CREATE INDEX records_assigned ON records(assigned_to);

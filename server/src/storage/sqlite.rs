@@ -340,11 +340,14 @@ impl Storage for SqliteStorage {
             }
             let Some(last_seq) = last_seq else { continue };
             tx.execute(
-                "INSERT INTO records (id, owner, team, assigned_to, status, doc, heads, last_seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO records (id, owner, team, assigned_to, status, doc, heads, last_seq, sole_device)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (id) DO UPDATE SET assigned_to = excluded.assigned_to, status = excluded.status,
-                     doc = excluded.doc, heads = excluded.heads, last_seq = excluded.last_seq",
-                params![key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq],
+                     doc = excluded.doc, heads = excluded.heads, last_seq = excluded.last_seq,
+                     sole_device = CASE WHEN records.sole_device = excluded.sole_device THEN excluded.sole_device END",
+                params![
+                    key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq, device
+                ],
             )?;
             for user in &w.revoked_from {
                 tx.execute(
@@ -387,14 +390,16 @@ impl Storage for SqliteStorage {
         let docs_phase = req.cursor == 0 || req.cursor & DOCS_PHASE != 0;
         if docs_phase {
             // A device that has nothing gets whole compacted documents, in the order
-            // of their last change; its position in that order is the cursor.
+            // of their last change; its position in that order is the cursor. Records
+            // made only by this device are not sent back to it.
             let after = (req.cursor & !DOCS_PHASE) as i64;
             let mut stmt = tx.prepare(&format!(
                 "SELECT r.id, r.doc, r.last_seq FROM records r
-                 WHERE r.last_seq > :after AND r.last_seq <= :head AND {cond} ORDER BY r.last_seq"
+                 WHERE r.last_seq > :after AND r.last_seq <= :head AND r.sole_device IS NOT :device AND {cond}
+                 ORDER BY r.last_seq"
             ))?;
             let mut rows =
-                stmt.query(named_params! {":after": after, ":head": head, ":scope": param})?;
+                stmt.query(named_params! {":after": after, ":head": head, ":device": req.device, ":scope": param})?;
             let mut position = after;
             page.more = false;
             while let Some(r) = rows.next()? {
