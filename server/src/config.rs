@@ -70,15 +70,19 @@ impl Default for Settings {
 
 impl Settings {
     /// Loads settings: `file` if given, else `intake-server.toml` in the data
-    /// directory if it exists; then `INTAKE_SERVER_*` variables from `env`.
+    /// directory if it exists; then `INTAKE_SERVER_*` variables from `env`. The data
+    /// directory comes from `data_dir`, else `INTAKE_SERVER_DATA`, else the file given
+    /// with `--config`, else the default.
     pub fn load(
         file: Option<&Path>,
         data_dir: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Settings> {
-        let dir = data_dir
+        let explicit = data_dir
             .map(Path::to_path_buf)
-            .or_else(|| env("INTAKE_SERVER_DATA").map(PathBuf::from))
+            .or_else(|| env("INTAKE_SERVER_DATA").map(PathBuf::from));
+        let dir = explicit
+            .clone()
             .unwrap_or_else(|| Settings::default().data_dir);
         let path = file
             .map(Path::to_path_buf)
@@ -92,7 +96,13 @@ impl Settings {
             }
             Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
         };
-        settings.data_dir = dir;
+        // `--data`/INTAKE_SERVER_DATA win; else a file given with `--config` may say
+        // where the data lives; else the default (where the file was looked for).
+        settings.data_dir = match explicit {
+            Some(d) => d,
+            None if file.is_some() => settings.data_dir,
+            None => dir,
+        };
         if let Some(v) = env("INTAKE_SERVER_LISTEN") {
             settings.listen = v
                 .parse()

@@ -46,7 +46,13 @@ pub fn may_read(p: &Principal, meta: &RecordMeta) -> bool {
 pub fn may_write(p: &Principal, meta: Option<&RecordMeta>) -> bool {
     match meta {
         Some(meta) => may_read(p, meta),
-        None => matches!(p.user.role, Role::Paralegal | Role::Supervisor),
+        // Only someone who will see the record afterwards may create it: a supervisor
+        // without a team would make a record nobody can read.
+        None => match p.user.role {
+            Role::Paralegal => true,
+            Role::Supervisor => p.user.team.is_some(),
+            Role::Admin => false,
+        },
     }
 }
 

@@ -99,7 +99,10 @@ pub fn handle(
     }
 
     let want: Vec<RecordId> = req.want_docs.iter().map(record_id).collect();
-    let budget = (req.page_bytes as usize).clamp(1024, limits.max_page_bytes);
+    // At least 1 KiB, at most the limit; a limit set below 1 KiB wins (`clamp` would panic).
+    let budget = (req.page_bytes as usize)
+        .max(1024)
+        .min(limits.max_page_bytes);
     let scope = policy::scope(p);
     let page = storage.pull(&PullRequest {
         scope: &scope,
@@ -235,6 +238,16 @@ fn prepare(
         let creates = record.is_none() && c.deps.is_empty();
         if let Err(refusal) = policy::check_change(p, c, &id_text, creates) {
             return Ok(Err(refusal));
+        }
+    }
+    if record.is_none() {
+        // A new record's history must all be here: what it depends on is nowhere else.
+        let here: HashSet<[u8; 32]> = new.iter().map(|c| c.hash).collect();
+        if new.iter().any(|c| c.deps.iter().any(|d| !here.contains(d))) {
+            return Ok(Err((
+                Rejection::MissingDependencies,
+                "changes depend on changes the server does not have: push those too".into(),
+            )));
         }
     }
     let bytes: Vec<u8> = new.iter().flat_map(|c| c.bytes.iter().copied()).collect();

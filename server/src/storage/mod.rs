@@ -188,10 +188,10 @@ pub trait Storage: Send + Sync + 'static {
 
     // Records.
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;
-    /// Records within `scope`, most recently changed first, with their status.
     /// Whether `user` lost sight of record `id` by a reassignment (they may still push
     /// the changes they made before they knew).
     fn lost_access(&self, user: &str, id: RecordId) -> Result<bool>;
+    /// Records within `scope`, most recently changed first, with their status.
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>>;
     /// Stores a push durably in one transaction and returns the new log position.
     fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64>;

@@ -37,8 +37,7 @@ const MIGRATIONS: &[&str] = &[
         status      TEXT NOT NULL,
         doc         BLOB NOT NULL,
         heads       BLOB NOT NULL,
-        last_seq    INTEGER NOT NULL,
-        sole_device INTEGER             -- the device all its changes came from, if one did
+        last_seq    INTEGER NOT NULL
     );
     CREATE INDEX records_owner ON records(owner);
     CREATE INDEX records_assigned ON records(assigned_to);
@@ -57,6 +56,9 @@ const MIGRATIONS: &[&str] = &[
         record_id BLOB NOT NULL
     );
     CREATE INDEX access_revoked_user ON access_revoked(user, seq);",
+    // 2: the device all of a record's changes came from, if one did: a fresh device's
+    // first pull need not send a device its own records back.
+    "ALTER TABLE records ADD COLUMN sole_device INTEGER;",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

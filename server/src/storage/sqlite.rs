@@ -388,7 +388,8 @@ impl Storage for SqliteStorage {
         }
 
         let docs_phase = req.cursor == 0 || req.cursor & DOCS_PHASE != 0;
-        if docs_phase {
+        // Revocations in (removed_after, position] are reported with this page.
+        let (position, removed_after) = if docs_phase {
             // A device that has nothing gets whole compacted documents, in the order
             // of their last change; its position in that order is the cursor. Records
             // made only by this device are not sent back to it.
@@ -401,7 +402,6 @@ impl Storage for SqliteStorage {
             let mut rows =
                 stmt.query(named_params! {":after": after, ":head": head, ":device": req.device, ":scope": param})?;
             let mut position = after;
-            page.more = false;
             while let Some(r) = rows.next()? {
                 let doc: Vec<u8> = r.get(1)?;
                 if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
@@ -412,43 +412,45 @@ impl Storage for SqliteStorage {
                 page.docs.push((rid(r.get(0)?)?, doc));
                 position = r.get(2)?;
             }
-            page.cursor = if page.more {
-                DOCS_PHASE | position as u64
-            } else {
-                head as u64
-            };
-            return Ok(page);
-        }
-
-        let mut stmt = tx.prepare(&format!(
-            "SELECT l.seq, l.record_id, l.bytes FROM log l JOIN records r ON r.id = l.record_id
-             WHERE l.seq > :cursor AND l.seq <= :head AND l.device_id != :device AND {cond} ORDER BY l.seq"
-        ))?;
-        let mut rows = stmt.query(named_params! {
-            ":cursor": req.cursor as i64, ":head": head, ":device": req.device, ":scope": param,
-        })?;
-        let mut position = head;
-        while let Some(r) = rows.next()? {
-            let bytes: Vec<u8> = r.get(2)?;
-            let any = !page.changes.is_empty() || !page.docs.is_empty();
-            if !fits(used, bytes.len() + 20, any) {
-                page.more = true;
-                break;
+            if page.more {
+                page.cursor = DOCS_PHASE | position as u64;
+                return Ok(page);
             }
-            used += bytes.len() + 20;
-            let seq: i64 = r.get(0)?;
-            page.changes.push(LogEntry {
-                seq: seq as u64,
-                record: rid(r.get(1)?)?,
-                bytes,
-            });
-            position = seq;
-        }
-        drop(rows);
-        drop(stmt);
-        if !page.more {
-            position = head;
-        }
+            // The whole phase is done: any record of this user's history that was
+            // sent in an earlier page and reassigned away since must be dropped.
+            (head, 0)
+        } else {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT l.seq, l.record_id, l.bytes FROM log l JOIN records r ON r.id = l.record_id
+                 WHERE l.seq > :cursor AND l.seq <= :head AND l.device_id != :device AND {cond} ORDER BY l.seq"
+            ))?;
+            let mut rows = stmt.query(named_params! {
+                ":cursor": req.cursor as i64, ":head": head, ":device": req.device, ":scope": param,
+            })?;
+            // Until something is sent the position stays where the device is: wanted
+            // documents may already fill the page.
+            let mut position = req.cursor as i64;
+            while let Some(r) = rows.next()? {
+                let bytes: Vec<u8> = r.get(2)?;
+                let any = !page.changes.is_empty() || !page.docs.is_empty();
+                if !fits(used, bytes.len() + 20, any) {
+                    page.more = true;
+                    break;
+                }
+                used += bytes.len() + 20;
+                let seq: i64 = r.get(0)?;
+                page.changes.push(LogEntry {
+                    seq: seq as u64,
+                    record: rid(r.get(1)?)?,
+                    bytes,
+                });
+                position = seq;
+            }
+            if !page.more {
+                position = head;
+            }
+            (position, req.cursor as i64)
+        };
         let mut revoked = tx.prepare(&format!(
             "SELECT DISTINCT a.record_id FROM access_revoked a
              WHERE a.user = :user AND a.seq > :cursor AND a.seq <= :position
@@ -457,7 +459,7 @@ impl Storage for SqliteStorage {
         page.removed = revoked
             .query_map(
                 named_params! {
-                    ":user": req.user, ":cursor": req.cursor as i64, ":position": position, ":scope": param,
+                    ":user": req.user, ":cursor": removed_after, ":position": position, ":scope": param,
                 },
                 |r| rid(r.get(0)?),
             )?
