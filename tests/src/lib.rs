@@ -4,6 +4,8 @@
 //! HTTP. Quiet unless `TEST_LOG` is set. The binary `intake-kill-writer` is a helper
 //! process for the crash test.
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;

@@ -1,0 +1,596 @@
+//! A loopback TCP proxy that breaks HTTP/1.1 traffic on purpose, one request at a time,
+//! so tests can check that syncing over a bad link loses nothing and duplicates nothing.
+//!
+//! Devices keep connections alive, so faults are chosen per request, not per connection:
+//! the proxy reads just enough HTTP framing to find request and response boundaries (the
+//! head up to `\r\n\r\n`, a `Content-Length` body; chunked responses are followed, a
+//! response without either is streamed until the server closes). Chunked requests are
+//! refused by closing the connection: the client always sends `Content-Length`.
+//!
+//! With probability `fault_rate` a request meets one [`Fault`], chosen by a generator
+//! seeded from the configured seed and the request's number, so a run can be replayed.
+//! It is plain `std::net` with one thread per connection; dropping the proxy stops the
+//! listener, shuts down every connection and joins every thread.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often and how reproducibly the proxy breaks requests.
+#[derive(Clone, Copy, Debug)]
+pub struct FaultConfig {
+    /// The probability (0.0–1.0) that a request meets a fault.
+    pub fault_rate: f64,
+    /// Seeds the choice of faults: the same seed and request order give the same faults.
+    pub seed: u64,
+}
+
+/// What can happen to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Part of the request body reaches the server, then both sides are closed.
+    CutRequest,
+    /// The server answers; part of the answer's body reaches the client, then close.
+    CutResponse,
+    /// The server answers; only the answer's head reaches the client, then close.
+    Truncate,
+    /// The request is held 20–200 ms, then forwarded normally.
+    Delay,
+    /// The proxy answers 502 itself (the server never sees the request), then closes.
+    BadGateway,
+    /// The proxy answers 503 itself, then closes.
+    Unavailable,
+}
+
+impl Fault {
+    const ALL: [Fault; 6] = [
+        Fault::CutRequest,
+        Fault::CutResponse,
+        Fault::Truncate,
+        Fault::Delay,
+        Fault::BadGateway,
+        Fault::Unavailable,
+    ];
+
+    fn index(self) -> usize {
+        Fault::ALL.iter().position(|f| *f == self).unwrap_or(0)
+    }
+}
+
+/// Live counters, updated by the connection threads.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    faults: [AtomicU64; 6],
+    connections_opened: AtomicU64,
+    connections_open: AtomicU64,
+    threads_alive: AtomicU64,
+}
+
+/// A snapshot of the proxy's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Requests read from clients (each met at most one fault).
+    pub requests: u64,
+    pub cut_request: u64,
+    pub cut_response: u64,
+    pub truncate: u64,
+    pub delay: u64,
+    pub bad_gateway: u64,
+    pub unavailable: u64,
+    /// Client connections accepted since the start.
+    pub connections_opened: u64,
+    /// Client connections not yet closed.
+    pub connections_open: u64,
+    /// Connection threads still running (the listener's own thread is not counted).
+    pub threads_alive: u64,
+}
+
+impl ProxyStats {
+    /// Every fault injected, of any kind.
+    pub fn faults(&self) -> u64 {
+        self.cut_request
+            + self.cut_response
+            + self.truncate
+            + self.delay
+            + self.bad_gateway
+            + self.unavailable
+    }
+}
+
+impl fmt::Display for ProxyStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "requests={} faults={} (cut_request={} cut_response={} truncate={} delay={} 502={} 503={}) connections={}",
+            self.requests,
+            self.faults(),
+            self.cut_request,
+            self.cut_response,
+            self.truncate,
+            self.delay,
+            self.bad_gateway,
+            self.unavailable,
+            self.connections_opened
+        )
+    }
+}
+
+/// State shared by the listener, the connection threads and the owner.
+struct Shared {
+    upstream: SocketAddr,
+    config: FaultConfig,
+    counters: Counters,
+    shutdown: AtomicBool,
+    next_connection: AtomicU64,
+    /// Clones of every live connection's sockets, so `Drop` can unblock their reads.
+    sockets: Mutex<HashMap<u64, Vec<TcpStream>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The running proxy; stopped (listener, connections, threads) when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on `127.0.0.1:0` in front of `upstream`.
+    pub fn start(upstream: SocketAddr, config: FaultConfig) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy on loopback");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let shared = Arc::new(Shared {
+            upstream,
+            config,
+            counters: Counters::default(),
+            shutdown: AtomicBool::new(false),
+            next_connection: AtomicU64::new(0),
+            sockets: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+        });
+        let for_acceptor = shared.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("fault-proxy-accept".into())
+            .spawn(move || accept_loop(listener, for_acceptor))
+            .expect("spawn the proxy's listener thread");
+        FaultProxy {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to point a device at.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The counters as they are now.
+    pub fn stats(&self) -> ProxyStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        let fault = |f: Fault| get(&c.faults[f.index()]);
+        ProxyStats {
+            requests: get(&c.requests),
+            cut_request: fault(Fault::CutRequest),
+            cut_response: fault(Fault::CutResponse),
+            truncate: fault(Fault::Truncate),
+            delay: fault(Fault::Delay),
+            bad_gateway: fault(Fault::BadGateway),
+            unavailable: fault(Fault::Unavailable),
+            connections_opened: get(&c.connections_opened),
+            connections_open: get(&c.connections_open),
+            threads_alive: get(&c.threads_alive),
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        // Wake the listener's blocking accept; it sees the flag and returns.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+        // No thread is started from here on. Shutting the sockets down makes every
+        // blocked read or write in a connection thread return, so each one ends.
+        for streams in lock(&self.shared.sockets).values() {
+            for s in streams {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        let threads = std::mem::take(&mut *lock(&self.shared.threads));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Locks a mutex; a panicking connection thread must not stop the proxy's shutdown.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = stream else { continue };
+        shared
+            .counters
+            .connections_opened
+            .fetch_add(1, Ordering::SeqCst);
+        let id = shared.next_connection.fetch_add(1, Ordering::SeqCst);
+        let for_thread = shared.clone();
+        // Counted here, before the thread runs, so a caller never sees a connection
+        // accepted but not yet counted as open.
+        shared
+            .counters
+            .connections_open
+            .fetch_add(1, Ordering::SeqCst);
+        shared.counters.threads_alive.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name(format!("fault-proxy-{id}"))
+            .spawn(move || {
+                let _alive = Decrement(&for_thread.counters.threads_alive);
+                let _open = Decrement(&for_thread.counters.connections_open);
+                connection(&for_thread, id, client);
+                close_connection(&for_thread, id);
+            });
+        let mut threads = lock(&shared.threads);
+        threads.retain(|t| !t.is_finished());
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(_) => {
+                shared
+                    .counters
+                    .connections_open
+                    .fetch_sub(1, Ordering::SeqCst);
+                shared.counters.threads_alive.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Decrements a counter when dropped, also when the thread panics.
+struct Decrement<'a>(&'a AtomicU64);
+
+impl Drop for Decrement<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Closes both sides of connection `id` and forgets its sockets.
+fn close_connection(shared: &Shared, id: u64) {
+    if let Some(streams) = lock(&shared.sockets).remove(&id) {
+        for s in streams {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Serves one client connection until either side closes or a fault ends it.
+fn connection(shared: &Shared, id: u64, client: TcpStream) {
+    let Ok(upstream) = TcpStream::connect(shared.upstream) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    {
+        let (Ok(c), Ok(u)) = (client.try_clone(), upstream.try_clone()) else {
+            return;
+        };
+        let mut sockets = lock(&shared.sockets);
+        // Checked under the lock `Drop` sweeps with: either this connection is in the
+        // sweep, or it sees the flag here.
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        sockets.insert(id, vec![c, u]);
+    }
+    let _ = relay(shared, client, upstream);
+}
+
+/// A small deterministic generator (SplitMix64): one per request, from the seed and
+/// the request's number.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A float in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An integer in [0, n); 0 when n is 0.
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+/// The largest request or response head the proxy reads.
+const MAX_HEAD: usize = 64 * 1024;
+/// The largest request body the proxy holds in memory.
+const MAX_BODY: usize = 256 << 20;
+
+/// An HTTP head as read from the wire, with what framing needs.
+struct Head {
+    raw: Vec<u8>,
+    /// The method (requests) or status code (responses): the first two words.
+    first: String,
+    second: String,
+    content_length: Option<usize>,
+    chunked: bool,
+    close: bool,
+}
+
+/// Reads a head up to the blank line; `None` on a clean end of stream before it.
+fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+    let mut raw = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = r
+            .by_ref()
+            .take((MAX_HEAD - raw.len()) as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        raw.extend_from_slice(&line);
+        if raw.len() > MAX_HEAD || !line.ends_with(b"\n") {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        if text.is_empty() {
+            if lines.is_empty() {
+                // Blank lines before a request line are allowed (RFC 9112 §2.2).
+                raw.clear();
+                continue;
+            }
+            break;
+        }
+        lines.push(text);
+    }
+    let mut words = lines[0].split_whitespace();
+    let first = words.next().unwrap_or_default().to_string();
+    let second = words.next().unwrap_or_default().to_string();
+    let mut head = Head {
+        raw,
+        first,
+        second,
+        content_length: None,
+        chunked: false,
+        close: false,
+    };
+    for line in &lines[1..] {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().to_ascii_lowercase();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => {
+                let n = value
+                    .parse()
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "content-length"))?;
+                head.content_length = Some(n);
+            }
+            "transfer-encoding" => head.chunked = value.split(',').any(|t| t.trim() == "chunked"),
+            "connection" => head.close |= value.split(',').any(|t| t.trim() == "close"),
+            _ => {}
+        }
+    }
+    Ok(Some(head))
+}
+
+/// How a response body ends.
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+fn response_framing(request: &Head, response: &Head) -> Framing {
+    let status: u16 = response.second.parse().unwrap_or(0);
+    if request.first.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304 {
+        Framing::Length(0)
+    } else if response.chunked {
+        Framing::Chunked
+    } else if let Some(n) = response.content_length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    }
+}
+
+/// Reads a whole body as it is on the wire (chunk framing included).
+fn read_body(r: &mut impl BufRead, framing: &Framing) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match framing {
+        Framing::Length(n) => {
+            out.resize(*n, 0);
+            r.read_exact(&mut out)?;
+        }
+        Framing::UntilClose => {
+            r.read_to_end(&mut out)?;
+        }
+        Framing::Chunked => loop {
+            let mut line = Vec::new();
+            r.by_ref().take(4096).read_until(b'\n', &mut line)?;
+            if !line.ends_with(b"\n") {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            out.extend_from_slice(&line);
+            let text = String::from_utf8_lossy(&line);
+            let size_text = text.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "chunk size"))?;
+            if size == 0 {
+                // Trailers, up to the blank line.
+                loop {
+                    let mut t = Vec::new();
+                    r.by_ref().take(4096).read_until(b'\n', &mut t)?;
+                    if !t.ends_with(b"\n") {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    out.extend_from_slice(&t);
+                    if t == b"\r\n" || t == b"\n" {
+                        return Ok(out);
+                    }
+                }
+            }
+            let start = out.len();
+            out.resize(start + size + 2, 0);
+            r.read_exact(&mut out[start..])?;
+        },
+    }
+    Ok(out)
+}
+
+/// The proxy's own error answer.
+fn error_response(status: u16) -> Vec<u8> {
+    let reason = if status == 502 {
+        "Bad Gateway"
+    } else {
+        "Service Unavailable"
+    };
+    let body = format!("{{\"message\":\"{status} injected by the fault proxy\"}}");
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Relays requests one by one, injecting at most one fault into each. Returning closes
+/// the connection (the caller shuts both sockets down).
+fn relay(shared: &Shared, client: TcpStream, upstream: TcpStream) -> io::Result<()> {
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let mut to_client = client;
+    let mut from_server = BufReader::new(upstream.try_clone()?);
+    let mut to_server = upstream;
+    loop {
+        let Some(request) = read_head(&mut from_client)? else {
+            return Ok(());
+        };
+        if request.chunked {
+            // Outside what this proxy frames; the client never sends it.
+            return Ok(());
+        }
+        let length = request.content_length.unwrap_or(0);
+        if length > MAX_BODY {
+            return Ok(());
+        }
+        let body = read_body(&mut from_client, &Framing::Length(length))?;
+        let c = &shared.counters;
+        let n = c.requests.fetch_add(1, Ordering::SeqCst);
+        let mut rng = Rng(shared.config.seed ^ n.wrapping_mul(0xa076_1d64_78bd_642f));
+        let fault = (rng.unit() < shared.config.fault_rate)
+            .then(|| Fault::ALL[rng.below(Fault::ALL.len())]);
+        if let Some(f) = fault {
+            c.faults[f.index()].fetch_add(1, Ordering::SeqCst);
+        }
+        match fault {
+            Some(Fault::BadGateway) => return to_client.write_all(&error_response(502)),
+            Some(Fault::Unavailable) => return to_client.write_all(&error_response(503)),
+            Some(Fault::CutRequest) => {
+                // Some of the body (none at all is a cut too), never all of it; a
+                // request without a body is cut inside its head.
+                let whole = [request.raw.as_slice(), body.as_slice()].concat();
+                let cut = if body.is_empty() {
+                    rng.below(request.raw.len())
+                } else {
+                    request.raw.len() + rng.below(body.len())
+                };
+                return to_server.write_all(&whole[..cut]);
+            }
+            Some(Fault::Delay) => {
+                // Holding traffic is what a slow link does; this sleep is the fault.
+                std::thread::sleep(Duration::from_millis(20 + rng.below(181) as u64));
+            }
+            _ => {}
+        }
+        to_server.write_all(&request.raw)?;
+        to_server.write_all(&body)?;
+        to_server.flush()?;
+        let response = loop {
+            let Some(head) = read_head(&mut from_server)? else {
+                // The server closed without answering: so does the proxy.
+                return Ok(());
+            };
+            let status: u16 = head.second.parse().unwrap_or(0);
+            if (100..200).contains(&status) && status != 101 {
+                // Interim answers (100 Continue) pass through; the real one follows.
+                to_client.write_all(&head.raw)?;
+                continue;
+            }
+            break head;
+        };
+        let framing = response_framing(&request, &response);
+        match fault {
+            Some(Fault::Truncate) => return to_client.write_all(&response.raw),
+            Some(Fault::CutResponse) => {
+                let body = read_body(&mut from_server, &framing)?;
+                let cut = if body.is_empty() {
+                    rng.below(response.raw.len())
+                } else {
+                    response.raw.len() + rng.below(body.len())
+                };
+                let whole = [response.raw.as_slice(), body.as_slice()].concat();
+                return to_client.write_all(&whole[..cut]);
+            }
+            _ => {}
+        }
+        to_client.write_all(&response.raw)?;
+        match framing {
+            Framing::Length(n) => {
+                let copied = io::copy(&mut (&mut from_server).take(n as u64), &mut to_client)?;
+                if copied < n as u64 {
+                    // The server closed mid-body: pass the cut on.
+                    return Ok(());
+                }
+            }
+            Framing::Chunked => {
+                let body = read_body(&mut from_server, &framing)?;
+                to_client.write_all(&body)?;
+            }
+            Framing::UntilClose => {
+                io::copy(&mut from_server, &mut to_client)?;
+                return Ok(());
+            }
+        }
+        to_client.flush()?;
+        if request.close || response.close {
+            return Ok(());
+        }
+    }
+}
