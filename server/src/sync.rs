@@ -77,7 +77,14 @@ pub fn handle(
         for (push, infos) in req.push.iter().zip(&inspected) {
             let outcome = match infos {
                 Err((reason, message)) => Err((*reason, message.clone())),
-                Ok(infos) => prepare(storage, p, record_id(&push.record), infos, limits)?,
+                Ok(infos) => prepare(
+                    storage,
+                    p,
+                    req.cursor,
+                    record_id(&push.record),
+                    infos,
+                    limits,
+                )?,
             };
             results.push(PushResult {
                 record: push.record,
@@ -179,6 +186,7 @@ type Prepared = Result<Option<RecordWrite>, (Rejection, String)>;
 fn prepare(
     storage: &dyn Storage,
     p: &Principal,
+    cursor: u64,
     id: RecordId,
     infos: &[ChangeInfo],
     limits: &Limits,
@@ -194,10 +202,12 @@ fn prepare(
     let (mut record, meta, expected, previous_assignee) = match &stored {
         Some(s) => {
             // Someone reassigned away from a record may still deliver the edits they
-            // made offline before they knew: their device never sees later changes,
-            // so nothing they push can build on what they may no longer see.
-            if !policy::may_write(p, Some(&s.meta)) && !storage.lost_access(&p.user.name, id)? {
-                return forbidden();
+            // made offline before they knew (the policy says until when).
+            if !policy::may_write(p, Some(&s.meta)) {
+                let late = storage.lost_access(&p.user.name, id)?;
+                if !late.is_some_and(|at| policy::may_deliver_after_losing_access(cursor, at)) {
+                    return forbidden();
+                }
             }
             let record = match Record::load(&s.doc, FormRegistry::builtin()) {
                 Ok(r) => r,

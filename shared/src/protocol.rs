@@ -174,3 +174,75 @@ impl SyncResponse {
 pub fn encoded_len<T: Serialize>(item: &T) -> usize {
     postcard::experimental::serialized_size(item).unwrap_or(usize::MAX)
 }
+
+/// Counts the records (pushed and wanted) and the changes of an encoded version-1
+/// [`SyncRequest`] without allocating — so a server can refuse one over its limits
+/// before decoding it (an empty change is one byte on the wire but 24 in memory) — by walking its postcard layout: varints for
+/// `version`, `cursor`, `page_bytes` and every length, 16 raw bytes per record id.
+/// `None` when the body is not shaped like one (decoding then says why). Every step
+/// consumes at least one byte, so the walk is linear in the (size-limited) body.
+pub fn count_request_entries(mut bytes: &[u8]) -> Option<(usize, usize)> {
+    fn varint(bytes: &mut &[u8]) -> Option<usize> {
+        let mut value: u64 = 0;
+        for i in 0..10 {
+            let (b, rest) = bytes.split_first()?;
+            *bytes = rest;
+            value |= u64::from(b & 0x7f).checked_shl(7 * i)?;
+            if b & 0x80 == 0 {
+                return usize::try_from(value).ok();
+            }
+        }
+        None
+    }
+    fn skip(bytes: &mut &[u8], n: usize) -> Option<()> {
+        *bytes = bytes.get(n..)?;
+        Some(())
+    }
+    let b = &mut bytes;
+    for _version_cursor_page_bytes in 0..3 {
+        varint(b)?;
+    }
+    let records = varint(b)?;
+    let mut changes = 0usize;
+    for _ in 0..records {
+        skip(b, 16)?;
+        let n = varint(b)?;
+        changes = changes.saturating_add(n);
+        for _ in 0..n {
+            let len = varint(b)?;
+            skip(b, len)?;
+        }
+    }
+    let wanted = varint(b)?;
+    skip(b, wanted.checked_mul(16)?)?;
+    Some((records.saturating_add(wanted), changes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counting_agrees_with_the_encoding() {
+        let req = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: u64::MAX >> 1,
+            page_bytes: 70_000,
+            push: vec![
+                RecordChanges {
+                    record: [1; 16],
+                    changes: vec![vec![], vec![7; 300], vec![9; 127]],
+                },
+                RecordChanges {
+                    record: [2; 16],
+                    changes: vec![],
+                },
+            ],
+            want_docs: vec![[3; 16], [4; 16]],
+        };
+        let bytes = req.encode();
+        assert_eq!(count_request_entries(&bytes), Some((4, 3)));
+        assert_eq!(count_request_entries(&bytes[..bytes.len() - 17]), None);
+        assert_eq!(count_request_entries(&[0xff; 12]), None);
+    }
+}

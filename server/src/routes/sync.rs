@@ -78,6 +78,18 @@ pub async fn sync(
     }
     let storage = state.storage.clone();
     let response = web::block(move || -> Result<Vec<u8>, ApiError> {
+        // Count before decoding: an empty change is one byte on the wire and 24 in
+        // memory, so 32 MiB of them (a 1 KB zstd body) would allocate ~800 MB before
+        // the engine's count limits are checked.
+        if let Some((records, changes)) = intake_shared::protocol::count_request_entries(&bytes)
+            && (changes > limits.max_changes_per_request
+                || records > limits.max_records_per_request)
+        {
+            return Err(ApiError::TooLarge(format!(
+                "{changes} changes and {records} records in one request; at most {} and {} are accepted",
+                limits.max_changes_per_request, limits.max_records_per_request
+            )));
+        }
         let request = SyncRequest::decode(&bytes).map_err(|e| match e {
             // The header named a version we speak; a body that says otherwise is broken.
             DecodeError::Version(v) => ApiError::BadRequest(format!(

@@ -188,9 +188,9 @@ pub trait Storage: Send + Sync + 'static {
 
     // Records.
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;
-    /// Whether `user` lost sight of record `id` by a reassignment (they may still push
-    /// the changes they made before they knew).
-    fn lost_access(&self, user: &str, id: RecordId) -> Result<bool>;
+    /// The log position at which `user` last lost sight of record `id` by a
+    /// reassignment, if they did (they may deliver edits made before they knew).
+    fn lost_access(&self, user: &str, id: RecordId) -> Result<Option<u64>>;
     /// Records within `scope`, most recently changed first, with their status.
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>>;
     /// Stores a push durably in one transaction and returns the new log position.

@@ -278,16 +278,13 @@ impl Storage for SqliteStorage {
             .optional()?)
     }
 
-    fn lost_access(&self, user: &str, id: RecordId) -> Result<bool> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM access_revoked WHERE user = ?1 AND record_id = ?2 LIMIT 1",
-                params![user, key(id)],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+    fn lost_access(&self, user: &str, id: RecordId) -> Result<Option<u64>> {
+        let seq: Option<i64> = self.conn().query_row(
+            "SELECT max(seq) FROM access_revoked WHERE user = ?1 AND record_id = ?2",
+            params![user, key(id)],
+            |r| r.get(0),
+        )?;
+        Ok(seq.map(|s| s as u64))
     }
 
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>> {
