@@ -10,9 +10,10 @@
 use chrono::Utc;
 use intake_server::admin;
 use intake_server::storage::{Role, Storage};
-use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest};
+use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::record::{Identity, inspect_changes};
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
+use intake_tests::craft::{push_of, request, wire};
 use intake_tests::{Enrolled, TestServer};
 use serde_json::json;
 
@@ -47,32 +48,6 @@ fn new_record(who: &Identity, n: u64) -> Record {
     })
     .unwrap();
     r
-}
-
-fn push_of(r: &mut Record, since: &[[u8; 32]]) -> RecordChanges {
-    let changes = inspect_changes(&r.changes_since(since))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.bytes)
-        .collect();
-    RecordChanges {
-        record: wire(r.id()),
-        changes,
-    }
-}
-
-fn wire(id: RecordId) -> [u8; 16] {
-    *id.as_uuid().as_bytes()
-}
-
-fn request(cursor: u64, push: Vec<RecordChanges>, want_docs: Vec<[u8; 16]>) -> SyncRequest {
-    SyncRequest {
-        version: PROTOCOL_VERSION,
-        cursor,
-        page_bytes: 1 << 20,
-        push,
-        want_docs,
-    }
 }
 
 /// A cursor past the end of the log: a pull at it returns only what is asked by id.

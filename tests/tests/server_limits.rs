@@ -16,8 +16,9 @@ use intake_server::{Limits, Settings};
 use intake_shared::protocol::{
     Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest, VERSION_HEADER,
 };
-use intake_shared::record::{Identity, inspect_changes};
+use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, Value};
+use intake_tests::craft::push_of;
 use intake_tests::{Enrolled, SyncReply, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,18 +65,6 @@ fn new_record(who: &Identity, n: u64) -> Record {
     })
     .unwrap();
     r
-}
-
-fn push_of(r: &mut Record, since: &[[u8; 32]]) -> RecordChanges {
-    let changes = inspect_changes(&r.changes_since(since))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.bytes)
-        .collect();
-    RecordChanges {
-        record: *r.id().as_uuid().as_bytes(),
-        changes,
-    }
 }
 
 fn request(push: Vec<RecordChanges>) -> SyncRequest {

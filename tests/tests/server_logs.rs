@@ -11,9 +11,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
-use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
-use intake_shared::record::{Identity, inspect_changes};
+use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges};
+use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
+use intake_tests::craft::{push_of, request};
 use intake_tests::{Enrolled, TestServer};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
@@ -94,28 +95,6 @@ fn canary_record(dev: &Enrolled, name: &str, n: u64) -> Record {
     })
     .unwrap();
     r
-}
-
-fn push_of(r: &mut Record, since: &[[u8; 32]]) -> RecordChanges {
-    let changes = inspect_changes(&r.changes_since(since))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.bytes)
-        .collect();
-    RecordChanges {
-        record: *r.id().as_uuid().as_bytes(),
-        changes,
-    }
-}
-
-fn request(cursor: u64, push: Vec<RecordChanges>, want_docs: Vec<[u8; 16]>) -> SyncRequest {
-    SyncRequest {
-        version: PROTOCOL_VERSION,
-        cursor,
-        page_bytes: 1 << 20,
-        push,
-        want_docs,
-    }
 }
 
 fn hostile_fixture() -> Vec<u8> {

@@ -7,6 +7,7 @@ use intake_server::storage::Role;
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
 use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, Value};
+use intake_tests::craft::push_of;
 use intake_tests::{Enrolled, TestServer};
 
 fn identity(dev: &Enrolled, name: &str) -> Identity {
@@ -32,19 +33,6 @@ fn new_record(dev: &Enrolled, name: &str, n: u64) -> Record {
     })
     .unwrap();
     r
-}
-
-fn push_of(r: &mut Record, since: &[[u8; 32]]) -> RecordChanges {
-    let bytes = r.changes_since(since);
-    let changes = intake_shared::record::inspect_changes(&bytes)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.bytes)
-        .collect();
-    RecordChanges {
-        record: *r.id().as_uuid().as_bytes(),
-        changes,
-    }
 }
 
 fn request(cursor: u64, push: Vec<RecordChanges>) -> SyncRequest {
