@@ -223,8 +223,7 @@ impl Store {
         let now = Utc::now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
         let id = new_record_id(now)?;
-        let mut record = Record::create(id, form, &self.identity, now);
-        record.edit(now, f)?;
+        let mut record = Record::create_with(id, form, &self.identity, now, f)?;
         self.save(&mut record)?;
         Ok(id)
     }
@@ -242,8 +241,7 @@ impl Store {
         }
         let now = Utc::now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
-        let mut record = Record::create(id, form, &self.identity, now);
-        record.edit(now, f)?;
+        let mut record = Record::create_with(id, form, &self.identity, now, f)?;
         self.save(&mut record)
     }
 

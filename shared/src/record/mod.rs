@@ -76,6 +76,18 @@ pub struct Record {
 impl Record {
     /// Starts a new record for `form`, as a draft.
     pub fn create(id: RecordId, form: Arc<Form>, who: &Identity, at: DateTime<Utc>) -> Record {
+        Record::create_with(id, form, who, at, |_| Ok(())).expect("an empty first edit cannot fail")
+    }
+
+    /// Starts a new record and fills it in with `f`, as one change: the record and its
+    /// first answers travel and are stored together. Nothing is created if `f` fails.
+    pub fn create_with(
+        id: RecordId,
+        form: Arc<Form>,
+        who: &Identity,
+        at: DateTime<Utc>,
+        f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
+    ) -> Result<Record, RecordError> {
         let mut doc = AutoCommit::new().with_actor(ActorId::from(who.actor.as_slice()));
         let root = automerge::ROOT;
         // These puts cannot fail on a fresh document: the root exists and is a map.
@@ -100,14 +112,16 @@ impl Record {
             Ok(fields)
         })()
         .expect("initialising a fresh document");
-        doc.commit_with(commit_options(at, who.author.as_deref()));
-        Record {
+        let mut record = Record {
             doc,
             id,
             form,
             fields,
             author: who.author.clone(),
-        }
+        };
+        // The initialisation is still uncommitted: `edit` commits it with `f`'s work.
+        record.edit(at, f)?;
+        Ok(record)
     }
 
     /// Loads a record from bytes (a full save, or changes), which may come from the
