@@ -3,14 +3,20 @@
 //! Run it in release mode:
 //!
 //! ```text
-//! cargo run --release -p intake-bench -- all|w1|w2|w3|w4|save|scale|fresh
+//! cargo run --release -p intake-bench -- COMMAND
 //!     [--runs 3] [--n 1000] [--scale-devices 20] [--data ../shared/bench]
 //! ```
 //!
-//! The workloads are those of `../shared/bench/README.md`; `docs/BENCHMARKS.md` says
-//! what each measures and holds the latest figures. Every sync workload runs a fresh
-//! `intake-bench-server` process (built next to this program) per run, with a counting
-//! proxy in front of it ([`proxy`]), and real client devices ([`device`]).
+//! Commands: `w1`, `w2`, `w3`, `w4` (the workloads of `../shared/bench/README.md`),
+//! `scale` (W3 and a supervisor's pull with 100,000 records stored), `fresh` (that pull
+//! with 10,000 stored), `tls` (W1 N=1,000 and W3 over TLS), `save` (local save
+//! latency), `all` (all of these); and two diagnostics, `floors` (the floors computed
+//! here beside README's) and `anatomy` (bytes and CPU per record, step by step).
+//! `docs/BENCHMARKS.md` says what each measures and holds the latest figures.
+//!
+//! Every sync workload runs a fresh `intake-bench-server` process (built next to this
+//! program) per run, with a counting proxy in front of it ([`proxy`]), and real client
+//! devices ([`device`]).
 
 mod anatomy;
 mod data;

@@ -1,5 +1,6 @@
 //! The sync workloads of `../shared/bench/README.md`, one module each (W3 lives with
-//! W1, which it starts from; `scale` and `fresh` with the 100,000-record setup).
+//! W1, which it starts from; `scale` and `fresh` share the 20 × 5,000-record data),
+//! and `tls`, which repeats W1 and W3 over TLS.
 
 pub mod scale;
 pub mod tls;
