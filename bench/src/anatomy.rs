@@ -119,7 +119,19 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
             "raw": per(sum(&docs_plain)), "page_encoded": per(page_plain.len()),
             "page_zstd3": per(z(&page_plain, 3)?), "page_zstd19": per(z(&page_plain, 19)?),
         },
+        "push_results_zstd3": per(z(&results(&lines), 3)?),
     });
+    // What a higher transport level would cost the sender, per record.
+    let mut levels = serde_json::Map::new();
+    for level in [3, 9, 19] {
+        let start = Instant::now();
+        let size = z(&request, level)?;
+        let us = start.elapsed().as_secs_f64() * 1e6 / lines.len() as f64;
+        levels.insert(
+            format!("request_zstd{level}"),
+            json!({ "bytes": per(size), "us": (us * 10.0).round() / 10.0 }),
+        );
+    }
 
     // The steps of a push and a fresh pull, per record, as client and server take them.
     let ids: Vec<_> = lines.iter().map(|l| l.id).collect();
@@ -179,6 +191,7 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         "workload": "anatomy",
         "records": lines.len(),
         "bytes_per_record": bytes,
+        "push_compression_per_record": levels,
         "median_us_per_record": {
             "client_store_get": client_get,
             "client_change_list_since": client_changes,
@@ -191,4 +204,25 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         },
     }));
     Ok(())
+}
+
+/// The results part of a push's answer: one `Stored` per record, as the server sends.
+fn results(lines: &[data::Line]) -> Vec<u8> {
+    use intake_shared::protocol::{Outcome, PushResult};
+    SyncResponse {
+        version: PROTOCOL_VERSION,
+        results: lines
+            .iter()
+            .map(|l| PushResult {
+                record: *l.id.as_uuid().as_bytes(),
+                outcome: Outcome::Stored,
+            })
+            .collect(),
+        docs: Vec::new(),
+        changes: Vec::new(),
+        removed: Vec::new(),
+        cursor: 0,
+        more: false,
+    }
+    .encode()
 }
