@@ -123,17 +123,20 @@ pub const REFERRED_BY: [&str; 8] = [
 
 /// Creates each line as a record with its own id (blank answers left out).
 pub fn load(store: &mut Store, lines: &[Line]) -> anyhow::Result<()> {
-    for line in lines {
-        store.create_with_id(line.id, "intake", |e| {
-            for (name, v) in &line.fields {
-                match Value::from_json(v) {
-                    Some(v) if !v.is_blank() => e.set(name, v)?,
-                    _ => {}
-                }
+    lines.iter().try_for_each(|line| create_line(store, line))
+}
+
+/// Creates one line as a record with its own id (blank answers left out).
+pub fn create_line(store: &mut Store, line: &Line) -> anyhow::Result<()> {
+    store.create_with_id(line.id, "intake", |e| {
+        for (name, v) in &line.fields {
+            match Value::from_json(v) {
+                Some(v) if !v.is_blank() => e.set(name, v)?,
+                _ => {}
             }
-            Ok(())
-        })?;
-    }
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -32,15 +32,7 @@ pub fn run(data: &Path, n: usize) -> anyhow::Result<()> {
     let mut create = Vec::with_capacity(n);
     for line in &lines {
         let start = Instant::now();
-        store.create_with_id(line.id, "intake", |e| {
-            for (name, v) in &line.fields {
-                match Value::from_json(v) {
-                    Some(v) if !v.is_blank() => e.set(name, v)?,
-                    _ => {}
-                }
-            }
-            Ok(())
-        })?;
+        crate::data::create_line(&mut store, line)?;
         create.push(start.elapsed().as_secs_f64() * 1e3);
     }
     let urgency = ["low", "medium", "high", "critical"];
