@@ -304,7 +304,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        save_in(&tx, self.forms, record)?;
+        save_in(&tx, self.forms, record, Origin::Local)?;
         tx.commit()?;
         Ok(())
     }
@@ -460,6 +460,15 @@ pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError
     Ok(())
 }
 
+/// Where the changes a save adds come from: it decides whether they are to be pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Made here: the server lacks them until it answers `Stored`.
+    Local,
+    /// Received from the server, which has them.
+    Server,
+}
+
 /// Saves what `record` has that the stored copy lacks, and its projection, inside the
 /// caller's transaction. Changes saved meanwhile by someone else stay: the stored
 /// record is the union of both. Returns whether anything was written.
@@ -467,6 +476,7 @@ pub(crate) fn save_in(
     tx: &Connection,
     forms: &FormRegistry,
     record: &mut Record,
+    origin: Origin,
 ) -> Result<bool, StoreError> {
     let key = record.id().to_string();
     let stored: Option<(Vec<u8>, i64)> = tx
@@ -532,15 +542,18 @@ pub(crate) fn save_in(
         ],
     )?;
     if change_rows > COMPACT_AFTER {
+        // Unpushed changes folded into the snapshot are no longer rows a push can
+        // send as they are: the next push derives them from the document.
         tx.execute(
-            "UPDATE records SET snapshot = ?2, change_rows = 0 WHERE id = ?1",
+            "UPDATE records SET snapshot = ?2, change_rows = 0, push_all = (push_all OR dirty)
+             WHERE id = ?1",
             params![key, target.save()],
         )?;
         tx.execute("DELETE FROM changes WHERE record_id = ?1", [&key])?;
     } else {
         tx.execute(
-            "INSERT INTO changes (record_id, bytes) VALUES (?1, ?2)",
-            params![key, new],
+            "INSERT INTO changes (record_id, bytes, unpushed) VALUES (?1, ?2, ?3)",
+            params![key, new, origin == Origin::Local],
         )?;
     }
     Ok(true)

@@ -43,6 +43,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE records ADD COLUMN rejected_heads BLOB;    -- heads last refused
     ALTER TABLE records ADD COLUMN sync_error TEXT;        -- the server's reason
     CREATE INDEX records_dirty ON records(dirty) WHERE dirty = 1;",
+    // 3: push saved change rows as they are, without loading the record. A row holds
+    // the changes one save added; `unpushed` marks rows of local edits the server has
+    // not acknowledged. `push_all` says those rows are not the whole story (a
+    // compaction folded unpushed changes into the snapshot, or the server lost some):
+    // the next push derives its changes from the document instead. Records already
+    // waiting are pushed that way once.
+    "ALTER TABLE changes ADD COLUMN unpushed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE records ADD COLUMN push_all INTEGER NOT NULL DEFAULT 0;
+    UPDATE records SET push_all = 1 WHERE dirty = 1;",
 ];
 
 /// The schema version this build writes.

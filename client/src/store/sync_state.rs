@@ -3,12 +3,13 @@
 //! lacks, and committing one received page with its cursor in one transaction, so a
 //! cut connection resumes exactly where it stopped.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, StoreError, save_in};
+use super::{Origin, Store, StoreError, save_in};
 
 /// This device's enrolment with a server.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,16 +41,25 @@ impl fmt::Debug for Enrolment {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub id: RecordId,
-    /// The heads being pushed: the server has them once it says `Stored`.
-    pub heads: Vec<u8>,
+    /// What the server will have of it once it answers `Stored`.
+    pub pushed: Pushed,
     pub changes: Vec<Vec<u8>>,
+}
+
+/// What a push of one record covers: its heads, and its change rows up to `upto_seq`.
+#[derive(Clone, Debug)]
+pub(crate) struct Pushed {
+    pub heads: Vec<u8>,
+    pub upto_seq: i64,
 }
 
 /// One received page and what happened to the pushes, to commit atomically.
 #[derive(Debug, Default)]
 pub(crate) struct PageCommit {
-    pub stored: Vec<(RecordId, Vec<u8>)>,
+    pub stored: Vec<(RecordId, Pushed)>,
     pub rejected: Vec<(RecordId, Vec<u8>, String)>,
+    /// Records the server lacks history of (`MissingDependencies`): push them whole.
+    pub resend: Vec<(RecordId, String)>,
     pub docs: Vec<(RecordId, Vec<u8>)>,
     pub changes: Vec<(RecordId, Vec<Vec<u8>>)>,
     pub removed: Vec<RecordId>,
@@ -123,40 +133,76 @@ impl Store {
             })? as usize)
     }
 
-    /// Records with changes to push (not those refused at exactly these heads), up to
-    /// about `budget` bytes of changes; at least one record when any is waiting.
+    /// Records with changes to push (not those refused at exactly these heads, nor
+    /// those in `skip`), up to about `budget` bytes of changes; at least one record
+    /// when any is waiting.
+    ///
+    /// A record's changes are its unpushed change rows, sent as they were saved: no
+    /// record is loaded, which is what makes a week of offline work quick to push.
+    /// Only a record whose rows are not the whole story (`push_all`) is loaded, and
+    /// sends everything after the heads the server acknowledged.
     pub(crate) fn outgoing(
         &self,
         budget: usize,
-        skip: &[RecordId],
+        skip: &HashSet<RecordId>,
     ) -> Result<Vec<Outgoing>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, heads, synced_heads FROM records
-             WHERE dirty = 1 AND (rejected_heads IS NULL OR rejected_heads IS NOT heads) ORDER BY id",
+        // One read transaction: the rows read belong to the heads read.
+        let tx = self.conn.unchecked_transaction()?;
+        let waiting = waiting(&tx, skip)?;
+        let mut rows_of = tx.prepare_cached(
+            "SELECT seq, bytes FROM changes WHERE record_id = ?1 AND unpushed = 1 ORDER BY seq",
         )?;
-        let rows: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
         let mut out = Vec::new();
         let mut used = 0;
-        for (id, heads, synced) in rows {
-            let Ok(id) = id.parse::<RecordId>() else {
-                continue;
-            };
-            if skip.contains(&id) {
-                continue;
+        for w in waiting {
+            let mut changes = Vec::new();
+            let mut upto_seq = 0;
+            if !w.push_all {
+                let mut rows = rows_of.query([w.id.to_string()])?;
+                while let Some(row) = rows.next()? {
+                    upto_seq = row.get(0)?;
+                    let bytes: Vec<u8> = row.get(1)?;
+                    let chunks = intake_shared::record::split_chunks(&bytes).map_err(|e| {
+                        StoreError::Damaged {
+                            id: w.id.to_string(),
+                            why: e.to_string(),
+                        }
+                    })?;
+                    changes.extend(chunks.into_iter().map(<[u8]>::to_vec));
+                }
             }
-            let mut record = self.get(id)?;
-            let changes =
-                record.change_list_since(&heads_of(synced.as_deref().unwrap_or_default()));
+            if changes.is_empty() {
+                // `push_all`, or dirty without unpushed rows (which the rules above
+                // never leave, but a record must not be stuck if they did).
+                upto_seq = tx.query_row(
+                    "SELECT coalesce(max(seq), 0) FROM changes WHERE record_id = ?1",
+                    [w.id.to_string()],
+                    |r| r.get(0),
+                )?;
+                let mut record = Store::load_in(&tx, &w.id.to_string(), self.forms)?;
+                changes =
+                    record.change_list_since(&heads_of(w.synced.as_deref().unwrap_or_default()));
+            }
             let size: usize = changes.iter().map(Vec::len).sum();
             if !out.is_empty() && used + size > budget {
                 break;
             }
             used += size;
-            out.push(Outgoing { id, heads, changes });
+            out.push(Outgoing {
+                id: w.id,
+                pushed: Pushed {
+                    heads: w.heads,
+                    upto_seq,
+                },
+                changes,
+            });
         }
         Ok(out)
+    }
+
+    /// Whether any record not in `skip` has changes to push.
+    pub(crate) fn has_outgoing(&self, skip: &HashSet<RecordId>) -> Result<bool, StoreError> {
+        Ok(!waiting(&self.conn, skip)?.is_empty())
     }
 
     /// Commits one page in one transaction: push outcomes, received documents and
@@ -168,11 +214,27 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut result = PageResult::default();
-        for (id, heads) in &page.stored {
+        for (id, pushed) in &page.stored {
+            // Rows read for the push are on the server now. `push_all` ends once the
+            // record holds nothing more; if it was saved since, a compaction may have
+            // folded new changes into the snapshot, so it stays until then.
             tx.execute(
                 "UPDATE records SET synced_heads = ?2, dirty = (heads IS NOT ?2), rejected_heads = NULL,
-                     sync_error = NULL WHERE id = ?1",
-                params![id.to_string(), heads],
+                     sync_error = NULL, push_all = CASE WHEN heads IS ?2 THEN 0 ELSE push_all END
+                 WHERE id = ?1",
+                params![id.to_string(), pushed.heads],
+            )?;
+            tx.execute(
+                "UPDATE changes SET unpushed = 0 WHERE record_id = ?1 AND unpushed = 1 AND seq <= ?2",
+                params![id.to_string(), pushed.upto_seq],
+            )?;
+        }
+        for (id, message) in &page.resend {
+            // The server lacks history we believed it had (restored from a backup?):
+            // push everything next time; the server ignores what it has.
+            tx.execute(
+                "UPDATE records SET synced_heads = NULL, push_all = 1, sync_error = ?2 WHERE id = ?1",
+                params![id.to_string(), message],
             )?;
         }
         for (id, heads, message) in &page.rejected {
@@ -210,11 +272,11 @@ impl Store {
                 Err(e) => return Err(e),
             };
             record.set_identity(&identity);
-            save_in(&tx, forms, &mut record)?;
+            save_in(&tx, forms, &mut record, Origin::Server)?;
             if was_dirty != Some(true) {
                 // Nothing of ours was waiting: the server has exactly what we now hold.
                 tx.execute(
-                    "UPDATE records SET synced_heads = heads, dirty = 0 WHERE id = ?1",
+                    "UPDATE records SET synced_heads = heads, dirty = 0, push_all = 0 WHERE id = ?1",
                     [&key],
                 )?;
             }
@@ -247,4 +309,37 @@ impl Store {
         tx.commit()?;
         Ok(result)
     }
+}
+
+/// A record waiting to be pushed.
+struct Waiting {
+    id: RecordId,
+    heads: Vec<u8>,
+    synced: Option<Vec<u8>>,
+    push_all: bool,
+}
+
+/// Records with changes to push, not refused at their current heads, not in `skip`.
+fn waiting(conn: &Connection, skip: &HashSet<RecordId>) -> Result<Vec<Waiting>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, heads, synced_heads, push_all FROM records
+         WHERE dirty = 1 AND (rejected_heads IS NULL OR rejected_heads IS NOT heads) ORDER BY id",
+    )?;
+    let mut out = Vec::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let Ok(id) = r.get::<_, String>(0)?.parse::<RecordId>() else {
+            continue;
+        };
+        if skip.contains(&id) {
+            continue;
+        }
+        out.push(Waiting {
+            id,
+            heads: r.get(1)?,
+            synced: r.get(2)?,
+            push_all: r.get(3)?,
+        });
+    }
+    Ok(out)
 }

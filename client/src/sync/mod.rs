@@ -12,10 +12,11 @@ mod http;
 pub use error::{Permanent, SyncError};
 pub use http::ensure_crypto_provider;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use intake_shared::RecordId;
-use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
+use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest};
 
 use crate::store::{Enrolment, PageCommit, Store};
 
@@ -88,7 +89,9 @@ pub fn sync(
     let mut summary = SyncSummary::default();
     let mut want_docs: Vec<RecordId> = Vec::new();
     // Records pushed in this sync (stored or refused): not pushed again in the same run.
-    let mut pushed: Vec<RecordId> = Vec::new();
+    let mut pushed: HashSet<RecordId> = HashSet::new();
+    // Records sent again whole after the server said it lacked their history.
+    let mut resent: HashSet<RecordId> = HashSet::new();
     loop {
         let outgoing = store.outgoing(options.push_bytes, &pushed)?;
         pushed.extend(outgoing.iter().map(|o| o.id));
@@ -117,12 +120,29 @@ pub fn sync(
             match &result.outcome {
                 Outcome::Stored => {
                     summary.sent += 1;
-                    page.stored.push((o.id, o.heads.clone()));
+                    page.stored.push((o.id, o.pushed.clone()));
+                }
+                Outcome::Rejected {
+                    reason: Rejection::MissingDependencies,
+                    message,
+                } => {
+                    // Not final: the record's whole history goes next, once more in
+                    // this sync; if even that is refused, at the next sync.
+                    if resent.insert(o.id) {
+                        pushed.remove(&o.id);
+                    } else {
+                        summary.refused += 1;
+                    }
+                    page.resend
+                        .push((o.id, format!("MissingDependencies: {message}")));
                 }
                 Outcome::Rejected { reason, message } => {
                     summary.refused += 1;
-                    page.rejected
-                        .push((o.id, o.heads.clone(), format!("{reason:?}: {message}")));
+                    page.rejected.push((
+                        o.id,
+                        o.pushed.heads.clone(),
+                        format!("{reason:?}: {message}"),
+                    ));
                 }
             }
         }
@@ -152,7 +172,7 @@ pub fn sync(
             summary: summary.clone(),
             more: response.more,
         });
-        let more_to_push = !store.outgoing(1, &pushed)?.is_empty();
+        let more_to_push = store.has_outgoing(&pushed)?;
         if !response.more && want_docs.is_empty() && !more_to_push {
             break;
         }

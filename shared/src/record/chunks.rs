@@ -20,7 +20,7 @@ fn malformed(why: impl Into<String>) -> RecordError {
 }
 
 /// Splits `bytes` into whole chunks (header included), without decoding them.
-fn split(mut bytes: &[u8]) -> Result<Vec<(u8, &[u8])>, RecordError> {
+pub(super) fn split(mut bytes: &[u8]) -> Result<Vec<(u8, &[u8])>, RecordError> {
     let mut chunks = Vec::new();
     while !bytes.is_empty() {
         if bytes.len() < 9 || bytes[..4] != MAGIC {

@@ -25,6 +25,14 @@ pub use edit::Edit;
 pub use inspect::{ChangeInfo, RootWrite, inspect_changes};
 pub use read::{Action, Comment};
 
+/// Splits concatenated Automerge chunks (what [`Record::changes_since`] returns) into
+/// one slice per chunk, by their headers alone, without decoding them: a store pushes
+/// the changes it saved this way without loading the record. Bytes that are not whole
+/// chunks are an error.
+pub fn split_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>, RecordError> {
+    Ok(chunks::split(bytes)?.into_iter().map(|(_, c)| c).collect())
+}
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 

@@ -1,0 +1,101 @@
+//! What a device pushes: the change rows it saved, without loading records, and the
+//! whole history where those rows are not the whole story — after a compaction folded
+//! unpushed edits into a snapshot, or when the server lacks history the device thought
+//! it had. Either way the server ends up with exactly what the device holds.
+
+use intake_client::store::COMPACT_AFTER;
+use intake_server::storage::{Role, Storage};
+use intake_shared::{RecordId, Value};
+use intake_tests::{TestDevice, TestServer};
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+/// The heads the server stores for a record.
+fn server_heads(server: &TestServer, id: RecordId) -> Vec<u8> {
+    server
+        .storage
+        .record(id)
+        .unwrap()
+        .expect("the server has the record")
+        .heads
+}
+
+fn device_heads(device: &TestDevice, id: RecordId) -> Vec<u8> {
+    device.record(id).heads().concat()
+}
+
+#[test]
+fn offline_edits_reach_the_server_whole_even_after_compaction() {
+    let server = TestServer::start();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+
+    let synced = drita.create(&[("full_name", text("Drita Krasniqi"))]);
+    assert_eq!(drita.sync().unwrap().sent, 1);
+
+    // Offline: enough edits of one record to compact it with unpushed changes inside
+    // the snapshot, a new record edited a few times (several rows), and a record left
+    // alone.
+    let edits = COMPACT_AFTER + 8;
+    for i in 0..edits {
+        drita.edit(synced, |e| e.set("household_size", Value::Int(i % 20 + 1)));
+    }
+    let fresh = drita.create(&[("full_name", text("Jelena Jovanović"))]);
+    drita.edit(fresh, |e| e.set("urgency", text("high")));
+    drita.edit(fresh, |e| e.add_comment("met at the school"));
+    let untouched = drita.create(&[("full_name", text("Emine Shala"))]);
+
+    let s = drita.sync().unwrap();
+    assert_eq!((s.sent, s.refused, s.unsynced), (3, 0, 0), "{s:?}");
+    assert_eq!(s.requests, 1, "nothing refused, nothing sent twice");
+    for id in [synced, fresh, untouched] {
+        assert_eq!(server_heads(&server, id), device_heads(&drita, id));
+    }
+    // Everything acknowledged is pushed once: the next sync sends nothing.
+    assert_eq!(drita.sync().unwrap().sent, 0);
+
+    // One more edit travels alone, as one small change.
+    drita.edit(synced, |e| e.set("urgency", text("critical")));
+    let s = drita.sync().unwrap();
+    assert_eq!(s.sent, 1);
+    assert!(s.bytes_up < 600, "{} bytes up for one edit", s.bytes_up);
+    assert_eq!(server_heads(&server, synced), device_heads(&drita, synced));
+
+    merita.sync().unwrap();
+    let r = merita.record(synced);
+    assert_eq!(
+        r.get("household_size"),
+        Some(Value::Int((edits - 1) % 20 + 1))
+    );
+    assert_eq!(r.get("urgency"), Some(text("critical")));
+    assert_eq!(merita.record(fresh).comments().len(), 1);
+}
+
+#[test]
+fn a_server_lacking_history_is_sent_the_whole_record() {
+    // The device syncs a record, edits it, and then meets a server that never had it
+    // (as after a restore from an old backup). Its edit alone cannot be stored; the
+    // device sends the whole history in the same sync.
+    let old = TestServer::start();
+    let mut drita = TestDevice::enroll(&old, "drita", Role::Paralegal, Some("prizren"));
+    let id = drita.create(&[("full_name", text("Drita Krasniqi"))]);
+    drita.sync().unwrap();
+    drita.edit(id, |e| e.set("urgency", text("high")));
+
+    let new = TestServer::start();
+    let code = new.add_user("drita", Role::Paralegal, Some("prizren"));
+    let actor: [u8; 16] = drita.store.device_actor_prefix().try_into().unwrap();
+    let enrolled = new.enroll(&code, actor);
+    let mut e = drita.store.enrolment().unwrap().unwrap();
+    e.server = new.url.clone();
+    e.token = enrolled.token;
+    drita.store.set_enrolment(&e).unwrap();
+
+    let s = drita.sync().unwrap();
+    assert_eq!((s.sent, s.refused, s.unsynced), (1, 0, 0), "{s:?}");
+    assert_eq!(s.requests, 2, "the refused edit, then the whole record");
+    assert_eq!(server_heads(&new, id), device_heads(&drita, id));
+    assert_eq!(drita.store.list(None).unwrap()[0].sync_error, None);
+}
