@@ -103,6 +103,10 @@ impl Application {
                         Err::<actix_web::HttpResponse, _>(crate::error::ApiError::NotFound)
                     }))
             })
+            // A device sends its next request when it has prepared it, which on a phone
+            // can take more than actix's default 5 s; a closed connection costs the next
+            // request a new TCP connection and TLS handshake. 75 s is nginx's default.
+            .keep_alive(Duration::from_secs(75))
             .shutdown_timeout(10);
         if workers > 0 {
             server = server.workers(workers);

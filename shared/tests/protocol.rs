@@ -1,12 +1,12 @@
-//! The wire contract: the encoding of protocol v1 messages is pinned by committed
-//! fixtures (a shipped message never changes shape), versions are checked before
-//! anything else, and malformed bytes are errors.
+//! The wire contract: the encoding of protocol v1 and v2 messages is pinned by
+//! committed fixtures (a shipped message never changes shape), versions are checked
+//! before anything else, and malformed bytes are errors.
 
 use intake_shared::protocol::*;
 
 fn request() -> SyncRequest {
     SyncRequest {
-        version: PROTOCOL_VERSION,
+        version: 1,
         cursor: 300,
         page_bytes: 65_536,
         push: vec![RecordChanges {
@@ -19,7 +19,7 @@ fn request() -> SyncRequest {
 
 fn response() -> SyncResponse {
     SyncResponse {
-        version: PROTOCOL_VERSION,
+        version: 1,
         results: vec![
             PushResult {
                 record: [0x01; 16],
@@ -62,15 +62,41 @@ fn fixture(name: &str, bytes: &[u8]) {
     );
 }
 
+/// The records `request()`'s answer covers, in push order.
+const PUSHED: [WireId; 2] = [[0x01; 16], [0x03; 16]];
+
 #[test]
 fn v1_encoding_is_pinned() {
     fixture("sync-v1-request.hex", &request().encode());
     fixture("sync-v1-response.hex", &response().encode());
     assert_eq!(SyncRequest::decode(&request().encode()).unwrap(), request());
     assert_eq!(
-        SyncResponse::decode(&response().encode()).unwrap(),
+        SyncResponse::decode(&response().encode(), &PUSHED).unwrap(),
         response()
     );
+}
+
+#[test]
+fn v2_encoding_is_pinned_and_names_only_refusals() {
+    let mut req = request();
+    req.version = 2;
+    let mut resp = response();
+    resp.version = 2;
+    fixture("sync-v2-request.hex", &req.encode());
+    fixture("sync-v2-response.hex", &resp.encode());
+    assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
+    assert_eq!(SyncResponse::decode(&resp.encode(), &PUSHED).unwrap(), resp);
+    // The request is laid out as in version 1; the answer drops the stored record
+    // (its id and outcome: 17 bytes) and the refused one's id and outcome tag (17),
+    // and names the refusal by its index (1).
+    assert_eq!(req.encode()[1..], request().encode()[1..]);
+    let v1 = response().encode().len();
+    assert_eq!(resp.encode().len(), v1 - 17 - 17 + 1);
+    // A refusal of a record that was not pushed is a malformed answer.
+    assert!(matches!(
+        SyncResponse::decode(&resp.encode(), &PUSHED[..1]),
+        Err(DecodeError::Malformed(_))
+    ));
 }
 
 #[test]

@@ -15,9 +15,7 @@ use actix_web::dev::ServerHandle;
 use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{Role, Storage};
 use intake_server::{Application, Settings, admin, open_store};
-use intake_shared::protocol::{
-    CONTENT_TYPE, PROTOCOL_VERSION, SyncRequest, SyncResponse, VERSION_HEADER,
-};
+use intake_shared::protocol::{CONTENT_TYPE, SyncRequest, SyncResponse, VERSION_HEADER};
 
 /// The real server, on a free loopback port, over its own temporary directory.
 pub struct TestServer {
@@ -48,6 +46,14 @@ pub struct SyncReply {
     pub response: Option<SyncResponse>,
     /// The raw body (a JSON error for non-200 answers).
     pub body: Vec<u8>,
+}
+
+impl SyncReply {
+    /// The decoded answer to a 200 reply whose request pushed `pushed`, in order.
+    pub fn answer(&self, pushed: &[intake_shared::protocol::WireId]) -> SyncResponse {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        SyncResponse::decode(&self.body, pushed).expect("a valid sync response")
+    }
 }
 
 impl TestServer {
@@ -143,10 +149,16 @@ impl TestServer {
         &self.http
     }
 
-    /// Posts a sync request (zstd-compressed, as devices send it).
+    /// Posts a sync request (zstd-compressed, as devices send it) in its version.
     pub fn sync(&self, token: Option<&str>, req: &SyncRequest) -> SyncReply {
         let body = zstd::bulk::compress(&req.encode(), 3).unwrap();
-        self.sync_raw(token, body, Some("zstd"), PROTOCOL_VERSION)
+        let mut reply = self.sync_raw(token, body, Some("zstd"), req.version);
+        if reply.status == 200 {
+            let pushed: Vec<_> = req.push.iter().map(|p| p.record).collect();
+            reply.response =
+                Some(SyncResponse::decode(&reply.body, &pushed).expect("a valid sync response"));
+        }
+        reply
     }
 
     /// Posts raw bytes to the sync endpoint.
@@ -180,8 +192,11 @@ impl TestServer {
         if compressed {
             body = zstd::stream::decode_all(&body[..]).unwrap();
         }
-        let response =
-            (status == 200).then(|| SyncResponse::decode(&body).expect("a valid sync response"));
+        // Without the request, a version 2 answer decodes as if nothing was pushed
+        // (refusals then fail to decode: use `sync` to see them).
+        let response = (status == 200)
+            .then(|| SyncResponse::decode(&body, &[]).ok())
+            .flatten();
         SyncReply {
             status,
             response,

@@ -3,7 +3,8 @@
 //! cut or truncated answers, delays, 502/503 from the proxy). Every failed sync must be
 //! one worth retrying. Once the link is good again, every acknowledged edit is on the
 //! server and on every device that may see it, exactly once, all replicas hold the same
-//! heads, and no connection or thread is left behind.
+//! heads, and no connection or thread is left behind (but the one connection the
+//! devices' HTTP client keeps alive for the next sync).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,6 +26,11 @@ const NAMES: [&str; 3] = ["drita", "ajshe", "merita"];
 /// `merita` supervises team prizren: she sees and edits every record of the team.
 const SUPERVISOR: usize = 2;
 const URGENCY: [&str; 4] = ["low", "medium", "high", "critical"];
+/// Connections through the proxy that may stay open after the syncs: the client keeps
+/// one HTTP client per server URL for the life of the process (shared by the three
+/// devices, which sync one at a time), and it keeps its last connection alive for the
+/// next sync. None, when the last request through the proxy met a fault.
+const KEPT_ALIVE: u64 = 1;
 
 /// What one record must hold, from every edit a device acknowledged locally.
 #[derive(Debug)]
@@ -205,13 +211,16 @@ fn fd_count() -> usize {
         .unwrap_or(0)
 }
 
-/// Polls the proxy until its connections and threads are gone, for up to 2 s: this
-/// waits for sockets to be closed, not for time to pass.
+/// Polls the proxy until its connections and threads are gone, but for the one
+/// connection the devices' client keeps alive, for up to 2 s: this waits for sockets to
+/// be closed, not for time to pass.
 fn settle(proxy: &FaultProxy) -> ProxyStats {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         let s = proxy.stats();
-        if (s.connections_open == 0 && s.threads_alive == 0) || Instant::now() > deadline {
+        if (s.connections_open <= KEPT_ALIVE && s.threads_alive <= KEPT_ALIVE)
+            || Instant::now() > deadline
+        {
             return s;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -361,8 +370,7 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
         }
     }
 
-    // The devices' HTTP clients live for one sync each: with every sync over, the
-    // proxy must be idle.
+    // With every sync over, the proxy must be idle but for the kept-alive connection.
     let after = settle(&proxy);
     let threads_after = thread_count();
     let fds_after = fd_count();
@@ -392,28 +400,37 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
         stats.faults() > 0 && failed > 0,
         "the proxy must actually have broken syncs: {stats}"
     );
-    assert_eq!(
-        after.connections_open, 0,
+    assert!(
+        after.connections_open <= KEPT_ALIVE,
         "connections left open: {after:?}"
     );
-    assert_eq!(after.threads_alive, 0, "proxy threads left: {after:?}");
     assert!(
-        threads_after <= threads_before + 8,
+        after.threads_alive <= KEPT_ALIVE,
+        "proxy threads left: {after:?}"
+    );
+    // Beyond 8 of slack: the devices keep two HTTP clients (one for the proxy's URL,
+    // one for the server's), each with a runtime (a thread, three descriptors) and a
+    // kept-alive connection whose every end is in this process (the client's socket, the
+    // proxy's six handles, the server's; two sockets for the direct one). A leak per
+    // connection or per failed sync (dozens of each) still shows.
+    assert!(
+        threads_after <= threads_before + 2 + 8,
         "the process grew from {threads_before} to {threads_after} threads"
     );
     assert!(
-        fds_after <= fds_before + 8,
+        fds_after <= fds_before + 2 * 3 + 10 + 8,
         "the process grew from {fds_before} to {fds_after} open files and sockets"
     );
 
     // Dropping the proxy also ends connections that are still open: an idle client
     // that never sends a request is closed, and the drop returns (its thread joined).
+    let kept = proxy.stats().connections_open;
     let mut idle = TcpStream::connect(proxy.addr()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while proxy.stats().threads_alive == 0 && Instant::now() < deadline {
+    while proxy.stats().threads_alive == kept && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(proxy.stats().connections_open, 1);
+    assert_eq!(proxy.stats().connections_open, kept + 1);
     drop(proxy);
     idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(

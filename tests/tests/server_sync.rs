@@ -148,3 +148,30 @@ fn pages_follow_the_byte_budget_and_resume_by_cursor() {
     assert_eq!(got.len(), 20);
     assert!(pages > 3, "a small budget means several pages ({pages})");
 }
+
+#[test]
+fn each_version_is_answered_in_its_own_layout() {
+    let server = TestServer::start();
+    let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
+    let mut ok = new_record(&drita, "drita", 1);
+    let mut foreign = new_record(&drita, "drita", 2);
+    // Pushed under another record's id: refused.
+    let mut wrong = push_of(&mut foreign, &[]);
+    wrong.record = [9; 16];
+    for version in [1, 2] {
+        let mut req = request(0, vec![push_of(&mut ok, &[]), wrong.clone()]);
+        req.version = version;
+        let reply = server.sync(Some(&drita.token), &req);
+        let resp = reply.response.unwrap();
+        assert_eq!(resp.version, version);
+        assert_eq!(resp.results[0].outcome, Outcome::Stored);
+        assert!(matches!(resp.results[1].outcome, Outcome::Rejected { .. }));
+        // Version 1 repeats every pushed id; version 2 names refusals by index only.
+        let ok_id = ok.id();
+        let contains_id = reply
+            .body
+            .windows(16)
+            .any(|w| w == ok_id.as_uuid().as_bytes());
+        assert_eq!(contains_id, version == 1, "version {version}");
+    }
+}

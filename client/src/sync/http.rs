@@ -1,11 +1,24 @@
-//! The HTTP transport: one blocking reqwest client per sync, zstd both ways, the
-//! token only in the `Authorization` header, and HTTP failures turned into classified
-//! [`SyncError`]s. When a CA file is configured, only it is trusted.
+//! The HTTP transport: blocking reqwest clients kept for the life of the process, zstd
+//! both ways, the token only in the `Authorization` header, and HTTP failures turned
+//! into classified [`SyncError`]s. When a CA file is configured, only it is trusted.
+//!
+//! A host app's background loop syncs again and again, and one sync is several round
+//! trips. A client built per sync would open a new TCP connection and make a full TLS
+//! handshake (about 2.6 KB, most of it the certificate chain) every time. So
+//! [`Transport::new`] takes its client from a process-wide cache, one per (server, CA
+//! file): the next sync reuses a kept-alive connection when there is one (this client keeps
+//! idle connections 60 s; the server keeps them 75 s), and otherwise resumes the TLS
+//! session from the ticket the client's rustls config remembers, which skips the
+//! certificate chain. A client holds no credentials (the token goes with each request),
+//! so devices in one process syncing with the same server may share it.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use intake_shared::protocol::{
     CONTENT_TYPE, DecodeError, PROTOCOL_VERSION, SyncRequest, SyncResponse, VERSION_HEADER,
+    compression_level,
 };
 
 use super::error::{Permanent, SyncError};
@@ -38,8 +51,13 @@ pub(crate) fn client(
     ensure_crypto_provider();
     let mut builder = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(20))
+        // Below the server's 75 s keep-alive, so a kept connection is never reused at
+        // the moment the server closes it.
+        .pool_idle_timeout(Duration::from_secs(60))
         .timeout(timeout)
         .user_agent(concat!("intake/", env!("CARGO_PKG_VERSION")));
+    // No `tcp_nodelay(true)`: reqwest 0.13 already sets TCP_NODELAY by default, so a
+    // small request is not held back by Nagle's algorithm waiting for an ACK.
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|e| SyncError::Permanent {
             kind: Permanent::Refused,
@@ -56,6 +74,38 @@ pub(crate) fn client(
         kind: Permanent::Refused,
         message: format!("HTTP client: {e}"),
     })
+}
+
+/// (server base URL, CA file path).
+type ClientKey = (String, Option<String>);
+
+/// The sync clients of this process. Never emptied: a process talks to one server (a
+/// handful in tests), and each client costs one idle background thread of reqwest's.
+static SYNC_CLIENTS: LazyLock<Mutex<HashMap<ClientKey, reqwest::blocking::Client>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The sync client for `base` trusting `ca_file`, built on first use. Clones share one
+/// connection pool and one TLS session cache.
+///
+/// The CA file is read once, when the client is built: if it later changes on disk, the
+/// client keeps trusting what it held then until the process restarts. Acceptable: a
+/// CA file is replaced rarely (a new certificate authority for the server), and a
+/// restart of the app picks it up. A failed build is not cached: the next sync tries
+/// again, reading the file anew.
+fn shared_client(
+    base: &str,
+    ca_file: Option<&str>,
+) -> Result<reqwest::blocking::Client, SyncError> {
+    // A panic elsewhere while holding the lock cannot leave the map half-changed.
+    let mut clients = SYNC_CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+    let key = (base.to_string(), ca_file.map(str::to_string));
+    if let Some(client) = clients.get(&key) {
+        return Ok(client.clone());
+    }
+    // Built under the lock, so concurrent first syncs build one client, not several.
+    let built = client(ca_file, Duration::from_secs(120))?;
+    clients.insert(key, built.clone());
+    Ok(built)
 }
 
 /// Classifies a transport error (no HTTP status).
@@ -110,16 +160,18 @@ impl Transport {
         token: &str,
         ca_file: Option<&str>,
     ) -> Result<Transport, SyncError> {
+        let base = server.trim_end_matches('/').to_string();
         Ok(Transport {
-            client: client(ca_file, Duration::from_secs(120))?,
-            base: server.trim_end_matches('/').to_string(),
+            client: shared_client(&base, ca_file)?,
+            base,
             token: token.to_string(),
         })
     }
 
     /// One sync round trip.
     pub(crate) fn exchange(&self, req: &SyncRequest) -> Result<(SyncResponse, Moved), SyncError> {
-        let body = zstd::bulk::compress(&req.encode(), 3)
+        let plain = req.encode();
+        let body = zstd::bulk::compress(&plain, compression_level(plain.len()))
             .map_err(|e| SyncError::Retryable(e.to_string()))?;
         let up = body.len();
         let resp = self
@@ -154,7 +206,8 @@ impl Transport {
         } else {
             bytes.to_vec()
         };
-        let response = SyncResponse::decode(&plain).map_err(|e| match e {
+        let pushed: Vec<_> = req.push.iter().map(|p| p.record).collect();
+        let response = SyncResponse::decode(&plain, &pushed).map_err(|e| match e {
             DecodeError::Version(_) => SyncError::Permanent {
                 kind: Permanent::UpdateApp,
                 message: e.to_string(),

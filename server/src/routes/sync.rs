@@ -113,7 +113,8 @@ pub async fn sync(
     let mut http = HttpResponse::Ok();
     http.content_type(CONTENT_TYPE);
     if accepts_zstd {
-        let compressed = zstd::bulk::compress(&response, 3)
+        let level = intake_shared::protocol::compression_level(response.len());
+        let compressed = zstd::bulk::compress(&response, level)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
         http.insert_header(("content-encoding", "zstd"));
         Ok(http.body(compressed))

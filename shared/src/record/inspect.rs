@@ -42,6 +42,28 @@ pub fn inspect_changes(bytes: &[u8]) -> Result<Vec<ChangeInfo>, RecordError> {
         .collect()
 }
 
+/// A change from elsewhere, decoded once: the facts a policy judges, and the change
+/// itself, ready for [`Record::from_incoming`](super::Record::from_incoming) without
+/// decoding its bytes again.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub info: ChangeInfo,
+    pub(super) change: Change,
+}
+
+/// Like [`inspect_changes`], keeping the decoded changes.
+pub fn decode_incoming(bytes: &[u8]) -> Result<Vec<Incoming>, RecordError> {
+    chunks::decode(bytes)?
+        .into_iter()
+        .map(|change| {
+            Ok(Incoming {
+                info: describe(&change)?,
+                change,
+            })
+        })
+        .collect()
+}
+
 fn describe(change: &Change) -> Result<ChangeInfo, RecordError> {
     let expanded = catch_unwind(AssertUnwindSafe(|| change.decode()))
         .map_err(|_| RecordError::Malformed("a change's operations could not be decoded".into()))?;
