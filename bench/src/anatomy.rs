@@ -7,8 +7,8 @@
 //! client and the server take per record. The figures explain bytes ÷ floor and W1's
 //! time; see `docs/BENCHMARKS.md`.
 //!
-//! This is the one place in the benchmark that reaches past `intake_shared::record` to
-//! Automerge itself: only to measure `save_nocompress`, a change proposed there.
+//! "As saved" is `Record::save` (what devices keep as snapshots); "plain" is
+//! `Record::save_plain`, what the server stores and sends.
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,7 +17,7 @@ use intake_client::{Key, Store};
 use intake_shared::protocol::{
     PROTOCOL_VERSION, RecordChanges, RecordDoc, SyncRequest, SyncResponse,
 };
-use intake_shared::record::inspect_changes;
+use intake_shared::record::{Incoming, decode_incoming};
 use intake_shared::{FormRegistry, Record};
 use serde_json::json;
 
@@ -60,7 +60,7 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         let mut r = store.get(l.id)?;
         changes.push(r.change_list_since(&[]));
         let doc = r.save();
-        docs_plain.push(automerge::Automerge::load(&doc)?.save_nocompress());
+        docs_plain.push(r.save_plain());
         docs.push(doc);
     }
     let wire = |l: &data::Line| *l.id.as_uuid().as_bytes();
@@ -79,6 +79,12 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         want_docs: Vec::new(),
     }
     .encode();
+    // The same request as protocol version 1 carried it: changes one after the other.
+    let request_v1 = {
+        let mut r = SyncRequest::decode(&request)?;
+        r.version = 1;
+        r.encode()
+    };
     let page = |docs: &[Vec<u8>]| {
         SyncResponse {
             version: PROTOCOL_VERSION,
@@ -99,6 +105,10 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         .encode()
     };
     let (page_now, page_plain) = (page(&docs), page(&docs_plain));
+    // What the server sends a fresh device now: a record new with one change is stored
+    // and sent as that change, packed with the others.
+    let flat_changes: Vec<Vec<u8>> = changes.iter().map(|c| c.concat()).collect();
+    let page_changes = page(&flat_changes);
     let json_text: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
     let per = |bytes: usize| (bytes as f64 / lines.len() as f64).round();
     let sum = |v: &[Vec<u8>]| v.iter().map(Vec::len).sum::<usize>();
@@ -109,11 +119,18 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         "push_changes": {
             "changes_per_record": per(changes.iter().map(Vec::len).sum::<usize>()) ,
             "raw": per(sum(&flat)), "request_encoded": per(request.len()),
-            "request_zstd3": per(z(&request, 3)?), "request_zstd19": per(z(&request, 19)?),
+            "request_zstd3": per(z(&request, 3)?), "request_zstd12": per(z(&request, 12)?),
+            "request_zstd19": per(z(&request, 19)?),
+            "request_v1_encoded": per(request_v1.len()),
+            "request_v1_zstd3": per(z(&request_v1, 3)?), "request_v1_zstd19": per(z(&request_v1, 19)?),
         },
         "pull_docs_as_saved": {
             "raw": per(sum(&docs)), "page_encoded": per(page_now.len()),
             "page_zstd3": per(z(&page_now, 3)?), "page_zstd19": per(z(&page_now, 19)?),
+        },
+        "pull_as_stored_single_change": {
+            "page_encoded": per(page_changes.len()),
+            "page_zstd3": per(z(&page_changes, 3)?), "page_zstd19": per(z(&page_changes, 19)?),
         },
         "pull_docs_save_nocompress": {
             "raw": per(sum(&docs_plain)), "page_encoded": per(page_plain.len()),
@@ -123,7 +140,7 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
     });
     // What a higher transport level would cost the sender, per record.
     let mut levels = serde_json::Map::new();
-    for level in [3, 9, 19] {
+    for level in [3, 9, 12, 15, 19] {
         let start = Instant::now();
         let size = z(&request, level)?;
         let us = start.elapsed().as_secs_f64() * 1e6 / lines.len() as f64;
@@ -149,33 +166,28 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         }
         median_us(v)
     };
-    let server_inspect = time_each(&changes, |c| {
-        c.iter()
-            .try_for_each(|b| inspect_changes(b).map(drop))
+    // The server's path: decode each change once, build the record from the decoded
+    // changes, save it without DEFLATE (`server/src/sync.rs` `prepare`).
+    let server_decode = time_each(&flat, |b| decode_incoming(b).map(drop).map_err(Into::into))?;
+    let decoded: Vec<Vec<Incoming>> = flat
+        .iter()
+        .map(|b| decode_incoming(b))
+        .collect::<Result<_, _>>()?;
+    let server_build = time_each(&decoded, |d| {
+        let refs: Vec<&Incoming> = d.iter().collect();
+        Record::from_incoming(&refs, forms)
+            .map(drop)
             .map_err(Into::into)
     })?;
-    let server_merge = time_each(&flat, |b| {
-        Record::load(b, forms).map(drop).map_err(Into::into)
-    })?;
-    let mut merged: Vec<Record> = flat
+    let mut merged: Vec<Record> = decoded
         .iter()
-        .map(|b| Record::load(b, forms))
+        .map(|d| Record::from_incoming(&d.iter().collect::<Vec<_>>(), forms))
         .collect::<Result<_, _>>()?;
     let server_save = {
         let mut v = Vec::new();
         for r in &mut merged {
             let start = Instant::now();
-            let _ = r.save();
-            v.push(start.elapsed().as_secs_f64() * 1e6);
-        }
-        median_us(v)
-    };
-    let save_plain = {
-        let mut v = Vec::new();
-        for d in &docs {
-            let doc = automerge::Automerge::load(d)?;
-            let start = Instant::now();
-            let _ = doc.save_nocompress();
+            let _ = r.save_plain();
             v.push(start.elapsed().as_secs_f64() * 1e6);
         }
         median_us(v)
@@ -195,10 +207,9 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
         "median_us_per_record": {
             "client_store_get": client_get,
             "client_change_list_since": client_changes,
-            "server_inspect_changes": server_inspect,
-            "server_record_load_changes": server_merge,
-            "server_record_save_compacted": server_save,
-            "server_record_save_nocompress": save_plain,
+            "server_decode_incoming": server_decode,
+            "server_record_from_incoming": server_build,
+            "server_record_save_plain": server_save,
             "device_record_load_doc": device_load_doc,
             "device_record_load_doc_nocompress": device_load_plain,
         },

@@ -316,7 +316,14 @@ fn prepare(
             "the document's id is not the record's id".into(),
         )));
     }
-    let doc = record.save_plain();
+    // A record new with one change is stored as that change: Automerge loads change
+    // chunks as a document, and a fresh device is sent the change, which packs and
+    // compresses well beside other records' changes (a saved document does not
+    // transpose). Its next write stores a document.
+    let doc = match (&expected, new.as_slice()) {
+        (None, [only]) => only.info.bytes.clone(),
+        _ => record.save_plain(),
+    };
     if doc.len() > limits.max_document_bytes {
         return Ok(Err((
             Rejection::TooLarge,

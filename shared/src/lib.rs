@@ -6,6 +6,7 @@
 pub mod form;
 pub mod ids;
 pub mod lang;
+pub mod pack;
 pub mod protocol;
 pub mod record;
 pub mod status;

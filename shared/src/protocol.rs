@@ -3,10 +3,13 @@
 //! and gets a [`SyncResponse`] (what happened to each push, and one page of what the
 //! device lacks). Specified in `docs/PROTOCOL.md`.
 //!
-//! Version 2 differs from 1 in the response alone: instead of one result per pushed
-//! record, each naming its record again (16 random bytes a record: 84 KB of a
-//! 5,000-record push), it lists only the refusals, by their index in the push; every
-//! record not listed was stored. [`SyncResponse`] is the same in memory for both.
+//! Version 2 carries the same messages in fewer bytes. Changes, pushed or pulled, are
+//! packed ([`crate::pack`]): the batch is transposed column by column, so it
+//! compresses as a whole. And instead of one result per pushed record, each naming its
+//! record again (16 random bytes a record: 84 KB of a 5,000-record push), the answer
+//! lists only the refusals, by their index in the push; every record not listed was
+//! stored. [`SyncRequest`] and [`SyncResponse`] are the same in memory for both
+//! versions; `version` says which layout they are encoded in.
 //!
 //! This module owns the contract: a shipped message never changes shape; a new shape is
 //! a new protocol version. `version` is the first field of both messages, so a peer can
@@ -15,6 +18,8 @@
 //! HTTP layer's job.
 
 use serde::{Deserialize, Serialize};
+
+use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
 pub const PROTOCOL_VERSION: u16 = 2;
@@ -26,13 +31,14 @@ pub const VERSION_HEADER: &str = "intake-protocol";
 pub const CONTENT_TYPE: &str = "application/vnd.intake.sync";
 
 /// The zstd level to compress a message body of `len` bytes at. Bytes are what a
-/// device on 2G pays for; CPU is cheap next to them up to a point. Level 19 squeezes
-/// about a quarter more out of a batch of changes than level 3, but compresses only
-/// about 3 MB/s here: it is used up to 256 KiB (a day's intake, under 0.1 s). Above
-/// that level 9 gets most of the gain at about 50 MB/s (the first sync of a device
-/// holding thousands of records). Measured: `intake-bench anatomy`.
+/// device on 2G pays for; CPU is cheap next to them up to a point. Level 19 squeezes a
+/// quarter more out of a batch of packed changes than level 9, but compresses only
+/// about 2 MB/s here: it is used up to 384 KiB (a day's intake, or a page of the
+/// default size; about 0.15 s). Above that, level 12 keeps most of the gain at about
+/// 30 MB/s (the first sync of a device holding thousands of records). Measured with
+/// `intake-bench anatomy`; see `docs/BENCHMARKS.md`.
 pub fn compression_level(len: usize) -> i32 {
-    if len <= 256 * 1024 { 19 } else { 9 }
+    if len <= 384 * 1024 { 19 } else { 12 }
 }
 
 /// A record id on the wire: the UUID's 16 bytes.
@@ -93,14 +99,25 @@ pub struct SyncResponse {
     pub more: bool,
 }
 
-/// The version 2 encoding of a [`SyncResponse`]: the same but for `refused`.
+/// The version 2 encoding of a [`SyncRequest`]: the pushed changes packed.
+#[derive(Serialize, Deserialize)]
+struct RequestV2 {
+    version: u16,
+    cursor: u64,
+    page_bytes: u32,
+    push: Packed,
+    want_docs: Vec<WireId>,
+}
+
+/// The version 2 encoding of a [`SyncResponse`]: refusals only, changes packed.
 #[derive(Serialize, Deserialize)]
 struct ResponseV2 {
     version: u16,
     /// The pushed records that were not stored, by index in the push; the others were.
     refused: Vec<Refused>,
-    docs: Vec<RecordDoc>,
-    changes: Vec<RecordChanges>,
+    /// Whole records, each split into its chunks and packed.
+    docs: Packed,
+    changes: Packed,
     removed: Vec<WireId>,
     cursor: u64,
     more: bool,
@@ -181,12 +198,33 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> 
 }
 
 impl SyncRequest {
+    /// Encodes in the layout of `self.version`.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("encoding to a Vec cannot fail")
+        if self.version == 1 {
+            return postcard::to_allocvec(self).expect("encoding to a Vec cannot fail");
+        }
+        let v2 = RequestV2 {
+            version: self.version,
+            cursor: self.cursor,
+            page_bytes: self.page_bytes,
+            push: pack::pack(&self.push),
+            want_docs: self.want_docs.clone(),
+        };
+        postcard::to_allocvec(&v2).expect("encoding to a Vec cannot fail")
     }
 
     pub fn decode(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
-        decode(bytes)
+        if peek_version(bytes)? == 1 {
+            return decode(bytes);
+        }
+        let v2: RequestV2 = decode(bytes)?;
+        Ok(SyncRequest {
+            version: v2.version,
+            cursor: v2.cursor,
+            page_bytes: v2.page_bytes,
+            push: pack::unpack(&v2.push)?,
+            want_docs: v2.want_docs,
+        })
     }
 }
 
@@ -212,8 +250,8 @@ impl SyncResponse {
         let v2 = ResponseV2 {
             version: self.version,
             refused,
-            docs: self.docs.clone(),
-            changes: self.changes.clone(),
+            docs: pack::pack_docs(&self.docs),
+            changes: pack::pack(&self.changes),
             removed: self.removed.clone(),
             cursor: self.cursor,
             more: self.more,
@@ -251,8 +289,8 @@ impl SyncResponse {
         Ok(SyncResponse {
             version: v2.version,
             results,
-            docs: v2.docs,
-            changes: v2.changes,
+            docs: pack::unpack_docs(&v2.docs)?,
+            changes: pack::unpack(&v2.changes)?,
             removed: v2.removed,
             cursor: v2.cursor,
             more: v2.more,
@@ -261,11 +299,12 @@ impl SyncResponse {
 }
 
 /// Counts the records (pushed and wanted) and the changes of an encoded
-/// [`SyncRequest`] (versions 1 and 2 are laid out alike) without allocating — so a server can refuse one over its limits
-/// before decoding it (an empty change is one byte on the wire but 24 in memory) — by walking its postcard layout: varints for
-/// `version`, `cursor`, `page_bytes` and every length, 16 raw bytes per record id.
-/// `None` when the body is not shaped like one (decoding then says why). Every step
-/// consumes at least one byte, so the walk is linear in the (size-limited) body.
+/// [`SyncRequest`] without allocating — so a server can refuse one over its limits
+/// before decoding it (an empty change is one byte on the wire but 24 in memory) — by
+/// walking its postcard layout: varints for `version`, `cursor`, `page_bytes` and every
+/// length, 16 raw bytes per record id. `None` when the body is not shaped like one
+/// (decoding then says why). Every step consumes at least one byte, so the walk is
+/// linear in the (size-limited) body.
 pub fn count_request_entries(mut bytes: &[u8]) -> Option<(usize, usize)> {
     fn varint(bytes: &mut &[u8]) -> Option<usize> {
         let mut value: u64 = 0;
@@ -283,19 +322,50 @@ pub fn count_request_entries(mut bytes: &[u8]) -> Option<(usize, usize)> {
         *bytes = bytes.get(n..)?;
         Some(())
     }
+    fn skip_bytes(bytes: &mut &[u8]) -> Option<()> {
+        let n = varint(bytes)?;
+        skip(bytes, n)
+    }
     let b = &mut bytes;
-    for _version_cursor_page_bytes in 0..3 {
+    let version = varint(b)?;
+    for _cursor_page_bytes in 0..2 {
         varint(b)?;
     }
     let records = varint(b)?;
     let mut changes = 0usize;
-    for _ in 0..records {
-        skip(b, 16)?;
-        let n = varint(b)?;
-        changes = changes.saturating_add(n);
-        for _ in 0..n {
-            let len = varint(b)?;
-            skip(b, len)?;
+    if version == 1 {
+        for _ in 0..records {
+            skip(b, 16)?;
+            let n = varint(b)?;
+            changes = changes.saturating_add(n);
+            for _ in 0..n {
+                skip_bytes(b)?;
+            }
+        }
+    } else {
+        // `Packed`: records (reference, count), kinds (one byte a change), headers,
+        // columns, extras, verbatim chunks. A reference is a 16-byte id (variant 0) or
+        // an offset (variant 1).
+        for _ in 0..records {
+            match varint(b)? {
+                0 => skip(b, 16)?,
+                1 => {
+                    varint(b)?;
+                }
+                _ => return None,
+            }
+            varint(b)?;
+        }
+        changes = varint(b)?;
+        skip(b, changes)?;
+        skip_bytes(b)?;
+        for _ in 0..varint(b)? {
+            varint(b)?;
+            skip_bytes(b)?;
+        }
+        skip_bytes(b)?;
+        for _ in 0..varint(b)? {
+            skip_bytes(b)?;
         }
     }
     let wanted = varint(b)?;
@@ -307,27 +377,47 @@ pub fn count_request_entries(mut bytes: &[u8]) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
+    /// One real change chunk (transposed when packed), from a new record.
+    fn real_change() -> Vec<u8> {
+        use crate::record::{Identity, Record};
+        let form = crate::FormRegistry::builtin().get("intake", 1).unwrap();
+        let who = Identity {
+            actor: vec![7; 20],
+            author: Some("drita".into()),
+        };
+        let mut r = Record::create(
+            crate::RecordId::new_v7(1_790_000_000_000, [3; 10]),
+            form,
+            &who,
+            chrono::Utc::now(),
+        );
+        r.all_changes().remove(0)
+    }
+
     #[test]
     fn counting_agrees_with_the_encoding() {
-        let req = SyncRequest {
-            version: PROTOCOL_VERSION,
-            cursor: u64::MAX >> 1,
-            page_bytes: 70_000,
-            push: vec![
-                RecordChanges {
-                    record: [1; 16],
-                    changes: vec![vec![], vec![7; 300], vec![9; 127]],
-                },
-                RecordChanges {
-                    record: [2; 16],
-                    changes: vec![],
-                },
-            ],
-            want_docs: vec![[3; 16], [4; 16]],
-        };
-        let bytes = req.encode();
-        assert_eq!(count_request_entries(&bytes), Some((4, 3)));
-        assert_eq!(count_request_entries(&bytes[..bytes.len() - 17]), None);
-        assert_eq!(count_request_entries(&[0xff; 12]), None);
+        for version in [1, 2] {
+            let req = SyncRequest {
+                version,
+                cursor: u64::MAX >> 1,
+                page_bytes: 70_000,
+                push: vec![
+                    RecordChanges {
+                        record: [1; 16],
+                        changes: vec![vec![], vec![7; 300], real_change(), vec![9; 127]],
+                    },
+                    RecordChanges {
+                        record: [2; 16],
+                        changes: vec![],
+                    },
+                ],
+                want_docs: vec![[3; 16], [4; 16]],
+            };
+            let bytes = req.encode();
+            assert_eq!(SyncRequest::decode(&bytes).unwrap(), req);
+            assert_eq!(count_request_entries(&bytes), Some((4, 4)), "v{version}");
+            assert_eq!(count_request_entries(&bytes[..bytes.len() - 17]), None);
+            assert_eq!(count_request_entries(&[0xff; 12]), None);
+        }
     }
 }

@@ -682,6 +682,39 @@ fn peak_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+fn push_leb(body: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        body.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    body.push(n as u8);
+}
+
+/// A sync request of `version` pushing one record with `n` empty changes, written by
+/// hand (encoding it would allocate them).
+fn empty_changes_body(version: u16, n: usize) -> Vec<u8> {
+    let mut body = vec![version as u8, 0, 0, 1];
+    if version == 1 {
+        // push: one record, its id, n changes of length 0; no wanted documents.
+        body.extend([0x42; 16]);
+        push_leb(&mut body, n);
+        body.resize(body.len() + n, 0);
+    } else {
+        // Packed: one record by id (variant 0) with n changes, n kinds "verbatim",
+        // empty headers, columns and extras, n empty verbatim chunks.
+        body.push(0);
+        body.extend([0x42; 16]);
+        push_leb(&mut body, n);
+        push_leb(&mut body, n);
+        body.resize(body.len() + n, 1);
+        body.extend([0, 0, 0]);
+        push_leb(&mut body, n);
+        body.resize(body.len() + n, 0);
+    }
+    body.push(0);
+    body
+}
+
 #[test]
 fn a_kilobyte_of_empty_changes_is_refused_before_it_is_decoded() {
     // Regression: the count limits were checked after decoding, and an empty change is
@@ -692,48 +725,36 @@ fn a_kilobyte_of_empty_changes_is_refused_before_it_is_decoded() {
         ..LIMITS
     });
     let a = server.user_device("arta", Role::Paralegal, Some("prizren"));
-    let n: usize = (32 << 20) - 64;
-    let mut body = SyncRequest {
-        version: PROTOCOL_VERSION,
-        cursor: 0,
-        page_bytes: 0,
-        push: vec![RecordChanges {
-            record: [0x42; 16],
-            changes: vec![],
-        }],
-        want_docs: vec![],
-    }
-    .encode();
-    // Replace the empty list of changes (its length, 0, and want_docs' 0) with n empty ones.
-    body.truncate(body.len() - 2);
-    let mut len = n;
-    while len >= 0x80 {
-        body.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    body.push(len as u8);
-    body.resize(body.len() + n, 0);
-    body.push(0);
-    assert!(body.len() <= 32 << 20);
-    let compressed = zstd::bulk::compress(&body, 3).unwrap();
-    drop(body);
-    assert!(compressed.len() < 4096, "{} bytes", compressed.len());
+    // Version 2 spends two bytes a change (its kind, its empty chunk).
+    for (version, n) in [(1, (32 << 20) - 64), (PROTOCOL_VERSION, (16 << 20) - 64)] {
+        let body = empty_changes_body(version, n);
+        assert!(body.len() <= 32 << 20);
+        assert_eq!(
+            intake_shared::protocol::count_request_entries(&body),
+            Some((1, n))
+        );
+        let compressed = zstd::bulk::compress(&body, 3).unwrap();
+        drop(body);
+        assert!(compressed.len() < 4096, "{} bytes", compressed.len());
 
-    let before = peak_kib();
-    let reply = server.sync_raw(Some(&a.token), compressed, Some("zstd"), PROTOCOL_VERSION);
-    let after = peak_kib();
-    assert_eq!(
-        reply.status,
-        413,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let grew_mib = after.zip(before).map(|(a, b)| (a - b) / 1024);
-    eprintln!("32 Mi empty changes in a 1 KB body: 413, peak memory grew by {grew_mib:?} MiB");
-    if let Some(grew) = grew_mib {
-        // Decoding first grew it by ~770 MiB; other tests of this binary share the
-        // process, so the bound leaves them room.
-        assert!(grew < 500, "decoding allocated {grew} MiB");
+        let before = peak_kib();
+        let reply = server.sync_raw(Some(&a.token), compressed, Some("zstd"), version);
+        let after = peak_kib();
+        assert_eq!(
+            reply.status,
+            413,
+            "v{version}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let grew_mib = after.zip(before).map(|(a, b)| (a - b) / 1024);
+        eprintln!(
+            "v{version}: {n} empty changes in a 1 KB body: 413, peak memory grew by {grew_mib:?} MiB"
+        );
+        if let Some(grew) = grew_mib {
+            // Decoding first grew it by ~770 MiB; other tests of this binary share the
+            // process, so the bound leaves them room.
+            assert!(grew < 500, "decoding allocated {grew} MiB");
+        }
     }
     assert_eq!(server.get("/health", None).0, 200);
 }
