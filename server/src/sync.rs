@@ -276,7 +276,23 @@ fn prepare(
     if new.is_empty() {
         return Ok(Ok(None));
     }
-    let new_infos: Vec<&ChangeInfo> = new.iter().map(|c| &c.info).collect();
+    // A new record made by one creating change is built first and the change's root
+    // writes read off it, instead of decoding its every operation as well (about a
+    // third of the server's work on a new record). Other changes put off that way are
+    // decoded now.
+    let (built, new_infos) = match (&record, new.as_slice()) {
+        (None, [only]) if only.root_writes_pending() => {
+            match Record::creation(only, FormRegistry::builtin()) {
+                Ok((built, info)) => (Some(built), vec![info]),
+                Err(e) => return Ok(Err(refusal(e))),
+            }
+        }
+        _ => match new.iter().map(|c| c.described()).collect() {
+            Ok(infos) => (None, infos),
+            Err(e) => return Ok(Err(refusal(e))),
+        },
+    };
+    let new_infos: Vec<&ChangeInfo> = new_infos.iter().collect();
     for c in &new_infos {
         let creates = record.is_none() && c.deps.is_empty();
         if let Err(refusal) = policy::check_change(p, c, &id_text, creates) {
@@ -290,25 +306,17 @@ fn prepare(
             .iter()
             .any(|c| c.deps.iter().any(|d| !here.contains(d)))
         {
-            return Ok(Err((
-                Rejection::MissingDependencies,
-                "changes depend on changes the server does not have: push those too".into(),
-            )));
+            return Ok(Err(refusal(RecordError::MissingDependencies)));
         }
     }
-    let merged = match record {
-        Some(r) => r.with_incoming(&new),
-        None => Record::from_incoming(&new, FormRegistry::builtin()),
+    let merged = match (built, record) {
+        (Some(built), _) => Ok(built),
+        (None, Some(r)) => r.with_incoming(&new),
+        (None, None) => Record::from_incoming(&new, FormRegistry::builtin()),
     };
     let mut record = match merged {
         Ok(r) => r,
-        Err(RecordError::MissingDependencies) => {
-            return Ok(Err((
-                Rejection::MissingDependencies,
-                "changes depend on changes the server does not have: push those too".into(),
-            )));
-        }
-        Err(e) => return Ok(Err((Rejection::Malformed, e.to_string()))),
+        Err(e) => return Ok(Err(refusal(e))),
     };
     if record.id() != id {
         return Ok(Err((
@@ -355,6 +363,17 @@ fn prepare(
         new_changes: ordered,
         revoked_from,
     })))
+}
+
+/// Why changes that cannot make a record are refused.
+fn refusal(e: RecordError) -> (Rejection, String) {
+    match e {
+        RecordError::MissingDependencies => (
+            Rejection::MissingDependencies,
+            "changes depend on changes the server does not have: push those too".into(),
+        ),
+        e => (Rejection::Malformed, e.to_string()),
+    }
 }
 
 /// Orders changes so each comes after those of its dependencies that are in the set

@@ -907,6 +907,73 @@ fn protected_fields_and_foreign_actors_are_refused_and_change_nothing() {
         misfiled,
         vec![elsewhere.id(), record_id(305)],
     ));
+    // The same, made by the creating change itself (one change, whose writes the
+    // server reads off the record it builds).
+    let form = FormRegistry::builtin().get("intake", 1).unwrap();
+    let one_change = |n: u64,
+                      f: &dyn Fn(
+        &mut intake_shared::Edit<'_>,
+    ) -> Result<(), intake_shared::RecordError>| {
+        let mut r = Record::create_with(
+            record_id(n),
+            form.clone(),
+            &identity(&a, "arta", 310),
+            Utc::now(),
+            |e| {
+                e.set("full_name", Value::Text(format!("Person {n}")))?;
+                e.set("consent_intake", Value::Bool(true))?;
+                f(e)
+            },
+        )
+        .unwrap();
+        assert_eq!(r.change_count(), 1);
+        (push_of(&mut r, &[]), vec![r.id()])
+    };
+    let (changes, ids) = one_change(311, &|e| e.set_status(Approved, None));
+    new_cases.push((
+        "created approved in one change",
+        ProtectedField,
+        changes,
+        ids,
+    ));
+    let (changes, ids) = one_change(312, &|e| e.assign("arta"));
+    new_cases.push((
+        "created assigned in one change",
+        ProtectedField,
+        changes,
+        ids,
+    ));
+    let (changes, ids) = one_change(313, &|e| e.set_status(Submitted, None));
+    let mut elsewhere_one = changes;
+    elsewhere_one.record = wire(record_id(314));
+    new_cases.push((
+        "created in one change under another id",
+        ProtectedField,
+        elsewhere_one,
+        [ids, vec![record_id(314)]].concat(),
+    ));
+    {
+        use automerge::{ActorId, AutoCommit, ObjType, ROOT, transaction::Transactable};
+        let id = record_id(315);
+        let mut doc =
+            AutoCommit::new().with_actor(ActorId::from(identity(&a, "arta", 311).actor.as_slice()));
+        doc.put(ROOT, "id", id.to_string()).unwrap();
+        doc.put(ROOT, "form", "intake").unwrap();
+        doc.put(ROOT, "form_version", 1_i64).unwrap();
+        doc.put(ROOT, "status", "draft").unwrap();
+        doc.put_object(ROOT, "fields", ObjType::Map).unwrap();
+        doc.put(ROOT, "owner", "arta").unwrap();
+        doc.commit();
+        new_cases.push((
+            "created in one change with an unknown top-level key",
+            ProtectedField,
+            RecordChanges {
+                record: wire(id),
+                changes: vec![doc.save_after(&[])],
+            },
+            vec![id],
+        ));
+    }
     for (what, want, changes, ids) in &new_cases {
         let outcome = push(&server, &a.token, changes.clone());
         if rejected(&outcome) != Some(*want) {

@@ -86,11 +86,16 @@ impl SqliteStorage {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStorage> {
         let mut conn = Connection::open(path)?;
+        // A 32 MiB page cache (SQLite's default is 2 MiB): records are keyed by random
+        // ids, so a large push touches pages all over the tables and their indexes, and
+        // with the default cache a 5,000-record push spent a sixth of its time
+        // re-reading them.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -32768;",
         )?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > schema::CURRENT {

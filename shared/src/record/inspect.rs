@@ -45,21 +45,70 @@ pub fn inspect_changes(bytes: &[u8]) -> Result<Vec<ChangeInfo>, RecordError> {
 /// A change from elsewhere, decoded once: the facts a policy judges, and the change
 /// itself, ready for [`Record::from_incoming`](super::Record::from_incoming) without
 /// decoding its bytes again.
+///
+/// A change without dependencies — one that creates a record — is not decoded
+/// operation by operation here: that costs about as much again as building the record
+/// (a new intake record holds some 400 operations, one per character of its
+/// narrative). Its root writes are read off the record it builds instead
+/// ([`Record::creation`](super::Record::creation)), or decoded on demand
+/// ([`Incoming::described`]).
 #[derive(Clone, Debug)]
 pub struct Incoming {
+    /// Everything but, while [`Incoming::root_writes_pending`], `root_writes`.
     pub info: ChangeInfo,
     pub(super) change: Change,
+    pending: bool,
 }
 
-/// Like [`inspect_changes`], keeping the decoded changes.
+impl Incoming {
+    /// Whether `info.root_writes` is still to be learned.
+    pub fn root_writes_pending(&self) -> bool {
+        self.pending
+    }
+
+    /// The whole facts, decoding the operations if that was put off.
+    pub fn described(&self) -> Result<ChangeInfo, RecordError> {
+        if self.pending {
+            describe(&self.change)
+        } else {
+            Ok(self.info.clone())
+        }
+    }
+}
+
+/// Like [`inspect_changes`], keeping the decoded changes (and putting off decoding the
+/// operations of creating changes).
 pub fn decode_incoming(bytes: &[u8]) -> Result<Vec<Incoming>, RecordError> {
     chunks::decode(bytes)?
         .into_iter()
         .map(|change| {
+            let pending = change.deps().is_empty();
+            let info = if pending {
+                facts(&change, change.len(), Vec::new())
+            } else {
+                describe(&change)?
+            };
             Ok(Incoming {
-                info: describe(&change)?,
+                info,
                 change,
+                pending,
             })
+        })
+        .collect()
+}
+
+/// The writes at the root of a document as they stand: for a document made by one
+/// change, that change's root writes (a key it wrote and then deleted again leaves no
+/// trace either way).
+pub(super) fn root_writes_of(doc: &automerge::AutoCommit) -> Vec<RootWrite> {
+    use automerge::ReadDoc;
+    doc.keys(automerge::ROOT)
+        .map(|key| {
+            let value = match doc.get(automerge::ROOT, &key) {
+                Ok(Some((automerge::Value::Scalar(v), _))) => Some(scalar(&v)),
+                _ => None,
+            };
+            RootWrite { key, value }
         })
         .collect()
 }
@@ -82,15 +131,19 @@ fn describe(change: &Change) -> Result<ChangeInfo, RecordError> {
             Key::Seq(_) => None,
         })
         .collect();
-    Ok(ChangeInfo {
+    Ok(facts(change, expanded.operations.len(), root_writes))
+}
+
+fn facts(change: &Change, ops: usize, root_writes: Vec<RootWrite>) -> ChangeInfo {
+    ChangeInfo {
         hash: change.hash().0,
         actor: change.actor_id().to_bytes().to_vec(),
         seq: change.seq(),
         deps: change.deps().iter().map(|h| h.0).collect(),
-        ops: expanded.operations.len(),
+        ops,
         root_writes,
         bytes: change.raw_bytes().to_vec(),
-    })
+    }
 }
 
 fn scalar(v: &ScalarValue) -> Value {

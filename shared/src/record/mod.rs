@@ -213,6 +213,25 @@ impl Record {
         Record::from_doc(doc, forms)
     }
 
+    /// A record new to this replica made by one creating change (no dependencies),
+    /// and that change's whole facts, its root writes read off the record: the cheap
+    /// way to take in a new record (see [`Incoming`]).
+    pub fn creation(
+        change: &Incoming,
+        forms: &FormRegistry,
+    ) -> Result<(Record, ChangeInfo), RecordError> {
+        if !change.info.deps.is_empty() {
+            return Err(RecordError::MissingDependencies);
+        }
+        let mut doc = AutoCommit::new();
+        apply_strictly(&mut doc, vec![change.change.clone()])?;
+        let info = ChangeInfo {
+            root_writes: inspect::root_writes_of(&doc),
+            ..change.info.clone()
+        };
+        Ok((Record::from_doc(doc, forms)?, info))
+    }
+
     /// This record with decoded changes from elsewhere merged in; consumed, so that a
     /// failure (hostile changes) leaves nothing half-applied behind and needs no copy.
     pub fn with_incoming(mut self, changes: &[&Incoming]) -> Result<Record, RecordError> {
