@@ -510,7 +510,7 @@ pub(crate) fn save_in(
         &mut union
     };
     let p = projection(target);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO records (id, form, form_version, status, review_note, assigned_to,
              municipality, issue_type, urgency, summary, created_at, updated_at,
              has_conflicts, heads, snapshot, change_rows)
@@ -523,24 +523,24 @@ pub(crate) fn save_in(
              has_conflicts = excluded.has_conflicts, heads = excluded.heads,
              change_rows = excluded.change_rows,
              dirty = excluded.heads IS NOT records.synced_heads",
-        params![
-            key,
-            p.form,
-            p.form_version,
-            p.status,
-            p.review_note,
-            p.assigned_to,
-            p.municipality,
-            p.issue_type,
-            p.urgency,
-            p.summary,
-            p.created_at,
-            Utc::now().to_rfc3339(),
-            p.has_conflicts,
-            p.heads,
-            change_rows
-        ],
-    )?;
+    )?
+    .execute(params![
+        key,
+        p.form,
+        p.form_version,
+        p.status,
+        p.review_note,
+        p.assigned_to,
+        p.municipality,
+        p.issue_type,
+        p.urgency,
+        p.summary,
+        p.created_at,
+        Utc::now().to_rfc3339(),
+        p.has_conflicts,
+        p.heads,
+        change_rows
+    ])?;
     if change_rows > COMPACT_AFTER {
         // Unpushed changes folded into the snapshot are no longer rows a push can
         // send as they are: the next push derives them from the document.
@@ -551,10 +551,45 @@ pub(crate) fn save_in(
         )?;
         tx.execute("DELETE FROM changes WHERE record_id = ?1", [&key])?;
     } else {
-        tx.execute(
-            "INSERT INTO changes (record_id, bytes, unpushed) VALUES (?1, ?2, ?3)",
-            params![key, new, origin == Origin::Local],
-        )?;
+        tx.prepare_cached("INSERT INTO changes (record_id, bytes, unpushed) VALUES (?1, ?2, ?3)")?
+            .execute(params![key, new, origin == Origin::Local])?;
     }
     Ok(true)
+}
+
+/// Stores a record this store did not have, received whole from the server (a
+/// document, or its complete history as changes), inside the caller's transaction: the
+/// bytes become the record's snapshot as they came, instead of being derived again
+/// from the loaded record (which re-encodes every change), and the record is marked
+/// as synced. `record` is what they load as.
+pub(crate) fn insert_received(
+    tx: &Connection,
+    record: &mut Record,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let p = projection(record);
+    tx.prepare_cached(
+        "INSERT INTO records (id, form, form_version, status, review_note, assigned_to,
+             municipality, issue_type, urgency, summary, created_at, updated_at,
+             has_conflicts, heads, snapshot, change_rows, synced_heads, dirty, push_all)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, ?14, 0, 0)",
+    )?
+    .execute(params![
+        record.id().to_string(),
+        p.form,
+        p.form_version,
+        p.status,
+        p.review_note,
+        p.assigned_to,
+        p.municipality,
+        p.issue_type,
+        p.urgency,
+        p.summary,
+        p.created_at,
+        Utc::now().to_rfc3339(),
+        p.has_conflicts,
+        p.heads,
+        bytes
+    ])?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Origin, Store, StoreError, save_in};
+use super::{Origin, Store, StoreError, insert_received, save_in};
 
 /// This device's enrolment with a server.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -261,7 +261,19 @@ impl Store {
                     r.apply(&bytes)?;
                     Ok(r)
                 }),
-                None => Record::load(&bytes, forms).map_err(StoreError::from),
+                None => match Record::load(&bytes, forms) {
+                    Ok(mut record) => {
+                        if record.id() == id && record.is_complete_history() {
+                            // New here and whole (a document, or all of its changes):
+                            // stored as it came.
+                            insert_received(&tx, &mut record, &bytes)?;
+                            result.received += 1;
+                            continue;
+                        }
+                        Ok(record)
+                    }
+                    Err(e) => Err(StoreError::from(e)),
+                },
             };
             let mut record = match merged {
                 Ok(r) => r,

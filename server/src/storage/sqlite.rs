@@ -262,24 +262,24 @@ impl Storage for SqliteStorage {
     }
 
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT owner, team, assigned_to, doc, heads FROM records WHERE id = ?1",
-                [key(id)],
-                |r| {
-                    Ok(StoredRecord {
-                        meta: RecordMeta {
-                            id,
-                            owner: r.get(0)?,
-                            team: r.get(1)?,
-                            assigned_to: r.get(2)?,
-                        },
-                        doc: r.get(3)?,
-                        heads: r.get(4)?,
-                    })
-                },
-            )
+        let conn = self.conn();
+        // Cached: a push reads every record it touches, thousands in a bulk upload.
+        let mut stmt = conn.prepare_cached(
+            "SELECT owner, team, assigned_to, doc, heads FROM records WHERE id = ?1",
+        )?;
+        Ok(stmt
+            .query_row([key(id)], |r| {
+                Ok(StoredRecord {
+                    meta: RecordMeta {
+                        id,
+                        owner: r.get(0)?,
+                        team: r.get(1)?,
+                        assigned_to: r.get(2)?,
+                    },
+                    doc: r.get(3)?,
+                    heads: r.get(4)?,
+                })
+            })
             .optional()?)
     }
 
@@ -319,11 +319,8 @@ impl Storage for SqliteStorage {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for w in writes {
             let current: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT heads FROM records WHERE id = ?1",
-                    [key(w.meta.id)],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT heads FROM records WHERE id = ?1")?
+                .query_row([key(w.meta.id)], |r| r.get(0))
                 .optional()?;
             if current != w.expected_heads {
                 return Err(StorageError::Stale);
@@ -341,16 +338,16 @@ impl Storage for SqliteStorage {
                 }
             }
             let Some(last_seq) = last_seq else { continue };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO records (id, owner, team, assigned_to, status, doc, heads, last_seq, sole_device)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (id) DO UPDATE SET assigned_to = excluded.assigned_to, status = excluded.status,
                      doc = excluded.doc, heads = excluded.heads, last_seq = excluded.last_seq,
                      sole_device = CASE WHEN records.sole_device = excluded.sole_device THEN excluded.sole_device END",
-                params![
-                    key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq, device
-                ],
-            )?;
+            )?
+            .execute(params![
+                key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq, device
+            ])?;
             for user in &w.revoked_from {
                 tx.execute(
                     "INSERT INTO access_revoked (seq, user, record_id) VALUES (?1, ?2, ?3)",

@@ -292,6 +292,12 @@ impl Record {
         heads
     }
 
+    /// Whether every change this record holds has its dependencies here too (a record
+    /// loaded from changes whose history is elsewhere has not).
+    pub fn is_complete_history(&mut self) -> bool {
+        self.doc.get_missing_deps(&[]).is_empty()
+    }
+
     /// Whether the history holds the change with this hash.
     pub fn has_change(&mut self, hash: &[u8; 32]) -> bool {
         self.doc
