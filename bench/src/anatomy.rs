@@ -67,7 +67,7 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
     let request = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: 0,
-        page_bytes: 512 * 1024,
+        page_bytes: intake_client::SyncOptions::default().page_bytes,
         push: lines
             .iter()
             .zip(&changes)

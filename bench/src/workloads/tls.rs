@@ -173,10 +173,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// The no-op sync again, spoken directly with the client's exact request and headers,
-/// over one HTTP client kept across syncs — what the client library would do if it
-/// kept its `reqwest::Client` (and with it rustls' session cache) between syncs:
-/// back to back, the connection is reused; with a new connection per sync (as after
-/// the server's 5 s keep-alive), the TLS session is resumed without certificates.
+/// over one HTTP client kept across syncs, as the client library keeps its own: back to
+/// back, the connection is reused (what `tls_w3_noop` measures too); with a new
+/// connection per sync (as when syncs are further apart than the server's 75 s
+/// keep-alive), the TLS session is resumed from its ticket, without certificates.
 fn kept_client(ctx: &Ctx, certs: &Certs) -> anyhow::Result<()> {
     for (name, reuse) in [
         ("tls_noop_client_kept_connection_reused", true),
@@ -228,11 +228,15 @@ fn raw_noop(client: &reqwest::blocking::Client, server: &str, token: &str) -> an
     let request = SyncRequest {
         version: PROTOCOL_VERSION,
         cursor: 0,
-        page_bytes: 512 * 1024,
+        page_bytes: intake_client::SyncOptions::default().page_bytes,
         push: Vec::new(),
         want_docs: Vec::new(),
     };
-    let body = zstd::bulk::compress(&request.encode(), 3)?;
+    let plain = request.encode();
+    let body = zstd::bulk::compress(
+        &plain,
+        intake_shared::protocol::compression_level(plain.len()),
+    )?;
     let resp = client
         .post(format!("{server}/v1/sync"))
         .bearer_auth(token)
