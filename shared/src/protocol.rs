@@ -33,12 +33,12 @@ pub const CONTENT_TYPE: &str = "application/vnd.intake.sync";
 /// The zstd level to compress a message body of `len` bytes at. Bytes are what a
 /// device on 2G pays for; CPU is cheap next to them up to a point. Level 19 squeezes a
 /// quarter more out of a batch of packed changes than level 9, but compresses only
-/// about 2 MB/s here: it is used up to 384 KiB (a day's intake, or a page of the
-/// default size; about 0.15 s). Above that, level 12 keeps most of the gain at about
-/// 30 MB/s (the first sync of a device holding thousands of records). Measured with
-/// `intake-bench anatomy`; see `docs/BENCHMARKS.md`.
+/// about 2 MB/s here: it is used up to 1.25 MiB (a week's intake, or a page of the
+/// default size; about 0.5 s here). Above that, level 12 keeps most of the gain at
+/// about 20 MB/s (the first sync of a device holding thousands of records). Measured
+/// with `intake-bench anatomy`; see `docs/BENCHMARKS.md`.
 pub fn compression_level(len: usize) -> i32 {
-    if len <= 384 * 1024 { 19 } else { 12 }
+    if len <= 1280 * 1024 { 19 } else { 12 }
 }
 
 /// A record id on the wire: the UUID's 16 bytes.

@@ -57,12 +57,14 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        // Small enough that one page gets through a 2G link (~30 KB/s) in seconds
-        // (256 KiB of records compress to about 40 KB), large enough that a week of
-        // intake needs few round trips; and small enough to be compressed at zstd's
-        // strongest level (`protocol::compression_level`).
+        // Pages: a mebibyte of records compresses to about 160 KB, some 5 s on a 2G
+        // link (~30 KB/s), so a cut connection costs seconds; and it holds enough
+        // records (~800 new ones) for zstd to find what they share: a fresh pull of
+        // 2,000 records is 1.30 x its floor in 1 MiB pages, 1.38 x in 512 KiB and
+        // 1.52 x in 256 KiB (`docs/BENCHMARKS.md`). Pushes: a week of intake goes in
+        // one request, a device's whole backlog in a few.
         SyncOptions {
-            page_bytes: 256 * 1024,
+            page_bytes: 1024 * 1024,
             push_bytes: 2 << 20,
         }
     }
