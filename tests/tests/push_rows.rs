@@ -1,7 +1,8 @@
 //! What a device pushes: the change rows it saved, without loading records, and the
 //! whole history where those rows are not the whole story — after a compaction folded
 //! unpushed edits into a snapshot, or when the server lacks history the device thought
-//! it had. Either way the server ends up with exactly what the device holds.
+//! it had, or a store written before rows were marked. Either way the server ends up
+//! with exactly what the device holds.
 
 use intake_client::store::COMPACT_AFTER;
 use intake_server::storage::{Role, Storage};
@@ -98,4 +99,50 @@ fn a_server_lacking_history_is_sent_the_whole_record() {
     assert_eq!(s.requests, 2, "the refused edit, then the whole record");
     assert_eq!(server_heads(&new, id), device_heads(&drita, id));
     assert_eq!(drita.store.list(None).unwrap()[0].sync_error, None);
+}
+
+#[test]
+fn a_store_from_before_push_rows_pushes_what_was_waiting_whole() {
+    // A store written by the app before schema 3 has no `unpushed` marks: its rows
+    // cannot tell what the server has. Its waiting records are pushed whole, once.
+    let server = TestServer::start();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let synced = drita.create(&[("full_name", text("Drita Krasniqi"))]);
+    drita.sync().unwrap();
+    drita.edit(synced, |e| e.set("urgency", text("high")));
+    let fresh = drita.create(&[("full_name", text("Jelena Jovanović"))]);
+    drita.edit(fresh, |e| e.set("urgency", text("low")));
+
+    // Take the store back to schema 2, as the previous app left it.
+    let dir = drita.dir.path().to_path_buf();
+    let key = intake_client::Key::from_bytes([7; 32]);
+    // Close the real store while its schema is changed (a scratch one stands in).
+    let scratch = tempfile::tempdir().unwrap();
+    drita.store = intake_client::Store::open(scratch.path(), &key).unwrap();
+    let conn = rusqlite::Connection::open(dir.join(intake_client::store::DB_FILE)).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\";
+         ALTER TABLE changes DROP COLUMN unpushed;
+         ALTER TABLE records DROP COLUMN push_all;
+         PRAGMA user_version = 2;",
+        "07".repeat(32)
+    ))
+    .unwrap();
+    drop(conn);
+    drita.store = intake_client::Store::open(&dir, &key).unwrap();
+    assert_eq!(drita.store.unsynced().unwrap(), 2);
+    // An edit after the upgrade is a marked row; the edit before it is not.
+    drita.edit(synced, |e| e.set("phone", text("+383 44 000 001")));
+
+    let s = drita.sync().unwrap();
+    assert_eq!((s.sent, s.refused, s.unsynced), (2, 0, 0), "{s:?}");
+    assert_eq!(s.requests, 1, "nothing refused for lack of history");
+    for id in [synced, fresh] {
+        assert_eq!(server_heads(&server, id), device_heads(&drita, id));
+    }
+    // From then on, rows: the next edit travels alone.
+    drita.edit(fresh, |e| e.set("urgency", text("critical")));
+    let s = drita.sync().unwrap();
+    assert_eq!(s.sent, 1);
+    assert!(s.bytes_up < 600, "{} bytes up for one edit", s.bytes_up);
 }
