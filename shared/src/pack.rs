@@ -177,28 +177,6 @@ fn chunk(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Splits concatenated chunks by their headers; bytes that are not whole chunks stay
-/// one piece (they then travel verbatim).
-fn split_chunks(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut pieces = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let mut r = Reader { bytes: rest };
-        let total = r
-            .take(9)
-            .filter(|h| h[..4] == MAGIC)
-            .and_then(|_| r.len())
-            .and_then(|len| (rest.len() - r.bytes.len()).checked_add(len))
-            .filter(|total| *total <= rest.len());
-        let Some(total) = total else {
-            return vec![bytes];
-        };
-        pieces.push(&rest[..total]);
-        rest = &rest[total..];
-    }
-    pieces
-}
-
 /// Packs whole records (a document, or a record's changes, as stored): each is split
 /// into its chunks, so that change chunks are transposed like any pushed change.
 pub fn pack_docs(docs: &[crate::protocol::RecordDoc]) -> Packed {
@@ -206,7 +184,9 @@ pub fn pack_docs(docs: &[crate::protocol::RecordDoc]) -> Packed {
         .iter()
         .map(|d| RecordChanges {
             record: d.record,
-            changes: split_chunks(&d.doc)
+            // Bytes that are not whole chunks stay one piece, and travel verbatim.
+            changes: crate::record::split_chunks(&d.doc)
+                .unwrap_or_else(|_| vec![&d.doc[..]])
                 .into_iter()
                 .map(<[u8]>::to_vec)
                 .collect(),

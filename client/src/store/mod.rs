@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use intake_shared::record::Identity;
 use intake_shared::{Conflict, Edit, FormRegistry, Record, RecordError, RecordId, ReviewStatus};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, TransactionBehavior, params};
 
 /// The database file inside a store directory.
 pub const DB_FILE: &str = "intake.db";
@@ -272,27 +272,13 @@ impl Store {
 
     /// Loads a record (snapshot plus the changes appended since).
     pub fn get(&self, id: RecordId) -> Result<Record, StoreError> {
-        let key = id.to_string();
-        let snapshot: Option<Option<Vec<u8>>> = self
-            .conn
-            .query_row("SELECT snapshot FROM records WHERE id = ?1", [&key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(snapshot) = snapshot else {
-            return Err(StoreError::NotFound(id));
-        };
-        let mut bytes = snapshot.unwrap_or_default();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT bytes FROM changes WHERE record_id = ?1 ORDER BY seq")?;
-        for row in stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))? {
-            bytes.extend(row?);
-        }
-        let mut record = Record::load(&bytes, self.forms).map_err(|e| StoreError::Damaged {
-            id: key,
-            why: e.to_string(),
-        })?;
+        let mut record =
+            Store::load_in(&self.conn, &id.to_string(), self.forms).map_err(|e| match e {
+                StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => {
+                    StoreError::NotFound(id)
+                }
+                e => e,
+            })?;
         record.set_identity(&self.identity);
         Ok(record)
     }
@@ -389,6 +375,7 @@ impl Store {
 
 /// The projection columns of a record.
 struct Projection {
+    id: String,
     form: String,
     form_version: u32,
     status: &'static str,
@@ -401,6 +388,32 @@ struct Projection {
     created_at: Option<String>,
     has_conflicts: bool,
     heads: Vec<u8>,
+    /// When this projection was taken: the row's `updated_at`.
+    written_at: String,
+}
+
+impl Projection {
+    /// The values the `records` statements bind as ?1–?14 (id, the projection, the
+    /// time of this write, heads), then `last` as ?15.
+    fn row<'a>(&'a self, last: &'a dyn ToSql) -> [&'a dyn ToSql; 15] {
+        [
+            &self.id as &dyn ToSql,
+            &self.form,
+            &self.form_version,
+            &self.status,
+            &self.review_note,
+            &self.assigned_to,
+            &self.municipality,
+            &self.issue_type,
+            &self.urgency,
+            &self.summary,
+            &self.created_at,
+            &self.written_at,
+            &self.has_conflicts,
+            &self.heads,
+            last,
+        ]
+    }
 }
 
 fn projection(r: &mut Record) -> Projection {
@@ -410,6 +423,7 @@ fn projection(r: &mut Record) -> Projection {
             .filter(|s| !s.is_empty())
     };
     Projection {
+        id: r.id().to_string(),
         form: r.form().id.clone(),
         form_version: r.form().version,
         status: r.status().as_str(),
@@ -422,6 +436,7 @@ fn projection(r: &mut Record) -> Projection {
         created_at: r.created_at().map(|d: DateTime<Utc>| d.to_rfc3339()),
         has_conflicts: r.has_conflicts(),
         heads: r.heads().concat(),
+        written_at: Utc::now().to_rfc3339(),
     }
 }
 
@@ -524,23 +539,7 @@ pub(crate) fn save_in(
              change_rows = excluded.change_rows,
              dirty = excluded.heads IS NOT records.synced_heads",
     )?
-    .execute(params![
-        key,
-        p.form,
-        p.form_version,
-        p.status,
-        p.review_note,
-        p.assigned_to,
-        p.municipality,
-        p.issue_type,
-        p.urgency,
-        p.summary,
-        p.created_at,
-        Utc::now().to_rfc3339(),
-        p.has_conflicts,
-        p.heads,
-        change_rows
-    ])?;
+    .execute(&p.row(&change_rows)[..])?;
     if change_rows > COMPACT_AFTER {
         // Unpushed changes folded into the snapshot are no longer rows a push can
         // send as they are: the next push derives them from the document.
@@ -574,22 +573,6 @@ pub(crate) fn insert_received(
              has_conflicts, heads, snapshot, change_rows, synced_heads, dirty, push_all)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 0, ?14, 0, 0)",
     )?
-    .execute(params![
-        record.id().to_string(),
-        p.form,
-        p.form_version,
-        p.status,
-        p.review_note,
-        p.assigned_to,
-        p.municipality,
-        p.issue_type,
-        p.urgency,
-        p.summary,
-        p.created_at,
-        Utc::now().to_rfc3339(),
-        p.has_conflicts,
-        p.heads,
-        bytes
-    ])?;
+    .execute(&p.row(&bytes)[..])?;
     Ok(())
 }
