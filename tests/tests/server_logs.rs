@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges};
-use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
-use intake_tests::craft::{push_of, request};
+use intake_tests::craft::{identity, push_of, request};
 use intake_tests::{Enrolled, TestServer};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
@@ -69,21 +68,12 @@ fn capture_everything() -> Arc<Mutex<Vec<u8>>> {
         .clone()
 }
 
-fn identity(dev: &Enrolled, name: &str) -> Identity {
-    let mut actor = dev.actor.to_vec();
-    actor.extend([7, 7]);
-    Identity {
-        actor,
-        author: Some(name.into()),
-    }
-}
-
 fn canary_record(dev: &Enrolled, name: &str, n: u64) -> Record {
     let form = FormRegistry::builtin().get("intake", 1).unwrap();
     let mut r = Record::create(
         RecordId::new_v7(1_790_000_000_000 + n, [n as u8; 10]),
         form,
-        &identity(dev, name),
+        &identity(dev, name, 0x0707),
         Utc::now(),
     );
     r.edit(Utc::now(), |e| {
@@ -205,7 +195,7 @@ fn server_logs_hold_no_record_content_tokens_or_codes() {
     assert_eq!(status, 400, "content in a malformed enrolment");
     // Besnik may not write Zana's record; Zana may not approve her own.
     let mut foreign = records[1].clone();
-    foreign.set_identity(&identity(&besnik, "besnik"));
+    foreign.set_identity(&identity(&besnik, "besnik", 0x0707));
     let before = foreign.heads();
     foreign
         .edit(Utc::now(), |e| {

@@ -5,26 +5,16 @@
 use chrono::Utc;
 use intake_server::storage::Role;
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
-use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, Value};
-use intake_tests::craft::push_of;
+use intake_tests::craft::{identity, push_of};
 use intake_tests::{Enrolled, TestServer};
-
-fn identity(dev: &Enrolled, name: &str) -> Identity {
-    let mut actor = dev.actor.to_vec();
-    actor.extend([1, 2, 3, 4]);
-    Identity {
-        actor,
-        author: Some(name.into()),
-    }
-}
 
 fn new_record(dev: &Enrolled, name: &str, n: u64) -> Record {
     let form = FormRegistry::builtin().get("intake", 1).unwrap();
     let mut r = Record::create(
         RecordId::new_v7(1_790_000_000_000 + n, [n as u8; 10]),
         form,
-        &identity(dev, name),
+        &identity(dev, name, 0x0102_0304),
         Utc::now(),
     );
     r.edit(Utc::now(), |e| {
