@@ -9,10 +9,14 @@
 //!
 //! With probability `fault_rate` a request meets one [`Fault`], chosen by a generator
 //! seeded from the configured seed and the request's number, so a run can be replayed.
+//! A test can also decide for itself what happens to the next requests
+//! ([`FaultProxy::script`]) or to every request from the n-th on
+//! ([`FaultProxy::fail_from`]), including answers the random choice never makes
+//! ([`Fault::Status`]: the proxy refuses with a status of the test's choosing).
 //! It is plain `std::net` with one thread per connection; dropping the proxy stops the
 //! listener, shuts down every connection and joins every thread.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -45,9 +49,15 @@ pub enum Fault {
     BadGateway,
     /// The proxy answers 503 itself, then closes.
     Unavailable,
+    /// The proxy answers this status itself (the server never sees the request), with a
+    /// JSON error body, then closes: a 4xx a server or a middlebox could send. Only by
+    /// a test's plan, never by chance.
+    Status(u16),
 }
 
 impl Fault {
+    /// The faults chosen by chance. Never extended: the seeded runs of `faults.rs`
+    /// depend on this list as it is.
     const ALL: [Fault; 6] = [
         Fault::CutRequest,
         Fault::CutResponse,
@@ -57,8 +67,35 @@ impl Fault {
         Fault::Unavailable,
     ];
 
+    /// The fault's counter: the random ones first, then `Status`.
     fn index(self) -> usize {
-        Fault::ALL.iter().position(|f| *f == self).unwrap_or(0)
+        match self {
+            Fault::Status(_) => Fault::ALL.len(),
+            f => Fault::ALL.iter().position(|a| *a == f).unwrap_or(0),
+        }
+    }
+}
+
+/// What the test has decided about the next requests, ahead of the random choice.
+#[derive(Debug, Default)]
+struct Plan {
+    /// The next requests meet these, one each, in order (`None`: passed on untouched).
+    script: VecDeque<Option<Fault>>,
+    /// From this request number on (counted from 0, as [`ProxyStats::requests`]),
+    /// every request meets this fault.
+    from: Option<(u64, Fault)>,
+}
+
+impl Plan {
+    /// What request `n` meets, if the plan decides it.
+    fn take(&mut self, n: u64) -> Option<Option<Fault>> {
+        if let Some(next) = self.script.pop_front() {
+            return Some(next);
+        }
+        match self.from {
+            Some((from, fault)) if n >= from => Some(Some(fault)),
+            _ => None,
+        }
     }
 }
 
@@ -66,7 +103,7 @@ impl Fault {
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
-    faults: [AtomicU64; 6],
+    faults: [AtomicU64; 7],
     connections_opened: AtomicU64,
     connections_open: AtomicU64,
     threads_alive: AtomicU64,
@@ -83,6 +120,8 @@ pub struct ProxyStats {
     pub delay: u64,
     pub bad_gateway: u64,
     pub unavailable: u64,
+    /// Requests answered with a status of the test's choosing ([`Fault::Status`]).
+    pub status: u64,
     /// Client connections accepted since the start.
     pub connections_opened: u64,
     /// Client connections not yet closed.
@@ -100,6 +139,7 @@ impl ProxyStats {
             + self.delay
             + self.bad_gateway
             + self.unavailable
+            + self.status
     }
 }
 
@@ -107,7 +147,7 @@ impl fmt::Display for ProxyStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "requests={} faults={} (cut_request={} cut_response={} truncate={} delay={} 502={} 503={}) connections={}",
+            "requests={} faults={} (cut_request={} cut_response={} truncate={} delay={} 502={} 503={} status={}) connections={}",
             self.requests,
             self.faults(),
             self.cut_request,
@@ -116,6 +156,7 @@ impl fmt::Display for ProxyStats {
             self.delay,
             self.bad_gateway,
             self.unavailable,
+            self.status,
             self.connections_opened
         )
     }
@@ -125,6 +166,7 @@ impl fmt::Display for ProxyStats {
 struct Shared {
     upstream: SocketAddr,
     config: FaultConfig,
+    plan: Mutex<Plan>,
     counters: Counters,
     shutdown: AtomicBool,
     next_connection: AtomicU64,
@@ -148,6 +190,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             config,
+            plan: Mutex::new(Plan::default()),
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             next_connection: AtomicU64::new(0),
@@ -176,6 +219,25 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// The next requests meet `faults`, one each, in order (`None`: passed on
+    /// untouched); after them the plan of [`FaultProxy::fail_from`], then chance,
+    /// decide again. Adds to what is already scripted.
+    pub fn script(&self, faults: impl IntoIterator<Item = Option<Fault>>) {
+        lock(&self.shared.plan).script.extend(faults);
+    }
+
+    /// Every request from the `n`-th on (counted from 0 since the proxy started, as
+    /// [`ProxyStats::requests`] counts) meets `fault`, until [`FaultProxy::heal`].
+    pub fn fail_from(&self, n: u64, fault: Fault) {
+        lock(&self.shared.plan).from = Some((n, fault));
+    }
+
+    /// Forgets the script and `fail_from`: from the next request on, only chance
+    /// (`fault_rate`) breaks requests.
+    pub fn heal(&self) {
+        *lock(&self.shared.plan) = Plan::default();
+    }
+
     /// The counters as they are now.
     pub fn stats(&self) -> ProxyStats {
         let c = &self.shared.counters;
@@ -189,6 +251,7 @@ impl FaultProxy {
             delay: fault(Fault::Delay),
             bad_gateway: fault(Fault::BadGateway),
             unavailable: fault(Fault::Unavailable),
+            status: fault(Fault::Status(0)),
             connections_opened: get(&c.connections_opened),
             connections_open: get(&c.connections_open),
             threads_alive: get(&c.threads_alive),
@@ -478,10 +541,18 @@ fn read_body(r: &mut impl BufRead, framing: &Framing) -> io::Result<Vec<u8>> {
 
 /// The proxy's own error answer.
 fn error_response(status: u16) -> Vec<u8> {
-    let reason = if status == 502 {
-        "Bad Gateway"
-    } else {
-        "Service Unavailable"
+    let reason = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Injected",
     };
     let body = format!("{{\"message\":\"{status} injected by the fault proxy\"}}");
     format!(
@@ -514,14 +585,20 @@ fn relay(shared: &Shared, client: TcpStream, upstream: TcpStream) -> io::Result<
         let c = &shared.counters;
         let n = c.requests.fetch_add(1, Ordering::SeqCst);
         let mut rng = Rng(shared.config.seed ^ n.wrapping_mul(0xa076_1d64_78bd_642f));
-        let fault = (rng.unit() < shared.config.fault_rate)
-            .then(|| Fault::ALL[rng.below(Fault::ALL.len())]);
+        // A test's plan comes first; chance decides only the requests it leaves open
+        // (each request has its own generator, so the seeded sequence of the others
+        // is unchanged).
+        let planned = lock(&shared.plan).take(n);
+        let fault = planned.unwrap_or_else(|| {
+            (rng.unit() < shared.config.fault_rate).then(|| Fault::ALL[rng.below(Fault::ALL.len())])
+        });
         if let Some(f) = fault {
             c.faults[f.index()].fetch_add(1, Ordering::SeqCst);
         }
         match fault {
             Some(Fault::BadGateway) => return to_client.write_all(&error_response(502)),
             Some(Fault::Unavailable) => return to_client.write_all(&error_response(503)),
+            Some(Fault::Status(status)) => return to_client.write_all(&error_response(status)),
             Some(Fault::CutRequest) => {
                 // Some of the body (none at all is a cut too), never all of it; a
                 // request without a body is cut inside its head.
