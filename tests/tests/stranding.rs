@@ -461,8 +461,8 @@ fn server_with(limits: Limits) -> TestServer {
 /// below the limit). The server answers 413; the device must split its push and
 /// retry, and the sync complete with every record on the server.
 ///
-/// Today: the sync fails for good ("refused by the server: …", a permanent error), and
-/// so does every later one.
+/// Today: the sync fails as permanent ("refused by the server: the body is larger than
+/// 16384 bytes"), and so does every later one.
 #[test]
 fn a_push_refused_as_too_large_is_split_and_retried() {
     let server = server_with(Limits {
@@ -497,8 +497,9 @@ fn a_push_refused_as_too_large_is_split_and_retried() {
 /// No request may carry more than the server's limit; the sync completes with all 50
 /// on the server.
 ///
-/// Today: one request carries all 50; the server answers 413 ("too many records in one
-/// request; at most 10"), a permanent error, at every sync.
+/// Today: one request carries all 50; the server answers 413 ("50 changes and 50
+/// records in one request; at most 20000 and 10 are accepted"), which the client
+/// takes as permanent ("refused by the server"), at every sync.
 #[test]
 fn a_request_never_carries_more_records_than_the_server_allows() {
     let server = server_with(Limits {
