@@ -77,6 +77,7 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
             })
             .collect(),
         want_docs: Vec::new(),
+        ..SyncRequest::default()
     }
     .encode();
     // The same request as protocol version 1 carried it: changes one after the other.
@@ -101,6 +102,7 @@ pub fn run(data_dir: &Path, n: usize) -> anyhow::Result<()> {
             removed: Vec::new(),
             cursor: 0,
             more: false,
+            ..SyncResponse::default()
         }
         .encode()
     };
@@ -234,6 +236,7 @@ fn results(lines: &[data::Line]) -> Vec<u8> {
         removed: Vec::new(),
         cursor: 0,
         more: false,
+        ..SyncResponse::default()
     }
     .encode()
 }

@@ -56,17 +56,6 @@ pub fn may_write(p: &Principal, meta: Option<&RecordMeta>) -> bool {
     }
 }
 
-/// Whether someone reassigned away from a record (at log position `revoked_at`) may
-/// still deliver edits to it with a request made at `cursor`. Yes until their device
-/// has committed a page past the reassignment — the page that told it to drop the
-/// record: until then it cannot know, and what it wrote offline must not be lost.
-/// After that, no. A device in its first, whole-documents pull (cursor with the high
-/// bit) never received the record after the reassignment, so it has nothing to add.
-pub fn may_deliver_after_losing_access(cursor: u64, revoked_at: u64) -> bool {
-    const DOCS_PHASE: u64 = 1 << 63;
-    cursor & DOCS_PHASE == 0 && cursor < revoked_at
-}
-
 /// Whether a caller may manage users and devices.
 pub fn may_administer(p: &Principal) -> bool {
     p.user.role == Role::Admin

@@ -11,7 +11,8 @@
 use std::collections::HashSet;
 
 use intake_shared::protocol::{
-    Outcome, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest, SyncResponse, WireId,
+    ItemKind, Outcome, Piece, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest,
+    SyncResponse, UploadAck, WireId, pieces,
 };
 use intake_shared::record::{ChangeInfo, Incoming, decode_incoming};
 use intake_shared::{FormRegistry, Record, RecordError, RecordId};
@@ -42,7 +43,7 @@ fn record_id(wire: &WireId) -> RecordId {
 pub fn handle(
     storage: &dyn Storage,
     p: &Principal,
-    req: SyncRequest,
+    mut req: SyncRequest,
     limits: &Limits,
 ) -> Result<SyncResponse, SyncError> {
     let changes: usize = req.push.iter().map(|r| r.changes.len()).sum();
@@ -65,28 +66,214 @@ pub fn handle(
         ));
     }
 
+    // A piece of an upload is kept first; once the upload is whole, its record is
+    // judged with the rest of the push (and its outcome answered with the piece).
+    let mut upload = None;
+    let mut upload_judged = false;
+    if let Some(piece) = req.upload.take() {
+        let (ack, whole) = receive_piece(storage, p, &piece, limits)?;
+        if let Some(changes) = whole {
+            if !seen.insert(changes.record) {
+                return Err(SyncError::Malformed(
+                    "the upload's record is also in the push".into(),
+                ));
+            }
+            req.push.push(changes);
+            upload_judged = true;
+        }
+        upload = Some(ack);
+    }
+
+    // The device has committed every page up to its cursor: the removals those pages
+    // announced are known to it, and its grace to deliver them ends. (A device holds
+    // back the cursor of a page that removed records it still has edits of, until it
+    // has pushed them.)
+    storage.close_late_grants(p.device.id, req.cursor)?;
+    let mut results = store_push(storage, p, &req.push, limits)?;
+    if upload_judged && let Some(ack) = upload.as_mut() {
+        ack.outcome = results.pop().map(|r| r.outcome);
+    }
+
+    let mut response = SyncResponse {
+        version: req.version,
+        results,
+        cursor: req.cursor,
+        upload,
+        ..SyncResponse::default()
+    };
+    if req.version >= 3 && req.page_bytes == 0 {
+        // A push that asked for no page: its answer stays small.
+        return Ok(response);
+    }
+    // Version 3 pages are honoured down to 1 KiB (and sent in pieces below that item
+    // size); older apps' pages at least 1 KiB. At most the limit; a limit set below
+    // 1 KiB wins (`clamp` would panic).
+    let budget = (req.page_bytes as usize)
+        .max(1024)
+        .min(limits.max_page_bytes);
+    let want: Vec<RecordId> = req.want_docs.iter().map(record_id).collect();
+    let scope = policy::scope(p);
+    let page = storage.pull(&PullRequest {
+        scope: &scope,
+        user: &p.user.name,
+        device: p.device.id,
+        cursor: req.cursor,
+        budget,
+        want_docs: &want,
+    })?;
+    response.unavailable = page.unavailable.iter().map(wire).collect();
+    response.cursor = page.cursor;
+    response.more = page.more;
+    response.removed = page.removed.iter().map(wire).collect();
+    let oversized = match (page.docs.as_slice(), page.changes.as_slice()) {
+        ([(id, doc)], []) if doc.len() + ITEM_OVERHEAD > budget => {
+            Some((*id, ItemKind::Doc, doc.as_slice()))
+        }
+        ([], [entry]) if entry.bytes.len() + ITEM_OVERHEAD > budget => {
+            Some((entry.record, ItemKind::Change, entry.bytes.as_slice()))
+        }
+        _ => None,
+    };
+    match oversized {
+        Some((id, kind, item)) if req.version >= 3 => {
+            // Larger than the page: a piece of it, from where the device's copy ends.
+            // The cursor moves past the item only with its last piece.
+            let digest = pieces::digest(item);
+            let from = match req.resume {
+                Some(r) if r.digest == digest => r.have as usize,
+                _ => 0,
+            };
+            let piece = Piece::of(wire(&id), kind, digest, item, from, budget - ITEM_OVERHEAD);
+            if !piece.is_last() {
+                response.cursor = req.cursor;
+                response.more = true;
+                response.removed.clear();
+            }
+            response.piece = Some(piece);
+        }
+        _ => {
+            response.docs = page
+                .docs
+                .into_iter()
+                .map(|(id, doc)| RecordDoc {
+                    record: wire(&id),
+                    doc,
+                })
+                .collect();
+            response.changes = group(page.changes);
+        }
+    }
+    if !response.removed.is_empty() {
+        let removed: Vec<RecordId> = response.removed.iter().map(record_id).collect();
+        storage.announce_removals(p.device.id, &removed, response.cursor)?;
+    }
+    Ok(response)
+}
+
+/// What a page counts for an item beyond its bytes (its id and lengths); a piece's
+/// bytes are the page less this.
+const ITEM_OVERHEAD: usize = 128;
+
+fn wire(id: &RecordId) -> WireId {
+    *id.as_uuid().as_bytes()
+}
+
+/// Consecutive changes of one record in one entry, in log order.
+fn group(entries: Vec<crate::storage::LogEntry>) -> Vec<RecordChanges> {
+    let mut changes: Vec<RecordChanges> = Vec::new();
+    for entry in entries {
+        let w = wire(&entry.record);
+        match changes.last_mut() {
+            Some(last) if last.record == w => last.changes.push(entry.bytes),
+            _ => changes.push(RecordChanges {
+                record: w,
+                changes: vec![entry.bytes],
+            }),
+        }
+    }
+    changes
+}
+
+/// Keeps one piece of an upload. When the upload is whole and its bytes match their
+/// digest, returns its record's changes, to be judged with the push.
+fn receive_piece(
+    storage: &dyn Storage,
+    p: &Principal,
+    piece: &Piece,
+    limits: &Limits,
+) -> Result<(UploadAck, Option<RecordChanges>), SyncError> {
+    if piece.kind != ItemKind::Push {
+        return Err(SyncError::Malformed("an upload carries a push".into()));
+    }
+    if piece.total as usize > limits.max_decompressed_bytes {
+        return Err(SyncError::TooLarge(format!(
+            "an upload of {} bytes; at most {} are accepted",
+            piece.total, limits.max_decompressed_bytes
+        )));
+    }
+    if u64::from(piece.offset) + piece.bytes.len() as u64 > u64::from(piece.total) {
+        return Err(SyncError::Malformed("a piece ends past its upload".into()));
+    }
+    let have = storage.put_piece(p.device.id, piece)?;
+    let mut ack = UploadAck {
+        digest: piece.digest,
+        have,
+        outcome: None,
+    };
+    if have != piece.total {
+        return Ok((ack, None));
+    }
+    let Some(bytes) = storage.upload(p.device.id, &piece.digest)? else {
+        return Ok((ack, None));
+    };
+    let refuse = |ack: &mut UploadAck, why: String| {
+        ack.outcome = Some(Outcome::Rejected {
+            reason: Rejection::Malformed,
+            message: why,
+        });
+    };
+    if pieces::digest(&bytes) != piece.digest {
+        // Pieces that do not add up: forget them, so the device starts over.
+        storage.drop_upload(p.device.id)?;
+        ack.have = 0;
+        refuse(&mut ack, "the upload does not match its digest".into());
+        return Ok((ack, None));
+    }
+    match pieces::decode_upload(&bytes) {
+        Ok(changes) if changes.record == piece.record => Ok((ack, Some(changes))),
+        Ok(_) => {
+            refuse(&mut ack, "the upload is of another record".into());
+            Ok((ack, None))
+        }
+        Err(e) => {
+            refuse(&mut ack, e.to_string());
+            Ok((ack, None))
+        }
+    }
+}
+
+/// Judges, merges and durably stores a push; one result per pushed record, in order.
+fn store_push(
+    storage: &dyn Storage,
+    p: &Principal,
+    push: &[RecordChanges],
+    limits: &Limits,
+) -> Result<Vec<PushResult>, SyncError> {
     // Decode and inspect every change before touching storage. Records are decoded,
     // judged and merged independently of each other: the work is spread over the
     // cores (W1's 5,000 new records are CPU-bound here).
-    let inspected: Vec<Inspected> = par_map(&req.push, |r| inspect(r, limits));
+    let inspected: Vec<Inspected> = par_map(push, |r| inspect(r, limits));
 
     let mut results = Vec::new();
     for attempt in 0.. {
         let mut writes = Vec::new();
         results.clear();
-        let jobs: Vec<(&RecordChanges, &Inspected)> = req.push.iter().zip(&inspected).collect();
+        let jobs: Vec<(&RecordChanges, &Inspected)> = push.iter().zip(&inspected).collect();
         let prepared = par_map(&jobs, |(push, changes)| match changes {
             Err((reason, message)) => Ok(Err((*reason, message.clone()))),
-            Ok(changes) => prepare(
-                storage,
-                p,
-                req.cursor,
-                record_id(&push.record),
-                changes,
-                limits,
-            ),
+            Ok(changes) => prepare(storage, p, record_id(&push.record), changes, limits),
         });
-        for (push, outcome) in req.push.iter().zip(prepared) {
+        for (push, outcome) in push.iter().zip(prepared) {
             results.push(PushResult {
                 record: push.record,
                 outcome: match outcome? {
@@ -105,53 +292,7 @@ pub fn handle(
             Err(e) => return Err(e.into()),
         }
     }
-
-    let want: Vec<RecordId> = req.want_docs.iter().map(record_id).collect();
-    // At least 1 KiB, at most the limit; a limit set below 1 KiB wins (`clamp` would panic).
-    let budget = (req.page_bytes as usize)
-        .max(1024)
-        .min(limits.max_page_bytes);
-    let scope = policy::scope(p);
-    let page = storage.pull(&PullRequest {
-        scope: &scope,
-        user: &p.user.name,
-        device: p.device.id,
-        cursor: req.cursor,
-        budget,
-        want_docs: &want,
-    })?;
-    let mut changes: Vec<RecordChanges> = Vec::new();
-    for entry in page.changes {
-        let wire = *entry.record.as_uuid().as_bytes();
-        match changes.last_mut() {
-            Some(last) if last.record == wire => last.changes.push(entry.bytes),
-            _ => changes.push(RecordChanges {
-                record: wire,
-                changes: vec![entry.bytes],
-            }),
-        }
-    }
-    Ok(SyncResponse {
-        // Answered in the request's version (the route accepted it).
-        version: req.version,
-        results,
-        docs: page
-            .docs
-            .into_iter()
-            .map(|(id, doc)| RecordDoc {
-                record: *id.as_uuid().as_bytes(),
-                doc,
-            })
-            .collect(),
-        changes,
-        removed: page
-            .removed
-            .iter()
-            .map(|id| *id.as_uuid().as_bytes())
-            .collect(),
-        cursor: page.cursor,
-        more: page.more,
-    })
+    Ok(results)
 }
 
 /// A record's pushed changes, decoded, or why they cannot be.
@@ -215,7 +356,6 @@ type Prepared = Result<Option<RecordWrite>, (Rejection, String)>;
 fn prepare(
     storage: &dyn Storage,
     p: &Principal,
-    cursor: u64,
     id: RecordId,
     changes: &[Incoming],
     limits: &Limits,
@@ -230,19 +370,15 @@ fn prepare(
     let id_text = id.to_string();
     let (mut record, meta, expected, previous_assignee) = match &stored {
         Some(s) => {
-            // Someone reassigned away from a record may still deliver the edits they
-            // made offline before they knew (the policy says until when).
-            if !policy::may_write(p, Some(&s.meta)) {
-                let late = storage.lost_access(&p.user.name, id)?;
-                if !late.is_some_and(|at| policy::may_deliver_after_losing_access(cursor, at)) {
-                    return forbidden();
-                }
-            }
             let record = match Record::load(&s.doc, FormRegistry::builtin()) {
                 Ok(r) => r,
                 Err(e) => {
-                    return Err(SyncError::Malformed(format!(
-                        "stored record {id} cannot be read: {e}"
+                    // Refused alone: the rest of the request is judged as usual.
+                    tracing::error!(record = %id, error = %e, "a stored record cannot be read");
+                    return Ok(Err((
+                        Rejection::Malformed,
+                        "the server cannot read its copy of this record; an admin must look at it"
+                            .into(),
                     )));
                 }
             };
@@ -274,7 +410,17 @@ fn prepare(
         None => changes.iter().collect(),
     };
     if new.is_empty() {
+        // A replay of what is stored is answered `Stored`, whatever the caller's access
+        // now: the device that lost its answer must not keep changes the server has.
         return Ok(Ok(None));
+    }
+    if let Some(s) = &stored
+        && !policy::may_write(p, Some(&s.meta))
+        && !storage.late_grant(p.device.id, id)?
+    {
+        // Someone reassigned away from a record may still deliver the edits they made
+        // offline before they knew: the server's grant says until when.
+        return forbidden();
     }
     // A new record made by one creating change is built first and the change's root
     // writes read off it, instead of decoding its every operation as well (about a

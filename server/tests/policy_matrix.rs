@@ -459,16 +459,3 @@ fn a_device_without_a_valid_bound_actor_writes_nothing() {
         );
     }
 }
-
-#[test]
-fn edits_after_losing_access_are_taken_only_until_the_device_was_told() {
-    use intake_server::policy::may_deliver_after_losing_access as may;
-    let revoked_at = 40;
-    // Not yet past the reassignment: the device could not know.
-    assert!(may(39, revoked_at));
-    // Committed the page that carried `removed`: no more.
-    assert!(!may(40, revoked_at));
-    assert!(!may(41, revoked_at));
-    // A first, whole-documents pull never held the record after the reassignment.
-    assert!(!may((1 << 63) | 10, revoked_at));
-}

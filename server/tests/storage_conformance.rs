@@ -770,23 +770,85 @@ fn a_reassigned_record_is_removed_for_who_lost_it(s: &dyn Storage) {
     assert!(!back.changes.is_empty());
 }
 
-fn lost_access_remembers_who_was_reassigned_away(s: &dyn Storage) {
-    let [_, besa, _, merita] = team(s);
+/// Reassignment away gives each of the user's devices a grant to deliver late edits;
+/// the grant closes once the device has sent a cursor at or past the page that
+/// announced the removal, and a cursor sent later cannot reopen it.
+fn late_grants_follow_what_the_server_announced(s: &dyn Storage) {
+    let [drita, besa, fatos, merita] = team(s);
     let mut case = Case::new(1, &besa, Some("prizren"));
     case.assign("drita");
     case.save(s, &besa);
     let other = Case::new(2, &besa, Some("prizren"));
-    assert!(s.lost_access("drita", case.id()).unwrap().is_none());
+    assert!(!s.late_grant(drita.id, case.id()).unwrap());
 
     case.assign("fatos");
     let mut w = case.write();
     w.revoked_from = vec!["drita".into()];
     s.write(&[w], merita.id).unwrap();
     case.stored();
-    assert!(s.lost_access("drita", case.id()).unwrap().is_some());
-    assert!(s.lost_access("besa", case.id()).unwrap().is_none());
-    assert!(s.lost_access("fatos", case.id()).unwrap().is_none());
-    assert!(s.lost_access("drita", other.id()).unwrap().is_none());
+    assert!(s.late_grant(drita.id, case.id()).unwrap());
+    assert!(!s.late_grant(besa.id, case.id()).unwrap());
+    assert!(!s.late_grant(fatos.id, case.id()).unwrap());
+    assert!(!s.late_grant(drita.id, other.id()).unwrap());
+
+    // Not announced yet: any cursor leaves it open.
+    s.close_late_grants(drita.id, 1_000_000).unwrap();
+    assert!(s.late_grant(drita.id, case.id()).unwrap());
+    s.announce_removals(drita.id, &[case.id()], 50).unwrap();
+    // A repeated page does not move the announcement later.
+    s.announce_removals(drita.id, &[case.id()], 70).unwrap();
+    s.close_late_grants(drita.id, 49).unwrap();
+    s.close_late_grants(drita.id, (1 << 63) | 60).unwrap();
+    assert!(
+        s.late_grant(drita.id, case.id()).unwrap(),
+        "not yet committed"
+    );
+    s.close_late_grants(drita.id, 50).unwrap();
+    assert!(!s.late_grant(drita.id, case.id()).unwrap());
+    // An old cursor sent later does not reopen it.
+    s.close_late_grants(drita.id, 1).unwrap();
+    assert!(!s.late_grant(drita.id, case.id()).unwrap());
+
+    // A device enrolled after the reassignment gets no grant.
+    let second = enrol(s, "drita", 9);
+    assert!(!s.late_grant(second.id, case.id()).unwrap());
+}
+
+/// Pieces of an upload are kept in order, survive repeats, are replaced by a new
+/// upload, and come back whole only when every byte is there.
+fn uploads_are_kept_piece_by_piece(s: &dyn Storage) {
+    use intake_shared::protocol::{ItemKind, Piece, pieces};
+    let [drita, besa, ..] = team(s);
+    let item: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+    let digest = pieces::digest(&item);
+    let piece =
+        |from: usize, len: usize| Piece::of([1; 16], ItemKind::Push, digest, &item, from, len);
+    assert_eq!(s.put_piece(drita.id, &piece(0, 4000)).unwrap(), 4000);
+    assert_eq!(s.upload(drita.id, &digest).unwrap(), None);
+    // A piece past what is held is not kept; one that overlaps adds its tail.
+    assert_eq!(s.put_piece(drita.id, &piece(6000, 1000)).unwrap(), 4000);
+    assert_eq!(s.put_piece(drita.id, &piece(3000, 4000)).unwrap(), 7000);
+    // The same piece again changes nothing.
+    assert_eq!(s.put_piece(drita.id, &piece(3000, 4000)).unwrap(), 7000);
+    // Another device's upload is its own.
+    assert_eq!(s.put_piece(besa.id, &piece(7000, 3000)).unwrap(), 0);
+    assert_eq!(s.put_piece(drita.id, &piece(7000, 3000)).unwrap(), 10_000);
+    assert_eq!(s.upload(drita.id, &digest).unwrap(), Some(item.clone()));
+    assert_eq!(s.upload(drita.id, &[0; 32]).unwrap(), None);
+    // The last piece repeated (its answer lost): still whole.
+    assert_eq!(s.put_piece(drita.id, &piece(7000, 3000)).unwrap(), 10_000);
+    // A new upload replaces it; a piece of another digest past 0 is not kept.
+    let next: Vec<u8> = vec![5; 300];
+    let nd = pieces::digest(&next);
+    let other = Piece::of([2; 16], ItemKind::Push, nd, &next, 100, 100);
+    assert_eq!(s.put_piece(drita.id, &other).unwrap(), 0);
+    assert_eq!(s.upload(drita.id, &digest).unwrap(), Some(item));
+    let first = Piece::of([2; 16], ItemKind::Push, nd, &next, 0, 300);
+    assert_eq!(s.put_piece(drita.id, &first).unwrap(), 300);
+    assert_eq!(s.upload(drita.id, &digest).unwrap(), None);
+    assert_eq!(s.upload(drita.id, &nd).unwrap(), Some(next));
+    s.drop_upload(drita.id).unwrap();
+    assert_eq!(s.upload(drita.id, &nd).unwrap(), None);
 }
 
 /// A device still in its documents phase when it loses sight of a record it was
@@ -1043,7 +1105,8 @@ conformance! {
         want_docs_are_answered_only_within_scope,
         want_docs_filling_the_page_do_not_skip_changes,
         a_reassigned_record_is_removed_for_who_lost_it,
-        lost_access_remembers_who_was_reassigned_away,
+        late_grants_follow_what_the_server_announced,
+        uploads_are_kept_piece_by_piece,
         access_lost_during_the_documents_phase_is_reported,
         a_stale_write_is_refused_whole,
         a_change_written_twice_is_stored_once,

@@ -7,6 +7,7 @@ pub mod form;
 pub mod ids;
 pub mod lang;
 pub mod pack;
+pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod status;

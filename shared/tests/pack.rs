@@ -67,6 +67,7 @@ fn packing_shrinks_a_batch_after_compression() {
         page_bytes: 1 << 20,
         push: records.clone(),
         want_docs: vec![],
+        ..SyncRequest::default()
     };
     let packed = SyncRequest {
         version: 2,
@@ -102,6 +103,7 @@ proptest! {
             page_bytes: 1 << 16,
             push: histories(3, "text", 1),
             want_docs: vec![[9; 16]],
+            ..SyncRequest::default()
         };
         let mut bytes = req.encode();
         for (at, x) in flips {

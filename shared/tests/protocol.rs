@@ -14,6 +14,7 @@ fn request() -> SyncRequest {
             changes: vec![vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], vec![9; 3]],
         }],
         want_docs: vec![[0x02; 16]],
+        ..SyncRequest::default()
     }
 }
 
@@ -44,6 +45,7 @@ fn response() -> SyncResponse {
         removed: vec![[0x05; 16]],
         cursor: 301,
         more: true,
+        ..SyncResponse::default()
     }
 }
 

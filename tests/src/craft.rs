@@ -45,5 +45,6 @@ pub fn request(cursor: u64, push: Vec<RecordChanges>, want_docs: Vec<[u8; 16]>) 
         page_bytes: 1 << 20,
         push,
         want_docs,
+        ..SyncRequest::default()
     }
 }

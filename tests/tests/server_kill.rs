@@ -123,6 +123,7 @@ fn sync(dev: &mut TestDevice, pages: &AtomicUsize) -> Result<SyncSummary, SyncEr
     let options = SyncOptions {
         page_bytes: 1024,
         push_bytes: 600,
+        ..Default::default()
     };
     intake_client::sync(&mut dev.store, &options, &mut |_| {
         pages.fetch_add(1, Ordering::SeqCst);

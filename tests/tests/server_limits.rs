@@ -74,6 +74,7 @@ fn request(push: Vec<RecordChanges>) -> SyncRequest {
         page_bytes: 1 << 20,
         push,
         want_docs: vec![],
+        ..SyncRequest::default()
     }
 }
 

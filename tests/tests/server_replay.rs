@@ -124,6 +124,7 @@ impl Session {
             page_bytes: 1 << 20,
             push,
             want_docs,
+            ..SyncRequest::default()
         };
         let body = zstd::bulk::compress(&req.encode(), 3).unwrap();
         self.sent.push(Sent {

@@ -32,6 +32,7 @@ fn request(cursor: u64, push: Vec<RecordChanges>) -> SyncRequest {
         page_bytes: 1 << 20,
         push,
         want_docs: vec![],
+        ..SyncRequest::default()
     }
 }
 

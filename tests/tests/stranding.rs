@@ -32,8 +32,6 @@ fn text(s: impl Into<String>) -> Value {
 }
 
 /// Sync options with these sizes; whatever else a sync can be told keeps its default.
-// Needless while `SyncOptions` has only these two fields; the rewrite adds more.
-#[allow(clippy::needless_update)]
 fn options(page_bytes: u32, push_bytes: usize) -> SyncOptions {
     SyncOptions {
         page_bytes,

@@ -231,6 +231,7 @@ fn raw_noop(client: &reqwest::blocking::Client, server: &str, token: &str) -> an
         page_bytes: intake_client::SyncOptions::default().page_bytes,
         push: Vec::new(),
         want_docs: Vec::new(),
+        ..SyncRequest::default()
     };
     let plain = request.encode();
     let body = zstd::bulk::compress(

@@ -9,11 +9,12 @@
 mod key;
 mod schema;
 mod sync_state;
+mod transfer;
 
 pub use key::Key;
 pub use schema::CURRENT as SCHEMA_VERSION;
 pub use sync_state::Enrolment;
-pub(crate) use sync_state::PageCommit;
+pub(crate) use sync_state::{Outgoing, PageCommit};
 
 use std::path::{Path, PathBuf};
 

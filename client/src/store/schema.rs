@@ -52,6 +52,26 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE changes ADD COLUMN unpushed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE records ADD COLUMN push_all INTEGER NOT NULL DEFAULT 0;
     UPDATE records SET push_all = 1 WHERE dirty = 1;",
+    // 4: sync over a link that keeps cutting.
+    // `wanted`: records to fetch whole (changes arrived whose history the device
+    // lacks), kept with the cursor that passed them until the server sends them.
+    // `records.removal`: the record was reassigned away while it held unsynced edits:
+    // pushed, then purged; the page that said so keeps its cursor in `meta.held_cursor`
+    // until then. `download`/`download_pieces`: the one large item being received in
+    // pieces, kept across cuts and restarts.
+    "CREATE TABLE wanted (record_id TEXT PRIMARY KEY);
+    ALTER TABLE records ADD COLUMN removal INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE download (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        record_id BLOB NOT NULL,
+        kind      INTEGER NOT NULL,
+        digest    BLOB NOT NULL,
+        total     INTEGER NOT NULL
+    );
+    CREATE TABLE download_pieces (
+        offset INTEGER PRIMARY KEY,
+        bytes  BLOB NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -6,9 +6,11 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use intake_shared::protocol::{ItemKind, Piece};
 use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::transfer::take_piece;
 use super::{Origin, Store, StoreError, insert_received, save_in};
 
 /// This device's enrolment with a server.
@@ -23,6 +25,10 @@ pub struct Enrolment {
     pub team: Option<String>,
     /// A CA certificate file to trust instead of the platform's roots.
     pub ca_file: Option<String>,
+    /// The server's limits for a device's requests (absent for enrolments made
+    /// before servers said).
+    #[serde(default)]
+    pub limits: Option<intake_shared::protocol::DeviceLimits>,
 }
 
 impl fmt::Debug for Enrolment {
@@ -36,6 +42,9 @@ impl fmt::Debug for Enrolment {
             .finish()
     }
 }
+
+/// A record that cannot be read for a push, and why.
+pub(crate) type Damaged = (RecordId, String);
 
 /// A record with changes to push.
 #[derive(Debug)]
@@ -56,10 +65,15 @@ pub(crate) struct Pushed {
 /// One received page and what happened to the pushes, to commit atomically.
 #[derive(Debug, Default)]
 pub(crate) struct PageCommit {
+    /// A piece of a large item (kept; applied with the page once whole).
+    pub piece: Option<Piece>,
+    /// Wanted records the server will not send: stop asking.
+    pub unavailable: Vec<RecordId>,
     pub stored: Vec<(RecordId, Pushed)>,
     pub rejected: Vec<(RecordId, Vec<u8>, String)>,
-    /// Records the server lacks history of (`MissingDependencies`): push them whole.
-    pub resend: Vec<(RecordId, String)>,
+    /// Records the server lacks history of (`MissingDependencies`): push them whole;
+    /// `true` when this was already the second try in this sync.
+    pub resend: Vec<(RecordId, String, bool)>,
     pub docs: Vec<(RecordId, Vec<u8>)>,
     pub changes: Vec<(RecordId, Vec<Vec<u8>>)>,
     pub removed: Vec<RecordId>,
@@ -71,20 +85,20 @@ pub(crate) struct PageCommit {
 pub(crate) struct PageResult {
     pub received: usize,
     pub removed: usize,
-    /// Records whose history this device lacks: ask for them whole.
-    pub want_docs: Vec<RecordId>,
+    /// Records whose history this device lacks, now wanted whole.
+    pub wanted: usize,
     /// Records removed by the server but kept because they still hold changes it
     /// refused (nothing saved is ever dropped silently).
     pub kept: usize,
 }
 
-fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+pub(super) fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
 
-fn set_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+pub(super) fn set_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![key, value],
@@ -141,37 +155,47 @@ impl Store {
     /// record is loaded, which is what makes a week of offline work quick to push.
     /// Only a record whose rows are not the whole story (`push_all`) is loaded, and
     /// sends everything after the heads the server acknowledged.
+    ///
+    /// At most `max_records` records; `held_only` takes only records whose removal holds
+    /// a page back (whatever `skip` says: they must go before the cursor moves on). A
+    /// record that cannot be read is left out and returned with why, alone: the others
+    /// still go.
     pub(crate) fn outgoing(
         &self,
         budget: usize,
+        max_records: usize,
         skip: &HashSet<RecordId>,
-    ) -> Result<Vec<Outgoing>, StoreError> {
+        held_only: bool,
+    ) -> Result<(Vec<Outgoing>, Vec<Damaged>), StoreError> {
         // One read transaction: the rows read belong to the heads read.
         let tx = self.conn.unchecked_transaction()?;
-        let waiting = waiting(&tx, skip)?;
+        let none = HashSet::new();
+        let waiting = waiting(&tx, if held_only { &none } else { skip }, held_only)?;
+        let mut damaged = Vec::new();
         let mut rows_of = tx.prepare_cached(
             "SELECT seq, bytes FROM changes WHERE record_id = ?1 AND unpushed = 1 ORDER BY seq",
         )?;
         let mut out = Vec::new();
         let mut used = 0;
         for w in waiting {
+            if out.len() >= max_records.max(1) {
+                break;
+            }
             let mut changes = Vec::new();
             let mut upto_seq = 0;
+            let mut bad = None;
             if !w.push_all {
                 let mut rows = rows_of.query([w.id.to_string()])?;
                 while let Some(row) = rows.next()? {
                     upto_seq = row.get(0)?;
                     let bytes: Vec<u8> = row.get(1)?;
-                    let chunks = intake_shared::record::split_chunks(&bytes).map_err(|e| {
-                        StoreError::Damaged {
-                            id: w.id.to_string(),
-                            why: e.to_string(),
-                        }
-                    })?;
-                    changes.extend(chunks.into_iter().map(<[u8]>::to_vec));
+                    match intake_shared::record::split_chunks(&bytes) {
+                        Ok(chunks) => changes.extend(chunks.into_iter().map(<[u8]>::to_vec)),
+                        Err(e) => bad = Some(e.to_string()),
+                    }
                 }
             }
-            if changes.is_empty() {
+            if changes.is_empty() && bad.is_none() {
                 // `push_all`, or dirty without unpushed rows (which the rules above
                 // never leave, but a record must not be stuck if they did).
                 upto_seq = tx.query_row(
@@ -179,9 +203,17 @@ impl Store {
                     [w.id.to_string()],
                     |r| r.get(0),
                 )?;
-                let mut record = Store::load_in(&tx, &w.id.to_string(), self.forms)?;
-                changes =
-                    record.change_list_since(&heads_of(w.synced.as_deref().unwrap_or_default()));
+                match Store::load_in(&tx, &w.id.to_string(), self.forms) {
+                    Ok(mut record) => {
+                        changes = record
+                            .change_list_since(&heads_of(w.synced.as_deref().unwrap_or_default()))
+                    }
+                    Err(e) => bad = Some(e.to_string()),
+                }
+            }
+            if let Some(why) = bad {
+                damaged.push((w.id, why));
+                continue;
             }
             let size: usize = changes.iter().map(Vec::len).sum();
             if !out.is_empty() && used + size > budget {
@@ -197,16 +229,25 @@ impl Store {
                 changes,
             });
         }
-        Ok(out)
+        Ok((out, damaged))
     }
 
-    /// Whether any record not in `skip` has changes to push.
-    pub(crate) fn has_outgoing(&self, skip: &HashSet<RecordId>) -> Result<bool, StoreError> {
-        Ok(!waiting(&self.conn, skip)?.is_empty())
+    /// Marks records that cannot be read for a push: they keep their changes, say why,
+    /// and are not offered again until they change.
+    pub(crate) fn mark_damaged(&self, damaged: &[Damaged]) -> Result<(), StoreError> {
+        for (id, why) in damaged {
+            self.conn.execute(
+                "UPDATE records SET rejected_heads = heads, sync_error = ?2 WHERE id = ?1",
+                params![id.to_string(), format!("cannot be read for sync: {why}")],
+            )?;
+        }
+        Ok(())
     }
 
     /// Commits one page in one transaction: push outcomes, received documents and
-    /// changes, removals, and the new cursor.
+    /// changes (and a piece of a large item), records wanted whole, removals, and the
+    /// new cursor — or, when a removed record still holds unsynced edits, the cursor is
+    /// held back until they are pushed (see [`Store::holdings`]).
     pub(crate) fn commit_page(&mut self, page: PageCommit) -> Result<PageResult, StoreError> {
         let forms = self.forms;
         let identity = self.identity.clone();
@@ -229,12 +270,15 @@ impl Store {
                 params![id.to_string(), pushed.upto_seq],
             )?;
         }
-        for (id, message) in &page.resend {
+        for (id, message, second) in &page.resend {
             // The server lacks history we believed it had (restored from a backup?):
-            // push everything next time; the server ignores what it has.
+            // push everything next time; the server ignores what it has. A record
+            // being removed has no next time: after a second refusal it is kept here.
             tx.execute(
-                "UPDATE records SET synced_heads = NULL, push_all = 1, sync_error = ?2 WHERE id = ?1",
-                params![id.to_string(), message],
+                "UPDATE records SET synced_heads = NULL, push_all = 1, sync_error = ?2,
+                     rejected_heads = CASE WHEN ?3 AND removal = 1 THEN heads ELSE rejected_heads END
+                 WHERE id = ?1",
+                params![id.to_string(), message, second],
             )?;
         }
         for (id, heads, message) in &page.rejected {
@@ -243,19 +287,32 @@ impl Store {
                 params![id.to_string(), heads, message],
             )?;
         }
-        let incoming = page
+        let whole = match &page.piece {
+            Some(piece) => take_piece(&tx, piece)?,
+            None => None,
+        };
+        let mut incoming: Vec<(RecordId, Vec<u8>, bool)> = page
             .docs
             .iter()
-            .map(|(id, doc)| (*id, std::slice::from_ref(doc)))
-            .chain(page.changes.iter().map(|(id, c)| (*id, c.as_slice())));
-        for (id, chunks) in incoming {
+            .map(|(id, doc)| (*id, doc.clone(), true))
+            .chain(page.changes.iter().map(|(id, c)| (*id, c.concat(), false)))
+            .collect();
+        if let Some(item) = whole {
+            incoming.push((item.record, item.bytes, item.kind == ItemKind::Doc));
+        }
+        for id in &page.unavailable {
+            tx.execute("DELETE FROM wanted WHERE record_id = ?1", [id.to_string()])?;
+        }
+        for (id, bytes, is_doc) in incoming {
             let key = id.to_string();
+            if is_doc {
+                tx.execute("DELETE FROM wanted WHERE record_id = ?1", [&key])?;
+            }
             let was_dirty: Option<bool> = tx
                 .query_row("SELECT dirty FROM records WHERE id = ?1", [&key], |r| {
                     r.get(0)
                 })
                 .optional()?;
-            let bytes: Vec<u8> = chunks.concat();
             let merged = match was_dirty {
                 Some(_) => Store::load_in(&tx, &key, forms).and_then(|mut r| {
                     r.apply(&bytes)?;
@@ -277,8 +334,25 @@ impl Store {
             };
             let mut record = match merged {
                 Ok(r) => r,
-                Err(StoreError::Record(RecordError::MissingDependencies)) => {
-                    result.want_docs.push(id);
+                // Changes of a record this device lacks the history of (it was just
+                // given access): Automerge calls a lone later change malformed when
+                // it is loaded as a new document, and lacking history when applied.
+                Err(StoreError::Record(RecordError::MissingDependencies))
+                | Err(StoreError::Record(RecordError::Malformed(_)))
+                    if !is_doc =>
+                {
+                    // Kept with the cursor that passes these changes, in this
+                    // transaction: asked for until the server sends it or says it won't.
+                    tx.execute(
+                        "INSERT INTO wanted (record_id) VALUES (?1) ON CONFLICT DO NOTHING",
+                        [&key],
+                    )?;
+                    result.wanted += 1;
+                    continue;
+                }
+                Err(StoreError::Record(_)) if is_doc && was_dirty.is_none() => {
+                    // A whole record this app cannot read: asking again would bring the
+                    // same bytes. The server keeps it; nothing here is lost.
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -294,51 +368,126 @@ impl Store {
             }
             result.received += 1;
         }
+        let mut hold = false;
         for id in &page.removed {
             let key = id.to_string();
-            let dirty: Option<bool> = tx
-                .query_row("SELECT dirty FROM records WHERE id = ?1", [&key], |r| {
-                    r.get(0)
-                })
+            let state: Option<(bool, bool)> = tx
+                .query_row(
+                    "SELECT dirty, rejected_heads IS heads FROM records WHERE id = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
-            match dirty {
-                Some(true) => {
+            tx.execute("DELETE FROM wanted WHERE record_id = ?1", [&key])?;
+            match state {
+                Some((true, false)) => {
+                    // Unsynced edits the server has not refused: they go first, then
+                    // the record goes, then the cursor moves past this page.
+                    tx.execute("UPDATE records SET removal = 1 WHERE id = ?1", [&key])?;
+                    hold = true;
+                }
+                Some((true, true)) => {
                     tx.execute(
                         "UPDATE records SET sync_error = 'access removed: changes the server did not take are kept here' WHERE id = ?1",
                         [&key],
                     )?;
                     result.kept += 1;
                 }
-                Some(false) => {
-                    tx.execute("DELETE FROM changes WHERE record_id = ?1", [&key])?;
-                    tx.execute("DELETE FROM records WHERE id = ?1", [&key])?;
+                Some((false, _)) => {
+                    purge(&tx, &key)?;
                     result.removed += 1;
                 }
                 None => {}
             }
         }
-        set_meta(&tx, "cursor", &page.cursor.to_be_bytes())?;
+        if hold {
+            set_meta(&tx, "held_cursor", &page.cursor.to_be_bytes())?;
+        } else if get_meta(&tx, "held_cursor")?.is_none() {
+            set_meta(&tx, "cursor", &page.cursor.to_be_bytes())?;
+        }
+        result.removed += release_held(&tx)?;
         tx.commit()?;
         Ok(result)
     }
+
+    /// Moves a held cursor on once no removed record still waits to be pushed (for
+    /// a store left so by an interrupted sync).
+    pub(crate) fn release_held(&mut self) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = release_held(&tx)?;
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+/// Deletes a record and its changes.
+fn purge(conn: &Connection, key: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM changes WHERE record_id = ?1", [key])?;
+    conn.execute("DELETE FROM records WHERE id = ?1", [key])?;
+    Ok(())
+}
+
+/// When a page's cursor is held and none of the records it removed still waits to be
+/// pushed: purges those the server now has, keeps (with why) those it refused, and
+/// moves the cursor on. Returns how many records were purged.
+fn release_held(conn: &Connection) -> Result<usize, StoreError> {
+    let Some(held) = get_meta(conn, "held_cursor")? else {
+        return Ok(0);
+    };
+    let waiting: i64 = conn.query_row(
+        "SELECT count(*) FROM records WHERE removal = 1 AND dirty = 1
+             AND (rejected_heads IS NULL OR rejected_heads IS NOT heads)",
+        [],
+        |r| r.get(0),
+    )?;
+    if waiting > 0 {
+        return Ok(0);
+    }
+    let mut purged = 0;
+    let gone: Vec<String> = conn
+        .prepare("SELECT id FROM records WHERE removal = 1 AND dirty = 0")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for key in gone {
+        purge(conn, &key)?;
+        purged += 1;
+    }
+    conn.execute(
+        "UPDATE records SET removal = 0,
+             sync_error = 'access removed: changes the server did not take are kept here'
+         WHERE removal = 1",
+        [],
+    )?;
+    set_meta(conn, "cursor", &held)?;
+    conn.execute("DELETE FROM meta WHERE key = 'held_cursor'", [])?;
+    Ok(purged)
 }
 
 /// A record waiting to be pushed.
-struct Waiting {
+pub(super) struct Waiting {
     id: RecordId,
     heads: Vec<u8>,
     synced: Option<Vec<u8>>,
     push_all: bool,
 }
 
-/// Records with changes to push, not refused at their current heads, not in `skip`.
-fn waiting(conn: &Connection, skip: &HashSet<RecordId>) -> Result<Vec<Waiting>, StoreError> {
+/// Records with changes to push, not refused at their current heads, not in `skip`
+/// (only those whose removal holds a page back, when `held_only`).
+pub(super) fn waiting(
+    conn: &Connection,
+    skip: &HashSet<RecordId>,
+    held_only: bool,
+) -> Result<Vec<Waiting>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, heads, synced_heads, push_all FROM records
-         WHERE dirty = 1 AND (rejected_heads IS NULL OR rejected_heads IS NOT heads) ORDER BY id",
+         WHERE dirty = 1 AND (rejected_heads IS NULL OR rejected_heads IS NOT heads)
+           AND (?1 = 0 OR removal = 1)
+         ORDER BY removal DESC, id",
     )?;
     let mut out = Vec::new();
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([held_only])?;
     while let Some(r) = rows.next()? {
         let Ok(id) = r.get::<_, String>(0)?.parse::<RecordId>() else {
             continue;

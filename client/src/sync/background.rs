@@ -1,6 +1,6 @@
 //! A background sync loop for host apps: syncs every `interval`, backs off with jitter
-//! after retryable failures (offline, 5xx), stops on a permanent one, and stops
-//! cleanly when asked. It opens its own store handle (its own Automerge session).
+//! after failures (offline, cut, 5xx, a passing 4xx), stops only when a person must act
+//! (the device was revoked, the app is too old), and stops cleanly when asked. It opens its own store handle (its own Automerge session).
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -42,13 +42,13 @@ impl SyncLoop {
                         failures = 0;
                         interval
                     }
-                    Err(e) if e.is_retryable() => {
-                        failures += 1;
-                        backoff(interval, failures)
+                    Err(e) if e.stops_the_loop() => {
+                        report(&result);
+                        return; // revoked, or the app is too old: a person must act
                     }
                     Err(_) => {
-                        report(&result);
-                        return; // permanent: a person must act
+                        failures += 1;
+                        backoff(interval, failures)
                     }
                 };
                 report(&result);

@@ -12,6 +12,9 @@ pub enum SyncError {
     /// Worth retrying later (timeouts, 5xx, 429, a cut connection).
     #[error("temporary problem, will retry: {0}")]
     Retryable(String),
+    /// The server found a request too large (413): smaller ones will do.
+    #[error("the server found a request too large: {0}")]
+    TooLarge(String),
     /// Needs a person; retrying unchanged will fail the same way.
     #[error("{kind}: {message}")]
     Permanent { kind: Permanent, message: String },
@@ -50,6 +53,24 @@ impl std::fmt::Display for Permanent {
 impl SyncError {
     /// Whether trying again later (unchanged) can succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SyncError::Offline(_) | SyncError::Retryable(_))
+        matches!(
+            self,
+            SyncError::Offline(_) | SyncError::Retryable(_) | SyncError::TooLarge(_)
+        )
+    }
+
+    /// Whether a background loop must stop and wait for a person: the device was
+    /// revoked, the app is too old, or it was never enrolled. Anything else — a cut, a
+    /// 5xx, even a 4xx that a proxy or an overloaded server may answer for a while —
+    /// is retried after a backoff: giving up would strand what the device holds.
+    pub fn stops_the_loop(&self) -> bool {
+        matches!(
+            self,
+            SyncError::NotEnrolled
+                | SyncError::Permanent {
+                    kind: Permanent::Revoked | Permanent::UpdateApp,
+                    ..
+                }
+        )
     }
 }

@@ -147,6 +147,7 @@ pub(crate) fn status_error(status: reqwest::StatusCode, body: &[u8]) -> SyncErro
             message,
         },
         408 | 429 | 500..=599 => SyncError::Retryable(message),
+        413 => SyncError::TooLarge(message),
         _ => SyncError::Permanent {
             kind: Permanent::Refused,
             message,

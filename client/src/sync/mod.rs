@@ -16,9 +16,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use intake_shared::RecordId;
-use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest};
+use intake_shared::plan::{self, Answer, Budgets, Failure, Fate, Plan, Retry, Shape, Step, Upload};
+use intake_shared::protocol::{
+    EnrolAnswer, EnrolRequest, ItemKind, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
+    SyncRequest, pieces,
+};
 
-use crate::store::{Enrolment, PageCommit, Store};
+use crate::store::{Enrolment, Outgoing, PageCommit, Store};
 
 /// What a sync did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -34,6 +38,8 @@ pub struct SyncSummary {
     pub bytes_up: usize,
     pub bytes_down: usize,
     pub requests: usize,
+    /// Round trips that failed (a cut, a timeout) and were tried again at once.
+    pub retries: usize,
     /// Records still holding changes the server does not have.
     pub unsynced: usize,
 }
@@ -46,13 +52,17 @@ pub struct Progress {
     pub more: bool,
 }
 
-/// Tuning of a sync.
+/// Tuning of a sync: the most it asks for at once. On a link that cuts, the sizes used
+/// adapt below these (`intake_shared::plan`) and the store keeps what they learned.
 #[derive(Clone, Debug)]
 pub struct SyncOptions {
     /// The largest response page to ask for (bytes before compression).
     pub page_bytes: u32,
     /// Roughly how many bytes of changes to push per request.
     pub push_bytes: usize,
+    /// The most records in one request (the server's own limit, learned at
+    /// enrolment, lowers it further).
+    pub max_records: u32,
 }
 
 impl Default for SyncOptions {
@@ -62,10 +72,12 @@ impl Default for SyncOptions {
         // records (~800 new ones) for zstd to find what they share: a fresh pull of
         // 2,000 records is 1.30 x its floor in 1 MiB pages, 1.38 x in 512 KiB and
         // 1.52 x in 256 KiB (`docs/BENCHMARKS.md`). Pushes: a week of intake goes in
-        // one request, a device's whole backlog in a few.
+        // one request, a device's whole backlog in a few. Records: well under the
+        // server's default limit (10,000).
         SyncOptions {
             page_bytes: 1024 * 1024,
             push_bytes: 2 << 20,
+            max_records: plan::DEFAULT_MAX_RECORDS,
         }
     }
 }
@@ -78,7 +90,19 @@ fn record_id(w: &[u8; 16]) -> RecordId {
     RecordId::from_uuid(uuid::Uuid::from_bytes(*w))
 }
 
-/// Syncs `store` with the server it is enrolled with.
+/// The plan's view of a failure.
+fn failure(e: &SyncError) -> Failure {
+    match e {
+        SyncError::Offline(_) => Failure::Offline,
+        SyncError::Retryable(_) => Failure::Retryable,
+        SyncError::TooLarge(_) => Failure::TooLarge,
+        _ => Failure::Permanent,
+    }
+}
+
+/// Syncs `store` with the server it is enrolled with: carries out the plan of
+/// `intake_shared::plan`, round trip by round trip, committing each answer in one
+/// local transaction.
 pub fn sync(
     store: &mut Store,
     options: &SyncOptions,
@@ -90,99 +114,222 @@ pub fn sync(
         &enrolment.token,
         enrolment.ca_file.as_deref(),
     )?;
+    let server_records = enrolment
+        .limits
+        .map_or(u32::MAX, |l| l.max_records_per_request);
+    let max = Budgets {
+        push: u32::try_from(options.push_bytes).unwrap_or(u32::MAX),
+        page: options.page_bytes,
+        records: options.max_records.min(server_records).max(1),
+    };
+    let mut plan = Plan::new(store.budgets()?, max);
     let mut summary = SyncSummary::default();
-    let mut want_docs: Vec<RecordId> = Vec::new();
-    // Records pushed in this sync (stored or refused): not pushed again in the same run.
-    let mut pushed: HashSet<RecordId> = HashSet::new();
-    // Records sent again whole after the server said it lacked their history.
-    let mut resent: HashSet<RecordId> = HashSet::new();
+    // An earlier sync may have stopped with a page held for records since resolved.
+    summary.removed += store.release_held()?;
     loop {
-        let outgoing = store.outgoing(options.push_bytes, &pushed)?;
-        pushed.extend(outgoing.iter().map(|o| o.id));
-        let request = SyncRequest {
-            version: PROTOCOL_VERSION,
-            cursor: store.cursor()?,
-            page_bytes: options.page_bytes,
-            push: outgoing
-                .iter()
-                .map(|o| RecordChanges {
-                    record: wire(o.id),
-                    changes: o.changes.clone(),
-                })
-                .collect(),
-            want_docs: want_docs.iter().map(|id| wire(*id)).collect(),
+        let holdings = store.holdings(plan.tried())?;
+        let shape = match plan.next(&holdings) {
+            Step::Send(shape) => shape,
+            Step::Done => break,
         };
-        let (response, moved) = transport.exchange(&request)?;
-        summary.requests += 1;
-        summary.bytes_up += moved.up;
-        summary.bytes_down += moved.down;
-        let mut page = PageCommit {
-            cursor: response.cursor,
-            ..PageCommit::default()
-        };
-        for (result, o) in response.results.iter().zip(&outgoing) {
-            match &result.outcome {
-                Outcome::Stored => {
-                    summary.sent += 1;
-                    page.stored.push((o.id, o.pushed.clone()));
+        let round = match round_trip(store, &transport, &mut plan, &shape) {
+            Ok(round) => round,
+            Err(e) => {
+                let retry = plan.failed(failure(&e));
+                store.set_budgets(plan.budgets())?;
+                if retry == Retry::GiveUp {
+                    return Err(e);
                 }
-                Outcome::Rejected {
-                    reason: Rejection::MissingDependencies,
-                    message,
-                } => {
-                    // Not final: the record's whole history goes next, once more in
-                    // this sync; if even that is refused, at the next sync.
-                    if resent.insert(o.id) {
-                        pushed.remove(&o.id);
-                    } else {
-                        summary.refused += 1;
-                    }
-                    page.resend
-                        .push((o.id, format!("MissingDependencies: {message}")));
-                }
-                Outcome::Rejected { reason, message } => {
-                    summary.refused += 1;
-                    page.rejected.push((
-                        o.id,
-                        o.pushed.heads.clone(),
-                        format!("{reason:?}: {message}"),
-                    ));
-                }
+                summary.retries += 1;
+                continue;
             }
-        }
-        page.docs = response
-            .docs
-            .into_iter()
-            .map(|d| (record_id(&d.record), d.doc))
-            .collect();
-        page.changes = response
-            .changes
-            .into_iter()
-            .map(|c| (record_id(&c.record), c.changes))
-            .collect();
-        page.removed = response.removed.iter().map(record_id).collect();
-        let asked = want_docs.len();
-        let result = store.commit_page(page)?;
-        summary.received += result.received;
-        summary.removed += result.removed;
-        // Ask for a record whole at most once per sync, so a server that cannot supply
-        // it does not make the loop spin.
-        want_docs = result
-            .want_docs
-            .into_iter()
-            .filter(|_| asked == 0)
-            .collect();
+        };
+        summary.requests += 1;
+        summary.bytes_up += round.moved.up;
+        summary.bytes_down += round.moved.down;
+        summary.sent += round.sent;
+        summary.refused += round.refused;
+        summary.received += round.received;
+        summary.removed += round.removed;
+        store.set_budgets(plan.budgets())?;
         progress(&Progress {
             summary: summary.clone(),
-            more: response.more,
+            more: round.more,
         });
-        let more_to_push = store.has_outgoing(&pushed)?;
-        if !response.more && want_docs.is_empty() && !more_to_push {
-            break;
-        }
     }
     summary.unsynced = store.unsynced()?;
     Ok(summary)
+}
+
+/// What one answered round trip did.
+struct Round {
+    moved: http::Moved,
+    sent: usize,
+    refused: usize,
+    received: usize,
+    removed: usize,
+    more: bool,
+}
+
+/// One round trip of `shape`: builds the request from the store, exchanges it, tells
+/// the plan, and commits the answer.
+fn round_trip(
+    store: &mut Store,
+    transport: &http::Transport,
+    plan: &mut Plan,
+    shape: &Shape,
+) -> Result<Round, SyncError> {
+    let skip: HashSet<RecordId> = plan.tried().iter().map(record_id).collect();
+    let mut outgoing = Vec::new();
+    if shape.push_bytes > 0 {
+        let (batch, damaged) = store.outgoing(
+            shape.push_bytes as usize,
+            shape.records as usize,
+            &skip,
+            shape.held_only,
+        )?;
+        store.mark_damaged(&damaged)?;
+        outgoing = batch;
+    }
+    // A record larger than the push budget on its own goes in pieces.
+    let mut upload = None;
+    if let [only] = outgoing.as_slice()
+        && plan.upload(only.changes.iter().map(Vec::len).sum())
+    {
+        let o = outgoing.remove(0);
+        let whole = pieces::encode_upload(&RecordChanges {
+            record: wire(o.id),
+            changes: o.changes.clone(),
+        });
+        let digest = pieces::digest(&whole);
+        let from = match store.upload_state()? {
+            Some(u) if u.digest == digest && u.record == wire(o.id) => u.have as usize,
+            _ => 0,
+        };
+        let piece = Piece::of(
+            wire(o.id),
+            ItemKind::Push,
+            digest,
+            &whole,
+            from,
+            plan.piece_bytes() as usize,
+        );
+        upload = Some((o, piece));
+    }
+    let want = if shape.want > 0 {
+        store.wanted(shape.want)?
+    } else {
+        Vec::new()
+    };
+    let cursor = store.cursor()?;
+    let request = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor,
+        page_bytes: shape.page_bytes,
+        push: outgoing
+            .iter()
+            .map(|o| RecordChanges {
+                record: wire(o.id),
+                changes: o.changes.clone(),
+            })
+            .collect(),
+        want_docs: want.iter().map(|id| wire(*id)).collect(),
+        upload: upload.as_ref().map(|(_, piece)| piece.clone()),
+        resume: shape.resume,
+    };
+    let (response, moved) = transport.exchange(&request)?;
+
+    // What the pushed records (and the upload, once whole) became.
+    let mut pushed: Vec<(&Outgoing, Outcome)> = response
+        .results
+        .iter()
+        .zip(&outgoing)
+        .map(|(r, o)| (o, r.outcome.clone()))
+        .collect();
+    let mut upload_moved = false;
+    if let (Some((o, piece)), Some(ack)) = (&upload, &response.upload)
+        && ack.digest == piece.digest
+    {
+        upload_moved = ack.have > piece.offset || ack.outcome.is_some();
+        match &ack.outcome {
+            Some(outcome) => {
+                store.set_upload_state(None)?;
+                pushed.push((o, outcome.clone()));
+            }
+            None => store.set_upload_state(Some(Upload {
+                record: piece.record,
+                digest: piece.digest,
+                have: ack.have,
+            }))?,
+        }
+    }
+    let answer = Answer {
+        asked_page: shape.page_bytes > 0,
+        more: response.more,
+        progress: upload_moved
+            || !response.docs.is_empty()
+            || !response.changes.is_empty()
+            || !response.removed.is_empty()
+            || !response.unavailable.is_empty()
+            || response.piece.as_ref().is_some_and(|p| !p.bytes.is_empty())
+            || response.cursor != cursor,
+    };
+    let outcomes: Vec<_> = pushed
+        .iter()
+        .map(|(o, outcome)| (wire(o.id), outcome.clone()))
+        .collect();
+    let fates = plan.answered(&answer, &outcomes);
+    let mut page = PageCommit {
+        cursor: response.cursor,
+        piece: response.piece,
+        unavailable: response.unavailable.iter().map(record_id).collect(),
+        ..PageCommit::default()
+    };
+    let mut round = Round {
+        moved,
+        sent: 0,
+        refused: 0,
+        received: 0,
+        removed: 0,
+        more: response.more,
+    };
+    for ((o, _), fate) in pushed.iter().zip(fates) {
+        match fate {
+            Fate::Stored => {
+                round.sent += 1;
+                page.stored.push((o.id, o.pushed.clone()));
+            }
+            Fate::ResendWhole { now, message } => {
+                if !now {
+                    round.refused += 1;
+                }
+                page.resend.push((o.id, message, !now));
+            }
+            Fate::Refused { reason, message } => {
+                round.refused += 1;
+                page.rejected.push((
+                    o.id,
+                    o.pushed.heads.clone(),
+                    format!("{reason:?}: {message}"),
+                ));
+            }
+        }
+    }
+    page.docs = response
+        .docs
+        .into_iter()
+        .map(|d| (record_id(&d.record), d.doc))
+        .collect();
+    page.changes = response
+        .changes
+        .into_iter()
+        .map(|c| (record_id(&c.record), c.changes))
+        .collect();
+    page.removed = response.removed.iter().map(record_id).collect();
+    let result = store.commit_page(page)?;
+    round.received = result.received;
+    round.removed = result.removed;
+    Ok(round)
 }
 
 /// Enrols this device with a server using a one-time code from an admin, and keeps
@@ -198,11 +345,11 @@ pub fn enroll(
     let server = server.trim_end_matches('/');
     let resp = client
         .post(format!("{server}/v1/enroll"))
-        .json(&serde_json::json!({
-            "code": code,
-            "actor": hex::encode(store.device_actor_prefix()),
-            "label": label,
-        }))
+        .json(&EnrolRequest {
+            code: code.to_string(),
+            actor: hex::encode(store.device_actor_prefix()),
+            label: label.to_string(),
+        })
         .send()
         .map_err(http::classify)?;
     let status = resp.status();
@@ -217,18 +364,17 @@ pub fn enroll(
             _ => http::status_error(status, &body),
         });
     }
-    let v: serde_json::Value = serde_json::from_slice(&body)
+    let answer: EnrolAnswer = serde_json::from_slice(&body)
         .map_err(|e| SyncError::Retryable(format!("garbled enrolment answer: {e}")))?;
-    let field = |k: &str| v[k].as_str().map(str::to_string);
     let enrolment = Enrolment {
         server: server.to_string(),
-        token: field("token")
-            .ok_or_else(|| SyncError::Retryable("no token in the answer".into()))?,
-        device_id: v["device_id"].as_i64().unwrap_or_default(),
-        user: field("user").unwrap_or_default(),
-        role: field("role").unwrap_or_default(),
-        team: field("team"),
+        token: answer.token,
+        device_id: answer.device_id,
+        user: answer.user,
+        role: answer.role,
+        team: answer.team,
         ca_file: ca_file.map(str::to_string),
+        limits: answer.limits,
     };
     store.set_enrolment(&enrolment)?;
     Ok(enrolment)

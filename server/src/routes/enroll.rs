@@ -8,20 +8,11 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::storage::{NewDevice, StorageError};
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollRequest {
-    pub code: String,
-    /// The device's 16-byte actor prefix, hex.
-    pub actor: String,
-    #[serde(default)]
-    pub label: String,
-}
+use intake_shared::protocol::{DeviceLimits, EnrolAnswer, EnrolRequest, PROTOCOL_VERSION};
 
 pub async fn enroll(
     req: HttpRequest,
-    body: web::Json<EnrollRequest>,
+    body: web::Json<EnrolRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let addr = req
@@ -80,12 +71,18 @@ pub async fn enroll(
         role = user.role.as_str(),
         "device enrolled"
     );
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "token": token,
-        "device_id": device.id,
-        "user": user.name,
-        "role": user.role,
-        "team": user.team,
-        "protocol": intake_shared::protocol::PROTOCOL_VERSION,
-    })))
+    let limits = &state.settings.limits;
+    let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(HttpResponse::Ok().json(EnrolAnswer {
+        token,
+        device_id: device.id,
+        user: user.name,
+        role: user.role.as_str().to_string(),
+        team: user.team,
+        protocol: PROTOCOL_VERSION,
+        limits: Some(DeviceLimits {
+            max_records_per_request: clamp(limits.max_records_per_request),
+            max_body_bytes: clamp(limits.max_body_bytes),
+        }),
+    }))
 }

@@ -11,6 +11,7 @@ pub mod sqlite;
 
 use chrono::{DateTime, Utc};
 use intake_shared::RecordId;
+use intake_shared::protocol::Piece;
 
 /// A user's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -128,6 +129,8 @@ pub struct LogEntry {
 /// One page of what a device lacks.
 #[derive(Clone, Debug, Default)]
 pub struct Page {
+    /// Wanted records that are missing or not in scope (the two look the same).
+    pub unavailable: Vec<RecordId>,
     pub docs: Vec<(RecordId, Vec<u8>)>,
     pub changes: Vec<LogEntry>,
     pub removed: Vec<RecordId>,
@@ -188,16 +191,31 @@ pub trait Storage: Send + Sync + 'static {
 
     // Records.
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;
-    /// The log position at which `user` last lost sight of record `id` by a
-    /// reassignment, if they did (they may deliver edits made before they knew).
-    fn lost_access(&self, user: &str, id: RecordId) -> Result<Option<u64>>;
+    /// Whether `device` may still deliver edits to record `id` that its user lost
+    /// sight of by a reassignment: it holds a grant the server has not closed.
+    fn late_grant(&self, device: i64, id: RecordId) -> Result<bool>;
+    /// Notes that a page with `cursor` told `device` that it lost these records.
+    fn announce_removals(&self, device: i64, records: &[RecordId], cursor: u64) -> Result<()>;
+    /// `device` sent `cursor`: it has committed every page up to there, so grants
+    /// announced at or before it close.
+    fn close_late_grants(&self, device: i64, cursor: u64) -> Result<()>;
+    /// Keeps a piece of `device`'s upload (a new digest at offset 0 replaces its
+    /// previous upload) and returns how many bytes of that upload it holds in order.
+    fn put_piece(&self, device: i64, piece: &Piece) -> Result<u32>;
+    /// The whole upload with `digest`, once every byte of it is held.
+    fn upload(&self, device: i64, digest: &[u8; 32]) -> Result<Option<Vec<u8>>>;
+    /// Forgets `device`'s upload (its bytes did not match their digest).
+    fn drop_upload(&self, device: i64) -> Result<()>;
     /// Records within `scope`, most recently changed first, with their status.
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>>;
     /// Stores a push durably in one transaction and returns the new log position.
     fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64>;
     /// One page of what a device at `cursor` lacks: whole documents when `cursor` is 0,
     /// else changes (not those `device` sent) — in both cases only within `scope` —
-    /// plus records `user` lost sight of, and `want_docs`.
+    /// plus records `user` lost sight of. `want_docs` come first, each once, within
+    /// the budget like everything else; those not in scope are named `unavailable`.
+    /// Every page holds at least one item when one is waiting, even one larger than the
+    /// budget (the sync engine sends that one in pieces to devices that take them).
     fn pull(&self, req: &PullRequest<'_>) -> Result<Page>;
 }
 

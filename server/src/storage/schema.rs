@@ -59,6 +59,44 @@ const MIGRATIONS: &[&str] = &[
     // 2: the device all of a record's changes came from, if one did: a fresh device's
     // first pull need not send a device its own records back.
     "ALTER TABLE records ADD COLUMN sole_device INTEGER;",
+    // 3: late delivery and uploads in pieces.
+    //
+    // `late_grants`: a device whose user was reassigned away from a record may still
+    // deliver the edits it made before it knew. The server decides until when from its
+    // own record: a grant per live device of that user, `announced` when a page told
+    // the device (the page's cursor), `closed` once the device has sent a cursor at or
+    // past that page — it has committed the page, so it knows. A device enrolled later
+    // has no grant. Revocations from before this step become grants announced at their
+    // log position (the rule they had).
+    //
+    // `uploads`: one upload in pieces per device (a record too large for one request),
+    // its pieces kept until the next upload replaces them, so the answer to a last piece
+    // that was lost can be given again.
+    "CREATE TABLE late_grants (
+        device_id   INTEGER NOT NULL,
+        record_id   BLOB NOT NULL,
+        revoked_seq INTEGER NOT NULL,
+        announced   INTEGER,
+        closed      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (device_id, record_id)
+    );
+    INSERT OR IGNORE INTO late_grants (device_id, record_id, revoked_seq, announced)
+        SELECT d.id, a.record_id, a.seq, a.seq FROM access_revoked a
+        JOIN users u ON u.name = a.user JOIN devices d ON d.user_id = u.id
+        WHERE d.revoked_at IS NULL;
+    CREATE TABLE uploads (
+        device_id INTEGER PRIMARY KEY,
+        record_id BLOB NOT NULL,
+        digest    BLOB NOT NULL,
+        total     INTEGER NOT NULL,
+        have      INTEGER NOT NULL
+    );
+    CREATE TABLE upload_pieces (
+        device_id INTEGER NOT NULL,
+        offset    INTEGER NOT NULL,
+        bytes     BLOB NOT NULL,
+        PRIMARY KEY (device_id, offset)
+    );",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

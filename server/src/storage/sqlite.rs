@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use intake_shared::RecordId;
+use intake_shared::protocol::Piece;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, named_params, params};
 
 use super::*;
@@ -283,13 +284,145 @@ impl Storage for SqliteStorage {
             .optional()?)
     }
 
-    fn lost_access(&self, user: &str, id: RecordId) -> Result<Option<u64>> {
-        let seq: Option<i64> = self.conn().query_row(
-            "SELECT max(seq) FROM access_revoked WHERE user = ?1 AND record_id = ?2",
-            params![user, key(id)],
-            |r| r.get(0),
+    fn late_grant(&self, device: i64, id: RecordId) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM late_grants WHERE device_id = ?1 AND record_id = ?2 AND closed = 0",
+                params![device, key(id)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn announce_removals(&self, device: i64, records: &[RecordId], cursor: u64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for id in records {
+            // The first page that told the device counts; a page repeated after a cut
+            // announces nothing new.
+            tx.execute(
+                "UPDATE late_grants SET announced = ?3
+                 WHERE device_id = ?1 AND record_id = ?2 AND announced IS NULL",
+                params![device, key(*id), cursor as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn close_late_grants(&self, device: i64, cursor: u64) -> Result<()> {
+        if cursor & DOCS_PHASE != 0 {
+            // A position in a first pull: no page with removals has been committed.
+            return Ok(());
+        }
+        let conn = self.conn();
+        // Read first: nearly every request has nothing to close, and a write
+        // transaction would cost it a durable commit.
+        let open: Option<i64> = conn
+            .prepare_cached(
+                "SELECT 1 FROM late_grants
+                 WHERE device_id = ?1 AND closed = 0 AND announced IS NOT NULL AND announced <= ?2 LIMIT 1",
+            )?
+            .query_row(params![device, cursor as i64], |r| r.get(0))
+            .optional()?;
+        if open.is_some() {
+            conn.execute(
+                "UPDATE late_grants SET closed = 1
+                 WHERE device_id = ?1 AND closed = 0 AND announced IS NOT NULL AND announced <= ?2",
+                params![device, cursor as i64],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn put_piece(&self, device: i64, piece: &Piece) -> Result<u32> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held: Option<(Vec<u8>, Vec<u8>, i64, i64)> = tx
+            .query_row(
+                "SELECT record_id, digest, total, have FROM uploads WHERE device_id = ?1",
+                [device],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let offset = u64::from(piece.offset);
+        let end = offset + piece.bytes.len() as u64;
+        let same = held.as_ref().is_some_and(|(record, digest, total, _)| {
+            record[..] == piece.record[..]
+                && digest[..] == piece.digest[..]
+                && *total == i64::from(piece.total)
+        });
+        let have = if same {
+            let have = held.map_or(0, |h| h.3) as u64;
+            if offset <= have && end > have {
+                // A piece repeated after a cut overlaps what is held: keep its new tail.
+                let tail = &piece.bytes[(have - offset) as usize..];
+                tx.execute(
+                    "INSERT INTO upload_pieces (device_id, offset, bytes) VALUES (?1, ?2, ?3)",
+                    params![device, have as i64, tail],
+                )?;
+                tx.execute(
+                    "UPDATE uploads SET have = ?2 WHERE device_id = ?1",
+                    params![device, end as i64],
+                )?;
+                end
+            } else {
+                have
+            }
+        } else if offset == 0 {
+            // A new upload replaces the device's previous one.
+            tx.execute("DELETE FROM upload_pieces WHERE device_id = ?1", [device])?;
+            tx.execute(
+                "INSERT INTO uploads (device_id, record_id, digest, total, have) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (device_id) DO UPDATE SET record_id = excluded.record_id,
+                     digest = excluded.digest, total = excluded.total, have = excluded.have",
+                params![device, piece.record.to_vec(), piece.digest.to_vec(), piece.total, end as i64],
+            )?;
+            tx.execute(
+                "INSERT INTO upload_pieces (device_id, offset, bytes) VALUES (?1, 0, ?2)",
+                params![device, piece.bytes],
+            )?;
+            end
+        } else {
+            // Not the start, and not of the upload held: the device must start over.
+            0
+        };
+        tx.commit()?;
+        Ok(have as u32)
+    }
+
+    fn upload(&self, device: i64, digest: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn();
+        let whole: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT total, have FROM uploads WHERE device_id = ?1 AND digest = ?2",
+                params![device, digest.to_vec()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((total, have)) = whole.filter(|(t, h)| t == h) else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare(
+            "SELECT bytes FROM upload_pieces WHERE device_id = ?1 AND offset < ?2 ORDER BY offset",
         )?;
-        Ok(seq.map(|s| s as u64))
+        let mut bytes = Vec::with_capacity(total as usize);
+        let mut rows = stmt.query(params![device, have])?;
+        while let Some(r) = rows.next()? {
+            bytes.extend_from_slice(&r.get::<_, Vec<u8>>(0)?);
+        }
+        Ok((bytes.len() as i64 == total).then_some(bytes))
+    }
+
+    fn drop_upload(&self, device: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM upload_pieces WHERE device_id = ?1", [device])?;
+        tx.execute("DELETE FROM uploads WHERE device_id = ?1", [device])?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>> {
@@ -353,6 +486,16 @@ impl Storage for SqliteStorage {
                     "INSERT INTO access_revoked (seq, user, record_id) VALUES (?1, ?2, ?3)",
                     params![last_seq, user, key(w.meta.id)],
                 )?;
+                // Each of the user's devices may still deliver what it wrote before it
+                // knew, until it has committed the page that tells it.
+                tx.execute(
+                    "INSERT INTO late_grants (device_id, record_id, revoked_seq)
+                     SELECT d.id, ?2, ?1 FROM devices d JOIN users u ON u.id = d.user_id
+                     WHERE u.name = ?3 AND d.revoked_at IS NULL
+                     ON CONFLICT (device_id, record_id) DO UPDATE SET
+                         revoked_seq = excluded.revoked_seq, announced = NULL, closed = 0",
+                    params![last_seq, key(w.meta.id), user],
+                )?;
             }
         }
         let position: i64 =
@@ -372,7 +515,12 @@ impl Storage for SqliteStorage {
         let mut used = 0usize;
         let fits = |used: usize, size: usize, any: bool| !any || used + size <= req.budget;
 
+        // Wanted records first, each once, within the budget like the rest.
+        let mut wanted = std::collections::HashSet::new();
         for id in req.want_docs {
+            if !wanted.insert(*id) {
+                continue;
+            }
             let doc: Option<Vec<u8>> = tx
                 .query_row(
                     &format!("SELECT r.doc FROM records r WHERE r.id = :id AND {cond}"),
@@ -380,10 +528,18 @@ impl Storage for SqliteStorage {
                     |r| r.get(0),
                 )
                 .optional()?;
-            if let Some(doc) = doc {
-                used += doc.len() + 20;
-                page.docs.push((*id, doc));
+            let Some(doc) = doc else {
+                page.unavailable.push(*id);
+                continue;
+            };
+            if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
+                // The rest are asked for again with the next page; the cursor stays.
+                page.more = true;
+                page.cursor = req.cursor;
+                return Ok(page);
             }
+            used += doc.len() + 20;
+            page.docs.push((*id, doc));
         }
 
         let docs_phase = req.cursor == 0 || req.cursor & DOCS_PHASE != 0;

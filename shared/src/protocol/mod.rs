@@ -1,4 +1,4 @@
-//! The sync protocol's wire messages (versions 1 and 2) and their encoding. One HTTP
+//! The sync protocol's wire messages (versions 1, 2 and 3) and their encoding. One HTTP
 //! POST carries a [`SyncRequest`] (changes the server lacks, plus the device's cursor)
 //! and gets a [`SyncResponse`] (what happened to each push, and one page of what the
 //! device lacks). Specified in `docs/PROTOCOL.md`.
@@ -16,13 +16,27 @@
 //! read it before anything else and answer "please update" instead of misreading.
 //! Encoding: postcard (compact, specified, serde-based); compression (zstd) is the
 //! HTTP layer's job.
+//!
+//! Version 3 is version 2 plus what a link that keeps cutting needs: a request may ask
+//! for no page at all (`page_bytes` 0) or a small one, so a push's answer is small; an
+//! item too large for the current budget crosses in resumable [`pieces`] both ways; and
+//! wanted records the server cannot supply are named (`unavailable`), so the device
+//! stops asking for them instead of guessing.
+
+mod count;
+mod enrol;
+pub mod pieces;
+
+pub use count::count_request_entries;
+pub use enrol::{DeviceLimits, EnrolAnswer, EnrolRequest};
+pub use pieces::{ItemKind, Piece, Resume, UploadAck};
 
 use serde::{Deserialize, Serialize};
 
 use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// The oldest version a server built from this code still answers.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
@@ -46,8 +60,9 @@ pub type WireId = [u8; 16];
 /// An Automerge change hash.
 pub type Hash = [u8; 32];
 
-/// A device's sync request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A device's sync request. Versions 1 and 2 encode the fields up to `want_docs`; the
+/// fields after it exist in version 3 only (a server never gets them from an older app).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub version: u16,
     /// The server sequence number the device has pulled everything up to; 0 when it has
@@ -62,6 +77,12 @@ pub struct SyncRequest {
     /// Records the device needs whole (e.g. it received changes whose history it
     /// lacks, because it was just given access).
     pub want_docs: Vec<WireId>,
+    /// v3: the next piece of a record too large to push in one request.
+    #[serde(skip)]
+    pub upload: Option<Piece>,
+    /// v3: the device holds the start of a large item a page began: continue it.
+    #[serde(skip)]
+    pub resume: Option<Resume>,
 }
 
 /// Automerge changes of one record, each the bytes of one change chunk.
@@ -78,8 +99,9 @@ pub struct RecordDoc {
     pub doc: Vec<u8>,
 }
 
-/// The server's answer, as version 1 encodes it (version 2: [`SyncResponse::encode`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The server's answer, as version 1 encodes it (versions 2 and 3:
+/// [`SyncResponse::encode`]). The fields after `more` exist in version 3 only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncResponse {
     /// The version of the request it answers.
     pub version: u16,
@@ -97,6 +119,17 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// Whether another page is waiting: ask again with the new cursor.
     pub more: bool,
+    /// v3: wanted records the server will not send (missing, or not the user's: the
+    /// two look the same). Stop asking for them.
+    #[serde(skip)]
+    pub unavailable: Vec<WireId>,
+    /// v3: a piece of the next item, which is larger than the page. The cursor moves
+    /// past the item only with its last piece.
+    #[serde(skip)]
+    pub piece: Option<Piece>,
+    /// v3: how much of the request's upload the server holds, and its outcome once whole.
+    #[serde(skip)]
+    pub upload: Option<UploadAck>,
 }
 
 /// The version 2 encoding of a [`SyncRequest`]: the pushed changes packed.
@@ -121,6 +154,34 @@ struct ResponseV2 {
     removed: Vec<WireId>,
     cursor: u64,
     more: bool,
+}
+
+/// The version 3 encoding of a [`SyncRequest`]: version 2's, then the pieces.
+#[derive(Serialize, Deserialize)]
+struct RequestV3 {
+    version: u16,
+    cursor: u64,
+    /// 0: no page in the answer.
+    page_bytes: u32,
+    push: Packed,
+    want_docs: Vec<WireId>,
+    upload: Option<Piece>,
+    resume: Option<Resume>,
+}
+
+/// The version 3 encoding of a [`SyncResponse`]: version 2's, then the new fields.
+#[derive(Serialize, Deserialize)]
+struct ResponseV3 {
+    version: u16,
+    refused: Vec<Refused>,
+    docs: Packed,
+    changes: Packed,
+    removed: Vec<WireId>,
+    cursor: u64,
+    more: bool,
+    unavailable: Vec<WireId>,
+    piece: Option<Piece>,
+    upload: Option<UploadAck>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,6 +264,18 @@ impl SyncRequest {
         if self.version == 1 {
             return postcard::to_allocvec(self).expect("encoding to a Vec cannot fail");
         }
+        if self.version >= 3 {
+            let v3 = RequestV3 {
+                version: self.version,
+                cursor: self.cursor,
+                page_bytes: self.page_bytes,
+                push: pack::pack(&self.push),
+                want_docs: self.want_docs.clone(),
+                upload: self.upload.clone(),
+                resume: self.resume,
+            };
+            return postcard::to_allocvec(&v3).expect("encoding to a Vec cannot fail");
+        }
         let v2 = RequestV2 {
             version: self.version,
             cursor: self.cursor,
@@ -214,17 +287,33 @@ impl SyncRequest {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
-        if peek_version(bytes)? == 1 {
-            return decode(bytes);
+        match peek_version(bytes)? {
+            1 => decode(bytes),
+            2 => {
+                let v2: RequestV2 = decode(bytes)?;
+                Ok(SyncRequest {
+                    version: v2.version,
+                    cursor: v2.cursor,
+                    page_bytes: v2.page_bytes,
+                    push: pack::unpack(&v2.push)?,
+                    want_docs: v2.want_docs,
+                    upload: None,
+                    resume: None,
+                })
+            }
+            _ => {
+                let v3: RequestV3 = decode(bytes)?;
+                Ok(SyncRequest {
+                    version: v3.version,
+                    cursor: v3.cursor,
+                    page_bytes: v3.page_bytes,
+                    push: pack::unpack(&v3.push)?,
+                    want_docs: v3.want_docs,
+                    upload: v3.upload,
+                    resume: v3.resume,
+                })
+            }
         }
-        let v2: RequestV2 = decode(bytes)?;
-        Ok(SyncRequest {
-            version: v2.version,
-            cursor: v2.cursor,
-            page_bytes: v2.page_bytes,
-            push: pack::unpack(&v2.push)?,
-            want_docs: v2.want_docs,
-        })
     }
 }
 
@@ -247,6 +336,21 @@ impl SyncResponse {
                 }),
             })
             .collect();
+        if self.version >= 3 {
+            let v3 = ResponseV3 {
+                version: self.version,
+                refused,
+                docs: pack::pack_docs(&self.docs),
+                changes: pack::pack(&self.changes),
+                removed: self.removed.clone(),
+                cursor: self.cursor,
+                more: self.more,
+                unavailable: self.unavailable.clone(),
+                piece: self.piece.clone(),
+                upload: self.upload.clone(),
+            };
+            return postcard::to_allocvec(&v3).expect("encoding to a Vec cannot fail");
+        }
         let v2 = ResponseV2 {
             version: self.version,
             refused,
@@ -262,10 +366,25 @@ impl SyncResponse {
     /// Decodes the answer to a request that pushed the records `pushed`, in order
     /// (version 2 names refused records only by their index in the push).
     pub fn decode(bytes: &[u8], pushed: &[WireId]) -> Result<SyncResponse, DecodeError> {
-        if peek_version(bytes)? == 1 {
-            return decode(bytes);
-        }
-        let v2: ResponseV2 = decode(bytes)?;
+        let v2 = match peek_version(bytes)? {
+            1 => return decode(bytes),
+            2 => {
+                let v2: ResponseV2 = decode(bytes)?;
+                ResponseV3 {
+                    version: v2.version,
+                    refused: v2.refused,
+                    docs: v2.docs,
+                    changes: v2.changes,
+                    removed: v2.removed,
+                    cursor: v2.cursor,
+                    more: v2.more,
+                    unavailable: Vec::new(),
+                    piece: None,
+                    upload: None,
+                }
+            }
+            _ => decode::<ResponseV3>(bytes)?,
+        };
         let mut results: Vec<PushResult> = pushed
             .iter()
             .map(|record| PushResult {
@@ -294,83 +413,11 @@ impl SyncResponse {
             removed: v2.removed,
             cursor: v2.cursor,
             more: v2.more,
+            unavailable: v2.unavailable,
+            piece: v2.piece,
+            upload: v2.upload,
         })
     }
-}
-
-/// Counts the records (pushed and wanted) and the changes of an encoded
-/// [`SyncRequest`] without allocating — so a server can refuse one over its limits
-/// before decoding it (an empty change is one byte on the wire but 24 in memory) — by
-/// walking its postcard layout: varints for `version`, `cursor`, `page_bytes` and every
-/// length, 16 raw bytes per record id. `None` when the body is not shaped like one
-/// (decoding then says why). Every step consumes at least one byte, so the walk is
-/// linear in the (size-limited) body.
-pub fn count_request_entries(mut bytes: &[u8]) -> Option<(usize, usize)> {
-    fn varint(bytes: &mut &[u8]) -> Option<usize> {
-        let mut value: u64 = 0;
-        for i in 0..10 {
-            let (b, rest) = bytes.split_first()?;
-            *bytes = rest;
-            value |= u64::from(b & 0x7f).checked_shl(7 * i)?;
-            if b & 0x80 == 0 {
-                return usize::try_from(value).ok();
-            }
-        }
-        None
-    }
-    fn skip(bytes: &mut &[u8], n: usize) -> Option<()> {
-        *bytes = bytes.get(n..)?;
-        Some(())
-    }
-    fn skip_bytes(bytes: &mut &[u8]) -> Option<()> {
-        let n = varint(bytes)?;
-        skip(bytes, n)
-    }
-    let b = &mut bytes;
-    let version = varint(b)?;
-    for _cursor_page_bytes in 0..2 {
-        varint(b)?;
-    }
-    let records = varint(b)?;
-    let mut changes = 0usize;
-    if version == 1 {
-        for _ in 0..records {
-            skip(b, 16)?;
-            let n = varint(b)?;
-            changes = changes.saturating_add(n);
-            for _ in 0..n {
-                skip_bytes(b)?;
-            }
-        }
-    } else {
-        // `Packed`: records (reference, count), kinds (one byte a change), headers,
-        // columns, extras, verbatim chunks. A reference is a 16-byte id (variant 0) or
-        // an offset (variant 1).
-        for _ in 0..records {
-            match varint(b)? {
-                0 => skip(b, 16)?,
-                1 => {
-                    varint(b)?;
-                }
-                _ => return None,
-            }
-            varint(b)?;
-        }
-        changes = varint(b)?;
-        skip(b, changes)?;
-        skip_bytes(b)?;
-        for _ in 0..varint(b)? {
-            varint(b)?;
-            skip_bytes(b)?;
-        }
-        skip_bytes(b)?;
-        for _ in 0..varint(b)? {
-            skip_bytes(b)?;
-        }
-    }
-    let wanted = varint(b)?;
-    skip(b, wanted.checked_mul(16)?)?;
-    Some((records.saturating_add(wanted), changes))
 }
 
 #[cfg(test)]
@@ -396,7 +443,7 @@ mod tests {
 
     #[test]
     fn counting_agrees_with_the_encoding() {
-        for version in [1, 2] {
+        for version in [1, 2, 3] {
             let req = SyncRequest {
                 version,
                 cursor: u64::MAX >> 1,
@@ -412,6 +459,7 @@ mod tests {
                     },
                 ],
                 want_docs: vec![[3; 16], [4; 16]],
+                ..SyncRequest::default()
             };
             let bytes = req.encode();
             assert_eq!(SyncRequest::decode(&bytes).unwrap(), req);

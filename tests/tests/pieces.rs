@@ -1,0 +1,237 @@
+//! Items larger than what a request may carry cross in resumable pieces (protocol v3):
+//! a record with a long narrative goes up and comes down in pieces of the budget, the
+//! pieces kept across cut requests and a reopened store; and a page held back because
+//! it removed a record that was edited during the sync is released only after the
+//! edit has reached the server.
+
+use intake_client::{Key, Store, SyncOptions};
+use intake_server::Settings;
+use intake_server::storage::{Role, Storage};
+use intake_shared::Value;
+use intake_tests::proxy::{Fault, FaultConfig, FaultProxy};
+use intake_tests::{TestDevice, TestServer};
+
+fn text(s: impl Into<String>) -> Value {
+    Value::Text(s.into())
+}
+
+/// Pieces of at most `bytes` each way.
+fn small(bytes: u32) -> SyncOptions {
+    SyncOptions {
+        page_bytes: bytes,
+        push_bytes: bytes as usize,
+        ..SyncOptions::default()
+    }
+}
+
+/// A narrative of about `len` bytes that does not compress to nothing.
+fn narrative(len: usize) -> String {
+    let words = [
+        "shkolla",
+        "klasa",
+        "nxënësit",
+        "drejtori",
+        "prindërit",
+        "komuna",
+        "dokumentet",
+        "regjistrimi",
+        "gjuha",
+        "ndarja",
+        "romë",
+        "ashkali",
+        "egjiptianë",
+        "vendim",
+    ];
+    let mut out = String::with_capacity(len + 16);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(words[(x % words.len() as u64) as usize]);
+        out.push(if x % 11 == 0 { '.' } else { ' ' });
+    }
+    out
+}
+
+fn big_server() -> TestServer {
+    let mut settings = Settings::default();
+    // A 1 MB narrative is one change of a million operations (one per character).
+    settings.limits.max_ops_per_change = 4_000_000;
+    settings.limits.max_document_bytes = 8 << 20;
+    TestServer::start_with(settings)
+}
+
+#[test]
+fn a_large_record_crosses_both_ways_in_pieces() {
+    let server = big_server();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let long = narrative(1 << 20);
+    let id = drita.create(&[
+        ("full_name", text("Mirlinda Berisha")),
+        ("narrative", text(long.clone())),
+    ]);
+    let small_one = drita.create(&[("full_name", text("Emine Shala"))]);
+
+    let up = intake_client::sync(&mut drita.store, &small(64 << 10), &mut |_| {}).unwrap();
+    assert_eq!(up.sent, 2, "{up:?}");
+    assert!(
+        up.requests > 10,
+        "a 1 MB record in 64 KiB pieces takes many requests: {up:?}"
+    );
+    assert_eq!(up.unsynced, 0);
+
+    let down = intake_client::sync(&mut merita.store, &small(64 << 10), &mut |_| {}).unwrap();
+    assert_eq!(down.received, 2, "{down:?}");
+    assert!(down.requests > 10, "pulled in pieces: {down:?}");
+    let mut mine = drita.record(id);
+    let mut theirs = merita.record(id);
+    assert_eq!(theirs.get("narrative"), Some(text(long)));
+    assert_eq!(mine.heads(), theirs.heads());
+    assert!(merita.has(small_one));
+}
+
+#[test]
+fn pieces_survive_cut_requests_and_a_reopened_store() {
+    let server = big_server();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let long = narrative(600 << 10);
+    let id = drita.create(&[("narrative", text(long.clone()))]);
+
+    // Every third request is cut, in either direction.
+    for (dev, name) in [(&mut drita, "up"), (&mut merita, "down")] {
+        let proxy = FaultProxy::start(
+            server.url.trim_start_matches("http://").parse().unwrap(),
+            FaultConfig {
+                fault_rate: 0.0,
+                seed: 3,
+            },
+        );
+        proxy.script(
+            (0..200)
+                .map(|i| {
+                    (i % 3 == 2).then_some(if i % 2 == 0 {
+                        Fault::CutRequest
+                    } else {
+                        Fault::CutResponse
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+        dev.point_at(&proxy.url());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            assert!(attempts < 100, "{name}: no end");
+            // A new handle each time: what was received must come from the store.
+            let dir = dev.dir.path().to_path_buf();
+            let mut store = Store::open(&dir, &Key::from_bytes([7; 32])).unwrap();
+            match intake_client::sync(&mut store, &small(48 << 10), &mut |_| {}) {
+                Ok(s) if s.unsynced == 0 => break,
+                Ok(_) => continue,
+                Err(e) => assert!(e.is_retryable(), "{name}: {e}"),
+            }
+        }
+        assert!(proxy.stats().faults() > 0, "{name}: nothing was cut");
+        dev.point_at(&server.url);
+    }
+    assert_eq!(merita.record(id).get("narrative"), Some(text(long)));
+    assert_eq!(drita.record(id).heads(), merita.record(id).heads());
+}
+
+#[test]
+fn a_page_that_removes_a_record_edited_during_the_sync_waits_for_the_edit() {
+    let server = TestServer::start();
+    let mut besa = TestDevice::enroll(&server, "besa", Role::Paralegal, Some("prizren"));
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    // Besa's case, assigned to Drita, who has it on her device.
+    let x = besa.create(&[("full_name", text("Vesna Petrović"))]);
+    besa.sync().unwrap();
+    merita.sync().unwrap();
+    merita.edit(x, |e| e.assign("drita"));
+    merita.sync().unwrap();
+    drita.sync().unwrap();
+    assert!(drita.has(x));
+    // Drita works offline on other cases; meanwhile X is given to someone else.
+    for i in 0..3 {
+        drita.create(&[("full_name", text(format!("case {i}")))]);
+    }
+    // Meanwhile her supervisor gives her six cases with long narratives, then gives X
+    // to someone else: the pages that bring her the six come before the one that
+    // tells her X is gone.
+    for i in 0..6 {
+        let id = merita.create(&[
+            ("full_name", text(format!("assigned {i}"))),
+            ("narrative", text(narrative(6000))),
+        ]);
+        merita.edit(id, |e| e.assign("drita"));
+    }
+    merita.sync().unwrap();
+    merita.edit(x, |e| e.assign("besa"));
+    merita.sync().unwrap();
+
+    // She had also edited X offline: her first request pushes it with her new cases.
+    // Right after it, she edits X again through another handle on the store (a sync
+    // pushes a record once): the page that then removes X finds it unsynced.
+    drita.edit(x, |e| e.set("village", text("Zhur")));
+    let dir = drita.dir.path().to_path_buf();
+    let mut edited = false;
+    let summary = intake_client::sync(&mut drita.store, &small(16 << 10), &mut |_| {
+        if !edited {
+            edited = true;
+            let mut other = Store::open(&dir, &Key::from_bytes([7; 32])).unwrap();
+            other
+                .edit(x, |e| e.set("phone", text("+383 44 123 456")))
+                .unwrap();
+        }
+    })
+    .unwrap();
+    assert!(edited);
+    let stored = server.storage.as_ref();
+    let on_server = stored.record(x).unwrap().unwrap();
+    let mut doc =
+        intake_shared::Record::load(&on_server.doc, intake_shared::FormRegistry::builtin())
+            .unwrap();
+    assert_eq!(doc.get("village"), Some(text("Zhur")));
+    assert_eq!(
+        doc.get("phone"),
+        Some(text("+383 44 123 456")),
+        "the edit made during the sync reached the server: {summary:?}"
+    );
+    assert!(!drita.has(x), "then the record left her device");
+    assert_eq!(
+        drita.store.list(None).unwrap().len(),
+        9,
+        "her 3 and the 6 given to her"
+    );
+    assert_eq!(drita.store.unsynced().unwrap(), 0);
+    // And her device can no longer deliver to it.
+    drita.sync().unwrap();
+    assert!(!stored.late_grant(device_id(&drita), x).unwrap());
+}
+
+fn device_id(d: &TestDevice) -> i64 {
+    d.store.enrolment().unwrap().unwrap().device_id
+}
+
+#[test]
+fn the_proxy_script_is_used() {
+    // Guards the helper this file relies on: a scripted fault is met.
+    let server = TestServer::start();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let proxy = FaultProxy::start(
+        server.url.trim_start_matches("http://").parse().unwrap(),
+        FaultConfig {
+            fault_rate: 0.0,
+            seed: 1,
+        },
+    );
+    proxy.script(vec![Some(Fault::BadGateway), Some(Fault::BadGateway)]);
+    drita.point_at(&proxy.url());
+    drita.create(&[("full_name", text("x"))]);
+    let s = drita.sync().unwrap();
+    assert_eq!(s.retries, 2, "{s:?}");
+}
