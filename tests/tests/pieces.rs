@@ -49,7 +49,7 @@ fn narrative(len: usize) -> String {
         x ^= x >> 7;
         x ^= x << 17;
         out.push_str(words[(x % words.len() as u64) as usize]);
-        out.push(if x % 11 == 0 { '.' } else { ' ' });
+        out.push(if x.is_multiple_of(11) { '.' } else { ' ' });
     }
     out
 }
@@ -192,9 +192,8 @@ fn a_page_that_removes_a_record_edited_during_the_sync_waits_for_the_edit() {
     assert!(edited);
     let stored = server.storage.as_ref();
     let on_server = stored.record(x).unwrap().unwrap();
-    let mut doc =
-        intake_shared::Record::load(&on_server.doc, intake_shared::FormRegistry::builtin())
-            .unwrap();
+    let doc = intake_shared::Record::load(&on_server.doc, intake_shared::FormRegistry::builtin())
+        .unwrap();
     assert_eq!(doc.get("village"), Some(text("Zhur")));
     assert_eq!(
         doc.get("phone"),
