@@ -23,6 +23,21 @@ pub struct Limits {
     pub max_document_bytes: usize,
     /// Largest response page (encoded, before compression).
     pub max_page_bytes: usize,
+    /// Most heavy syncs doing their work at once (a body over 64 KiB, or over 512 KiB
+    /// decompressed; see `gate.rs`); another one is answered `503 busy` with a
+    /// `Retry-After`. 0: one per CPU, at least 2 (see [`Limits::heavy_syncs`]).
+    pub max_heavy_syncs: usize,
+}
+
+impl Limits {
+    /// How many heavy syncs may run at once: `max_heavy_syncs`, or for 0 one per CPU
+    /// and at least 2, so that one large push never shuts out every other.
+    pub fn heavy_syncs(&self) -> usize {
+        match self.max_heavy_syncs {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            n => n,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -35,6 +50,7 @@ impl Default for Limits {
             max_ops_per_change: 10_000,
             max_document_bytes: 2 << 20,
             max_page_bytes: 4 << 20,
+            max_heavy_syncs: 0,
         }
     }
 }
@@ -147,5 +163,20 @@ mod tests {
                 .then(|| "k.pem".into()))
             .is_err()
         );
+    }
+
+    #[test]
+    fn heavy_syncs_default_to_the_cpus_and_at_least_two() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("intake-server.toml"),
+            "[limits]\nmax_heavy_syncs = 1\n",
+        )
+        .unwrap();
+        let s = Settings::load(None, Some(dir.path()), |_| None).unwrap();
+        assert_eq!(s.limits.heavy_syncs(), 1);
+        assert_eq!(s.limits.max_body_bytes, Limits::default().max_body_bytes);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(Limits::default().heavy_syncs(), cpus.max(2));
     }
 }

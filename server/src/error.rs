@@ -1,6 +1,7 @@
 //! Errors of the HTTP API. Each maps to a status code and a JSON body
 //! `{"error": code, "message": text}`; bad input is always a 4xx with a message, and an
-//! unexpected failure is logged with its cause but answered without details.
+//! unexpected failure is logged with its cause but answered without details. A server
+//! too busy for more heavy work answers 503 with a `Retry-After`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -25,6 +26,10 @@ pub enum ApiError {
     UpgradeRequired(String),
     #[error("too many attempts; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// Every permit for heavy work is taken: nothing was done, try again in that many
+    /// seconds.
+    #[error("the server is busy with other large syncs; try again in {0} seconds")]
+    Busy(u64),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -41,6 +46,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::UpgradeRequired(_) => "update_the_app",
             ApiError::TooManyRequests(_) => "rate_limited",
+            ApiError::Busy(_) => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -58,6 +64,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,7 +75,7 @@ impl ResponseError for ApiError {
             tracing::error!(error = format!("{e:#}"), "request failed");
         }
         let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::TooManyRequests(secs) = self {
+        if let ApiError::TooManyRequests(secs) | ApiError::Busy(secs) = self {
             resp.insert_header(("Retry-After", secs.to_string()));
         }
         resp.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod gate;
 pub mod policy;
 pub mod routes;
 pub mod startup;

@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer, web};
 use crate::admin::{self, Enrolment};
 use crate::auth::AttemptLimiter;
 use crate::config::Settings;
+use crate::gate::Gate;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Role, Storage};
 
@@ -23,6 +24,9 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub settings: Settings,
     pub enrol_limiter: AttemptLimiter,
+    /// Permits for heavy syncs (`[limits] max_heavy_syncs`). Public so that a test
+    /// can hold them all and see the server answer 503 without timing anything.
+    pub heavy_syncs: Arc<Gate>,
 }
 
 /// The database file in the data directory.
@@ -64,6 +68,7 @@ fn restrict(_: &Path) {}
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -76,17 +81,20 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
         let tls = crate::tls::server_config(&settings)?;
+        let heavy_syncs = Gate::new(settings.limits.heavy_syncs());
         let state = web::Data::new(AppState {
             storage,
             settings,
+            heavy_syncs,
             // 10 failed codes per address and 100 overall per 10 minutes: guessing a
             // 60-bit code is hopeless, and a mistyping user waits minutes, not forever.
             enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 100),
         });
+        let shared = state.clone();
         let mut server =
             HttpServer::new(move || {
                 App::new()
-                    .app_data(state.clone())
+                    .app_data(shared.clone())
                     .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(
                         |err, _| {
                             let message = format!("invalid JSON body: {err}");
@@ -116,11 +124,20 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// What every handler reaches (for tests: the heavy-sync permits).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
     }
 
     /// A handle to stop the server (gracefully or not).

@@ -32,6 +32,7 @@ const LIMITS: Limits = Limits {
     max_ops_per_change: 500,
     max_document_bytes: 8 << 10,
     max_page_bytes: 64 << 10,
+    max_heavy_syncs: 0,
 };
 
 fn start(limits: Limits) -> TestServer {

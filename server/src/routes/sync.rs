@@ -1,10 +1,18 @@
 //! `POST /v1/sync`: the binary sync endpoint. The protocol version is checked from the
 //! `Intake-Protocol` header before the body is read; the body is read within the size
-//! limit, decompressed (zstd) within the decompressed limit, decoded, and handed to the
-//! sync engine on the blocking pool. The answer is compressed when the device accepts
-//! zstd.
+//! limit. Everything after that is CPU work and runs on the blocking pool, never on an
+//! async worker (where it would stall every other connection of that worker):
+//! decompressing (zstd) within the decompressed limit, decoding, the sync engine, and
+//! compressing the answer when the device accepts zstd.
+//!
+//! Heavy syncs (see `gate.rs`) hold a permit for all of that work; one that finds none
+//! free is answered `503 busy` at once, before its body is read when its
+//! `Content-Length` already says it is heavy, and in any case before anything is
+//! decoded or stored. Light syncs are never refused: an answer too large to compress
+//! at the protocol's level without a permit is compressed at a quick level instead.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -12,7 +20,12 @@ use intake_shared::protocol::{
     CONTENT_TYPE, DecodeError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest, VERSION_HEADER,
 };
 
+use crate::config::Limits;
 use crate::error::ApiError;
+use crate::gate::{
+    Gate, HEAVY_ANSWER_BYTES, HEAVY_BODY_BYTES, HEAVY_DECOMPRESSED_BYTES, Permit, QUICK_LEVEL,
+    RETRY_AFTER_SECS,
+};
 use crate::policy::Principal;
 use crate::startup::AppState;
 use crate::sync::{self, SyncError};
@@ -27,6 +40,17 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+fn busy() -> ApiError {
+    ApiError::Busy(RETRY_AFTER_SECS)
+}
+
+/// How the request body is encoded.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Identity,
+    Zstd,
+}
+
 pub async fn sync(
     req: HttpRequest,
     mut payload: web::Payload,
@@ -39,7 +63,25 @@ pub async fn sync(
         Ok(v) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => {}
         _ => return Err(update_the_app(version)),
     }
+    let encoding = match header(&req, "content-encoding") {
+        None | Some("identity") => Encoding::Identity,
+        Some("zstd") => Encoding::Zstd,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unsupported content-encoding {other}; use zstd"
+            )));
+        }
+    };
+    let accepts_zstd =
+        header(&req, "accept-encoding").is_some_and(|v| v.split(',').any(|e| e.trim() == "zstd"));
     let limits = state.settings.limits.clone();
+    let gate = state.heavy_syncs.clone();
+    // A body announced heavy, with every permit taken: refused before a byte of it is
+    // read. (Actix frames the body by this header, so it cannot be longer than it says.)
+    let announced = header(&req, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if announced.is_some_and(|n| n > HEAVY_BODY_BYTES) && !gate.has_room() {
+        return Err(busy());
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -50,38 +92,118 @@ pub async fn sync(
                 limits.max_body_bytes
             )));
         }
+        // A body sent without a length: the same question once it turns out heavy
+        // (and for one with a length, again: the last permit may be gone by now).
+        if body.len() <= HEAVY_BODY_BYTES
+            && body.len() + chunk.len() > HEAVY_BODY_BYTES
+            && !gate.has_room()
+        {
+            return Err(busy());
+        }
         body.extend_from_slice(&chunk);
     }
-    let bytes = match header(&req, "content-encoding") {
-        None | Some("identity") => body.to_vec(),
-        Some("zstd") => {
-            let decoder = zstd::stream::read::Decoder::new(&body[..])
-                .map_err(|e| ApiError::BadRequest(format!("bad zstd body: {e}")))?;
-            let mut out = Vec::new();
-            decoder
-                .take(limits.max_decompressed_bytes as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| ApiError::BadRequest(format!("bad zstd body: {e}")))?;
-            out
-        }
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "unsupported content-encoding {other}; use zstd"
+    // The permit is taken once the body is in, not while it arrives: a phone on a 2G
+    // link takes minutes to send a large push, and permits held that long would let a
+    // few slow uploads shut out every other heavy sync. The price: when the last
+    // permit is taken by someone else during the upload, this one is refused after it
+    // (nothing is stored; the device sends it again later).
+    let permit = if body.len() > HEAVY_BODY_BYTES {
+        Some(gate.try_enter().ok_or_else(busy)?)
+    } else {
+        None
+    };
+    let storage = state.storage.clone();
+    let answer = web::block(move || {
+        let mut work = Work {
+            gate,
+            permit,
+            limits,
+        };
+        let bytes = work.decompress(&body, encoding)?;
+        drop(body);
+        let request = work.decode(&bytes)?;
+        drop(bytes);
+        let response =
+            sync::handle(storage.as_ref(), &p, request, &work.limits).map_err(|e| match e {
+                SyncError::TooLarge(m) => ApiError::TooLarge(m),
+                SyncError::Malformed(m) => ApiError::Unprocessable(m),
+                SyncError::Storage(e) => e.into(),
+            })?;
+        work.answer(response.encode(), accepts_zstd)
+        // The permit, if any, is given back here, with the last of the work done.
+    })
+    .await??;
+    let mut http = HttpResponse::Ok();
+    http.content_type(CONTENT_TYPE);
+    if answer.compressed {
+        http.insert_header(("content-encoding", "zstd"));
+    }
+    Ok(http.body(answer.bytes))
+}
+
+/// One sync's work on the blocking pool, with the heavy-sync permit it holds, if any.
+struct Work {
+    gate: Arc<Gate>,
+    permit: Option<Permit>,
+    limits: Limits,
+}
+
+/// An encoded answer, compressed or not.
+struct Answer {
+    bytes: Vec<u8>,
+    compressed: bool,
+}
+
+impl Work {
+    /// The body decompressed, within the decompressed limit. A light body found to
+    /// decompress into a heavy one (see [`HEAVY_DECOMPRESSED_BYTES`]) takes a permit
+    /// before it is decompressed further, or is refused.
+    fn decompress(&mut self, body: &[u8], encoding: Encoding) -> Result<Vec<u8>, ApiError> {
+        let max = self.limits.max_decompressed_bytes;
+        let bytes = match encoding {
+            // Light as sent means light here: it is at most `HEAVY_BODY_BYTES`.
+            Encoding::Identity => body.to_vec(),
+            Encoding::Zstd => {
+                let bad = |e: std::io::Error| ApiError::BadRequest(format!("bad zstd body: {e}"));
+                let mut decoder = zstd::stream::read::Decoder::new(body).map_err(bad)?;
+                let mut out = Vec::new();
+                if self.permit.is_none() {
+                    let light = HEAVY_DECOMPRESSED_BYTES.min(max);
+                    (&mut decoder)
+                        .take(light as u64 + 1)
+                        .read_to_end(&mut out)
+                        .map_err(bad)?;
+                    if out.len() <= light {
+                        // The whole body, and light.
+                        return Ok(out);
+                    }
+                    if out.len() > HEAVY_DECOMPRESSED_BYTES {
+                        self.permit = Some(self.gate.try_enter().ok_or_else(busy)?);
+                    }
+                }
+                let left = (max + 1).saturating_sub(out.len());
+                decoder
+                    .take(left as u64)
+                    .read_to_end(&mut out)
+                    .map_err(bad)?;
+                out
+            }
+        };
+        if bytes.len() > max {
+            return Err(ApiError::TooLarge(format!(
+                "the body decompresses to more than {max} bytes"
             )));
         }
-    };
-    if bytes.len() > limits.max_decompressed_bytes {
-        return Err(ApiError::TooLarge(format!(
-            "the body decompresses to more than {} bytes",
-            limits.max_decompressed_bytes
-        )));
+        Ok(bytes)
     }
-    let storage = state.storage.clone();
-    let response = web::block(move || -> Result<Vec<u8>, ApiError> {
+
+    /// The request, counted before it is decoded.
+    fn decode(&self, bytes: &[u8]) -> Result<SyncRequest, ApiError> {
+        let limits = &self.limits;
         // Count before decoding: an empty change is one byte on the wire and 24 in
         // memory, so 32 MiB of them (a 1 KB zstd body) would allocate ~800 MB before
         // the engine's count limits are checked.
-        if let Some((records, changes)) = intake_shared::protocol::count_request_entries(&bytes)
+        if let Some((records, changes)) = intake_shared::protocol::count_request_entries(bytes)
             && (changes > limits.max_changes_per_request
                 || records > limits.max_records_per_request)
         {
@@ -90,7 +212,7 @@ pub async fn sync(
                 limits.max_changes_per_request, limits.max_records_per_request
             )));
         }
-        let request = SyncRequest::decode(&bytes).map_err(|e| match e {
+        SyncRequest::decode(bytes).map_err(|e| match e {
             // The header named a version we speak; a body that says otherwise is broken.
             DecodeError::Version(v) => ApiError::BadRequest(format!(
                 "the body's protocol version {v} does not match the header"
@@ -98,27 +220,33 @@ pub async fn sync(
             DecodeError::Malformed(m) => {
                 ApiError::BadRequest(format!("malformed sync request: {m}"))
             }
-        })?;
-        let response =
-            sync::handle(storage.as_ref(), &p, request, &limits).map_err(|e| match e {
-                SyncError::TooLarge(m) => ApiError::TooLarge(m),
-                SyncError::Malformed(m) => ApiError::Unprocessable(m),
-                SyncError::Storage(e) => e.into(),
-            })?;
-        Ok(response.encode())
-    })
-    .await??;
-    let accepts_zstd =
-        header(&req, "accept-encoding").is_some_and(|v| v.split(',').any(|e| e.trim() == "zstd"));
-    let mut http = HttpResponse::Ok();
-    http.content_type(CONTENT_TYPE);
-    if accepts_zstd {
-        let level = intake_shared::protocol::compression_level(response.len());
-        let compressed = zstd::bulk::compress(&response, level)
+        })
+    }
+
+    /// The encoded response, compressed when the device accepts zstd. A large answer
+    /// is compressed at the protocol's level under a permit (the one held, or one free
+    /// now); without one, at [`QUICK_LEVEL`]: the device still gets its page, a little
+    /// larger, and is never refused for asking.
+    fn answer(&mut self, response: Vec<u8>, accepts_zstd: bool) -> Result<Answer, ApiError> {
+        if !accepts_zstd {
+            return Ok(Answer {
+                bytes: response,
+                compressed: false,
+            });
+        }
+        if response.len() > HEAVY_ANSWER_BYTES && self.permit.is_none() {
+            self.permit = self.gate.try_enter();
+        }
+        let level = if response.len() <= HEAVY_ANSWER_BYTES || self.permit.is_some() {
+            intake_shared::protocol::compression_level(response.len())
+        } else {
+            QUICK_LEVEL
+        };
+        let bytes = zstd::bulk::compress(&response, level)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
-        http.insert_header(("content-encoding", "zstd"));
-        Ok(http.body(compressed))
-    } else {
-        Ok(http.body(response))
+        Ok(Answer {
+            bytes,
+            compressed: true,
+        })
     }
 }

@@ -3,6 +3,13 @@
 //! documents; both are wrong for bytes off the network. Here the input is split into
 //! chunks by their header (magic, checksum, type, LEB128 length), every chunk must
 //! decode, and each decode runs under `catch_unwind`.
+//!
+//! Pushed changes are held to more: only uncompressed change chunks ([`decode_pushed`]).
+//! A compressed change or a whole document would have Automerge inflate them before
+//! anything else can be checked — a small body can expand enormously (a decompression
+//! bomb), and Automerge 0.12 panics on some such inputs — while our own devices only
+//! ever push uncompressed change chunks (`save_after` and `get_changes` give every
+//! change's raw, uncompressed bytes).
 
 use std::panic::catch_unwind;
 
@@ -50,17 +57,16 @@ fn uleb128(bytes: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
+/// Why a pushed chunk is refused before it is decoded.
+pub(super) const PUSH_TAKES_CHANGES_ONLY: &str =
+    "compressed changes and documents are not accepted in a push; send uncompressed change chunks";
+
 /// Decodes every change in `bytes` (change chunks, or whole documents), or fails.
 pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Change>, RecordError> {
     let mut changes = Vec::new();
     for (kind, chunk) in split(bytes)? {
         match kind {
-            CHANGE | COMPRESSED_CHANGE => {
-                let change = catch_unwind(|| Change::from_bytes(chunk.to_vec()))
-                    .map_err(|_| malformed("a change could not be decoded"))?
-                    .map_err(|e| malformed(format!("bad change: {e}")))?;
-                changes.push(change);
-            }
+            CHANGE | COMPRESSED_CHANGE => changes.push(change(chunk)?),
             DOCUMENT => {
                 let mut doc = catch_unwind(|| {
                     let options = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
@@ -76,6 +82,27 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Vec<Change>, RecordError> {
     Ok(changes)
 }
 
+/// Decodes pushed changes: uncompressed change chunks only. Every chunk's type is
+/// checked by its header byte before any chunk is decoded, so Automerge never inflates
+/// a pushed byte.
+pub(super) fn decode_pushed(bytes: &[u8]) -> Result<Vec<Change>, RecordError> {
+    let chunks = split(bytes)?;
+    if let Some((kind, _)) = chunks.iter().find(|(kind, _)| *kind != CHANGE) {
+        return Err(match *kind {
+            DOCUMENT | COMPRESSED_CHANGE => malformed(PUSH_TAKES_CHANGES_ONLY),
+            other => malformed(format!("unsupported chunk type {other}")),
+        });
+    }
+    chunks.into_iter().map(|(_, chunk)| change(chunk)).collect()
+}
+
+/// One change chunk (type 1 or 2), decoded under `catch_unwind`.
+fn change(chunk: &[u8]) -> Result<Change, RecordError> {
+    catch_unwind(|| Change::from_bytes(chunk.to_vec()))
+        .map_err(|_| malformed("a change could not be decoded"))?
+        .map_err(|e| malformed(format!("bad change: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +116,102 @@ mod tests {
         chunk.extend([0, 0, 0, 0, CHANGE, 5, 1, 2]);
         assert!(matches!(split(&chunk), Err(RecordError::Malformed(_))));
         assert!(split(&[]).unwrap().is_empty());
+    }
+
+    /// A document made by one change large enough that Automerge compresses it on
+    /// request (`Change::bytes`: above 256 bytes): its change raw, its change
+    /// compressed, and the whole document.
+    fn three_forms() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        use automerge::transaction::Transactable;
+        let mut doc = AutoCommit::new();
+        doc.put(automerge::ROOT, "note", "a long enough note ".repeat(40))
+            .unwrap();
+        let mut change = doc.get_last_local_change().unwrap();
+        let raw = change.raw_bytes().to_vec();
+        let compressed = change.bytes().into_owned();
+        let document = doc.save();
+        assert_eq!(
+            (raw[8], compressed[8], document[8]),
+            (CHANGE, COMPRESSED_CHANGE, DOCUMENT)
+        );
+        (raw, compressed, document)
+    }
+
+    #[test]
+    fn a_push_takes_uncompressed_change_chunks_only() {
+        let (raw, compressed, document) = three_forms();
+        // Bytes from storage or a pulled page may hold every kind.
+        for bytes in [&raw, &compressed, &document] {
+            assert_eq!(decode(bytes).unwrap().len(), 1);
+        }
+        assert_eq!(decode_pushed(&raw).unwrap().len(), 1);
+        let refused = |bytes: &[u8]| match decode_pushed(bytes) {
+            Err(RecordError::Malformed(m)) => m,
+            other => panic!("accepted: {other:?}"),
+        };
+        for bytes in [
+            compressed.clone(),
+            document,
+            [raw.clone(), compressed].concat(),
+        ] {
+            assert_eq!(refused(&bytes), PUSH_TAKES_CHANGES_ONLY);
+        }
+    }
+
+    #[test]
+    fn our_record_api_gives_uncompressed_change_chunks_only() {
+        // What a device pushes comes from these three calls; Automerge would compress
+        // a change this large if asked for `Change::bytes`, and they must not.
+        use crate::record::{Identity, Record};
+        let form = crate::FormRegistry::builtin().get("intake", 1).unwrap();
+        let who = Identity {
+            actor: vec![7; 20],
+            author: Some("arta".into()),
+        };
+        let narrative: String = (0..64 << 10)
+            .map(|i: u32| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+            .collect();
+        let id = crate::RecordId::new_v7(1_790_000_000_000, [1; 10]);
+        let at = chrono::Utc::now();
+        let mut r = Record::create_with(id, form, &who, at, |e| {
+            e.set("narrative", crate::Value::Text(narrative.clone()))
+        })
+        .unwrap();
+        r.edit(at, |e| {
+            e.set(
+                "narrative",
+                crate::Value::Text(format!("{narrative}, again")),
+            )
+        })
+        .unwrap();
+        let incremental = r.save_incremental();
+        let since = r.changes_since(&[]);
+        let list = r.change_list_since(&[]);
+        let mut kinds: Vec<u8> = Vec::new();
+        for bytes in [&incremental, &since].into_iter().chain(&list) {
+            kinds.extend(split(bytes).unwrap().iter().map(|(kind, _)| *kind));
+        }
+        assert_eq!(kinds, vec![CHANGE; 6]);
+        assert!(list[0].len() > 64 << 10);
+        assert_eq!(decode_pushed(&list.concat()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_pushed_compressed_chunk_is_refused_before_it_is_inflated() {
+        // A type-2 chunk whose body is not DEFLATE at all: decoding it would fail with
+        // another message (or worse); the header alone refuses it.
+        let mut bomb = MAGIC.to_vec();
+        bomb.extend([0, 0, 0, 0, COMPRESSED_CHANGE, 4, 0xde, 0xad, 0xbe, 0xef]);
+        assert!(
+            matches!(decode(&bomb), Err(RecordError::Malformed(m)) if m != PUSH_TAKES_CHANGES_ONLY)
+        );
+        assert!(
+            matches!(decode_pushed(&bomb), Err(RecordError::Malformed(m)) if m == PUSH_TAKES_CHANGES_ONLY)
+        );
+        let mut bundle = MAGIC.to_vec();
+        bundle.extend([0, 0, 0, 0, 3, 0]);
+        assert!(
+            matches!(decode_pushed(&bundle), Err(RecordError::Malformed(m)) if m == "unsupported chunk type 3")
+        );
     }
 }

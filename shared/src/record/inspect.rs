@@ -77,9 +77,12 @@ impl Incoming {
 }
 
 /// Like [`inspect_changes`], keeping the decoded changes (and putting off decoding the
-/// operations of creating changes).
+/// operations of creating changes), for changes pushed from elsewhere: only
+/// uncompressed change chunks are accepted. A compressed change or a whole document is
+/// refused by its header as [`RecordError::Malformed`] before Automerge touches it (it
+/// would have to inflate it first: a decompression bomb, and panics in Automerge 0.12).
 pub fn decode_incoming(bytes: &[u8]) -> Result<Vec<Incoming>, RecordError> {
-    chunks::decode(bytes)?
+    chunks::decode_pushed(bytes)?
         .into_iter()
         .map(|change| {
             let pending = change.deps().is_empty();
