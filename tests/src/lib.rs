@@ -5,6 +5,7 @@
 //! process for the crash test.
 
 pub mod craft;
+pub mod link;
 pub mod proxy;
 
 use std::net::TcpListener;
