@@ -47,8 +47,11 @@ impl Default for Limits {
             max_decompressed_bytes: 32 << 20,
             max_changes_per_request: 20_000,
             max_records_per_request: 10_000,
-            max_ops_per_change: 10_000,
-            max_document_bytes: 2 << 20,
+            // A long narrative is one operation per character: a 2 MB testimony is a
+            // change of two million operations. These allow it; `max_heavy_syncs`
+            // bounds how many such syncs run at once.
+            max_ops_per_change: 4_000_000,
+            max_document_bytes: 8 << 20,
             max_page_bytes: 4 << 20,
             max_heavy_syncs: 0,
         }

@@ -54,12 +54,10 @@ fn narrative(len: usize) -> String {
     out
 }
 
+/// The default limits take a record with a long narrative (one operation per
+/// character).
 fn big_server() -> TestServer {
-    let mut settings = Settings::default();
-    // A 1 MB narrative is one change of a million operations (one per character).
-    settings.limits.max_ops_per_change = 4_000_000;
-    settings.limits.max_document_bytes = 8 << 20;
-    TestServer::start_with(settings)
+    TestServer::start_with(Settings::default())
 }
 
 #[test]
