@@ -170,6 +170,8 @@ pub enum Failure {
     Retryable,
     /// 413: the request was too large for the server.
     TooLarge,
+    /// 503 with `Retry-After`: the server is busy; the same request will do later.
+    Busy,
     /// Needs a person (revoked, update the app) or is a bug (400, 422).
     Permanent,
 }
@@ -344,6 +346,15 @@ impl Plan {
             Failure::Retryable => {
                 self.failures += 1;
                 self.budgets = self.budgets.shrink();
+                if self.failures >= RETRY_LIMIT {
+                    Retry::GiveUp
+                } else {
+                    Retry::Now
+                }
+            }
+            Failure::Busy => {
+                // Not the link's fault: the sizes stay; the driver waits as told.
+                self.failures += 1;
                 if self.failures >= RETRY_LIMIT {
                     Retry::GiveUp
                 } else {

@@ -308,6 +308,18 @@ fn retries_are_bounded_and_offline_gives_up_soon() {
 }
 
 #[test]
+fn a_busy_server_is_waited_for_without_shrinking() {
+    let mut plan = Plan::new(None, MAX);
+    assert_eq!(plan.failed(Failure::Busy), Retry::Now);
+    assert_eq!(plan.budgets(), MAX);
+    let mut tries = 1;
+    while plan.failed(Failure::Busy) == Retry::Now {
+        tries += 1;
+    }
+    assert_eq!(tries + 1, RETRY_LIMIT);
+}
+
+#[test]
 fn a_413_lowers_the_push_and_the_records_for_the_rest_of_the_sync() {
     let mut plan = Plan::new(None, MAX);
     assert_eq!(plan.failed(Failure::TooLarge), Retry::Now);

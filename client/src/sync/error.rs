@@ -12,6 +12,10 @@ pub enum SyncError {
     /// Worth retrying later (timeouts, 5xx, 429, a cut connection).
     #[error("temporary problem, will retry: {0}")]
     Retryable(String),
+    /// The server is busy with other heavy syncs (503 with `Retry-After`): the same
+    /// request will do after that many seconds.
+    #[error("the server is busy, will retry in {1} s: {0}")]
+    Busy(String, u64),
     /// The server found a request too large (413): smaller ones will do.
     #[error("the server found a request too large: {0}")]
     TooLarge(String),
@@ -55,7 +59,10 @@ impl SyncError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            SyncError::Offline(_) | SyncError::Retryable(_) | SyncError::TooLarge(_)
+            SyncError::Offline(_)
+                | SyncError::Retryable(_)
+                | SyncError::TooLarge(_)
+                | SyncError::Busy(..)
         )
     }
 

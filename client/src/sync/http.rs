@@ -191,8 +191,18 @@ impl Transport {
             .headers()
             .get("content-encoding")
             .is_some_and(|v| v == "zstd");
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let bytes = resp.bytes().map_err(classify)?;
         let down = bytes.len();
+        if status.as_u16() == 503
+            && let Some(secs) = retry_after
+        {
+            return Err(SyncError::Busy(server_message(status, &bytes), secs));
+        }
         if !status.is_success() {
             return Err(status_error(status, &bytes));
         }

@@ -96,6 +96,7 @@ fn failure(e: &SyncError) -> Failure {
         SyncError::Offline(_) => Failure::Offline,
         SyncError::Retryable(_) => Failure::Retryable,
         SyncError::TooLarge(_) => Failure::TooLarge,
+        SyncError::Busy(..) => Failure::Busy,
         _ => Failure::Permanent,
     }
 }
@@ -139,6 +140,10 @@ pub fn sync(
                 store.set_budgets(plan.budgets())?;
                 if retry == Retry::GiveUp {
                     return Err(e);
+                }
+                if let SyncError::Busy(_, secs) = e {
+                    // As the server asked; a bound, should it ask for much.
+                    std::thread::sleep(Duration::from_secs(secs.min(30)));
                 }
                 summary.retries += 1;
                 continue;

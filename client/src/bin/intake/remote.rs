@@ -46,8 +46,13 @@ pub fn sync(home: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         if terminal {
             let s = &p.summary;
             let bar = if p.more { "receiving…" } else { "done" };
+            // On a link that keeps dropping, say so: the sync is still getting there.
+            let dropped = match s.retries {
+                0 => String::new(),
+                n => format!(" · link dropped {n}×, resumed"),
+            };
             eprint!(
-                "\r\x1b[2Ksync: sent {} · received {} · {} up / {} down · {bar}",
+                "\r\x1b[2Ksync: sent {} · received {} · {} up / {} down{dropped} · {bar}",
                 s.sent,
                 s.received,
                 human(s.bytes_up),
@@ -74,6 +79,13 @@ pub fn sync(home: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             s.requests,
             if s.requests == 1 { "" } else { "s" }
         );
+        if s.retries > 0 {
+            line += &format!(
+                "; the link dropped {} time{}, each time it picked up where it stopped",
+                s.retries,
+                if s.retries == 1 { "" } else { "s" }
+            );
+        }
         if s.refused > 0 {
             line += &format!("; {} refused by the server (see `intake list`)", s.refused);
         }
@@ -99,7 +111,10 @@ fn explain(e: SyncError) -> anyhow::Error {
         SyncError::Offline(_) => {
             " — your records are safe on this device; sync again when you have signal"
         }
-        SyncError::Retryable(_) => " — nothing was lost; try again in a few minutes",
+        SyncError::Retryable(_) | SyncError::TooLarge(_) | SyncError::Busy(..) => {
+            " — nothing was lost, and what got through is kept: run `intake sync` again \
+             and it continues where it stopped"
+        }
         _ => "",
     };
     anyhow::anyhow!("{e}{hint}")
