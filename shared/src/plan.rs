@@ -273,6 +273,12 @@ impl Plan {
         Step::Done
     }
 
+    /// The page just committed must be asked for again (a large item it ended did not
+    /// match its digest), whatever the server said of what follows it.
+    pub fn pull_again(&mut self) {
+        self.pulled = false;
+    }
+
     /// Whether a record of `size` bytes, first in line, goes in pieces: it alone is
     /// larger than the push budget.
     pub fn upload(&self, size: usize) -> bool {

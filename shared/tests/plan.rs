@@ -162,6 +162,22 @@ fn a_sync_ends_when_the_server_has_no_more_and_nothing_waits() {
 }
 
 #[test]
+fn a_page_whose_large_item_did_not_add_up_is_asked_for_again() {
+    let mut plan = Plan::new(None, MAX);
+    plan.answered(
+        &Answer {
+            asked_page: true,
+            more: false,
+            progress: true,
+        },
+        &[],
+    );
+    assert_eq!(plan.next(&Holdings::default()), Step::Done);
+    plan.pull_again();
+    assert!(matches!(plan.next(&Holdings::default()), Step::Send(_)));
+}
+
+#[test]
 fn a_push_without_a_page_does_not_end_the_pull() {
     let mut plan = Plan::new(None, MAX);
     plan.answered(

@@ -8,6 +8,8 @@ use intake_client::{Key, Store, SyncOptions};
 use intake_server::Settings;
 use intake_server::storage::{Role, Storage};
 use intake_shared::Value;
+use intake_shared::protocol::{ItemKind, Outcome, Piece, Rejection, pieces as wire_pieces};
+use intake_tests::craft::{self, push_of, wire};
 use intake_tests::proxy::{Fault, FaultConfig, FaultProxy};
 use intake_tests::{TestDevice, TestServer};
 
@@ -231,4 +233,135 @@ fn the_proxy_script_is_used() {
     drita.create(&[("full_name", text("x"))]);
     let s = drita.sync().unwrap();
     assert_eq!(s.retries, 2, "{s:?}");
+}
+
+#[test]
+fn pieces_that_do_not_match_their_digest_are_dropped_and_fetched_again() {
+    let server = big_server();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let long = narrative(300 << 10);
+    let id = drita.create(&[("narrative", text(long.clone()))]);
+    drita.sync().unwrap();
+
+    // Merita's pull is cut after a few pieces have been kept.
+    let proxy = FaultProxy::start(
+        server.url.trim_start_matches("http://").parse().unwrap(),
+        FaultConfig {
+            fault_rate: 0.0,
+            seed: 5,
+        },
+    );
+    proxy.fail_from(4, Fault::BadGateway);
+    merita.point_at(&proxy.url());
+    assert!(intake_client::sync(&mut merita.store, &small(32 << 10), &mut |_| {}).is_err());
+    // Damage what was kept, as a bad flash sector would.
+    let db = merita.dir.path().join(intake_client::store::DB_FILE);
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "07".repeat(32)))
+        .unwrap();
+    let damaged = conn
+        .execute(
+            "UPDATE download_pieces SET bytes = zeroblob(length(bytes)) WHERE offset = 0",
+            [],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1, "a piece was kept before the cut");
+    drop(conn);
+
+    merita.point_at(&server.url);
+    let s = intake_client::sync(&mut merita.store, &small(32 << 10), &mut |_| {}).unwrap();
+    assert_eq!(s.received, 1, "{s:?}");
+    assert_eq!(merita.record(id).get("narrative"), Some(text(long)));
+}
+
+#[test]
+fn an_older_app_gets_a_large_item_whole_and_version_3_gets_pieces() {
+    let server = big_server();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
+    let id = drita.create(&[("narrative", text(narrative(100 << 10)))]);
+    drita.sync().unwrap();
+    for version in [2, 3] {
+        let mut req = craft::request(0, vec![], vec![]);
+        req.version = version;
+        req.page_bytes = 8 << 10;
+        let resp = server.sync(Some(&merita.token), &req).response.unwrap();
+        if version == 2 {
+            assert_eq!(resp.docs.len(), 1);
+            assert!(resp.piece.is_none());
+        } else {
+            let piece = resp.piece.expect("a piece");
+            assert!(resp.docs.is_empty() && resp.changes.is_empty());
+            assert_eq!((piece.record, piece.offset), (wire(id), 0));
+            assert!(piece.bytes.len() <= 8 << 10);
+            assert!(resp.more);
+            assert_eq!(resp.cursor, 0, "the cursor waits for the last piece");
+        }
+    }
+}
+
+#[test]
+fn an_upload_that_does_not_match_its_digest_is_refused_and_dropped() {
+    let server = TestServer::start();
+    let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
+    let mut record = intake_shared::Record::create(
+        intake_shared::RecordId::new_v7(1_790_000_000_000, [4; 10]),
+        intake_shared::FormRegistry::builtin()
+            .get("intake", 1)
+            .unwrap(),
+        &craft::identity(&drita, "drita", 1),
+        chrono::Utc::now(),
+    );
+    let whole = wire_pieces::encode_upload(&push_of(&mut record, &[]));
+    let honest = wire_pieces::digest(&whole);
+    let mut lying = honest;
+    lying[0] ^= 1;
+    let send = |digest, from: usize| {
+        let mut req = craft::request(0, vec![], vec![]);
+        req.page_bytes = 0;
+        req.upload = Some(Piece::of(
+            wire(record.id()),
+            ItemKind::Push,
+            digest,
+            &whole,
+            from,
+            1000,
+        ));
+        server
+            .sync(Some(&drita.token), &req)
+            .response
+            .unwrap()
+            .upload
+            .unwrap()
+    };
+    let mut from = 0;
+    let ack = loop {
+        let ack = send(lying, from);
+        if ack.outcome.is_some() {
+            break ack;
+        }
+        assert_eq!(ack.have as usize, (from + 1000).min(whole.len()));
+        from = ack.have as usize;
+    };
+    assert!(matches!(
+        ack.outcome,
+        Some(Outcome::Rejected {
+            reason: Rejection::Malformed,
+            ..
+        })
+    ));
+    assert_eq!(ack.have, 0, "dropped: start over");
+    assert!(server.storage.record(record.id()).unwrap().is_none());
+    // Honest pieces go through.
+    let mut from = 0;
+    let ack = loop {
+        let ack = send(honest, from);
+        if ack.outcome.is_some() {
+            break ack;
+        }
+        from = ack.have as usize;
+    };
+    assert_eq!(ack.outcome, Some(Outcome::Stored));
+    assert!(server.storage.record(record.id()).unwrap().is_some());
 }

@@ -149,7 +149,7 @@ fn each_version_is_answered_in_its_own_layout() {
     // Pushed under another record's id: refused.
     let mut wrong = push_of(&mut foreign, &[]);
     wrong.record = [9; 16];
-    for version in [1, 2] {
+    for version in [1, 2, 3] {
         let mut req = request(0, vec![push_of(&mut ok, &[]), wrong.clone()]);
         req.version = version;
         let reply = server.sync(Some(&drita.token), &req);
@@ -157,7 +157,7 @@ fn each_version_is_answered_in_its_own_layout() {
         assert_eq!(resp.version, version);
         assert_eq!(resp.results[0].outcome, Outcome::Stored);
         assert!(matches!(resp.results[1].outcome, Outcome::Rejected { .. }));
-        // Version 1 repeats every pushed id; version 2 names refusals by index only.
+        // Version 1 repeats every pushed id; versions 2 and 3 name refusals by index.
         let ok_id = ok.id();
         let contains_id = reply
             .body

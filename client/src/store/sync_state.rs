@@ -10,7 +10,7 @@ use intake_shared::protocol::{ItemKind, Piece};
 use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::transfer::take_piece;
+use super::transfer::{Taken, take_piece};
 use super::{Origin, Store, StoreError, insert_received, save_in};
 
 /// This device's enrolment with a server.
@@ -87,6 +87,9 @@ pub(crate) struct PageResult {
     pub removed: usize,
     /// Records whose history this device lacks, now wanted whole.
     pub wanted: usize,
+    /// A large item ended in this page but did not match its digest: the cursor stayed
+    /// before it, and it must be asked for again.
+    pub item_bad: bool,
     /// Records removed by the server but kept because they still hold changes it
     /// refused (nothing saved is ever dropped silently).
     pub kept: usize,
@@ -287,17 +290,20 @@ impl Store {
                 params![id.to_string(), heads, message],
             )?;
         }
-        let whole = match &page.piece {
+        let taken = match &page.piece {
             Some(piece) => take_piece(&tx, piece)?,
-            None => None,
+            None => Taken::Kept,
         };
+        // A large item whose pieces do not add up is asked for again: the cursor and
+        // the removals of the page that ended it wait until it arrives whole.
+        let item_bad = matches!(taken, Taken::Bad);
         let mut incoming: Vec<(RecordId, Vec<u8>, bool)> = page
             .docs
             .iter()
             .map(|(id, doc)| (*id, doc.clone(), true))
             .chain(page.changes.iter().map(|(id, c)| (*id, c.concat(), false)))
             .collect();
-        if let Some(item) = whole {
+        if let Taken::Whole(item) = taken {
             incoming.push((item.record, item.bytes, item.kind == ItemKind::Doc));
         }
         for id in &page.unavailable {
@@ -369,7 +375,8 @@ impl Store {
             result.received += 1;
         }
         let mut hold = false;
-        for id in &page.removed {
+        let removed: &[RecordId] = if item_bad { &[] } else { &page.removed };
+        for id in removed {
             let key = id.to_string();
             let state: Option<(bool, bool)> = tx
                 .query_row(
@@ -400,12 +407,15 @@ impl Store {
                 None => {}
             }
         }
-        if hold {
+        if item_bad {
+            // The cursor stays before the item.
+        } else if hold {
             set_meta(&tx, "held_cursor", &page.cursor.to_be_bytes())?;
         } else if get_meta(&tx, "held_cursor")?.is_none() {
             set_meta(&tx, "cursor", &page.cursor.to_be_bytes())?;
         }
         result.removed += release_held(&tx)?;
+        result.item_bad = item_bad;
         tx.commit()?;
         Ok(result)
     }

@@ -13,6 +13,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::sync_state::{get_meta, set_meta, waiting};
 use super::{Store, StoreError};
 
+/// What a received piece came to.
+#[derive(Debug)]
+pub(crate) enum Taken {
+    /// Kept; more pieces to come (or a repeat of one already kept).
+    Kept,
+    /// The last piece: the whole item, checked against its digest.
+    Whole(Received),
+    /// The last piece, but the whole does not match its digest: dropped, to be sent
+    /// again. The page that carried it must not move the cursor past the item.
+    Bad,
+}
+
 /// A large item received whole from its pieces, to be applied with its page.
 #[derive(Debug)]
 pub(crate) struct Received {
@@ -120,17 +132,22 @@ fn download_resume(conn: &Connection) -> Result<Option<Resume>, StoreError> {
 /// Keeps a received piece (in the page's transaction). Returns the whole item once its
 /// last piece is in and the bytes match their digest; a piece of another item starts
 /// over, and pieces that do not add up are dropped, so the server sends them again.
-pub(crate) fn take_piece(conn: &Connection, piece: &Piece) -> Result<Option<Received>, StoreError> {
+pub(crate) fn take_piece(conn: &Connection, piece: &Piece) -> Result<Taken, StoreError> {
     let held = download_resume(conn)?;
     let continues = held.is_some_and(|r| r.digest == piece.digest && r.have == piece.offset);
     if !continues {
         if held.is_some_and(|r| r.digest == piece.digest) {
             // A repeat of a piece already kept (its answer was cut): nothing new.
-            return Ok(None);
+            return Ok(Taken::Kept);
         }
         clear_download(conn)?;
         if piece.offset != 0 {
-            return Ok(None);
+            // The middle of an item this store holds nothing of: asked again from 0.
+            return Ok(if piece.is_last() {
+                Taken::Bad
+            } else {
+                Taken::Kept
+            });
         }
         conn.execute(
             "INSERT INTO download (id, record_id, kind, digest, total) VALUES (1, ?1, ?2, ?3, ?4)",
@@ -147,7 +164,7 @@ pub(crate) fn take_piece(conn: &Connection, piece: &Piece) -> Result<Option<Rece
         params![piece.offset, piece.bytes],
     )?;
     if !piece.is_last() {
-        return Ok(None);
+        return Ok(Taken::Kept);
     }
     let mut bytes = Vec::with_capacity(piece.total as usize);
     {
@@ -164,12 +181,12 @@ pub(crate) fn take_piece(conn: &Connection, piece: &Piece) -> Result<Option<Rece
     )?;
     clear_download(conn)?;
     if bytes.len() != piece.total as usize || pieces::digest(&bytes) != piece.digest {
-        return Ok(None);
+        return Ok(Taken::Bad);
     }
     let Ok(record) = <[u8; 16]>::try_from(record) else {
-        return Ok(None);
+        return Ok(Taken::Bad);
     };
-    Ok(Some(Received {
+    Ok(Taken::Whole(Received {
         record: record_id(&record),
         kind: kind_of(kind),
         bytes,

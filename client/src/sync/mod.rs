@@ -123,7 +123,10 @@ pub fn sync(
         page: options.page_bytes,
         records: options.max_records.min(server_records).max(1),
     };
-    let mut plan = Plan::new(store.budgets()?, max);
+    let kept = store.budgets()?;
+    let mut plan = Plan::new(kept, max);
+    // Written only when they change: a no-op sync writes nothing for them.
+    let mut written = kept;
     let mut summary = SyncSummary::default();
     // An earlier sync may have stopped with a page held for records since resolved.
     summary.removed += store.release_held()?;
@@ -137,7 +140,10 @@ pub fn sync(
             Ok(round) => round,
             Err(e) => {
                 let retry = plan.failed(failure(&e));
-                store.set_budgets(plan.budgets())?;
+                if written != Some(plan.budgets()) {
+                    store.set_budgets(plan.budgets())?;
+                    written = Some(plan.budgets());
+                }
                 if retry == Retry::GiveUp {
                     return Err(e);
                 }
@@ -156,7 +162,10 @@ pub fn sync(
         summary.refused += round.refused;
         summary.received += round.received;
         summary.removed += round.removed;
-        store.set_budgets(plan.budgets())?;
+        if written != Some(plan.budgets()) {
+            store.set_budgets(plan.budgets())?;
+            written = Some(plan.budgets());
+        }
         progress(&Progress {
             summary: summary.clone(),
             more: round.more,
@@ -332,6 +341,9 @@ fn round_trip(
         .collect();
     page.removed = response.removed.iter().map(record_id).collect();
     let result = store.commit_page(page)?;
+    if result.item_bad {
+        plan.pull_again();
+    }
     round.received = result.received;
     round.removed = result.removed;
     Ok(round)
