@@ -365,3 +365,67 @@ fn an_upload_that_does_not_match_its_digest_is_refused_and_dropped() {
     assert_eq!(ack.outcome, Some(Outcome::Stored));
     assert!(server.storage.record(record.id()).unwrap().is_some());
 }
+
+/// What the store holds of the item being received, read with the raw key.
+fn pieces_held(dir: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join(intake_client::store::DB_FILE)).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", "07".repeat(32)))
+        .unwrap();
+    conn.query_row(
+        "SELECT coalesce(sum(length(bytes)), 0) FROM download_pieces",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn pieces_survive_sigkill_of_the_syncing_process() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let server = big_server();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let long = narrative(400 << 10);
+    let id = drita.create(&[("narrative", text(long.clone()))]);
+    drita.sync().unwrap();
+    let dir = merita.dir.path().to_path_buf();
+    drop(merita.store);
+
+    // Killed after 2, 3, 4… answered round trips: what it held before each kill is
+    // still there, and the next process goes on from it.
+    let mut held = Vec::new();
+    for kill_after in 2..6 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_intake-sync-device"))
+            .arg(&dir)
+            .arg("07".repeat(32))
+            .arg((24 << 10).to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for _ in 0..kill_after {
+            lines.next().unwrap().unwrap();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        held.push(pieces_held(&dir));
+    }
+    assert!(held[0] > 0, "pieces were kept: {held:?}");
+    assert!(
+        held.windows(2).all(|w| w[1] > w[0]),
+        "each process went on from what the last one kept: {held:?}"
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_intake-sync-device"))
+        .arg(&dir)
+        .arg("07".repeat(32))
+        .arg((24 << 10).to_string())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let store = Store::open(&dir, &Key::from_bytes([7; 32])).unwrap();
+    assert_eq!(store.get(id).unwrap().get("narrative"), Some(text(long)));
+    assert_eq!(pieces_held(&dir), 0, "nothing left over");
+}
