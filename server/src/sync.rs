@@ -205,14 +205,26 @@ fn receive_piece(
     if piece.kind != ItemKind::Push {
         return Err(SyncError::Malformed("an upload carries a push".into()));
     }
-    if piece.total as usize > limits.max_decompressed_bytes {
-        return Err(SyncError::TooLarge(format!(
-            "an upload of {} bytes; at most {} are accepted",
-            piece.total, limits.max_decompressed_bytes
-        )));
-    }
     if u64::from(piece.offset) + piece.bytes.len() as u64 > u64::from(piece.total) {
         return Err(SyncError::Malformed("a piece ends past its upload".into()));
+    }
+    if piece.total as usize > limits.max_decompressed_bytes {
+        // That record alone is refused (a 413 would hold back every record queued
+        // behind it on the device); nothing of it is kept.
+        return Ok((
+            UploadAck {
+                digest: piece.digest,
+                have: 0,
+                outcome: Some(Outcome::Rejected {
+                    reason: Rejection::TooLarge,
+                    message: format!(
+                        "the record's changes are {} bytes; at most {} are accepted",
+                        piece.total, limits.max_decompressed_bytes
+                    ),
+                }),
+            },
+            None,
+        ));
     }
     let have = storage.put_piece(p.device.id, piece)?;
     let mut ack = UploadAck {

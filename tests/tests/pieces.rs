@@ -429,3 +429,29 @@ fn pieces_survive_sigkill_of_the_syncing_process() {
     assert_eq!(store.get(id).unwrap().get("narrative"), Some(text(long)));
     assert_eq!(pieces_held(&dir), 0, "nothing left over");
 }
+
+#[test]
+fn a_record_too_large_for_the_server_is_refused_alone_and_the_rest_go() {
+    let mut settings = Settings::default();
+    settings.limits.max_decompressed_bytes = 96 << 10;
+    let server = TestServer::start_with(settings);
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    // Created first, so it is first in line.
+    let huge = drita.create(&[("narrative", text(narrative(200 << 10)))]);
+    let small_ones: Vec<_> = (0..3)
+        .map(|i| drita.create(&[("full_name", text(format!("case {i}")))]))
+        .collect();
+    let s = intake_client::sync(&mut drita.store, &small(32 << 10), &mut |_| {}).unwrap();
+    assert_eq!((s.sent, s.refused, s.unsynced), (3, 1, 1), "{s:?}");
+    for id in small_ones {
+        assert!(server.storage.record(id).unwrap().is_some());
+    }
+    assert!(server.storage.record(huge).unwrap().is_none());
+    let listed = drita.store.list(None).unwrap();
+    let why = listed
+        .iter()
+        .find(|r| r.id == huge.to_string())
+        .and_then(|r| r.sync_error.clone())
+        .unwrap();
+    assert!(why.starts_with("TooLarge"), "{why}");
+}
