@@ -126,10 +126,10 @@ pub fn handle(
     response.more = page.more;
     response.removed = page.removed.iter().map(wire).collect();
     let oversized = match (page.docs.as_slice(), page.changes.as_slice()) {
-        ([(id, doc)], []) if doc.len() + ITEM_OVERHEAD > budget => {
+        ([(id, doc)], []) if doc.len() + PAGE_ITEM_COST > budget => {
             Some((*id, ItemKind::Doc, doc.as_slice()))
         }
-        ([], [entry]) if entry.bytes.len() + ITEM_OVERHEAD > budget => {
+        ([], [entry]) if entry.bytes.len() + PAGE_ITEM_COST > budget => {
             Some((entry.record, ItemKind::Change, entry.bytes.as_slice()))
         }
         _ => None,
@@ -170,8 +170,11 @@ pub fn handle(
     Ok(response)
 }
 
-/// What a page counts for an item beyond its bytes (its id and lengths); a piece's
-/// bytes are the page less this.
+/// What storage counts for an item of a page beyond its bytes: an item that fits the
+/// page so goes whole.
+const PAGE_ITEM_COST: usize = 20;
+/// A piece's bytes are the page less this (its record, digest and lengths, with room
+/// to spare).
 const ITEM_OVERHEAD: usize = 128;
 
 fn wire(id: &RecordId) -> WireId {
