@@ -72,8 +72,8 @@ impl Default for SyncOptions {
         // records (~800 new ones) for zstd to find what they share: a fresh pull of
         // 2,000 records is 1.30 x its floor in 1 MiB pages, 1.38 x in 512 KiB and
         // 1.52 x in 256 KiB (`docs/BENCHMARKS.md`). Pushes: a week of intake goes in
-        // one request, a device's whole backlog in a few. Records: well under the
-        // server's default limit (10,000).
+        // one request, a device's whole backlog in a few. Records: the server's
+        // default limit (10,000); a server that has another says so at enrolment.
         SyncOptions {
             page_bytes: 1024 * 1024,
             push_bytes: 2 << 20,
