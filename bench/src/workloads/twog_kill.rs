@@ -4,8 +4,11 @@
 //! Then nothing may be lost or stored twice, and device and server must converge.
 //!
 //! The moments are drawn from a generator seeded with [`SEED`], uniformly over
-//! [`KILL_AFTER`] after each start. A process that finishes before its moment has done
-//! the work: the kills stop there, and the report says how many there were.
+//! [`KILL_AFTER`] after each start: short enough that all 20 kills land before the work
+//! is done (with 0.5–15 s the push was done after 7), long enough that most lives
+//! finish a round trip or two, so the kills fall in every part of one. A process that
+//! finishes before its moment has done the work: the kills stop there, and the report
+//! says how many there were.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use serde_json::json;
 
 use super::twog::{self, DEADLINE, Fleet, Kind, Outcome, Phase, point_at, stored};
 use crate::data::{self, KEY, Line, Template};
-use crate::measure::{Sample, emit, report};
+use crate::measure::{emit, report};
 use crate::proxy::Counts;
 use crate::rig::Rig;
 use crate::server::UserSpec;
@@ -28,7 +31,7 @@ use crate::server::UserSpec;
 /// Kills per scenario.
 const KILLS: usize = 20;
 /// A kill falls this long after the process started, uniformly (seconds).
-const KILL_AFTER: (f64, f64) = (0.5, 15.0);
+const KILL_AFTER: (f64, f64) = (0.5, 4.0);
 /// Seeds the kill moments.
 const SEED: u64 = 7;
 
@@ -45,7 +48,7 @@ pub fn run(lines: &[Line], template: &Template, fleet: &Fleet) -> anyhow::Result
     let checks = check(&rig, &device, &made, &made, changes)?;
     emit_kills(
         "2g_sigkill_push_5000",
-        &phase,
+        phase,
         &lives,
         checks,
         data::floor_of(lines)?,
@@ -66,7 +69,7 @@ pub fn run(lines: &[Line], template: &Template, fleet: &Fleet) -> anyhow::Result
     let checks = check(&rig, &supervisor, &made, &server_ids, changes)?;
     emit_kills(
         "2g_sigkill_pull_2000",
-        &phase,
+        phase,
         &lives,
         checks,
         data::floor_of(&fleet.lines)?,
@@ -130,15 +133,23 @@ fn killed(rig: &Rig, dir: &Path, moments: &mut Moments) -> anyhow::Result<(Phase
     let deadline = Instant::now() + DEADLINE;
     let mut lives = Lives::default();
     while lives.kills < KILLS {
-        let at = Instant::now() + moments.next();
-        match life(dir, at.min(deadline), &mut lives.outcome)? {
+        let after = moments.next();
+        match life(
+            dir,
+            (Instant::now() + after).min(deadline),
+            &mut lives.outcome,
+        )? {
             End::Killed => lives.kills += 1,
             End::Exited => {
                 lives.finished_early = true;
+                eprintln!("  finished before kill {}", lives.kills + 1);
                 break;
             }
         }
-        eprintln!("  kill {} of {KILLS}", lives.kills);
+        eprintln!(
+            "  kill {} of {KILLS}, {after:.1?} after its start",
+            lives.kills
+        );
     }
     if !lives.finished_early && matches!(life(dir, deadline, &mut lives.outcome)?, End::Killed) {
         eprintln!("  not finished after {DEADLINE:?}");
@@ -311,17 +322,17 @@ fn check(
     })
 }
 
-fn emit_kills(name: &str, phase: &Phase, lives: &Lives, c: Checks, floor: usize) {
-    let samples: Vec<Sample> = vec![phase.sample];
-    let mut r = report(
-        name,
-        &samples,
-        Some(floor),
-        twog::twog_fields(Kind::Cut, std::slice::from_ref(phase)),
-    );
+fn emit_kills(name: &str, mut phase: Phase, lives: &Lives, c: Checks, floor: usize) {
     let lost = c.lost_on_server + c.lost_on_device;
     let converged = c.converged_records == c.expected;
     let verified = lives.outcome.completed && lost == 0 && c.duplicated == 0 && converged;
+    phase.verified = verified;
+    let mut r = report(
+        name,
+        &[phase.sample],
+        Some(floor),
+        twog::twog_fields(Kind::Cut, std::slice::from_ref(&phase)),
+    );
     twog::merge(
         &mut r,
         json!({
