@@ -11,7 +11,7 @@
 //! `scale` (W3 and a supervisor's pull with 100,000 records stored), `fresh` (that pull
 //! with 10,000 stored), `tls` (W1 N=1,000 and W3 over TLS), `save` (local save
 //! latency), `2g` (W5: W1's push, W2's pull and a 2 MB record over the bad 2G link and
-//! a clean one, and a device process SIGKILLed there; about an hour, not part of
+//! a clean one, and a device process SIGKILLed there; about 25 minutes, not part of
 //! `all`), `all` (all the others); and two diagnostics, `floors` (the floors computed
 //! here beside README's) and `anatomy` (bytes and CPU per record, step by step).
 //! `docs/BENCHMARKS.md` says what each measures and holds the latest figures.

@@ -13,7 +13,8 @@
 //! app's loop stops at (revoked, too old).
 //!
 //! It prints, for `2g` to add up: `sync start` before each sync; `trip requests=N
-//! sent=N received=N retries=N` after each answered round trip; `sync ok sent=N
+//! sent=N received=N retries=N ms=N` after each answered round trip (ms: since the
+//! process started); `sync ok sent=N
 //! received=N requests=N retries=N unsynced=N` or `sync failed` after each sync. Never
 //! record content, tokens or keys.
 
@@ -39,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     let key = Key::from_bytes(key.context("--key HEX is required")?);
     let mut store = Store::open(&dir, &key)?;
     let mut out = std::io::stdout();
+    let started = std::time::Instant::now();
     let mut failures = 0u32;
     loop {
         writeln!(out, "sync start")?;
@@ -47,11 +49,12 @@ fn main() -> anyhow::Result<()> {
             // A closed pipe must not stop the sync: the parent reads to the end.
             let _ = writeln!(
                 std::io::stdout(),
-                "trip requests={} sent={} received={} retries={}",
+                "trip requests={} sent={} received={} retries={} ms={}",
                 s.requests,
                 s.sent,
                 s.received,
-                s.retries
+                s.retries,
+                started.elapsed().as_millis()
             );
         });
         match result {

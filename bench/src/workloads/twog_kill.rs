@@ -4,11 +4,13 @@
 //! Then nothing may be lost or stored twice, and device and server must converge.
 //!
 //! The moments are drawn from a generator seeded with [`SEED`], uniformly over
-//! [`KILL_AFTER`] after each start: short enough that all 20 kills land before the work
-//! is done (with 0.5–15 s the push was done after 7), long enough that most lives
-//! finish a round trip or two, so the kills fall in every part of one. A process that
+//! [`KILL_AFTER`] after each start. The window is a compromise: with 0.5–15 s the push
+//! was done after 7 kills and the pull after 4; with 0.5–3 s no process of the pull
+//! lived long enough to finish a round trip (a page takes 2–4 s from a start here), so
+//! every kill fell before the first answer. With 0.5–4 s the push takes all 20 kills
+//! and the pull 18–20, both finishing round trips between them. A process that
 //! finishes before its moment has done the work: the kills stop there, and the report
-//! says how many there were.
+//! says how many there were and how many round trips the killed processes completed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,7 +23,8 @@ use intake_shared::RecordId;
 use intake_tests::link::Link;
 use serde_json::json;
 
-use super::twog::{self, DEADLINE, Fleet, Kind, Outcome, Phase, point_at, stored};
+use super::twog::Fleet;
+use super::twog_link::{self as twog, DEADLINE, Kind, Outcome, Phase, point_at, stored};
 use crate::data::{self, KEY, Line, Template};
 use crate::measure::{emit, report};
 use crate::proxy::Counts;
@@ -117,6 +120,9 @@ struct Lives {
     kills: usize,
     /// Whether a process finished before all [`KILLS`] were spent.
     finished_early: bool,
+    /// Round trips answered and committed by processes that were killed later: the
+    /// work the kills did not undo.
+    answered_before_kills: usize,
     outcome: Outcome,
 }
 
@@ -134,13 +140,13 @@ fn killed(rig: &Rig, dir: &Path, moments: &mut Moments) -> anyhow::Result<(Phase
     let mut lives = Lives::default();
     while lives.kills < KILLS {
         let after = moments.next();
-        match life(
-            dir,
-            (Instant::now() + after).min(deadline),
-            &mut lives.outcome,
-        )? {
-            End::Killed => lives.kills += 1,
-            End::Exited => {
+        let kill_at = (Instant::now() + after).min(deadline);
+        match life(dir, kill_at, &mut lives.outcome)? {
+            (End::Killed, trips) => {
+                lives.kills += 1;
+                lives.answered_before_kills += trips;
+            }
+            (End::Exited, _) => {
                 lives.finished_early = true;
                 eprintln!("  finished before kill {}", lives.kills + 1);
                 break;
@@ -151,7 +157,8 @@ fn killed(rig: &Rig, dir: &Path, moments: &mut Moments) -> anyhow::Result<(Phase
             lives.kills
         );
     }
-    if !lives.finished_early && matches!(life(dir, deadline, &mut lives.outcome)?, End::Killed) {
+    if !lives.finished_early && matches!(life(dir, deadline, &mut lives.outcome)?, (End::Killed, _))
+    {
         eprintln!("  not finished after {DEADLINE:?}");
     }
     let mut sample = meter.finish()?;
@@ -190,8 +197,8 @@ fn device_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// One process of the device, SIGKILLed at `kill_at` unless it exits first; its
-/// lines are added to `outcome`.
-fn life(dir: &Path, kill_at: Instant, outcome: &mut Outcome) -> anyhow::Result<End> {
+/// lines are added to `outcome`. Returns how it ended and its answered round trips.
+fn life(dir: &Path, kill_at: Instant, outcome: &mut Outcome) -> anyhow::Result<(End, usize)> {
     let key: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
     let mut child = Command::new(device_binary()?)
         .arg("--dir")
@@ -230,7 +237,8 @@ fn life(dir: &Path, kill_at: Instant, outcome: &mut Outcome) -> anyhow::Result<E
     };
     let lines = reader.join().expect("device reader");
     tally(&lines, outcome);
-    Ok(end)
+    let trips = lines.iter().filter(|l| l.starts_with("trip ")).count();
+    Ok((end, trips))
 }
 
 /// Adds what the device printed (see `intake-bench-device`) to `outcome`.
@@ -340,6 +348,7 @@ fn emit_kills(name: &str, mut phase: Phase, lives: &Lives, c: Checks, floor: usi
             "kills_planned": KILLS,
             "kill_after_s": [KILL_AFTER.0, KILL_AFTER.1],
             "finished_before_last_kill": lives.finished_early,
+            "round_trips_answered_before_kills": lives.answered_before_kills,
             "lost": lost,
             "lost_on_server": c.lost_on_server,
             "lost_on_device": c.lost_on_device,
