@@ -67,6 +67,13 @@ impl Rig {
         Ok(d)
     }
 
+    /// The counting proxy's address, for something to put in front of it (the 2G link).
+    pub fn proxy_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        let addr = self.proxy.url.trim_start_matches("http://");
+        addr.parse()
+            .map_err(|e| anyhow::anyhow!("the proxy's address {addr:?}: {e}"))
+    }
+
     /// Starts measuring (resets the proxy's counters and the server's peak RSS).
     pub fn meter(&self) -> anyhow::Result<Meter<'_>> {
         Meter::start(&self.server, &self.proxy)

@@ -140,7 +140,8 @@ impl ServerProcess {
         add_user(&storage, user)
     }
 
-    fn db_path(&self) -> PathBuf {
+    /// The server's SQLite file, e.g. for `2g` to read what it stored (read-only).
+    pub fn db_path(&self) -> PathBuf {
         self.dir.path().join(intake_server::startup::DB_FILE)
     }
 

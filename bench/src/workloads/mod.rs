@@ -1,9 +1,14 @@
 //! The sync workloads of `../shared/bench/README.md`, one module each (W3 lives with
 //! W1, which it starts from; `scale` and `fresh` share the 20 × 5,000-record data),
-//! and `tls`, which repeats W1 and W3 over TLS.
+//! `tls`, which repeats W1 and W3 over TLS, and `twog` (with `twog_kill` and
+//! `twog_link`), W5: W1's push, W2's pull and a large record over the bad 2G link, and a
+//! device SIGKILLed there.
 
 pub mod scale;
 pub mod tls;
+pub mod twog;
+pub mod twog_kill;
+pub mod twog_link;
 pub mod w1;
 pub mod w2;
 pub mod w4;
