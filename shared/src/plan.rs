@@ -18,7 +18,7 @@
 //!   is resumed from what the store holds.
 //! - **Each record once a sync.** A record pushed in this sync is not pushed again in it,
 //!   except once, whole, after `MissingDependencies`, and when a held page needs it.
-//! - **Budgets adapt.** A retryable failure halves both budgets (not below [`FLOOR`]);
+//! - **Budgets adapt.** A cut or a timeout halves both budgets (not below [`FLOOR`]);
 //!   each answered round trip grows them by half again, up to the maximum; the store
 //!   keeps them, so the next sync on the same bad link starts small. A 413 halves the
 //!   push budget and the records per request.
@@ -343,9 +343,10 @@ impl Plan {
             Failure::Permanent => Retry::GiveUp,
             Failure::Offline => {
                 // Being offline is a state: one more try covers a link that was just
-                // re-established, then the host's loop waits.
+                // re-established, then the host's loop waits. It says nothing of what
+                // the link carries once up, so the sizes stay: days without signal must
+                // not leave the next sync creeping up from the floor.
                 self.offline += 1;
-                self.budgets = self.budgets.shrink();
                 if self.offline >= 2 {
                     Retry::GiveUp
                 } else {

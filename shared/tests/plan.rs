@@ -307,6 +307,11 @@ fn retries_are_bounded_and_offline_gives_up_soon() {
     let mut plan = Plan::new(None, MAX);
     assert_eq!(plan.failed(Failure::Offline), Retry::Now);
     assert_eq!(plan.failed(Failure::Offline), Retry::GiveUp);
+    assert_eq!(
+        plan.budgets(),
+        MAX,
+        "no signal says nothing of the link's size"
+    );
     let mut plan = Plan::new(None, MAX);
     assert_eq!(plan.failed(Failure::Permanent), Retry::GiveUp);
     // An answer in between starts the count again.
