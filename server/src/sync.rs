@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use intake_shared::protocol::{
     ItemKind, Outcome, Piece, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest,
-    SyncResponse, UploadAck, WireId, pieces,
+    SyncResponse, UploadAck, pieces,
 };
 use intake_shared::record::{ChangeInfo, Incoming, decode_incoming};
 use intake_shared::{FormRegistry, Record, RecordError, RecordId};
@@ -34,10 +34,6 @@ pub enum SyncError {
 
 /// How often a push is prepared again when records changed under it.
 const STALE_RETRIES: usize = 8;
-
-fn record_id(wire: &WireId) -> RecordId {
-    RecordId::from_uuid(uuid::Uuid::from_bytes(*wire))
-}
 
 /// Handles one sync request.
 pub fn handle(
@@ -111,7 +107,7 @@ pub fn handle(
     let budget = (req.page_bytes as usize)
         .max(1024)
         .min(limits.max_page_bytes);
-    let want: Vec<RecordId> = req.want_docs.iter().map(record_id).collect();
+    let want: Vec<RecordId> = req.want_docs.iter().map(RecordId::from_wire).collect();
     let scope = policy::scope(p);
     let page = storage.pull(&PullRequest {
         scope: &scope,
@@ -121,10 +117,10 @@ pub fn handle(
         budget,
         want_docs: &want,
     })?;
-    response.unavailable = page.unavailable.iter().map(wire).collect();
+    response.unavailable = page.unavailable.iter().map(RecordId::wire).collect();
     response.cursor = page.cursor;
     response.more = page.more;
-    response.removed = page.removed.iter().map(wire).collect();
+    response.removed = page.removed.iter().map(RecordId::wire).collect();
     let oversized = match (page.docs.as_slice(), page.changes.as_slice()) {
         ([(id, doc)], []) if doc.len() + PAGE_ITEM_COST > budget => {
             Some((*id, ItemKind::Doc, doc.as_slice()))
@@ -143,7 +139,7 @@ pub fn handle(
                 Some(r) if r.digest == digest => r.have as usize,
                 _ => 0,
             };
-            let piece = Piece::of(wire(&id), kind, digest, item, from, budget - ITEM_OVERHEAD);
+            let piece = Piece::of(id.wire(), kind, digest, item, from, budget - ITEM_OVERHEAD);
             if !piece.is_last() {
                 response.cursor = req.cursor;
                 response.more = true;
@@ -156,7 +152,7 @@ pub fn handle(
                 .docs
                 .into_iter()
                 .map(|(id, doc)| RecordDoc {
-                    record: wire(&id),
+                    record: id.wire(),
                     doc,
                 })
                 .collect();
@@ -164,7 +160,7 @@ pub fn handle(
         }
     }
     if !response.removed.is_empty() {
-        let removed: Vec<RecordId> = response.removed.iter().map(record_id).collect();
+        let removed: Vec<RecordId> = response.removed.iter().map(RecordId::from_wire).collect();
         storage.announce_removals(p.device.id, &removed, response.cursor)?;
     }
     Ok(response)
@@ -177,15 +173,11 @@ const PAGE_ITEM_COST: usize = 20;
 /// to spare).
 const ITEM_OVERHEAD: usize = 128;
 
-fn wire(id: &RecordId) -> WireId {
-    *id.as_uuid().as_bytes()
-}
-
 /// Consecutive changes of one record in one entry, in log order.
 fn group(entries: Vec<crate::storage::LogEntry>) -> Vec<RecordChanges> {
     let mut changes: Vec<RecordChanges> = Vec::new();
     for entry in entries {
-        let w = wire(&entry.record);
+        let w = entry.record.wire();
         match changes.last_mut() {
             Some(last) if last.record == w => last.changes.push(entry.bytes),
             _ => changes.push(RecordChanges {
@@ -286,7 +278,13 @@ fn store_push(
         let jobs: Vec<(&RecordChanges, &Inspected)> = push.iter().zip(&inspected).collect();
         let prepared = par_map(&jobs, |(push, changes)| match changes {
             Err((reason, message)) => Ok(Err((*reason, message.clone()))),
-            Ok(changes) => prepare(storage, p, record_id(&push.record), changes, limits),
+            Ok(changes) => prepare(
+                storage,
+                p,
+                RecordId::from_wire(&push.record),
+                changes,
+                limits,
+            ),
         });
         for (push, outcome) in push.iter().zip(prepared) {
             results.push(PushResult {

@@ -25,6 +25,16 @@ impl RecordId {
     pub fn as_uuid(&self) -> &uuid::Uuid {
         &self.0
     }
+
+    /// The id from its 16 bytes on the wire (the UUID's, in order).
+    pub fn from_wire(bytes: &[u8; 16]) -> RecordId {
+        RecordId(uuid::Uuid::from_bytes(*bytes))
+    }
+
+    /// The id's 16 bytes on the wire.
+    pub fn wire(&self) -> [u8; 16] {
+        *self.0.as_bytes()
+    }
 }
 
 impl fmt::Display for RecordId {

@@ -251,7 +251,7 @@ impl Store {
     /// changes (and a piece of a large item), records wanted whole, removals, and the
     /// new cursor — or, when a removed record still holds unsynced edits, the cursor is
     /// held back until they are pushed (see [`Store::holdings`]).
-    pub(crate) fn commit_page(&mut self, page: PageCommit) -> Result<PageResult, StoreError> {
+    pub(crate) fn commit_page(&mut self, mut page: PageCommit) -> Result<PageResult, StoreError> {
         let forms = self.forms;
         let identity = self.identity.clone();
         let tx = self
@@ -297,10 +297,10 @@ impl Store {
         // A large item whose pieces do not add up is asked for again: the cursor and
         // the removals of the page that ended it wait until it arrives whole.
         let item_bad = matches!(taken, Taken::Bad);
-        let mut incoming: Vec<(RecordId, Vec<u8>, bool)> = page
-            .docs
-            .iter()
-            .map(|(id, doc)| (*id, doc.clone(), true))
+        // Taken, not copied: a page is up to a mebibyte of documents.
+        let mut incoming: Vec<(RecordId, Vec<u8>, bool)> = std::mem::take(&mut page.docs)
+            .into_iter()
+            .map(|(id, doc)| (id, doc, true))
             .chain(page.changes.iter().map(|(id, c)| (*id, c.concat(), false)))
             .collect();
         if let Taken::Whole(item) = taken {
@@ -423,6 +423,10 @@ impl Store {
     /// Moves a held cursor on once no removed record still waits to be pushed (for
     /// a store left so by an interrupted sync).
     pub(crate) fn release_held(&mut self) -> Result<usize, StoreError> {
+        // Nearly always nothing is held: no write transaction for that.
+        if get_meta(&self.conn, "held_cursor")?.is_none() {
+            return Ok(0);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

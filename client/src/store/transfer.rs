@@ -49,10 +49,6 @@ fn kind_of(code: i64) -> ItemKind {
     }
 }
 
-pub(crate) fn record_id(w: &WireId) -> RecordId {
-    RecordId::from_uuid(uuid::Uuid::from_bytes(*w))
-}
-
 impl Store {
     /// The budgets the last sync ended with (`None` before the first).
     pub fn budgets(&self) -> Result<Option<Budgets>, StoreError> {
@@ -97,7 +93,7 @@ impl Store {
 
     /// What the plan needs to know to choose the next round trip.
     pub(crate) fn holdings(&self, tried: &BTreeSet<WireId>) -> Result<Holdings, StoreError> {
-        let skip = tried.iter().map(record_id).collect();
+        let skip = tried.iter().map(RecordId::from_wire).collect();
         let wanted: i64 = self
             .conn
             .query_row("SELECT count(*) FROM wanted", [], |r| r.get(0))?;
@@ -187,7 +183,7 @@ pub(crate) fn take_piece(conn: &Connection, piece: &Piece) -> Result<Taken, Stor
         return Ok(Taken::Bad);
     };
     Ok(Taken::Whole(Received {
-        record: record_id(&record),
+        record: RecordId::from_wire(&record),
         kind: kind_of(kind),
         bytes,
     }))

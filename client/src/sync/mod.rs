@@ -82,14 +82,6 @@ impl Default for SyncOptions {
     }
 }
 
-fn wire(id: RecordId) -> [u8; 16] {
-    *id.as_uuid().as_bytes()
-}
-
-fn record_id(w: &[u8; 16]) -> RecordId {
-    RecordId::from_uuid(uuid::Uuid::from_bytes(*w))
-}
-
 /// The plan's view of a failure.
 fn failure(e: &SyncError) -> Failure {
     match e {
@@ -193,7 +185,7 @@ fn round_trip(
     plan: &mut Plan,
     shape: &Shape,
 ) -> Result<Round, SyncError> {
-    let skip: HashSet<RecordId> = plan.tried().iter().map(record_id).collect();
+    let skip: HashSet<RecordId> = plan.tried().iter().map(RecordId::from_wire).collect();
     let mut outgoing = Vec::new();
     if shape.push_bytes > 0 {
         let (batch, damaged) = store.outgoing(
@@ -212,16 +204,16 @@ fn round_trip(
     {
         let o = outgoing.remove(0);
         let whole = pieces::encode_upload(&RecordChanges {
-            record: wire(o.id),
+            record: o.id.wire(),
             changes: o.changes.clone(),
         });
         let digest = pieces::digest(&whole);
         let from = match store.upload_state()? {
-            Some(u) if u.digest == digest && u.record == wire(o.id) => u.have as usize,
+            Some(u) if u.digest == digest && u.record == o.id.wire() => u.have as usize,
             _ => 0,
         };
         let piece = Piece::of(
-            wire(o.id),
+            o.id.wire(),
             ItemKind::Push,
             digest,
             &whole,
@@ -243,11 +235,11 @@ fn round_trip(
         push: outgoing
             .iter()
             .map(|o| RecordChanges {
-                record: wire(o.id),
+                record: o.id.wire(),
                 changes: o.changes.clone(),
             })
             .collect(),
-        want_docs: want.iter().map(|id| wire(*id)).collect(),
+        want_docs: want.iter().map(|id| id.wire()).collect(),
         upload: upload.as_ref().map(|(_, piece)| piece.clone()),
         resume: shape.resume,
     };
@@ -290,13 +282,17 @@ fn round_trip(
     };
     let outcomes: Vec<_> = pushed
         .iter()
-        .map(|(o, outcome)| (wire(o.id), outcome.clone()))
+        .map(|(o, outcome)| (o.id.wire(), outcome.clone()))
         .collect();
     let fates = plan.answered(&answer, &outcomes);
     let mut page = PageCommit {
         cursor: response.cursor,
         piece: response.piece,
-        unavailable: response.unavailable.iter().map(record_id).collect(),
+        unavailable: response
+            .unavailable
+            .iter()
+            .map(RecordId::from_wire)
+            .collect(),
         ..PageCommit::default()
     };
     let mut round = Round {
@@ -332,14 +328,14 @@ fn round_trip(
     page.docs = response
         .docs
         .into_iter()
-        .map(|d| (record_id(&d.record), d.doc))
+        .map(|d| (RecordId::from_wire(&d.record), d.doc))
         .collect();
     page.changes = response
         .changes
         .into_iter()
-        .map(|c| (record_id(&c.record), c.changes))
+        .map(|c| (RecordId::from_wire(&c.record), c.changes))
         .collect();
-    page.removed = response.removed.iter().map(record_id).collect();
+    page.removed = response.removed.iter().map(RecordId::from_wire).collect();
     let result = store.commit_page(page)?;
     if result.item_bad {
         plan.pull_again();
