@@ -17,7 +17,7 @@ pub mod value;
 pub use form::{Field, FieldType, Form, FormError, FormRegistry};
 pub use ids::RecordId;
 pub use lang::Lang;
-pub use record::{Conflict, ConflictValue, Edit, Record, RecordError};
+pub use record::{Conflict, ConflictValue, Edit, FieldEvent, Record, RecordError};
 pub use status::ReviewStatus;
 pub use validate::{Issue, Rule};
 pub use value::Value;

@@ -17,11 +17,13 @@
 mod chunks;
 mod conflict;
 mod edit;
+mod history;
 mod inspect;
 mod read;
 
 pub use conflict::{Conflict, ConflictValue};
 pub use edit::Edit;
+pub use history::FieldEvent;
 pub use inspect::{ChangeInfo, Incoming, RootWrite, decode_incoming, inspect_changes};
 pub use read::{Action, Comment};
 
