@@ -7,9 +7,16 @@
 //! markup. No I/O, no JavaScript, no asset fetched at run time (the stylesheet is
 //! inlined). Routes, cookies and CSRF checking belong to the servers that use it.
 
+pub mod chart;
+pub mod form;
 pub mod i18n;
+pub mod layout;
+pub mod table;
 pub mod translit;
 pub mod url;
 
+pub use chart::{Cell, bars};
+pub use form::{field_input, field_value, label};
 pub use i18n::{Msg, t, tf, tn};
+pub use layout::{Chrome, NavItem, csrf_input, page};
 pub use maud::{Markup, PreEscaped, html};
