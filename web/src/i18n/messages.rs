@@ -1,0 +1,260 @@
+//! The table of interface strings: one [`Msg`] per string, written in English, Albanian
+//! and Serbian (Latin script). Serbian Cyrillic is generated from the Latin column, the
+//! other languages fall back (see `i18n.rs`).
+//!
+//! Wording: "case" is "rast" / "slučaj"; "paralegal" stays "paralegal" in both. Counts
+//! are written as "label: {n}" or "{n} min." so no language needs plural forms.
+//! `{name}` is a placeholder filled in by `tf`; every language has the same ones.
+
+macro_rules! messages {
+    ($($(#[$doc:meta])* $name:ident { en: $en:literal, sq: $sq:literal, sr: $sr:literal $(,)? })*) => {
+        /// One string of the interface. Its text in a language is [`t`](super::t).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Msg {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Msg {
+            /// Every message, in declaration order (so `ALL[m as usize] == m`).
+            pub const ALL: &'static [Msg] = &[$(Msg::$name),*];
+
+            /// The message's texts in English, Albanian and Serbian (Latin).
+            pub(super) fn written(self) -> [&'static str; 3] {
+                match self {
+                    $(Msg::$name => [$en, $sq, $sr],)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    // ---- Page chrome and navigation
+    Dashboard { en: "Supervisor dashboard", sq: "Paneli i mbikëqyrësit", sr: "Kontrolna tabla za supervizore" }
+    SkipToContent { en: "Skip to content", sq: "Kalo te përmbajtja", sr: "Pređi na sadržaj" }
+    MainNavigation { en: "Main navigation", sq: "Navigimi kryesor", sr: "Glavna navigacija" }
+    Language { en: "Language", sq: "Gjuha", sr: "Jezik" }
+    /// `{user}` is the user name, `{role}` the role's label.
+    SignedInAs { en: "Signed in as {user} ({role})", sq: "Jeni kyçur si {user} ({role})", sr: "Prijavljeni ste kao {user} ({role})" }
+    Cases { en: "Cases", sq: "Rastet", sr: "Slučajevi" }
+    Case { en: "Case", sq: "Rasti", sr: "Slučaj" }
+    Duplicates { en: "Possible duplicates", sq: "Dublikatat e mundshme", sr: "Mogući duplikati" }
+    DonorSummary { en: "Donor summary", sq: "Përmbledhja për donatorët", sr: "Pregled za donatore" }
+    Export { en: "Export", sq: "Eksporto", sr: "Izvoz" }
+    Users { en: "Users", sq: "Përdoruesit", sr: "Korisnici" }
+    Devices { en: "Devices", sq: "Pajisjet", sr: "Uređaji" }
+    AuditTrail { en: "Audit trail", sq: "Gjurmët e auditimit", sr: "Revizijski trag" }
+
+    // ---- Signing in and out
+    SignIn { en: "Sign in", sq: "Kyçu", sr: "Prijavi se" }
+    SignOut { en: "Sign out", sq: "Çkyçu", sr: "Odjavi se" }
+    SignInTitle { en: "Sign in to the dashboard", sq: "Kyçuni në panel", sr: "Prijava na kontrolnu tablu" }
+    Username { en: "Username", sq: "Emri i përdoruesit", sr: "Korisničko ime" }
+    Password { en: "Password", sq: "Fjalëkalimi", sr: "Lozinka" }
+    WrongCredentials { en: "Wrong username or password.", sq: "Emri i përdoruesit ose fjalëkalimi është i gabuar.", sr: "Pogrešno korisničko ime ili lozinka." }
+    /// `{n}`: minutes until the next attempt is allowed.
+    TooManyAttempts { en: "Too many attempts. Try again in {n} min.", sq: "Shumë përpjekje. Provoni sërish pas {n} min.", sr: "Previše pokušaja. Pokušajte ponovo za {n} min." }
+    SignedOut { en: "You have signed out.", sq: "Jeni çkyçur.", sr: "Odjavili ste se." }
+    SessionEnded { en: "Your session has ended. Please sign in again.", sq: "Seanca juaj ka përfunduar. Ju lutemi kyçuni sërish.", sr: "Vaša sesija je završena. Prijavite se ponovo." }
+    SetPassword { en: "Set your password", sq: "Vendosni fjalëkalimin tuaj", sr: "Postavite lozinku" }
+    OneTimeCode { en: "One-time code", sq: "Kodi njëpërdorimësh", sr: "Jednokratni kod" }
+    NewPassword { en: "New password", sq: "Fjalëkalimi i ri", sr: "Nova lozinka" }
+    RepeatPassword { en: "Repeat the password", sq: "Përsëritni fjalëkalimin", sr: "Ponovite lozinku" }
+    PasswordsDiffer { en: "The two passwords are not the same.", sq: "Dy fjalëkalimet nuk përputhen.", sr: "Lozinke se ne poklapaju." }
+    /// `{min}`: the least number of characters.
+    PasswordTooShort { en: "The password needs at least {min} characters.", sq: "Fjalëkalimi duhet të ketë të paktën {min} karaktere.", sr: "Lozinka mora imati najmanje {min} znakova." }
+    CodeInvalid { en: "This code is not valid or has expired.", sq: "Ky kod nuk është i vlefshëm ose ka skaduar.", sr: "Ovaj kod nije važeći ili je istekao." }
+    PasswordSet { en: "Your password is set. You can sign in now.", sq: "Fjalëkalimi u vendos. Tani mund të kyçeni.", sr: "Lozinka je postavljena. Sada se možete prijaviti." }
+
+    // ---- Review statuses (codes in `status_msg`)
+    StatusDraft { en: "Draft", sq: "Skicë", sr: "Nacrt" }
+    StatusSubmitted { en: "Submitted", sq: "Dorëzuar", sr: "Podnet" }
+    StatusNeedsChanges { en: "Needs changes", sq: "Kërkon ndryshime", sr: "Potrebne izmene" }
+    StatusApproved { en: "Approved", sq: "Miratuar", sr: "Odobren" }
+    StatusRejected { en: "Rejected", sq: "Refuzuar", sr: "Odbijen" }
+    StatusClosed { en: "Closed", sq: "Mbyllur", sr: "Zatvoren" }
+
+    // ---- Roles (codes in `role_msg`)
+    RoleParalegal { en: "Paralegal", sq: "Paralegal", sr: "Paralegal" }
+    RoleSupervisor { en: "Supervisor", sq: "Mbikëqyrës", sr: "Supervizor" }
+    RoleAdmin { en: "Administrator", sq: "Administrator", sr: "Administrator" }
+
+    // ---- Case list: filters, table, paging
+    Filters { en: "Filters", sq: "Filtrat", sr: "Filteri" }
+    Status { en: "Status", sq: "Statusi", sr: "Status" }
+    Municipality { en: "Municipality", sq: "Komuna", sr: "Opština" }
+    IssueType { en: "Issue type", sq: "Lloji i çështjes", sr: "Vrsta problema" }
+    Urgency { en: "Urgency", sq: "Urgjenca", sr: "Hitnost" }
+    Community { en: "Community", sq: "Komuniteti", sr: "Zajednica" }
+    Gender { en: "Gender", sq: "Gjinia", sr: "Pol" }
+    Paralegal { en: "Paralegal", sq: "Paralegali", sr: "Paralegal" }
+    AssignedTo { en: "Assigned to", sq: "Caktuar për", sr: "Dodeljeno" }
+    OnlyWithConflicts { en: "Only cases with conflicts", sq: "Vetëm rastet me konflikte", sr: "Samo slučajevi sa konfliktima" }
+    DateFrom { en: "From", sq: "Nga", sr: "Od" }
+    DateTo { en: "To", sq: "Deri më", sr: "Do" }
+    SearchByName { en: "Search by name", sq: "Kërko sipas emrit", sr: "Pretraga po imenu" }
+    Search { en: "Search", sq: "Kërko", sr: "Traži" }
+    ApplyFilters { en: "Apply", sq: "Zbato", sr: "Primeni" }
+    ClearFilters { en: "Clear filters", sq: "Pastro filtrat", sr: "Poništi filtere" }
+    /// The blank option of a filter: no restriction.
+    Any { en: "Any", sq: "Të gjitha", sr: "Sve" }
+    NoCasesMatch { en: "No cases match these filters.", sq: "Asnjë rast nuk përputhet me këto filtra.", sr: "Nijedan slučaj ne odgovara ovim filterima." }
+    NoCasesYet { en: "There are no cases yet.", sq: "Ende nuk ka raste.", sr: "Još nema slučajeva." }
+    /// `{n}` cases on this page out of `{total}` that match.
+    CasesShown { en: "Cases shown: {n} of {total}", sq: "Raste të shfaqura: {n} nga {total}", sr: "Prikazano slučajeva: {n} od {total}" }
+    /// A page of a list: items `{from}` to `{to}` of `{total}`.
+    RangeOf { en: "{from}–{to} of {total}", sq: "{from}–{to} nga {total}", sr: "{from}–{to} od {total}" }
+    PreviousPage { en: "Previous page", sq: "Faqja e mëparshme", sr: "Prethodna strana" }
+    NextPage { en: "Next page", sq: "Faqja tjetër", sr: "Sledeća strana" }
+    Pages { en: "Pages", sq: "Faqet", sr: "Strane" }
+    Name { en: "Name", sq: "Emri", sr: "Ime" }
+    Created { en: "Created", sq: "Krijuar më", sr: "Kreirano" }
+    LastChange { en: "Last change", sq: "Ndryshimi i fundit", sr: "Poslednja izmena" }
+    Conflicts { en: "Conflicts", sq: "Konfliktet", sr: "Konflikti" }
+    Open { en: "Open", sq: "Hap", sr: "Otvori" }
+
+    // ---- Case page
+    CaseNumber { en: "Case number", sq: "Numri i rastit", sr: "Broj slučaja" }
+    Form { en: "Form", sq: "Formulari", sr: "Obrazac" }
+    Team { en: "Team", sq: "Ekipi", sr: "Tim" }
+    Field { en: "Field", sq: "Fusha", sr: "Polje" }
+    Value { en: "Value", sq: "Vlera", sr: "Vrednost" }
+    LastSetBy { en: "Last set by", sq: "Vendosur së fundi nga", sr: "Poslednji uneo" }
+    When { en: "When", sq: "Kur", sr: "Kada" }
+    Device { en: "Device", sq: "Pajisja", sr: "Uređaj" }
+    Author { en: "Author", sq: "Autori", sr: "Autor" }
+    NotAnswered { en: "Not answered", sq: "Pa përgjigje", sr: "Bez odgovora" }
+    History { en: "History", sq: "Historiku", sr: "Istorija" }
+    /// `{field}`: the field's label.
+    FieldHistory { en: "History of “{field}”", sq: "Historiku i fushës “{field}”", sr: "Istorija polja „{field}“" }
+    ShowHistory { en: "Show history", sq: "Shfaq historikun", sr: "Prikaži istoriju" }
+    NoHistory { en: "No earlier values.", sq: "Nuk ka vlera të mëparshme.", sr: "Nema ranijih vrednosti." }
+    /// `{field}`: the field's label.
+    ConflictIn { en: "Conflict in “{field}”", sq: "Konflikt në fushën “{field}”", sr: "Konflikt u polju „{field}“" }
+    ConflictExplain { en: "Two or more people changed this field at the same time. Keep one of the values or enter a new one.", sq: "Dy ose më shumë persona e ndryshuan këtë fushë në të njëjtën kohë. Mbani njërën nga vlerat ose shkruani një vlerë të re.", sr: "Dve ili više osoba su istovremeno izmenile ovo polje. Zadržite jednu od vrednosti ili unesite novu." }
+    ResolveWithThisValue { en: "Keep this value", sq: "Mbaje këtë vlerë", sr: "Zadrži ovu vrednost" }
+    NewValue { en: "New value", sq: "Vlerë e re", sr: "Nova vrednost" }
+    ResolveWithNewValue { en: "Save the new value", sq: "Ruaje vlerën e re", sr: "Sačuvaj novu vrednost" }
+    Comments { en: "Comments", sq: "Komentet", sr: "Komentari" }
+    Comment { en: "Comment", sq: "Komenti", sr: "Komentar" }
+    AddComment { en: "Add comment", sq: "Shto koment", sr: "Dodaj komentar" }
+    NoComments { en: "No comments yet.", sq: "Ende nuk ka komente.", sr: "Još nema komentara." }
+    FollowUpActions { en: "Follow-up actions", sq: "Veprimet pasuese", sr: "Naredne radnje" }
+    NoFollowUpActions { en: "No follow-up actions yet.", sq: "Ende nuk ka veprime pasuese.", sr: "Još nema narednih radnji." }
+    /// Column of buttons and links in a table.
+    Actions { en: "Actions", sq: "Veprimet", sr: "Radnje" }
+    Review { en: "Review", sq: "Shqyrtimi", sr: "Pregled" }
+    Approve { en: "Approve", sq: "Mirato", sr: "Odobri" }
+    /// The "needs changes" review button.
+    RequestChanges { en: "Send back for changes", sq: "Kthe për ndryshime", sr: "Vrati na izmene" }
+    Reject { en: "Reject", sq: "Refuzo", sr: "Odbij" }
+    ReviewNote { en: "Note to the paralegal", sq: "Shënim për paralegalin", sr: "Napomena za paralegala" }
+    ReviewNoteNeeded { en: "Please write what needs to change.", sq: "Ju lutemi shkruani çfarë duhet ndryshuar.", sr: "Napišite šta treba izmeniti." }
+    Reassign { en: "Reassign", sq: "Ricakto", sr: "Dodeli drugom" }
+    AssignTo { en: "Assign to", sq: "Cakto për", sr: "Dodeli" }
+    BackToList { en: "Back to the list", sq: "Kthehu te lista", sr: "Nazad na listu" }
+    LinkedCases { en: "Linked cases", sq: "Rastet e lidhura", sr: "Povezani slučajevi" }
+
+    // ---- Duplicate hints
+    DuplicatesExplain { en: "Cases that probably describe the same person: the same name (ignoring case, accents and alphabet), year of birth and municipality.", sq: "Raste që ndoshta i përkasin të njëjtit person: i njëjti emër (pa marrë parasysh shkronjat e mëdha, shenjat diakritike dhe alfabetin), viti i lindjes dhe komuna.", sr: "Slučajevi koji verovatno opisuju istu osobu: isto ime (bez obzira na velika i mala slova, dijakritičke znakove i pismo), ista godina rođenja i opština." }
+    LinkCases { en: "Link these cases", sq: "Lidhi këto raste", sr: "Poveži ove slučajeve" }
+    Linked { en: "Linked", sq: "Të lidhura", sr: "Povezani" }
+    NoDuplicates { en: "No possible duplicates found.", sq: "Nuk u gjet asnjë dublikatë e mundshme.", sr: "Nisu pronađeni mogući duplikati." }
+
+    // ---- Users and devices (admin)
+    AddUser { en: "Add user", sq: "Shto përdorues", sr: "Dodaj korisnika" }
+    User { en: "User", sq: "Përdoruesi", sr: "Korisnik" }
+    Role { en: "Role", sq: "Roli", sr: "Uloga" }
+    Active { en: "Active", sq: "Aktiv", sr: "Aktivan" }
+    Disabled { en: "Disabled", sq: "Çaktivizuar", sr: "Onemogućen" }
+    Disable { en: "Disable", sq: "Çaktivizo", sr: "Onemogući" }
+    ResetPassword { en: "Reset password", sq: "Rivendos fjalëkalimin", sr: "Resetuj lozinku" }
+    /// Shown once after adding a user or resetting a password: `{user}`, `{time}`.
+    CodeShownOnce { en: "Give this code to {user}. It is shown only once and expires at {time}.", sq: "Jepjani këtë kod përdoruesit {user}. Shfaqet vetëm një herë dhe skadon më {time}.", sr: "Dajte ovaj kod korisniku {user}. Prikazuje se samo jednom i ističe u {time}." }
+    UserAdded { en: "User {user} added.", sq: "Përdoruesi {user} u shtua.", sr: "Korisnik {user} je dodat." }
+    UserDisabled { en: "User {user} is disabled; their sessions have ended.", sq: "Përdoruesi {user} u çaktivizua; seancat e këtij përdoruesi u mbyllën.", sr: "Korisnik {user} je onemogućen; sesije tog naloga su završene." }
+    Enrolled { en: "Enrolled", sq: "Regjistruar më", sr: "Registrovan" }
+    LastSync { en: "Last sync", sq: "Sinkronizimi i fundit", sr: "Poslednja sinhronizacija" }
+    Never { en: "Never", sq: "Asnjëherë", sr: "Nikad" }
+    Revoke { en: "Revoke", sq: "Revoko", sr: "Opozovi" }
+    Revoked { en: "Revoked", sq: "Revokuar", sr: "Opozvan" }
+    DeviceRevoked { en: "The device is revoked and can no longer sync.", sq: "Pajisja u revokua dhe nuk mund të sinkronizohet më.", sr: "Uređaj je opozvan i više ne može da se sinhronizuje." }
+    NoDevices { en: "No devices enrolled.", sq: "Asnjë pajisje e regjistruar.", sr: "Nema registrovanih uređaja." }
+
+    // ---- Audit trail
+    Time { en: "Time", sq: "Koha", sr: "Vreme" }
+    DeviceOrSession { en: "Device or session", sq: "Pajisja ose seanca", sr: "Uređaj ili sesija" }
+    Action { en: "Action", sq: "Veprimi", sr: "Radnja" }
+    Scope { en: "Cases or scope", sq: "Rastet ose fushëveprimi", sr: "Slučajevi ili obuhvat" }
+    Address { en: "Address", sq: "Adresa", sr: "Adresa" }
+    NoAuditEntries { en: "No entries match.", sq: "Asnjë regjistrim nuk përputhet.", sr: "Nema odgovarajućih zapisa." }
+    AuditSignIn { en: "Sign-in", sq: "Kyçje", sr: "Prijava" }
+    AuditSignInFailed { en: "Failed sign-in", sq: "Kyçje e dështuar", sr: "Neuspela prijava" }
+    AuditSignOut { en: "Sign-out", sq: "Çkyçje", sr: "Odjava" }
+    AuditViewCase { en: "Viewed a case", sq: "Shikoi një rast", sr: "Pregledan slučaj" }
+    AuditExport { en: "Export", sq: "Eksport", sr: "Izvoz" }
+    AuditReview { en: "Review decision", sq: "Vendim shqyrtimi", sr: "Odluka o pregledu" }
+    AuditResolve { en: "Conflict resolved", sq: "Konflikt i zgjidhur", sr: "Rešen konflikt" }
+    AuditAssign { en: "Assignment", sq: "Caktim", sr: "Dodela" }
+    AuditComment { en: "Comment", sq: "Koment", sr: "Komentar" }
+    AuditLink { en: "Cases linked", sq: "Raste të lidhura", sr: "Povezani slučajevi" }
+    AuditUserAdmin { en: "User administration", sq: "Administrimi i përdoruesve", sr: "Administracija korisnika" }
+    AuditDeviceAdmin { en: "Device administration", sq: "Administrimi i pajisjeve", sr: "Administracija uređaja" }
+
+    // ---- Exports
+    DownloadCsv { en: "Download CSV", sq: "Shkarko CSV", sr: "Preuzmi CSV" }
+    DownloadJson { en: "Download JSON", sq: "Shkarko JSON", sr: "Preuzmi JSON" }
+    ExportScope { en: "The export holds the cases of the current filter.", sq: "Eksporti përmban rastet e filtrit aktual.", sr: "Izvoz sadrži slučajeve prema trenutnom filteru." }
+    ColumnHeaders { en: "Column headers", sq: "Titujt e kolonave", sr: "Zaglavlja kolona" }
+    HeadersAsLabels { en: "Field names in this language", sq: "Emrat e fushave në këtë gjuhë", sr: "Nazivi polja na ovom jeziku" }
+    HeadersAsCodes { en: "Field codes", sq: "Kodet e fushave", sr: "Šifre polja" }
+    IncludeSensitive { en: "Include sensitive fields", sq: "Përfshi fushat e ndjeshme", sr: "Uključi osetljiva polja" }
+    SensitiveExplain { en: "Sensitive fields (names, contact details, narratives …) are left out unless you tick them.", sq: "Fushat e ndjeshme (emrat, kontaktet, përshkrimet …) nuk përfshihen nëse nuk i zgjidhni.", sr: "Osetljiva polja (imena, kontakt podaci, opisi …) izostavljaju se ako ih ne označite." }
+    SensitiveNotAllowed { en: "Your role does not allow exporting sensitive fields.", sq: "Roli juaj nuk lejon eksportimin e fushave të ndjeshme.", sr: "Vaša uloga ne dozvoljava izvoz osetljivih polja." }
+
+    // ---- Donor summary
+    ByMunicipality { en: "By municipality", sq: "Sipas komunës", sr: "Po opštinama" }
+    ByCommunity { en: "By community", sq: "Sipas komunitetit", sr: "Po zajednicama" }
+    ByGender { en: "By gender", sq: "Sipas gjinisë", sr: "Po polu" }
+    ByIssueType { en: "By issue type", sq: "Sipas llojit të çështjes", sr: "Po vrsti problema" }
+    ByStatus { en: "By status", sq: "Sipas statusit", sr: "Po statusu" }
+    ByMonth { en: "By month", sq: "Sipas muajit", sr: "Po mesecima" }
+    Month { en: "Month", sq: "Muaji", sr: "Mesec" }
+    Count { en: "Count", sq: "Numri", sr: "Broj" }
+    Total { en: "Total", sq: "Gjithsej", sr: "Ukupno" }
+    NotRecorded { en: "Not recorded", sq: "Pa të dhëna", sr: "Nije upisano" }
+    SuppressedExplain { en: "Counts under 5 are shown as “<5” so that no client can be singled out.", sq: "Numrat nën 5 shfaqen si “<5”, që asnjë klient të mos mund të identifikohet.", sr: "Brojevi manji od 5 prikazani su kao „<5“ kako nijedan klijent ne bi mogao da bude prepoznat." }
+    DownloadSummaryCsv { en: "Download the summary as CSV", sq: "Shkarko përmbledhjen si CSV", sr: "Preuzmi pregled kao CSV" }
+
+    // ---- Buttons and form words
+    Save { en: "Save", sq: "Ruaj", sr: "Sačuvaj" }
+    Cancel { en: "Cancel", sq: "Anulo", sr: "Otkaži" }
+    Confirm { en: "Confirm", sq: "Konfirmo", sr: "Potvrdi" }
+    Print { en: "Print", sq: "Printo", sr: "Štampaj" }
+    /// Marks a required field (read by screen readers, shown as a star).
+    Required { en: "required", sq: "e detyrueshme", sr: "obavezno" }
+    /// The blank option of a choice field.
+    ChooseOne { en: "— choose —", sq: "— zgjidhni —", sr: "— izaberite —" }
+
+    // ---- Notices after an action
+    Saved { en: "Saved.", sq: "U ruajt.", sr: "Sačuvano." }
+    CaseApproved { en: "The case is approved.", sq: "Rasti u miratua.", sr: "Slučaj je odobren." }
+    CaseSentBack { en: "The case was sent back to the paralegal.", sq: "Rasti iu kthye paralegalit.", sr: "Slučaj je vraćen paralegalu." }
+    CaseRejected { en: "The case is rejected.", sq: "Rasti u refuzua.", sr: "Slučaj je odbijen." }
+    ConflictResolved { en: "The conflict is resolved.", sq: "Konflikti u zgjidh.", sr: "Konflikt je rešen." }
+    /// `{user}`: the new assignee.
+    CaseReassigned { en: "The case is now assigned to {user}.", sq: "Rasti tani i është caktuar përdoruesit {user}.", sr: "Slučaj je sada dodeljen korisniku {user}." }
+    CommentAdded { en: "Comment added.", sq: "Komenti u shtua.", sr: "Komentar je dodat." }
+    CasesLinked { en: "The cases are linked.", sq: "Rastet u lidhën.", sr: "Slučajevi su povezani." }
+
+    // ---- Errors
+    ErrorTitle { en: "Something went wrong", sq: "Diçka shkoi keq", sr: "Nešto nije u redu" }
+    NotFound { en: "This page or case does not exist, or you may not see it.", sq: "Kjo faqe ose ky rast nuk ekziston, ose nuk keni qasje në të.", sr: "Ova strana ili slučaj ne postoji, ili nemate pristup." }
+    Forbidden { en: "You are not allowed to do this.", sq: "Nuk keni leje për këtë veprim.", sr: "Nemate dozvolu za ovu radnju." }
+    FormExpired { en: "This form has expired. Please reload the page and try again.", sq: "Ky formular ka skaduar. Ringarkoni faqen dhe provoni sërish.", sr: "Ovaj obrazac je istekao. Ponovo učitajte stranu i pokušajte opet." }
+    ChangedMeanwhile { en: "Someone else changed this case meanwhile. Please check it and try again.", sq: "Dikush tjetër e ndryshoi këtë rast ndërkohë. Kontrollojeni dhe provoni sërish.", sr: "Neko drugi je u međuvremenu izmenio ovaj slučaj. Proverite ga i pokušajte ponovo." }
+    AssigneeInvalid { en: "This person cannot be assigned: they must be active and in the case's team.", sq: "Ky person nuk mund të caktohet: duhet të jetë aktiv dhe në ekipin e rastit.", sr: "Ova osoba ne može biti dodeljena: mora biti aktivna i u timu slučaja." }
+    TransitionNotAllowed { en: "This status change is not allowed.", sq: "Ky ndryshim statusi nuk lejohet.", sr: "Ova promena statusa nije dozvoljena." }
+    CheckFields { en: "Please check the marked fields.", sq: "Ju lutemi kontrolloni fushat e shënuara.", sr: "Proverite označena polja." }
+    ServerError { en: "The server could not finish this. Please try again later.", sq: "Serveri nuk mundi ta përfundojë këtë. Provoni sërish më vonë.", sr: "Server nije mogao da završi ovu radnju. Pokušajte ponovo kasnije." }
+}
