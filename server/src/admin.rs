@@ -31,6 +31,8 @@ pub enum AdminError {
     NeedsTeam(&'static str),
     #[error("no user {0}")]
     NoUser(String),
+    #[error("paralegals do not sign in to the dashboard")]
+    NoDashboard,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -68,6 +70,41 @@ fn issue_code(storage: &dyn Storage, user: User, minutes: i64) -> Result<Enrolme
     Ok(Enrolment {
         user,
         enrolment_code: code,
+        expires_at,
+    })
+}
+
+/// A one-time code with which a supervisor or admin sets her dashboard password.
+#[derive(Debug, serde::Serialize)]
+pub struct SignInCode {
+    pub user: String,
+    /// Shown once; only its hash is stored.
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Removes `name`'s dashboard password, ends her browser sessions and issues a
+/// one-time code to set a new one (also how a new supervisor gets her first).
+/// Paralegals have no dashboard.
+pub fn sign_in_code(
+    storage: &dyn Storage,
+    name: &str,
+    minutes: i64,
+) -> Result<SignInCode, AdminError> {
+    let user = storage
+        .user(name)?
+        .ok_or_else(|| AdminError::NoUser(name.into()))?;
+    if user.role == Role::Paralegal {
+        return Err(AdminError::NoDashboard);
+    }
+    let (code, hash) = auth::new_enrolment_code();
+    let expires_at = Utc::now() + Duration::minutes(minutes);
+    if !storage.reset_password(&user.name, hash, expires_at)? {
+        return Err(AdminError::NoUser(name.into()));
+    }
+    Ok(SignInCode {
+        user: user.name,
+        code,
         expires_at,
     })
 }

@@ -141,7 +141,9 @@ impl FromRequest for Principal {
                     "this device is not enrolled, was revoked, or its user was disabled: ask an admin".into(),
                 )
             })?;
-            tracing::Span::current().record("device", device.id);
+            let span = tracing::Span::current();
+            span.record("device", device.id);
+            span.record("user", user.name.as_str());
             Ok(Principal { user, device })
         })
     }

@@ -16,6 +16,7 @@ pub mod storage;
 pub mod sync;
 pub mod telemetry;
 pub mod tls;
+pub mod web;
 
 pub use config::{Limits, Settings};
 pub use startup::{AppState, Application, open_store};

@@ -24,6 +24,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub settings: Settings,
     pub enrol_limiter: AttemptLimiter,
+    /// Failed dashboard sign-ins, per account and per address.
+    pub signin_limiter: crate::web::limiter::SignInLimiter,
     /// Permits for heavy syncs (`[limits] max_heavy_syncs`). Public so that a test
     /// can hold them all and see the server answer 503 without timing anything.
     pub heavy_syncs: Arc<Gate>,
@@ -89,6 +91,7 @@ impl Application {
             // 10 failed codes per address and 100 overall per 10 minutes: guessing a
             // 60-bit code is hopeless, and a mistyping user waits minutes, not forever.
             enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 100),
+            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default()),
         });
         let shared = state.clone();
         let mut server =
@@ -152,21 +155,31 @@ impl Application {
 }
 
 /// One log line per request: method, route pattern (never the query or headers),
-/// status and time. Paths hold at most record ids, never content.
+/// status and time, inside a request span that the authentication extractors fill with
+/// the user, device and dashboard session. Paths hold at most record ids, never content.
 async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".into());
-    let res = next.call(req).await?;
-    tracing::info!(
+    let span = tracing::info_span!(
+        "request",
         method,
         route,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
+        user = tracing::field::Empty,
+        device = tracing::field::Empty,
+        session = tracing::field::Empty,
     );
+    let res = next.call(req).instrument(span.clone()).await?;
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
     Ok(res)
 }

@@ -563,3 +563,24 @@ fn causal_order(changes: &[&ChangeInfo]) -> Vec<([u8; 32], Vec<u8>)> {
     }
     out
 }
+
+/// Judges and stores changes made on the server on a user's behalf (the dashboard's
+/// actions) exactly as if `p`'s device had pushed them: the same policy, the same log,
+/// so they reach the field on the next sync like any other change.
+pub fn store_changes(
+    storage: &dyn Storage,
+    p: &Principal,
+    record: RecordId,
+    changes: Vec<Vec<u8>>,
+    limits: &Limits,
+) -> Result<Outcome, SyncError> {
+    let push = [RecordChanges {
+        record: record.wire(),
+        changes,
+    }];
+    let mut results = store_push(storage, p, &push, limits)?;
+    Ok(results
+        .pop()
+        .map(|r| r.outcome)
+        .unwrap_or(Outcome::Stored))
+}

@@ -5,6 +5,7 @@
 //! process for the crash test.
 
 pub mod craft;
+pub mod dashboard;
 pub mod link;
 pub mod proxy;
 

@@ -20,7 +20,7 @@ fn only_admin(p: &Principal) -> Result<(), ApiError> {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::BadName | AdminError::NeedsTeam(_) => {
+            AdminError::BadName | AdminError::NeedsTeam(_) | AdminError::NoDashboard => {
                 ApiError::Unprocessable(e.to_string())
             }
             AdminError::NoUser(_) => ApiError::NotFound,

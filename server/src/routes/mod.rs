@@ -1,5 +1,6 @@
 //! The HTTP routes. JSON everywhere except the sync endpoint, which speaks the binary
-//! protocol of `docs/PROTOCOL.md`. Every JSON endpoint is described in the OpenAPI
+//! protocol of `docs/PROTOCOL.md`, the exports (CSV too) and the dashboard's HTML pages
+//! (`crate::web`, not part of the API). Every JSON endpoint is described in the OpenAPI
 //! document served at `/openapi.json`.
 
 mod admin;
@@ -32,7 +33,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/admin/devices/{id}/revoke",
             web::post().to(admin::revoke_device),
-        );
+        )
+        .route("/v1/export", web::get().to(crate::web::export::api))
+        .route("/v1/summary", web::get().to(crate::web::summary::api));
+    crate::web::configure(cfg);
 }
 
 /// Every route, for the OpenAPI completeness test: (method, path).
@@ -50,4 +54,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/users/{name}/disable"),
     ("get", "/v1/admin/devices"),
     ("post", "/v1/admin/devices/{id}/revoke"),
+    ("get", "/v1/export"),
+    ("get", "/v1/summary"),
 ];

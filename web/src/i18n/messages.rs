@@ -64,6 +64,10 @@ messages! {
     /// `{min}`: the least number of characters.
     PasswordTooShort { en: "The password needs at least {min} characters.", sq: "Fjalëkalimi duhet të ketë të paktën {min} karaktere.", sr: "Lozinka mora imati najmanje {min} znakova." }
     CodeInvalid { en: "This code is not valid or has expired.", sq: "Ky kod nuk është i vlefshëm ose ka skaduar.", sr: "Ovaj kod nije važeći ili je istekao." }
+    PasswordGuessable { en: "This password is too easy to guess: use a longer phrase of several words.", sq: "Ky fjalëkalim gjendet lehtë: përdorni një frazë më të gjatë me disa fjalë.", sr: "Ovu lozinku je lako pogoditi: upotrebite dužu frazu od nekoliko reči." }
+    SetPasswordWithCode { en: "Have a one-time code? Set your password", sq: "Keni një kod njëpërdorimësh? Vendosni fjalëkalimin", sr: "Imate jednokratni kod? Postavite lozinku" }
+    SetPasswordHelp { en: "An administrator gave you a one-time code. Type it with the password you choose; the code then stops working.", sq: "Një administrator ju dha një kod njëpërdorimësh. Shkruajeni bashkë me fjalëkalimin që zgjidhni; pastaj kodi nuk vlen më.", sr: "Administrator vam je dao jednokratni kod. Unesite ga sa lozinkom koju birate; kod posle toga više ne važi." }
+    BackToStart { en: "Back to the start page", sq: "Kthehu në faqen kryesore", sr: "Nazad na početnu stranu" }
     PasswordSet { en: "Your password is set. You can sign in now.", sq: "Fjalëkalimi u vendos. Tani mund të kyçeni.", sr: "Lozinka je postavljena. Sada se možete prijaviti." }
 
     // ---- Review statuses (codes in `status_msg`)

@@ -1,0 +1,101 @@
+//! The dashboard's cookies, in one place: the session cookie (an opaque 256-bit token,
+//! stored hashed on the server, `HttpOnly`, `SameSite=Strict`, `Secure` under TLS) and
+//! the remembered language (not a secret). Nothing else is kept in cookies.
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use intake_shared::Lang;
+
+/// The session token's cookie.
+pub const SESSION: &str = "intake_session";
+/// The chosen language's cookie, kept across sign-outs.
+pub const LANG: &str = "intake_lang";
+/// A random value bound to the sign-in form before there is a session (login CSRF).
+pub const PRE: &str = "intake_pre";
+
+/// A cookie with the attributes every dashboard cookie has.
+fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish()
+}
+
+/// The session cookie: it lives as long as the browser (the server ends idle and
+/// old sessions on its own).
+pub fn session(token: String, secure: bool) -> Cookie<'static> {
+    base(SESSION, token, secure)
+}
+
+/// Removes the session cookie.
+pub fn clear_session(secure: bool) -> Cookie<'static> {
+    let mut c = base(SESSION, String::new(), secure);
+    c.make_removal();
+    c
+}
+
+pub fn pre(value: String, secure: bool) -> Cookie<'static> {
+    base(PRE, value, secure)
+}
+
+/// The language cookie, remembered for a year.
+pub fn lang(lang: Lang, secure: bool) -> Cookie<'static> {
+    let mut c = base(LANG, lang.code().to_string(), secure);
+    c.set_max_age(Duration::days(365));
+    c
+}
+
+/// The language the request asks for: its cookie, else the browser's first
+/// `Accept-Language` we speak, else Albanian (most of the NGO's staff).
+pub fn lang_of(req: &HttpRequest) -> Lang {
+    if let Some(l) = req
+        .cookie(LANG)
+        .and_then(|c| c.value().parse::<Lang>().ok())
+        .filter(|l| Lang::REQUIRED.contains(l))
+    {
+        return l;
+    }
+    req.headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .map(|part| part.split(';').next().unwrap_or("").trim())
+                .find_map(accept_tag)
+        })
+        .unwrap_or(Lang::Sq)
+}
+
+/// A browser language tag as one of ours (`sr` alone is read as Latin script, what
+/// Serbian speakers in Kosovo mostly type; `sr-RS`/`sr-Cyrl-*` as Cyrillic).
+fn accept_tag(tag: &str) -> Option<Lang> {
+    let lower = tag.to_ascii_lowercase();
+    if lower.starts_with("sr-cyrl") || lower == "sr-rs" {
+        return Some(Lang::SrCyrl);
+    }
+    if lower.starts_with("sr") || lower.starts_with("hr") {
+        return Some(Lang::SrLatn);
+    }
+    let primary = lower.split('-').next().unwrap_or("");
+    match primary {
+        "sq" => Some(Lang::Sq),
+        "en" => Some(Lang::En),
+        _ => primary.parse().ok().filter(|l| Lang::REQUIRED.contains(l)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_languages_map_to_ours() {
+        assert_eq!(accept_tag("sr-Cyrl-RS"), Some(Lang::SrCyrl));
+        assert_eq!(accept_tag("sr"), Some(Lang::SrLatn));
+        assert_eq!(accept_tag("sq-AL"), Some(Lang::Sq));
+        assert_eq!(accept_tag("en-GB"), Some(Lang::En));
+        assert_eq!(accept_tag("de"), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! Cross-site request forgery: every state-changing form carries a token bound to the
+//! session (kept with it on the server), compared in constant time. The sign-in form,
+//! before there is a session, is bound instead to a random cookie of its own (double
+//! submit), so another site cannot sign a browser in to an account of its choosing.
+//! `SameSite=Strict` cookies already keep other sites' forms from carrying the session;
+//! the token is the second, independent wall.
+
+use sha2::{Digest, Sha256};
+
+/// A fresh token: 32 random bytes, hex.
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    hex::encode(b)
+}
+
+/// Whether `sent` is `expected`, in time that does not depend on where they differ.
+pub fn matches(expected: &str, sent: &str) -> bool {
+    // Comparing digests makes the comparison's length fixed too.
+    let a = Sha256::digest(expected.as_bytes());
+    let b = Sha256::digest(sent.as_bytes());
+    !expected.is_empty() && a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_token_matches() {
+        let t = new_token();
+        assert!(matches(&t, &t));
+        assert!(!matches(&t, &new_token()));
+        assert!(!matches(&t, ""));
+        assert!(!matches("", ""), "an empty expected token never matches");
+    }
+}
