@@ -168,6 +168,7 @@ impl Case {
             expected_heads: self.stored.as_ref().map(|h| h.concat()),
             new_changes,
             revoked_from: Vec::new(),
+            summary: intake_server::index::summarize(&self.record),
         }
     }
 
