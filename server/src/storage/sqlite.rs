@@ -492,7 +492,7 @@ impl Storage for SqliteStorage {
             .execute(params![
                 key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq, device
             ])?;
-            listing::put_summary(&tx, w.meta.id, &w.summary, Some(now), now)?;
+            listing::put_written(&tx, w, last_seq, now)?;
             for user in &w.revoked_from {
                 tx.execute(
                     "INSERT INTO access_revoked (seq, user, record_id) VALUES (?1, ?2, ?3)",

@@ -1,15 +1,17 @@
 //! The record index in SQLite: each record's summary in `record_index`, written with
-//! the record; lists, filters and duplicate hints read it joined to `records` (never a
-//! document), and links between records.
+//! the record, with the record's scope columns, status and log position repeated, so
+//! that lists, filters, counts and duplicate hints read this table alone (`records`
+//! rows carry documents); and links between records.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use intake_shared::RecordId;
 use rusqlite::types::ToSql;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{key, rid, scope_sql};
 use crate::storage::{
-    ListFilter, Listed, RecordMeta, RecordSummary, Result, Scope, StorageError, StoredRecord,
+    ListFilter, Listed, RecordMeta, RecordSummary, RecordWrite, Result, Scope, StorageError,
+    StoredRecord,
 };
 
 /// `created_at` as stored: fixed-width UTC RFC 3339 with nanoseconds, so that text
@@ -27,34 +29,39 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Writes a record's summary. `updated_at`: the time of this write, or `None` to keep
-/// the row's (a summary recomputed, not a write) — a new row then gets `now`.
-pub(super) fn put_summary(
+/// Indexes a record as `write` stores it, in its transaction: `last_seq` is the
+/// record's new log position, `now` the time of the write.
+pub(super) fn put_written(
     conn: &Connection,
-    id: RecordId,
-    s: &RecordSummary,
-    updated_at: Option<DateTime<Utc>>,
+    w: &RecordWrite,
+    last_seq: i64,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
-    let keep = updated_at.is_none();
-    let updated = updated_at.unwrap_or(now).timestamp_millis();
+    let s = &w.summary;
+    // Owner and team never change after creation, as in `records`.
     conn.prepare_cached(
-        "INSERT INTO record_index (record_id, form, created_at, updated_at, name_key, birth_year,
-             municipality, community, gender, issue_type, urgency, has_conflicts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT (record_id) DO UPDATE SET form = excluded.form,
-             created_at = excluded.created_at,
-             updated_at = CASE WHEN ?13 THEN record_index.updated_at ELSE excluded.updated_at END,
+        "INSERT INTO record_index (record_id, owner, team, assigned_to, status, last_seq, form,
+             created_at, updated_at, name_key, birth_year, municipality, community, gender,
+             issue_type, urgency, has_conflicts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (record_id) DO UPDATE SET assigned_to = excluded.assigned_to,
+             status = excluded.status, last_seq = excluded.last_seq, form = excluded.form,
+             created_at = excluded.created_at, updated_at = excluded.updated_at,
              name_key = excluded.name_key, birth_year = excluded.birth_year,
              municipality = excluded.municipality, community = excluded.community,
              gender = excluded.gender, issue_type = excluded.issue_type,
              urgency = excluded.urgency, has_conflicts = excluded.has_conflicts",
     )?
     .execute(params![
-        key(id),
+        key(w.meta.id),
+        w.meta.owner,
+        w.meta.team,
+        w.meta.assigned_to,
+        w.status,
+        last_seq,
         s.form,
         s.created_at.map(created_text),
-        updated,
+        now.timestamp_millis(),
         s.name_key,
         s.birth_year,
         s.municipality,
@@ -63,15 +70,59 @@ pub(super) fn put_summary(
         s.issue_type,
         s.urgency,
         s.has_conflicts,
-        keep,
     ])?;
     Ok(())
 }
 
-/// The columns of a [`Listed`], over `records r` joined to `record_index i`.
-const LISTED_COLUMNS: &str = "r.id, r.owner, r.team, r.assigned_to, r.status, i.form, i.created_at,
-    i.updated_at, i.name_key, i.birth_year, i.municipality, i.community, i.gender, i.issue_type,
-    i.urgency, i.has_conflicts";
+/// Sets a stored record's summary, the rest of its index row copied from `records`.
+/// Not a write of the record: an existing row keeps its `updated_at`, a new one gets
+/// `now`. Returns false when there is no such record.
+fn put_summary(
+    conn: &Connection,
+    id: RecordId,
+    s: &RecordSummary,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    // (The `WHERE` also keeps SQLite from reading `ON CONFLICT` as a join clause.)
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO record_index (record_id, owner, team, assigned_to, status, last_seq,
+                 form, created_at, updated_at, name_key, birth_year, municipality, community,
+                 gender, issue_type, urgency, has_conflicts)
+             SELECT r.id, r.owner, r.team, r.assigned_to, r.status, r.last_seq,
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+             FROM records r WHERE r.id = ?1
+             ON CONFLICT (record_id) DO UPDATE SET owner = excluded.owner,
+                 team = excluded.team, assigned_to = excluded.assigned_to,
+                 status = excluded.status, last_seq = excluded.last_seq, form = excluded.form,
+                 created_at = excluded.created_at, name_key = excluded.name_key,
+                 birth_year = excluded.birth_year, municipality = excluded.municipality,
+                 community = excluded.community, gender = excluded.gender,
+                 issue_type = excluded.issue_type, urgency = excluded.urgency,
+                 has_conflicts = excluded.has_conflicts",
+        )?
+        .execute(params![
+            key(id),
+            s.form,
+            s.created_at.map(created_text),
+            now.timestamp_millis(),
+            s.name_key,
+            s.birth_year,
+            s.municipality,
+            s.community,
+            s.gender,
+            s.issue_type,
+            s.urgency,
+            s.has_conflicts,
+        ])?;
+    Ok(n > 0)
+}
+
+/// The columns of a [`Listed`], over `record_index r` (named like `records` so that
+/// [`scope_sql`] applies to it).
+const LISTED_COLUMNS: &str = "r.record_id, r.owner, r.team, r.assigned_to, r.status, r.form,
+    r.created_at, r.updated_at, r.name_key, r.birth_year, r.municipality, r.community, r.gender,
+    r.issue_type, r.urgency, r.has_conflicts";
 
 fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     Ok(Listed {
@@ -98,8 +149,8 @@ fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     })
 }
 
-/// The `WHERE` condition of a scope and a filter over `records r` and
-/// `record_index i`, and its named parameters.
+/// The `WHERE` condition of a scope and a filter over `record_index r`, and its named
+/// parameters.
 struct Condition {
     sql: String,
     params: Vec<(&'static str, Box<dyn ToSql>)>,
@@ -118,25 +169,25 @@ impl Condition {
             }
         };
         equal("r.status", ":status", &filter.status);
-        equal("i.municipality", ":municipality", &filter.municipality);
-        equal("i.issue_type", ":issue_type", &filter.issue_type);
-        equal("i.urgency", ":urgency", &filter.urgency);
+        equal("r.municipality", ":municipality", &filter.municipality);
+        equal("r.issue_type", ":issue_type", &filter.issue_type);
+        equal("r.urgency", ":urgency", &filter.urgency);
         if let Some(p) = &filter.paralegal {
             sql.push_str(" AND (r.owner = :paralegal OR r.assigned_to = :paralegal)");
             params.push((":paralegal", Box::new(p.clone())));
         }
         if let Some(c) = filter.has_conflicts {
-            sql.push_str(" AND i.has_conflicts = :conflicts");
+            sql.push_str(" AND r.has_conflicts = :conflicts");
             params.push((":conflicts", Box::new(c)));
         }
         // A date compares as the start of its day with the stored text (see
         // `created_text`); the end is the start of the next day, exclusive.
         if let Some(from) = filter.from {
-            sql.push_str(" AND i.created_at >= :from");
+            sql.push_str(" AND r.created_at >= :from");
             params.push((":from", Box::new(day(from))));
         }
         if let Some(to) = filter.to {
-            sql.push_str(" AND i.created_at < :to");
+            sql.push_str(" AND r.created_at < :to");
             let next = to
                 .succ_opt()
                 .map(day)
@@ -146,7 +197,7 @@ impl Condition {
         if let Some(name) = &filter.name {
             let folded = intake_shared::fold(name);
             if !folded.is_empty() {
-                sql.push_str(" AND instr(i.name_key, :name) > 0");
+                sql.push_str(" AND instr(r.name_key, :name) > 0");
                 params.push((":name", Box::new(folded)));
             }
         }
@@ -177,10 +228,7 @@ pub(super) fn list(
     // One read transaction: the page and the total come from the same snapshot.
     let tx = conn.unchecked_transaction()?;
     let total: i64 = tx.query_row(
-        &format!(
-            "SELECT count(*) FROM records r JOIN record_index i ON i.record_id = r.id WHERE {}",
-            cond.sql
-        ),
+        &format!("SELECT count(*) FROM record_index r WHERE {}", cond.sql),
         &*cond.params(),
         |r| r.get(0),
     )?;
@@ -190,7 +238,7 @@ pub(super) fn list(
     params.push((":offset", &offset));
     let page = tx
         .prepare(&format!(
-            "SELECT {LISTED_COLUMNS} FROM records r JOIN record_index i ON i.record_id = r.id
+            "SELECT {LISTED_COLUMNS} FROM record_index r
              WHERE {} ORDER BY r.last_seq DESC LIMIT :limit OFFSET :offset",
             cond.sql
         ))?
@@ -208,8 +256,7 @@ pub(super) fn listed_all(
     let cond = Condition::new(scope, filter);
     let all = conn
         .prepare(&format!(
-            "SELECT {LISTED_COLUMNS} FROM records r JOIN record_index i ON i.record_id = r.id
-             WHERE {} ORDER BY r.last_seq DESC",
+            "SELECT {LISTED_COLUMNS} FROM record_index r WHERE {} ORDER BY r.last_seq DESC",
             cond.sql
         ))?
         .query_map(&*cond.params(), listed_row)?
@@ -225,8 +272,8 @@ pub(super) fn records_matching(
     let cond = Condition::new(scope, filter);
     let records = conn
         .prepare(&format!(
-            "SELECT r.id, r.owner, r.team, r.assigned_to, r.doc, r.heads
-             FROM records r JOIN record_index i ON i.record_id = r.id
+            "SELECT d.id, d.owner, d.team, d.assigned_to, d.doc, d.heads
+             FROM record_index r JOIN records d ON d.id = r.record_id
              WHERE {} ORDER BY r.last_seq DESC",
             cond.sql
         ))?
@@ -254,17 +301,15 @@ pub(super) fn duplicate_groups(conn: &Connection, scope: &Scope) -> Result<Vec<V
     let rows = conn
         .prepare(&format!(
             "WITH person AS (
-                 SELECT i.name_key, i.birth_year, i.municipality
-                 FROM records r JOIN record_index i ON i.record_id = r.id
-                 WHERE {cond} AND i.name_key != ''
-                 GROUP BY i.name_key, i.birth_year, i.municipality HAVING count(*) > 1
+                 SELECT r.name_key, r.birth_year, r.municipality FROM record_index r
+                 WHERE {cond} AND r.name_key != ''
+                 GROUP BY r.name_key, r.birth_year, r.municipality HAVING count(*) > 1
              )
              SELECT {LISTED_COLUMNS} FROM person p
-             JOIN record_index i ON i.name_key = p.name_key AND i.birth_year IS p.birth_year
-                 AND i.municipality IS p.municipality
-             JOIN records r ON r.id = i.record_id
+             JOIN record_index r ON r.name_key = p.name_key AND r.birth_year IS p.birth_year
+                 AND r.municipality IS p.municipality
              WHERE {cond}
-             ORDER BY i.name_key, i.birth_year, i.municipality, r.last_seq DESC"
+             ORDER BY r.name_key, r.birth_year, r.municipality, r.last_seq DESC"
         ))?
         .query_map(&[(":scope", &param as &dyn ToSql)], listed_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -348,17 +393,9 @@ pub(super) fn set_summaries(
     let now = Utc::now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (id, summary) in summaries {
-        let stored = tx
-            .query_row(
-                "SELECT 1 FROM records WHERE id = ?1",
-                [key(*id)],
-                |_| Ok(()),
-            )
-            .optional()?;
-        if stored.is_none() {
+        if !put_summary(&tx, *id, summary, now)? {
             return Err(StorageError::Backend(format!("no record {id}")));
         }
-        put_summary(&tx, *id, summary, None, now)?;
     }
     tx.commit()?;
     Ok(())
