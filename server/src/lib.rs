@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gate;
+pub mod index;
 pub mod policy;
 pub mod routes;
 pub mod startup;

@@ -1,6 +1,7 @@
 //! Building and running the server: on any listener, stoppable, so tests run the real
 //! server on `127.0.0.1:0`. `open_store` creates the data directory and database on
-//! first start, with an admin account and its enrolment code.
+//! first start, with an admin account and its enrolment code, and indexes records stored
+//! before the record index existed.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -42,6 +43,11 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<(Arc<SqliteStorage>, Op
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     restrict(dir);
     let storage = Arc::new(SqliteStorage::open(&dir.join(DB_FILE))?);
+    // A database from before the record index gets one before anything is served.
+    let indexed = crate::index::backfill(storage.as_ref())?;
+    if indexed > 0 {
+        tracing::info!(records = indexed, "records indexed for the dashboard");
+    }
     let first = if storage.users()?.is_empty() {
         Some(admin::add_user(
             storage.as_ref(),

@@ -521,6 +521,7 @@ fn prepare(
         expected_heads: expected,
         new_changes: ordered,
         revoked_from,
+        summary: crate::index::summarize(&record),
     })))
 }
 

@@ -6,13 +6,18 @@
 //! Records are real: built with `intake_shared::Record`, their changes cut into
 //! (hash, bytes) with `inspect_changes`, and stored as the sync engine would store them.
 //! A short section before the table holds SQLite-only tests (stores an earlier server
-//! created).
+//! created, the audit trail's triggers).
+//!
+//! The dashboard's part (the record index, lists, duplicate hints, links, passwords,
+//! sessions, the audit trail) follows the sync part; the 10,000-record list prints its
+//! times with `eprintln!` (run with `--nocapture` to read them).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{
-    Device, NewDevice, Page, PullRequest, RecordMeta, RecordWrite, Role, Scope, Storage,
-    StorageError,
+    AuditEntry, AuditFilter, DASHBOARD_LABEL, Device, ListFilter, Listed, NewDevice, Page,
+    PullRequest, RecordMeta, RecordSummary, RecordWrite, Role, Scope, Storage, StorageError,
+    schema,
 };
 use intake_shared::record::{Identity, inspect_changes};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
@@ -101,6 +106,11 @@ struct Case {
 impl Case {
     /// A new case recorded on `device` of `owner` (of `team`).
     fn new(n: u8, device: &Device, team: Option<&str>) -> Case {
+        Case::created(n, device, team, at(0))
+    }
+
+    /// A new case, created at `when` by the device's clock.
+    fn created(n: u8, device: &Device, team: Option<&str>, when: DateTime<Utc>) -> Case {
         let mut actor = hex::decode(&device.actor).unwrap();
         actor.extend([0, 0, 0, n]);
         let who = Identity {
@@ -109,7 +119,7 @@ impl Case {
         };
         let form = FormRegistry::builtin().get("intake", 1).unwrap();
         let id = RecordId::new_v7(1_790_000_000_000 + u64::from(n), [n; 10]);
-        let mut record = Record::create(id, form, &who, at(0));
+        let mut record = Record::create(id, form, &who, when);
         record
             .edit(at(1), |e| {
                 e.set("full_name", Value::Text(format!("Person {n}")))
@@ -168,6 +178,7 @@ impl Case {
             expected_heads: self.stored.as_ref().map(|h| h.concat()),
             new_changes,
             revoked_from: Vec::new(),
+            summary: intake_server::index::summarize(&self.record),
         }
     }
 
@@ -968,6 +979,964 @@ fn a_change_written_twice_is_stored_once(s: &dyn Storage) {
 }
 
 // ---------------------------------------------------------------------------------
+// The dashboard: the record index, lists, duplicate hints, links.
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+fn ymd(y: i32, m: u32, d: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+impl Case {
+    /// One more change: these answers.
+    fn answer(&mut self, answers: &[(&str, Value)]) {
+        self.record
+            .edit(at(2), |e| {
+                for (field, value) in answers {
+                    e.set(field, value.clone())?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Two concurrent values of `field`, the second from another replica on `other`.
+    fn conflict(&mut self, field: &str, mine: Value, theirs: Value, other: &Device) {
+        let mut copy = Record::load(&self.record.save(), FormRegistry::builtin()).unwrap();
+        let mut actor = hex::decode(&other.actor).unwrap();
+        actor.extend([0, 0, 0, 99]);
+        copy.set_identity(&Identity {
+            actor,
+            author: Some(other.user.clone()),
+        });
+        self.record.edit(at(4), |e| e.set(field, mine)).unwrap();
+        copy.edit(at(5), |e| e.set(field, theirs)).unwrap();
+        self.record.merge(&mut copy).unwrap();
+        assert!(self.record.has_conflicts());
+    }
+
+    /// Writes what the store lacks with the status a review would have set (storage
+    /// stores the status it is given; the rules are the policy's).
+    fn save_as(&mut self, s: &dyn Storage, device: &Device, status: &str) {
+        let mut w = self.write();
+        w.status = status.into();
+        s.write(&[w], device.id).unwrap();
+        self.stored();
+    }
+}
+
+fn listed_ids(listed: &[Listed]) -> Vec<RecordId> {
+    listed.iter().map(|l| l.meta.id).collect()
+}
+
+fn ids_of(cases: &[&Case]) -> Vec<RecordId> {
+    sorted(cases.iter().map(|c| c.id()).collect())
+}
+
+/// The ids `filter` lists in `scope`, sorted; checks the total agrees.
+fn matching(s: &dyn Storage, scope: &Scope, filter: &ListFilter) -> Vec<RecordId> {
+    let (page, total) = s.list_records(scope, filter, 0, 1000).unwrap();
+    assert_eq!(
+        total,
+        page.len(),
+        "{filter:?}: the total counts what matched"
+    );
+    sorted(listed_ids(&page))
+}
+
+fn lists_filter_by_each_field(s: &dyn Storage) {
+    let [drita, besa, fatos, _] = team(s);
+    let day =
+        |d: u32, h: u32, m: u32, sec: u32| Utc.with_ymd_and_hms(2026, 11, d, h, m, sec).unwrap();
+    let mut first = Case::created(1, &drita, Some("prizren"), day(1, 0, 0, 0));
+    first.answer(&[
+        ("municipality", text("prizren")),
+        ("issue_type", text("school_segregation")),
+        ("urgency", text("high")),
+    ]);
+    first.save(s, &drita);
+    let mut middle = Case::created(2, &besa, Some("prizren"), day(15, 12, 0, 0));
+    middle.answer(&[
+        ("municipality", text("gjakove")),
+        ("issue_type", text("language_rights")),
+        ("urgency", text("low")),
+    ]);
+    middle.save_as(s, &besa, "submitted");
+    let mut last = Case::created(3, &besa, Some("prizren"), day(30, 23, 59, 59));
+    last.answer(&[
+        ("municipality", text("prizren")),
+        ("issue_type", text("language_rights")),
+    ]);
+    last.assign("drita");
+    last.conflict("urgency", text("critical"), text("medium"), &drita);
+    last.save(s, &besa);
+    // Another team's record matching every filter below, never listed for Prizren.
+    let mut peja = Case::created(4, &fatos, Some("peja"), day(1, 0, 0, 0));
+    peja.answer(&[
+        ("municipality", text("prizren")),
+        ("issue_type", text("school_segregation")),
+        ("urgency", text("high")),
+    ]);
+    peja.conflict("village", text("Landovica"), text("Landovicë"), &fatos);
+    peja.save_as(s, &fatos, "submitted");
+
+    let f = ListFilter::default;
+    let some = |v: &str| Some(v.to_string());
+    let cases: Vec<(&str, ListFilter, Vec<&Case>)> = vec![
+        ("no filter", f(), vec![&first, &middle, &last]),
+        (
+            "status submitted",
+            ListFilter {
+                status: some("submitted"),
+                ..f()
+            },
+            vec![&middle],
+        ),
+        (
+            "status draft",
+            ListFilter {
+                status: some("draft"),
+                ..f()
+            },
+            vec![&first, &last],
+        ),
+        (
+            "municipality",
+            ListFilter {
+                municipality: some("prizren"),
+                ..f()
+            },
+            vec![&first, &last],
+        ),
+        (
+            "issue type",
+            ListFilter {
+                issue_type: some("language_rights"),
+                ..f()
+            },
+            vec![&middle, &last],
+        ),
+        (
+            "urgency",
+            ListFilter {
+                urgency: some("high"),
+                ..f()
+            },
+            vec![&first],
+        ),
+        (
+            "owner or assignee",
+            ListFilter {
+                paralegal: some("drita"),
+                ..f()
+            },
+            vec![&first, &last],
+        ),
+        (
+            "owner",
+            ListFilter {
+                paralegal: some("besa"),
+                ..f()
+            },
+            vec![&middle, &last],
+        ),
+        (
+            "conflicts",
+            ListFilter {
+                has_conflicts: Some(true),
+                ..f()
+            },
+            vec![&last],
+        ),
+        (
+            "no conflicts",
+            ListFilter {
+                has_conflicts: Some(false),
+                ..f()
+            },
+            vec![&first, &middle],
+        ),
+        (
+            "from, inclusive",
+            ListFilter {
+                from: Some(ymd(2026, 11, 15)),
+                ..f()
+            },
+            vec![&middle, &last],
+        ),
+        (
+            "to, inclusive",
+            ListFilter {
+                to: Some(ymd(2026, 11, 15)),
+                ..f()
+            },
+            vec![&first, &middle],
+        ),
+        (
+            "first day",
+            ListFilter {
+                to: Some(ymd(2026, 11, 1)),
+                ..f()
+            },
+            vec![&first],
+        ),
+        (
+            "last day, to its last second",
+            ListFilter {
+                from: Some(ymd(2026, 11, 30)),
+                to: Some(ymd(2026, 11, 30)),
+                ..f()
+            },
+            vec![&last],
+        ),
+        (
+            "one day",
+            ListFilter {
+                from: Some(ymd(2026, 11, 15)),
+                to: Some(ymd(2026, 11, 15)),
+                ..f()
+            },
+            vec![&middle],
+        ),
+        (
+            "days between",
+            ListFilter {
+                from: Some(ymd(2026, 11, 16)),
+                to: Some(ymd(2026, 11, 29)),
+                ..f()
+            },
+            vec![],
+        ),
+        (
+            "conditions together",
+            ListFilter {
+                municipality: some("prizren"),
+                urgency: some("high"),
+                ..f()
+            },
+            vec![&first],
+        ),
+        (
+            "no such value",
+            ListFilter {
+                municipality: some("atlantis"),
+                ..f()
+            },
+            vec![],
+        ),
+    ];
+    for (what, filter, expected) in cases {
+        assert_eq!(
+            matching(s, &prizren(), &filter),
+            ids_of(&expected),
+            "{what}"
+        );
+        let all = sorted(listed_ids(&s.listed_all(&prizren(), &filter).unwrap()));
+        assert_eq!(all, ids_of(&expected), "{what}: listed_all");
+        let exported: Vec<RecordId> = s
+            .records_matching(&prizren(), &filter)
+            .unwrap()
+            .iter()
+            .map(|r| r.meta.id)
+            .collect();
+        assert_eq!(
+            sorted(exported),
+            ids_of(&expected),
+            "{what}: records_matching"
+        );
+    }
+    // Peja's own list has its record; an assignee's own scope has what she was given.
+    assert_eq!(
+        matching(s, &Scope::Team("peja".into()), &f()),
+        ids_of(&[&peja])
+    );
+    assert_eq!(matching(s, &own("drita"), &f()), ids_of(&[&first, &last]));
+
+    // What a list line holds is what the record says.
+    let (page, _) = s.list_records(&prizren(), &f(), 0, 10).unwrap();
+    let line = page.iter().find(|l| l.meta.id == last.id()).unwrap();
+    assert_eq!(line.summary, intake_server::index::summarize(&last.record));
+    assert_eq!(line.meta, last.meta);
+    assert_eq!(line.status, "draft");
+    assert_eq!(line.summary.created_at, Some(day(30, 23, 59, 59)));
+    assert!(line.summary.has_conflicts);
+    assert!(
+        (Utc::now() - line.updated_at).num_minutes().abs() < 5,
+        "the server's time of the write"
+    );
+    let exported = s.records_matching(&prizren(), &f()).unwrap();
+    let stored = exported.iter().find(|r| r.meta.id == last.id()).unwrap();
+    assert_eq!(
+        stored.heads,
+        last.record.heads().concat(),
+        "exports carry the stored record"
+    );
+}
+
+fn names_are_found_whatever_their_case_diacritics_or_script(s: &dyn Storage) {
+    let [drita, _, fatos, _] = team(s);
+    let names = [
+        "Ђорђе Ђорђевић",
+        "Đorđe Đorđević",
+        "Djordje Djordjevic",
+        "Arbër Çollaku",
+        "Jelena Jovanović",
+    ];
+    let cases: Vec<Case> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut case = Case::new(i as u8 + 1, &drita, Some("prizren"));
+            case.rename(name);
+            case.save(s, &drita);
+            case
+        })
+        .collect();
+    let mut elsewhere = Case::new(9, &fatos, Some("peja"));
+    elsewhere.rename("Đorđe Đorđević");
+    elsewhere.save(s, &fatos);
+
+    let found = |name: &str| {
+        let filter = ListFilter {
+            name: Some(name.into()),
+            ..ListFilter::default()
+        };
+        matching(s, &prizren(), &filter)
+    };
+    let djordjevic = ids_of(&[&cases[0], &cases[1], &cases[2]]);
+    assert_eq!(
+        found("djordjevic"),
+        djordjevic,
+        "ASCII finds all three spellings"
+    );
+    assert_eq!(
+        found("ĐORĐEVIĆ"),
+        djordjevic,
+        "Latin with diacritics, upper case"
+    );
+    assert_eq!(found("Ђорђевић"), djordjevic, "Cyrillic");
+    assert_eq!(found("orđe"), djordjevic, "part of a word");
+    assert_eq!(found("arber coll"), ids_of(&[&cases[3]]), "across words");
+    assert_eq!(found("JOVANOVIC"), ids_of(&[&cases[4]]));
+    assert_eq!(
+        found("  "),
+        ids_of(&cases.iter().collect::<Vec<_>>()),
+        "blank: no condition"
+    );
+    assert!(found("xyz").is_empty());
+}
+
+fn lists_page_most_recently_written_first_with_the_total(s: &dyn Storage) {
+    let [drita, ..] = team(s);
+    let mut cases: Vec<Case> = (1..=7)
+        .map(|n| {
+            let mut case = Case::new(n, &drita, Some("prizren"));
+            case.save(s, &drita);
+            case
+        })
+        .collect();
+    let newest_first: Vec<RecordId> = cases.iter().rev().map(Case::id).collect();
+    let page = |offset, limit| {
+        let (page, total) = s
+            .list_records(&prizren(), &ListFilter::default(), offset, limit)
+            .unwrap();
+        assert_eq!(total, 7, "the total does not depend on the page");
+        listed_ids(&page)
+    };
+    assert_eq!(page(0, 3), newest_first[0..3]);
+    assert_eq!(page(3, 3), newest_first[3..6]);
+    assert_eq!(page(6, 3), newest_first[6..]);
+    assert!(page(10, 3).is_empty());
+    assert!(page(0, 0).is_empty());
+
+    // A write moves a record to the top.
+    cases[0].rename("written again");
+    cases[0].save(s, &drita);
+    assert_eq!(page(0, 2), [cases[0].id(), cases[6].id()]);
+    let all = listed_ids(&s.listed_all(&prizren(), &ListFilter::default()).unwrap());
+    assert_eq!(all[0], cases[0].id(), "listed_all is in the same order");
+    assert_eq!(all.len(), 7);
+}
+
+fn other_scopes_are_never_listed_exported_counted_or_hinted(s: &dyn Storage) {
+    let [drita, besa, fatos, _] = team(s);
+    let person = [
+        ("full_name", text("Arben Krasniqi")),
+        ("birth_year", Value::Int(1990)),
+        ("municipality", text("prizren")),
+    ];
+    let mut mine = Case::new(1, &drita, Some("prizren"));
+    mine.answer(&person);
+    mine.save(s, &drita);
+    let mut besas = Case::new(2, &besa, Some("prizren"));
+    besas.save(s, &besa);
+    let mut peja: Vec<Case> = (3..=4)
+        .map(|n| {
+            let mut case = Case::new(n, &fatos, Some("peja"));
+            case.answer(&person);
+            case.save(s, &fatos);
+            case
+        })
+        .collect();
+    let f = ListFilter::default();
+    assert_eq!(matching(s, &prizren(), &f), ids_of(&[&mine, &besas]));
+    assert_eq!(matching(s, &own("drita"), &f), ids_of(&[&mine]));
+    assert!(
+        s.duplicate_groups(&prizren()).unwrap().is_empty(),
+        "the same person in another team is no hint"
+    );
+    assert!(s.duplicate_groups(&own("drita")).unwrap().is_empty());
+    let peja_groups = s.duplicate_groups(&Scope::Team("peja".into())).unwrap();
+    assert_eq!(peja_groups.len(), 1);
+    assert_eq!(
+        sorted(listed_ids(&peja_groups[0])),
+        ids_of(&[&peja[0], &peja[1]])
+    );
+    for scope in [Scope::Nothing, Scope::Team("nowhere".into()), own("merita")] {
+        assert_eq!(
+            s.list_records(&scope, &f, 0, 100).unwrap().1,
+            0,
+            "{scope:?}"
+        );
+        assert!(s.listed_all(&scope, &f).unwrap().is_empty(), "{scope:?}");
+        assert!(
+            s.records_matching(&scope, &f).unwrap().is_empty(),
+            "{scope:?}"
+        );
+        assert!(s.duplicate_groups(&scope).unwrap().is_empty(), "{scope:?}");
+    }
+    peja[0].assign("drita");
+    peja[0].save(s, &fatos);
+    assert_eq!(
+        matching(s, &own("drita"), &f),
+        ids_of(&[&mine, &peja[0]]),
+        "an assignee lists what she was given"
+    );
+    assert_eq!(
+        matching(s, &prizren(), &f),
+        ids_of(&[&mine, &besas]),
+        "the team stays Peja's"
+    );
+}
+
+fn duplicate_groups_need_the_same_name_year_and_municipality(s: &dyn Storage) {
+    let [drita, ..] = team(s);
+    let mut n = 0;
+    let mut person = |name: Option<&str>, year: Option<i64>, municipality: Option<&str>| {
+        n += 1;
+        let mut case = Case::new(n, &drita, Some("prizren"));
+        let mut answers = vec![];
+        if let Some(year) = year {
+            answers.push(("birth_year", Value::Int(year)));
+        }
+        if let Some(m) = municipality {
+            answers.push(("municipality", text(m)));
+        }
+        case.answer(&answers);
+        match name {
+            Some(name) => case.rename(name),
+            None => case.record.edit(at(2), |e| e.clear("full_name")).unwrap(),
+        }
+        case.save(s, &drita);
+        case
+    };
+    let d1 = person(Some("Đorđe Đorđević"), Some(1990), Some("prizren"));
+    let d2 = person(Some("Ђорђе Ђорђевић"), Some(1990), Some("prizren"));
+    let d3 = person(Some("Djordje  Djordjevic"), Some(1990), Some("prizren"));
+    let _other_year = person(Some("Arben Krasniqi"), Some(1985), Some("prizren"));
+    let _next_year = person(Some("Arben Krasniqi"), Some(1986), Some("prizren"));
+    let _elsewhere = person(Some("Arben Krasniqi"), Some(1985), Some("gjakove"));
+    let _nameless = person(None, Some(1990), Some("prizren"));
+    let _nameless_too = person(None, Some(1990), Some("prizren"));
+    let b1 = person(Some("Besa Hoxha"), None, None);
+    let b2 = person(Some("besa hoxha"), None, None);
+
+    let groups: Vec<Vec<RecordId>> = s
+        .duplicate_groups(&prizren())
+        .unwrap()
+        .iter()
+        .map(|g| listed_ids(g))
+        .collect();
+    assert_eq!(
+        groups,
+        [vec![b2.id(), b1.id()], vec![d3.id(), d2.id(), d1.id()],],
+        "groups by name key, each most recently written first; an unknown year and \
+         municipality count as the same, an empty name never"
+    );
+}
+
+fn links_show_from_both_sides(s: &dyn Storage) {
+    let [drita, ..] = team(s);
+    let [a, b, c, d] = [1, 2, 3, 4].map(|n| {
+        let mut case = Case::new(n, &drita, Some("prizren"));
+        case.save(s, &drita);
+        case.id()
+    });
+    s.link_records(a, b, "merita", at(1)).unwrap();
+    s.link_records(b, a, "merita", at(2)).unwrap();
+    s.link_records(c, a, "merita", at(3)).unwrap();
+    assert_eq!(
+        s.linked(a).unwrap(),
+        [b, c],
+        "once each, in the order linked"
+    );
+    assert_eq!(s.linked(b).unwrap(), [a]);
+    assert_eq!(s.linked(c).unwrap(), [a]);
+    assert!(s.linked(d).unwrap().is_empty());
+    assert!(
+        s.link_records(d, d, "merita", at(4)).is_err(),
+        "not to itself"
+    );
+    let missing = RecordId::new_v7(1_790_000_000_999, [0xee; 10]);
+    assert!(
+        s.link_records(d, missing, "merita", at(4)).is_err(),
+        "only stored records"
+    );
+    assert!(s.linked(d).unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// The dashboard: passwords, browser sessions, the audit trail.
+
+fn password_codes_are_redeemed_once_unexpired_by_enabled_users(s: &dyn Storage) {
+    team(s);
+    let code = |n| bytes32(0xa0, n);
+    assert!(
+        !s.reset_password("nobody", code(9), at(60)).unwrap(),
+        "no such user"
+    );
+    assert!(s.password("merita").unwrap().is_none());
+
+    assert!(s.reset_password("merita", code(1), at(60)).unwrap());
+    assert!(s.reset_password("merita", code(2), at(60)).unwrap());
+    assert!(
+        s.redeem_password_code(code(1), at(1), "phc-1")
+            .unwrap()
+            .is_none(),
+        "a newer code supersedes an unused one"
+    );
+    assert!(
+        s.redeem_password_code(code(9), at(1), "phc-1")
+            .unwrap()
+            .is_none(),
+        "unknown"
+    );
+    assert!(
+        s.redeem_password_code(code(2), at(60), "phc-1")
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    let user = s
+        .redeem_password_code(code(2), at(59), "phc-2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "merita");
+    let (user, phc) = s.password("merita").unwrap().unwrap();
+    assert_eq!((user.name.as_str(), phc.as_str()), ("merita", "phc-2"));
+    assert!(
+        s.redeem_password_code(code(2), at(59), "phc-3")
+            .unwrap()
+            .is_none(),
+        "used twice"
+    );
+    assert_eq!(s.password("merita").unwrap().unwrap().1, "phc-2");
+
+    // A disabled user neither redeems a code nor signs in with her password.
+    assert!(s.reset_password("besa", code(3), at(60)).unwrap());
+    s.set_user_disabled("besa", true).unwrap();
+    assert!(
+        s.redeem_password_code(code(3), at(1), "phc-b")
+            .unwrap()
+            .is_none()
+    );
+    s.set_user_disabled("merita", true).unwrap();
+    assert!(s.password("merita").unwrap().is_none());
+    s.set_user_disabled("merita", false).unwrap();
+    assert!(s.password("merita").unwrap().is_some());
+
+    // A reset takes the password away and signs her out everywhere.
+    let token = bytes32(0x5e, 1);
+    s.create_session(token, "merita", "csrf", at(0), at(600))
+        .unwrap()
+        .unwrap();
+    assert!(s.session(token, at(1)).unwrap().is_some());
+    assert!(s.reset_password("merita", code(4), at(60)).unwrap());
+    assert!(
+        s.password("merita").unwrap().is_none(),
+        "the old password is gone"
+    );
+    assert!(
+        s.session(token, at(2)).unwrap().is_none(),
+        "the reset ended her sessions"
+    );
+    assert!(
+        s.redeem_password_code(code(4), at(3), "phc-4")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.session(token, at(4)).unwrap().is_none(),
+        "a new password brings no session back"
+    );
+}
+
+fn sessions_end_on_expiry_sign_out_disabling_and_revocation(s: &dyn Storage) {
+    let [drita, ..] = team(s);
+    let token = |n| bytes32(0x5e, n);
+    let first = s
+        .create_session(token(1), "merita", "csrf-1", at(0), at(30))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.user.name, "merita");
+    assert_eq!(first.csrf, "csrf-1");
+    assert_eq!((first.created_at, first.expires_at), (at(0), at(30)));
+    assert_eq!(first.device.user, "merita");
+    assert_eq!(first.device.label, DASHBOARD_LABEL);
+    assert_eq!(first.device.actor.len(), 32, "a 16-byte actor");
+    assert_ne!(first.device.actor, drita.actor);
+    assert!(!first.device.revoked);
+    let seen = s.session(token(1), at(29)).unwrap().unwrap();
+    assert_eq!(
+        (seen.id, seen.device.id, seen.csrf.as_str()),
+        (first.id, first.device.id, "csrf-1")
+    );
+    assert!(s.session(token(1), at(30)).unwrap().is_none(), "expired");
+    s.extend_session(first.id, at(90)).unwrap();
+    assert_eq!(
+        s.session(token(1), at(31)).unwrap().unwrap().expires_at,
+        at(90)
+    );
+
+    // One dashboard device per user, whatever the number of sessions.
+    let second = s
+        .create_session(token(2), "merita", "csrf-2", at(1), at(90))
+        .unwrap()
+        .unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!(second.device, first.device);
+    let dashboards = |user: &str| {
+        s.devices()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.user == user && d.label == DASHBOARD_LABEL)
+            .count()
+    };
+    assert_eq!(dashboards("merita"), 1);
+    let by_actor = s.device_users().unwrap();
+    assert_eq!(
+        by_actor[&first.device.actor],
+        (
+            first.device.id,
+            "merita".to_string(),
+            DASHBOARD_LABEL.to_string()
+        )
+    );
+    assert_eq!(
+        by_actor[&drita.actor],
+        (drita.id, "drita".to_string(), "phone 1".to_string())
+    );
+
+    // Sign-out ends one session.
+    s.end_session(token(1)).unwrap();
+    assert!(s.session(token(1), at(2)).unwrap().is_none(), "signed out");
+    assert!(
+        s.session(token(2), at(2)).unwrap().is_some(),
+        "the other browser stays"
+    );
+    s.end_session(token(9)).unwrap();
+    assert!(s.session(token(9), at(2)).unwrap().is_none(), "unknown");
+
+    // No session for an unknown or a disabled user; disabling ends hers for good.
+    assert!(
+        s.create_session(token(3), "nobody", "c", at(2), at(90))
+            .unwrap()
+            .is_none()
+    );
+    s.set_user_disabled("besa", true).unwrap();
+    assert!(
+        s.create_session(token(3), "besa", "c", at(2), at(90))
+            .unwrap()
+            .is_none()
+    );
+    s.set_user_disabled("merita", true).unwrap();
+    assert!(
+        s.session(token(2), at(3)).unwrap().is_none(),
+        "her user is disabled"
+    );
+    s.set_user_disabled("merita", false).unwrap();
+    assert!(
+        s.session(token(2), at(3)).unwrap().is_none(),
+        "disabling ended it"
+    );
+
+    // Revoking the dashboard device ends its sessions; the next sign-in gets a new one.
+    let third = s
+        .create_session(token(4), "merita", "c", at(4), at(90))
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.device, first.device);
+    assert!(s.revoke_device(third.device.id).unwrap());
+    assert!(
+        s.session(token(4), at(5)).unwrap().is_none(),
+        "its device was revoked"
+    );
+    let fourth = s
+        .create_session(token(5), "merita", "c", at(6), at(90))
+        .unwrap()
+        .unwrap();
+    assert_ne!(fourth.device.id, third.device.id);
+    assert_ne!(fourth.device.actor, third.device.actor);
+    assert!(s.session(token(5), at(7)).unwrap().is_some());
+    assert_eq!(dashboards("merita"), 2, "the revoked one stays listed");
+}
+
+fn the_audit_trail_filters_and_pages_newest_first(s: &dyn Storage) {
+    let [r1, r2, r3] = [1u8, 2, 3].map(|n| RecordId::new_v7(1_790_000_000_000, [n; 10]));
+    let entry = |minute, user: &str, action: &str, records: Vec<RecordId>| AuditEntry {
+        at: at(minute),
+        user: Some(user.into()),
+        device: None,
+        session: Some(7),
+        action: action.into(),
+        scope: String::new(),
+        records,
+        peer: Some("192.0.2.1".into()),
+    };
+    let entries = [
+        entry(0, "merita", "sign_in", vec![]),
+        entry(1, "merita", "view_record", vec![r1]),
+        AuditEntry {
+            device: Some(3),
+            session: None,
+            peer: None,
+            ..entry(2, "besa", "view_record", vec![r2])
+        },
+        AuditEntry {
+            scope: "municipality=prizren".into(),
+            ..entry(3, "admin", "export", vec![r2, r1, r3])
+        },
+        entry(4, "merita", "review", vec![r2]),
+    ];
+    for e in &entries {
+        s.audit(e).unwrap();
+    }
+    let read = |filter: AuditFilter, offset, limit| {
+        let (page, total) = s.audit_entries(&filter, offset, limit).unwrap();
+        (page.into_iter().map(|(_, e)| e).collect::<Vec<_>>(), total)
+    };
+    let (all, total) = read(AuditFilter::default(), 0, 100);
+    assert_eq!(total, 5);
+    let newest_first: Vec<AuditEntry> = entries.iter().rev().cloned().collect();
+    assert_eq!(
+        all, newest_first,
+        "every entry as written, records in their order"
+    );
+    let (page, _) = s.audit_entries(&AuditFilter::default(), 0, 100).unwrap();
+    assert!(
+        page.windows(2).all(|w| w[0].0 > w[1].0),
+        "sequence numbers descend"
+    );
+
+    let e = |i: usize| entries[i].clone();
+    let f = AuditFilter::default;
+    let cases: Vec<(&str, AuditFilter, Vec<AuditEntry>)> = vec![
+        (
+            "user",
+            AuditFilter {
+                user: Some("merita".into()),
+                ..f()
+            },
+            vec![e(4), e(1), e(0)],
+        ),
+        (
+            "action",
+            AuditFilter {
+                action: Some("view_record".into()),
+                ..f()
+            },
+            vec![e(2), e(1)],
+        ),
+        (
+            "record",
+            AuditFilter {
+                record: Some(r1),
+                ..f()
+            },
+            vec![e(3), e(1)],
+        ),
+        (
+            "record named last",
+            AuditFilter {
+                record: Some(r3),
+                ..f()
+            },
+            vec![e(3)],
+        ),
+        (
+            "from and to, inclusive",
+            AuditFilter {
+                from: Some(at(1)),
+                to: Some(at(3)),
+                ..f()
+            },
+            vec![e(3), e(2), e(1)],
+        ),
+        (
+            "together",
+            AuditFilter {
+                user: Some("merita".into()),
+                record: Some(r2),
+                ..f()
+            },
+            vec![e(4)],
+        ),
+        (
+            "nothing",
+            AuditFilter {
+                user: Some("nobody".into()),
+                ..f()
+            },
+            vec![],
+        ),
+    ];
+    for (what, filter, expected) in cases {
+        let (got, total) = read(filter, 0, 100);
+        assert_eq!(got, expected, "{what}");
+        assert_eq!(total, expected.len(), "{what}: total");
+    }
+    assert_eq!(read(f(), 0, 2), (vec![e(4), e(3)], 5));
+    assert_eq!(read(f(), 2, 2), (vec![e(2), e(1)], 5));
+    assert_eq!(read(f(), 4, 2), (vec![e(0)], 5));
+    assert_eq!(read(f(), 6, 2), (vec![], 5));
+}
+
+// ---------------------------------------------------------------------------------
+// The dashboard at scale.
+
+/// A list of 10,000 records: the page and the total are right. The time is printed
+/// (`--nocapture`) for the record, not asserted: a 2-core CI box under load would
+/// make a timing assertion flaky.
+fn ten_thousand_records_list_a_page_and_the_total(s: &dyn Storage) {
+    let [drita, _, fatos, _] = team(s);
+    const N: usize = 10_000;
+    let municipalities = ["prizren", "gjakove", "peje", "mitrovice", "gjilan"];
+    let urgencies = ["low", "medium", "high", "critical"];
+    // Storage never decodes a document to list it, so these writes carry a document
+    // of a real record's size without building 10,000 Automerge documents.
+    let write = |i: usize, owner: &Device, team: &str| {
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        let id = RecordId::new_v7(1_790_000_000_000 + i as u64, random);
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        RecordWrite {
+            meta: RecordMeta {
+                id,
+                owner: owner.user.clone(),
+                team: Some(team.into()),
+                assigned_to: None,
+            },
+            status: if i.is_multiple_of(3) {
+                "submitted"
+            } else {
+                "draft"
+            }
+            .into(),
+            doc: vec![(i % 251) as u8; 3000],
+            heads: hash.to_vec(),
+            expected_heads: None,
+            new_changes: vec![(hash, vec![(i % 251) as u8; 600])],
+            revoked_from: vec![],
+            summary: RecordSummary {
+                form: "intake".into(),
+                created_at: Some(at(i as i64)),
+                name_key: intake_shared::fold(&format!("Person {i}")),
+                birth_year: Some(1950 + (i % 60) as i64),
+                municipality: Some(municipalities[i % 5].into()),
+                community: Some("roma".into()),
+                gender: Some("female".into()),
+                issue_type: Some("civil_documentation".into()),
+                urgency: Some(urgencies[i % 4].into()),
+                has_conflicts: i.is_multiple_of(50),
+            },
+        }
+    };
+    let ids: Vec<RecordId> = (0..N)
+        .map(|i| write(i, &drita, "prizren").meta.id)
+        .collect();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(2_000) {
+        let writes: Vec<RecordWrite> = chunk.iter().map(|&i| write(i, &drita, "prizren")).collect();
+        s.write(&writes, drita.id).unwrap();
+    }
+    let peja: Vec<RecordWrite> = (N..N + 1_000).map(|i| write(i, &fatos, "peja")).collect();
+    s.write(&peja, fatos.id).unwrap();
+
+    let timed = |what: &str, filter: &ListFilter, offset: usize| {
+        let started = std::time::Instant::now();
+        let (page, total) = s.list_records(&prizren(), filter, offset, 50).unwrap();
+        eprintln!(
+            "list of {N} records, {what}: {} of {total} in {:.1} ms",
+            page.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        (listed_ids(&page), total)
+    };
+    let newest: Vec<RecordId> = ids.iter().rev().copied().collect();
+    let all = ListFilter::default();
+    assert_eq!(timed("first page", &all, 0), (newest[..50].to_vec(), N));
+    assert_eq!(
+        timed("last page", &all, N - 50),
+        (newest[N - 50..].to_vec(), N)
+    );
+    let urgent = ListFilter {
+        urgency: Some("critical".into()),
+        municipality: Some("gjakove".into()),
+        ..ListFilter::default()
+    };
+    // i % 4 == 3 and i % 5 == 1: i % 20 == 11.
+    let urgent_ids: Vec<RecordId> = (0..N)
+        .rev()
+        .filter(|i| i % 20 == 11)
+        .map(|i| ids[i])
+        .take(50)
+        .collect();
+    assert_eq!(
+        timed("urgency and municipality", &urgent, 0),
+        (urgent_ids, N / 20)
+    );
+    let name = ListFilter {
+        name: Some("PERSON 999".into()),
+        ..ListFilter::default()
+    };
+    let (found, total) = timed("name", &name, 0);
+    assert_eq!(total, 11, "999 and 9990–9999");
+    assert_eq!(found[0], ids[9999]);
+    let conflicts = ListFilter {
+        has_conflicts: Some(true),
+        ..ListFilter::default()
+    };
+    assert_eq!(timed("has conflicts", &conflicts, 0).1, N / 50);
+
+    let started = std::time::Instant::now();
+    let listed = s.listed_all(&prizren(), &all).unwrap();
+    eprintln!(
+        "listed_all of {N} records (donor summary): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    assert_eq!(listed.len(), N);
+    let started = std::time::Instant::now();
+    let groups = s.duplicate_groups(&prizren()).unwrap();
+    eprintln!(
+        "duplicate groups over {N} records: {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    assert!(groups.is_empty(), "every name differs");
+}
+
+// ---------------------------------------------------------------------------------
 // SQLite only: stores created by an earlier server.
 
 /// Migration 1 exactly as it shipped with the first sync server (commit `ab8e24f`,
@@ -1060,6 +2029,116 @@ fn sqlite_store_created_by_schema_1_still_syncs() {
     );
 }
 
+#[test]
+fn sqlite_audit_trail_refuses_update_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intake-server.db");
+    let store = SqliteStorage::open(&path).unwrap();
+    let record = RecordId::new_v7(1_790_000_000_000, [1; 10]);
+    store
+        .audit(&AuditEntry {
+            at: at(0),
+            user: Some("merita".into()),
+            device: None,
+            session: Some(1),
+            action: "view_record".into(),
+            scope: String::new(),
+            records: vec![record],
+            peer: None,
+        })
+        .unwrap();
+    // Whoever holds the database file (not only this server's code) cannot rewrite it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for statement in [
+        "UPDATE audit SET action = 'nothing'",
+        "UPDATE audit SET at = 0",
+        "DELETE FROM audit",
+        "UPDATE audit_records SET record_id = x'00'",
+        "DELETE FROM audit_records",
+    ] {
+        let refused = conn.execute(statement, []);
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("append-only")),
+            "{statement}: {refused:?}"
+        );
+    }
+    let (entries, total) = store.audit_entries(&AuditFilter::default(), 0, 10).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(entries[0].1.action, "view_record");
+    assert_eq!(entries[0].1.records, [record]);
+}
+
+#[test]
+fn sqlite_store_from_schema_3_is_indexed_when_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(intake_server::startup::DB_FILE);
+    // The database a server of schema 3 left: a user, a device and one record.
+    let mut case;
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        schema::migrate_to(&mut conn, 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (name, role, team, created_at) VALUES ('drita', 'paralegal', 'prizren', 0);
+             INSERT INTO devices (user_id, token_hash, actor, label, enrolled_at)
+                 VALUES (1, x'01', x'01010101010101010101010101010101', 'phone 1', 0);",
+        )
+        .unwrap();
+        let drita = Device {
+            id: 1,
+            user: "drita".into(),
+            actor: hex::encode([1u8; 16]),
+            label: "phone 1".into(),
+            enrolled_at: at(0),
+            revoked: false,
+        };
+        case = Case::new(1, &drita, Some("prizren"));
+        case.answer(&[
+            ("full_name", text("Ђорђе Ђорђевић")),
+            ("municipality", text("prizren")),
+        ]);
+        let w = case.write();
+        conn.execute(
+            "INSERT INTO records (id, owner, team, assigned_to, status, doc, heads, last_seq)
+             VALUES (?1, 'drita', 'prizren', NULL, 'draft', ?2, ?3, 1)",
+            rusqlite::params![case.id().as_uuid().as_bytes().to_vec(), w.doc, w.heads],
+        )
+        .unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+    }
+
+    let settings = intake_server::Settings {
+        data_dir: dir.path().to_path_buf(),
+        ..intake_server::Settings::default()
+    };
+    let (store, first_admin) = intake_server::open_store(&settings).unwrap();
+    assert!(first_admin.is_none(), "the store has users");
+    let s: &dyn Storage = store.as_ref();
+    assert!(
+        s.unindexed(10).unwrap().is_empty(),
+        "startup indexed the old record"
+    );
+    let filter = ListFilter {
+        name: Some("djordjevic".into()),
+        ..ListFilter::default()
+    };
+    let (page, total) = s.list_records(&prizren(), &filter, 0, 10).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(page[0].meta.id, case.id());
+    assert_eq!(
+        page[0].summary,
+        intake_server::index::summarize(&case.record)
+    );
+    assert_eq!(page[0].summary.municipality.as_deref(), Some("prizren"));
+    assert_eq!(
+        intake_server::index::backfill(s).unwrap(),
+        0,
+        "nothing left to index"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // Every behaviour, on every backend.
 
@@ -1110,5 +2189,15 @@ conformance! {
         access_lost_during_the_documents_phase_is_reported,
         a_stale_write_is_refused_whole,
         a_change_written_twice_is_stored_once,
+        lists_filter_by_each_field,
+        names_are_found_whatever_their_case_diacritics_or_script,
+        lists_page_most_recently_written_first_with_the_total,
+        other_scopes_are_never_listed_exported_counted_or_hinted,
+        duplicate_groups_need_the_same_name_year_and_municipality,
+        links_show_from_both_sides,
+        password_codes_are_redeemed_once_unexpired_by_enabled_users,
+        sessions_end_on_expiry_sign_out_disabling_and_revocation,
+        the_audit_trail_filters_and_pages_newest_first,
+        ten_thousand_records_list_a_page_and_the_total,
     ],
 }

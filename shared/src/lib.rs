@@ -3,6 +3,7 @@
 //! network, no clocks — callers pass the time in — so that the client and the server
 //! run exactly the same logic and tests can drive it deterministically.
 
+pub mod fold;
 pub mod form;
 pub mod ids;
 pub mod lang;
@@ -14,6 +15,7 @@ pub mod status;
 pub mod validate;
 pub mod value;
 
+pub use fold::fold;
 pub use form::{Field, FieldType, Form, FormError, FormRegistry};
 pub use ids::RecordId;
 pub use lang::Lang;

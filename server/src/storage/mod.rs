@@ -5,9 +5,21 @@
 //! Storage is policy-free: it keeps users, devices, enrolment codes, records and the
 //! append-only change log, and filters by a [`Scope`] that the policy module computes.
 //! Calls are blocking; handlers run them on actix's blocking pool.
+//!
+//! Besides what sync needs, storage keeps what the supervisors' dashboard needs: a
+//! summary of every record beside it (lists, filters, donor counts, duplicate hints),
+//! links between records, passwords and browser sessions, and the append-only audit
+//! trail.
 
+mod dashboard;
 pub mod schema;
 pub mod sqlite;
+
+pub use dashboard::{
+    AuditEntry, AuditFilter, DASHBOARD_LABEL, ListFilter, Listed, RecordSummary, WebSession,
+};
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use intake_shared::RecordId;
@@ -116,6 +128,8 @@ pub struct RecordWrite {
     pub new_changes: Vec<([u8; 32], Vec<u8>)>,
     /// Users who lose sight of this record with this write (reassignment).
     pub revoked_from: Vec<String>,
+    /// The record's summary after this write, stored with it in the same transaction.
+    pub summary: RecordSummary,
 }
 
 /// An entry of the change log, as pulled.
@@ -162,7 +176,8 @@ pub trait Storage: Send + Sync + 'static {
     fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User>;
     fn user(&self, name: &str) -> Result<Option<User>>;
     fn users(&self) -> Result<Vec<User>>;
-    /// Returns false when there is no such user.
+    /// Returns false when there is no such user. Disabling also ends the user's browser
+    /// sessions.
     fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool>;
 
     // Enrolment.
@@ -217,6 +232,102 @@ pub trait Storage: Send + Sync + 'static {
     /// Every page holds at least one item when one is waiting, even one larger than the
     /// budget (the sync engine sends that one in pieces to devices that take them).
     fn pull(&self, req: &PullRequest<'_>) -> Result<Page>;
+
+    // The record index (what lists and summaries read instead of documents).
+    /// One page of the records within `scope` that match `filter`, most recently
+    /// written first, and how many match in all.
+    fn list_records(
+        &self,
+        scope: &Scope,
+        filter: &ListFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Listed>, usize)>;
+    /// Every record within `scope` that matches `filter`, most recently written first
+    /// (for summaries).
+    fn listed_all(&self, scope: &Scope, filter: &ListFilter) -> Result<Vec<Listed>>;
+    /// The stored records within `scope` that match `filter`, most recently written
+    /// first (for exports).
+    fn records_matching(&self, scope: &Scope, filter: &ListFilter) -> Result<Vec<StoredRecord>>;
+    /// Records within `scope` that probably describe the same person: groups of more
+    /// than one with the same non-empty `name_key`, the same `birth_year` and the same
+    /// `municipality` (unknown counts as the same, like any value). Groups in
+    /// `name_key` order, each most recently written first.
+    fn duplicate_groups(&self, scope: &Scope) -> Result<Vec<Vec<Listed>>>;
+    /// Links two records so that each shows the other; linking again changes nothing.
+    /// Both must exist; a record is not linked to itself.
+    fn link_records(&self, a: RecordId, b: RecordId, by: &str, at: DateTime<Utc>) -> Result<()>;
+    /// The records linked to `id`, whatever their scope: the caller shows only those
+    /// the user may see.
+    fn linked(&self, id: RecordId) -> Result<Vec<RecordId>>;
+    /// Up to `limit` stored records that have no summary yet (stored before the index
+    /// existed).
+    fn unindexed(&self, limit: usize) -> Result<Vec<StoredRecord>>;
+    /// Sets the summaries of stored records, in one transaction.
+    fn set_summaries(&self, summaries: &[(RecordId, RecordSummary)]) -> Result<()>;
+    /// Sets one stored record's summary.
+    fn set_summary(&self, id: RecordId, summary: &RecordSummary) -> Result<()> {
+        self.set_summaries(&[(id, summary.clone())])
+    }
+
+    // Passwords: the server hashes (Argon2id); storage keeps PHC strings.
+    /// Removes the user's password, ends their browser sessions and stores a new
+    /// one-time code (earlier unused codes of the user no longer work). False: no user.
+    fn reset_password(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Redeems an unused, unexpired code of an enabled user: sets the password to `phc`
+    /// and marks the code used, in one transaction. `None` when the code is unknown,
+    /// used, expired, or its user disabled.
+    fn redeem_password_code(
+        &self,
+        code_hash: [u8; 32],
+        now: DateTime<Utc>,
+        phc: &str,
+    ) -> Result<Option<User>>;
+    /// An enabled user and their password's PHC string, if they have one.
+    fn password(&self, user: &str) -> Result<Option<(User, String)>>;
+
+    // Browser sessions.
+    /// Starts a session for an enabled user (`None`: no such enabled user). The first
+    /// time — and again after an admin revoked it — this creates the user's dashboard
+    /// device: a device with a random actor and a token hash nobody holds, labelled
+    /// [`DASHBOARD_LABEL`].
+    fn create_session(
+        &self,
+        token_hash: [u8; 32],
+        user: &str,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<Option<WebSession>>;
+    /// The live session of a token, noting that it was seen now. `None` when the token
+    /// is unknown, the session expired or ended, its user disabled, or its device
+    /// revoked.
+    fn session(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<WebSession>>;
+    /// Moves a session's expiry (idle expiry is the caller's policy).
+    fn extend_session(&self, id: i64, expires: DateTime<Utc>) -> Result<()>;
+    /// Ends the session of a token (sign-out); an unknown token is no error.
+    fn end_session(&self, token_hash: [u8; 32]) -> Result<()>;
+
+    // Audit trail.
+    /// Appends an entry; entries are never changed or removed.
+    fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// One page of the entries matching `filter`, newest first, with their sequence
+    /// numbers, and how many match in all.
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(i64, AuditEntry)>, usize)>;
+
+    /// Every device (revoked ones too) by its actor (hex): its id, user and label, to
+    /// say who made a change and on which device.
+    fn device_users(&self) -> Result<HashMap<String, (i64, String, String)>>;
 }
 
 /// The arguments of [`Storage::pull`].

@@ -97,13 +97,137 @@ const MIGRATIONS: &[&str] = &[
         bytes     BLOB NOT NULL,
         PRIMARY KEY (device_id, offset)
     );",
+    // 4: the supervisors' dashboard.
+    //
+    // `record_index`: a summary of each record beside it, written in the same
+    // transaction as the record, so lists and counts never load documents. It repeats
+    // what scope, filters and order need of `records` (owner, team, assignee, status,
+    // last_seq): `records` rows carry documents, so a list that read them would touch
+    // a page or more per record. `created_at` is the record's own time as fixed-width
+    // UTC RFC 3339 text (sorts and compares as text, keeps full precision);
+    // `updated_at` the server's time of the last write in milliseconds. Records stored
+    // before this step are indexed by `index::backfill` when the server starts.
+    // Its indexes serve the scopes in list order; filters and duplicate hints run
+    // within a scope's rows, which are small (10,000 of them are read in milliseconds),
+    // so an index per filter would cost every sync write and save a list little.
+    //
+    // `passwords` and `password_codes`: PHC strings (Argon2id, hashed by the server) and
+    // one-time codes to set one, like enrolment codes.
+    //
+    // `web_sessions`: browser sessions, by the hash of their cookie's token. Each user
+    // signs in through one server-side device (`devices.dashboard`), whose actor makes
+    // every change the dashboard makes for her.
+    //
+    // `audit` and `audit_records` (the records an entry names, in order): the audit
+    // trail, `at` in milliseconds; triggers refuse to change or remove an entry,
+    // whoever asks.
+    //
+    // `record_links`: records a supervisor says describe the same person, each pair
+    // once (`a < b`).
+    "CREATE TABLE record_index (
+        record_id     BLOB PRIMARY KEY REFERENCES records(id),
+        owner         TEXT NOT NULL,
+        team          TEXT,
+        assigned_to   TEXT,
+        status        TEXT NOT NULL,
+        last_seq      INTEGER NOT NULL,
+        form          TEXT NOT NULL,
+        created_at    TEXT,
+        updated_at    INTEGER NOT NULL,
+        name_key      TEXT NOT NULL,
+        birth_year    INTEGER,
+        municipality  TEXT,
+        community     TEXT,
+        gender        TEXT,
+        issue_type    TEXT,
+        urgency       TEXT,
+        has_conflicts INTEGER NOT NULL
+    );
+    CREATE INDEX record_index_team ON record_index(team, last_seq);
+    CREATE INDEX record_index_owner ON record_index(owner, last_seq);
+    CREATE INDEX record_index_assigned ON record_index(assigned_to, last_seq);
+
+    CREATE TABLE passwords (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id),
+        phc     TEXT NOT NULL,
+        set_at  INTEGER NOT NULL
+    );
+    CREATE TABLE password_codes (
+        code_hash  BLOB PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER
+    );
+    CREATE INDEX password_codes_user ON password_codes(user_id);
+
+    ALTER TABLE devices ADD COLUMN dashboard INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX devices_live_dashboard ON devices(user_id)
+        WHERE dashboard AND revoked_at IS NULL;
+    CREATE TABLE web_sessions (
+        id         INTEGER PRIMARY KEY,
+        token_hash BLOB NOT NULL UNIQUE,
+        user_id    INTEGER NOT NULL REFERENCES users(id),
+        device_id  INTEGER NOT NULL REFERENCES devices(id),
+        csrf       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        ended_at   INTEGER
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(user_id) WHERE ended_at IS NULL;
+
+    CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,
+        user       TEXT,
+        device_id  INTEGER,
+        session_id INTEGER,
+        action     TEXT NOT NULL,
+        scope      TEXT NOT NULL,
+        peer       TEXT
+    );
+    CREATE INDEX audit_user ON audit(user, seq);
+    CREATE INDEX audit_action ON audit(action, seq);
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TABLE audit_records (
+        seq       INTEGER NOT NULL,
+        pos       INTEGER NOT NULL,
+        record_id BLOB NOT NULL,
+        PRIMARY KEY (seq, pos)
+    ) WITHOUT ROWID;
+    CREATE INDEX audit_records_record ON audit_records(record_id, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_records_no_update BEFORE UPDATE ON audit_records
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+    CREATE TABLE record_links (
+        a         BLOB NOT NULL REFERENCES records(id),
+        b         BLOB NOT NULL REFERENCES records(id),
+        linked_by TEXT NOT NULL,
+        linked_at INTEGER NOT NULL,
+        PRIMARY KEY (a, b),
+        CHECK (a < b)
+    );
+    CREATE INDEX record_links_b ON record_links(b);",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, CURRENT)
+}
+
+/// Runs the steps up to `target` only: tests build the database an earlier server
+/// left (the steps are never edited, so steps 1 to `target` are what it ran).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, step) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+    let steps = MIGRATIONS.iter().take(target.clamp(0, CURRENT) as usize);
+    for (i, step) in steps.enumerate().skip(version.max(0) as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;

@@ -2,7 +2,15 @@
 //! acknowledged only once it is durable. One connection behind a mutex: SQLite has a
 //! single writer anyway, and nothing slow (no decoding of device bytes) ever runs while
 //! the mutex is held.
+//!
+//! The dashboard's tables live in submodules: [`listing`] (the record index, lists,
+//! duplicates, links), [`accounts`] (passwords, browser sessions), [`audit`].
 
+mod accounts;
+mod audit;
+mod listing;
+
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -59,13 +67,18 @@ fn scope_sql(scope: &Scope) -> (&'static str, Option<String>) {
 const USER_COLUMNS: &str = "u.id, u.name, u.role, u.team, u.disabled";
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    let role: String = r.get(2)?;
+    user_row_at(r, 0)
+}
+
+/// A user from [`USER_COLUMNS`] starting at column `at`.
+fn user_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
+    let role: String = r.get(at + 2)?;
     Ok(User {
-        id: r.get(0)?,
-        name: r.get(1)?,
+        id: r.get(at)?,
+        name: r.get(at + 1)?,
         role: Role::parse(&role).unwrap_or(Role::Paralegal),
-        team: r.get(3)?,
-        disabled: r.get(4)?,
+        team: r.get(at + 3)?,
+        disabled: r.get(at + 4)?,
     })
 }
 
@@ -161,10 +174,7 @@ impl Storage for SqliteStorage {
     }
 
     fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
-        Ok(self.conn().execute(
-            "UPDATE users SET disabled = ?2 WHERE name = ?1",
-            params![name, disabled],
-        )? > 0)
+        accounts::set_user_disabled(&mut self.conn(), name, disabled)
     }
 
     fn add_enrolment_code(
@@ -448,6 +458,7 @@ impl Storage for SqliteStorage {
     }
 
     fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64> {
+        let now = Utc::now();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for w in writes {
@@ -481,6 +492,7 @@ impl Storage for SqliteStorage {
             .execute(params![
                 key(w.meta.id), w.meta.owner, w.meta.team, w.meta.assigned_to, w.status, w.doc, w.heads, last_seq, device
             ])?;
+            listing::put_written(&tx, w, last_seq, now)?;
             for user in &w.revoked_from {
                 tx.execute(
                     "INSERT INTO access_revoked (seq, user, record_id) VALUES (?1, ?2, ?3)",
@@ -621,6 +633,120 @@ impl Storage for SqliteStorage {
             .collect::<rusqlite::Result<_>>()?;
         page.cursor = position as u64;
         Ok(page)
+    }
+
+    fn list_records(
+        &self,
+        scope: &Scope,
+        filter: &ListFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Listed>, usize)> {
+        listing::list(&self.conn(), scope, filter, offset, limit)
+    }
+
+    fn listed_all(&self, scope: &Scope, filter: &ListFilter) -> Result<Vec<Listed>> {
+        listing::listed_all(&self.conn(), scope, filter)
+    }
+
+    fn records_matching(&self, scope: &Scope, filter: &ListFilter) -> Result<Vec<StoredRecord>> {
+        listing::records_matching(&self.conn(), scope, filter)
+    }
+
+    fn duplicate_groups(&self, scope: &Scope) -> Result<Vec<Vec<Listed>>> {
+        listing::duplicate_groups(&self.conn(), scope)
+    }
+
+    fn link_records(&self, a: RecordId, b: RecordId, by: &str, at: DateTime<Utc>) -> Result<()> {
+        listing::link(&mut self.conn(), a, b, by, at)
+    }
+
+    fn linked(&self, id: RecordId) -> Result<Vec<RecordId>> {
+        listing::linked(&self.conn(), id)
+    }
+
+    fn unindexed(&self, limit: usize) -> Result<Vec<StoredRecord>> {
+        listing::unindexed(&self.conn(), limit)
+    }
+
+    fn set_summaries(&self, summaries: &[(RecordId, RecordSummary)]) -> Result<()> {
+        listing::set_summaries(&mut self.conn(), summaries)
+    }
+
+    fn reset_password(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        accounts::reset_password(&mut self.conn(), user, code_hash, expires)
+    }
+
+    fn redeem_password_code(
+        &self,
+        code_hash: [u8; 32],
+        now: DateTime<Utc>,
+        phc: &str,
+    ) -> Result<Option<User>> {
+        accounts::redeem_password_code(&mut self.conn(), code_hash, now, phc)
+    }
+
+    fn password(&self, user: &str) -> Result<Option<(User, String)>> {
+        accounts::password(&self.conn(), user)
+    }
+
+    fn create_session(
+        &self,
+        token_hash: [u8; 32],
+        user: &str,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<Option<WebSession>> {
+        accounts::create_session(&mut self.conn(), token_hash, user, csrf, now, expires)
+    }
+
+    fn session(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<WebSession>> {
+        accounts::session(&self.conn(), token_hash, now)
+    }
+
+    fn extend_session(&self, id: i64, expires: DateTime<Utc>) -> Result<()> {
+        accounts::extend_session(&self.conn(), id, expires)
+    }
+
+    fn end_session(&self, token_hash: [u8; 32]) -> Result<()> {
+        accounts::end_session(&self.conn(), token_hash)
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        audit::append(&mut self.conn(), entry)
+    }
+
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(i64, AuditEntry)>, usize)> {
+        audit::entries(&self.conn(), filter, offset, limit)
+    }
+
+    fn device_users(&self) -> Result<HashMap<String, (i64, String, String)>> {
+        let conn = self.conn();
+        // An actor re-enrolled after a revocation belongs to two rows; the newer wins.
+        let mut stmt = conn.prepare(
+            "SELECT d.actor, d.id, u.name, d.label FROM devices d JOIN users u ON u.id = d.user_id
+             ORDER BY d.id",
+        )?;
+        let devices = stmt
+            .query_map([], |r| {
+                Ok((
+                    hex::encode(r.get::<_, Vec<u8>>(0)?),
+                    (r.get(1)?, r.get(2)?, r.get(3)?),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(devices)
     }
 }
 
