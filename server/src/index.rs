@@ -28,6 +28,7 @@ pub fn summarize(record: &Record) -> RecordSummary {
         name_key: text("full_name")
             .map(|n| intake_shared::fold(&n))
             .unwrap_or_default(),
+        name: text("full_name").unwrap_or_default(),
         birth_year,
         municipality: text("municipality"),
         community: text("community"),

@@ -61,6 +61,13 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Issue a one-time code with which a supervisor or admin sets her dashboard
+    /// password (her old password and browser sessions end now)
+    Password {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable a user: all their devices are refused from the next request on
     Disable { name: String },
     /// List users
@@ -114,19 +121,21 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         "Intake server listening on {url} (data in {})",
         settings.data_dir.display()
     );
-    println!("  health:  {url}/health    API description: {url}/openapi.json");
+    println!("  dashboard: {url}/    health: {url}/health    API: {url}/openapi.json");
     if let Some(first) = first {
+        let sign_in = admin::sign_in_code(storage.as_ref(), "admin", settings.enrolment_code_minutes)?;
         println!();
         println!("First start: created the store and the admin account \"admin\".");
         println!(
-            "Enrol the admin's device within {} minutes:",
+            "Within {} minutes, set the admin's dashboard password at {url}/set-password",
             settings.enrolment_code_minutes
         );
+        println!("with the one-time code {} and sign in at {url}/login;", sign_in.code);
         println!(
-            "  intake enroll --server {url} --code {}",
+            "or enrol the admin's device: intake enroll --server {url} --code {}",
             first.enrolment_code
         );
-        println!("Add users (each gets a one-time code for their device):");
+        println!("Add users in the dashboard (Users) or here (each gets one-time codes):");
         println!("  intake-server user add drita --role paralegal --team prizren");
         println!("  intake-server user add merita --role supervisor --team prizren");
     }
@@ -170,6 +179,20 @@ fn print_enrolment(e: &admin::Enrolment, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn print_sign_in(c: &admin::SignInCode, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(c)?);
+    } else {
+        println!(
+            "{}: set the dashboard password at SERVER/set-password before {} with the one-time code {}",
+            c.user,
+            c.expires_at.format("%Y-%m-%d %H:%M UTC"),
+            c.code
+        );
+    }
+    Ok(())
+}
+
 fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
     let storage = store(settings)?;
     let minutes = settings.enrolment_code_minutes;
@@ -182,7 +205,26 @@ fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
         } => {
             let role = Role::parse(&role).context("role")?;
             let e = admin::add_user(storage.as_ref(), &name, role, team.as_deref(), minutes)?;
-            print_enrolment(&e, json)
+            let sign_in = match role {
+                Role::Paralegal => None,
+                _ => Some(admin::sign_in_code(storage.as_ref(), &name, minutes)?),
+            };
+            if json {
+                // One document: the enrolment, plus the sign-in code for the dashboard.
+                let mut v = serde_json::to_value(&e)?;
+                if let Some(c) = &sign_in {
+                    v["sign_in_code"] = c.code.clone().into();
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            if let Some(c) = &sign_in {
+                print_sign_in(c, false)?;
+            }
+            print_enrolment(&e, false)
+        }
+        UserCommand::Password { name, json } => {
+            print_sign_in(&admin::sign_in_code(storage.as_ref(), &name, minutes)?, json)
         }
         UserCommand::Code { name, json } => {
             print_enrolment(&admin::new_code(storage.as_ref(), &name, minutes)?, json)

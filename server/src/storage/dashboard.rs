@@ -17,6 +17,8 @@ pub struct RecordSummary {
     pub created_at: Option<DateTime<Utc>>,
     /// `intake_shared::fold(full_name)`; empty when there is no name.
     pub name_key: String,
+    /// The client's name as written (`full_name`), for lists; empty when there is none.
+    pub name: String,
     pub birth_year: Option<i64>,
     pub municipality: Option<String>,
     pub community: Option<String>,

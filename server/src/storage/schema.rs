@@ -141,7 +141,8 @@ const MIGRATIONS: &[&str] = &[
         gender        TEXT,
         issue_type    TEXT,
         urgency       TEXT,
-        has_conflicts INTEGER NOT NULL
+        has_conflicts INTEGER NOT NULL,
+        name          TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX record_index_team ON record_index(team, last_seq);
     CREATE INDEX record_index_owner ON record_index(owner, last_seq);

@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use intake_shared::Lang;
 use intake_web::i18n::{Msg, t, tf};
-use intake_web::layout::csrf_input;
 use maud::{Markup, html};
 
 use super::audit::{self, action};

@@ -42,15 +42,16 @@ pub(super) fn put_written(
     conn.prepare_cached(
         "INSERT INTO record_index (record_id, owner, team, assigned_to, status, last_seq, form,
              created_at, updated_at, name_key, birth_year, municipality, community, gender,
-             issue_type, urgency, has_conflicts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             issue_type, urgency, has_conflicts, name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT (record_id) DO UPDATE SET assigned_to = excluded.assigned_to,
              status = excluded.status, last_seq = excluded.last_seq, form = excluded.form,
              created_at = excluded.created_at, updated_at = excluded.updated_at,
              name_key = excluded.name_key, birth_year = excluded.birth_year,
              municipality = excluded.municipality, community = excluded.community,
              gender = excluded.gender, issue_type = excluded.issue_type,
-             urgency = excluded.urgency, has_conflicts = excluded.has_conflicts",
+             urgency = excluded.urgency, has_conflicts = excluded.has_conflicts,
+             name = excluded.name",
     )?
     .execute(params![
         key(w.meta.id),
@@ -70,6 +71,7 @@ pub(super) fn put_written(
         s.issue_type,
         s.urgency,
         s.has_conflicts,
+        s.name,
     ])?;
     Ok(())
 }
@@ -88,9 +90,9 @@ fn put_summary(
         .prepare_cached(
             "INSERT INTO record_index (record_id, owner, team, assigned_to, status, last_seq,
                  form, created_at, updated_at, name_key, birth_year, municipality, community,
-                 gender, issue_type, urgency, has_conflicts)
+                 gender, issue_type, urgency, has_conflicts, name)
              SELECT r.id, r.owner, r.team, r.assigned_to, r.status, r.last_seq,
-                 ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+                 ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
              FROM records r WHERE r.id = ?1
              ON CONFLICT (record_id) DO UPDATE SET owner = excluded.owner,
                  team = excluded.team, assigned_to = excluded.assigned_to,
@@ -99,7 +101,7 @@ fn put_summary(
                  birth_year = excluded.birth_year, municipality = excluded.municipality,
                  community = excluded.community, gender = excluded.gender,
                  issue_type = excluded.issue_type, urgency = excluded.urgency,
-                 has_conflicts = excluded.has_conflicts",
+                 has_conflicts = excluded.has_conflicts, name = excluded.name",
         )?
         .execute(params![
             key(id),
@@ -114,6 +116,7 @@ fn put_summary(
             s.issue_type,
             s.urgency,
             s.has_conflicts,
+            s.name,
         ])?;
     Ok(n > 0)
 }
@@ -122,7 +125,7 @@ fn put_summary(
 /// [`scope_sql`] applies to it).
 const LISTED_COLUMNS: &str = "r.record_id, r.owner, r.team, r.assigned_to, r.status, r.form,
     r.created_at, r.updated_at, r.name_key, r.birth_year, r.municipality, r.community, r.gender,
-    r.issue_type, r.urgency, r.has_conflicts";
+    r.issue_type, r.urgency, r.has_conflicts, r.name";
 
 fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     Ok(Listed {
@@ -144,6 +147,7 @@ fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
             issue_type: r.get(13)?,
             urgency: r.get(14)?,
             has_conflicts: r.get(15)?,
+            name: r.get(16)?,
         },
         updated_at: from_ms(r.get(7)?),
     })
