@@ -137,7 +137,8 @@ pub async fn resolve(
                 })?;
             e.resolve(&form.field, value)
         } else {
-            e.resolve_review(&form.field, &form.value)
+            // A review key (status, assignee, note): the record model checks it.
+            e.resolve(&form.field, intake_shared::Value::Text(form.value.clone()))
         }
     })
     .await?;
