@@ -180,6 +180,7 @@ fn change(actor: Vec<u8>, root_writes: Vec<RootWrite>) -> ChangeInfo {
         hash: [1; 32],
         actor,
         seq: 1,
+        message: None,
         deps: Vec::new(),
         ops: root_writes.len(),
         root_writes,
