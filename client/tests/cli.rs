@@ -555,6 +555,91 @@ fn concurrent_edits_show_as_a_conflict_until_resolved() {
     ok(a.path(), &["submit", &id]);
 }
 
+/// Two supervisors decide one submitted case on two devices: `show` lists both
+/// decisions with who made them (human and JSON, apart from the field conflicts), and
+/// `resolve ID status VALUE` settles it like a field.
+#[test]
+fn a_status_decided_twice_at_once_shows_as_a_conflict_until_resolved() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let id = new_record(a.path(), &["full_name=Drita", "consent_intake=yes"]);
+    ok(a.path(), &["submit", &id]);
+    ok(a.path(), &["user", "merita"]);
+    let record_id = id.parse().unwrap();
+    {
+        let store_a = open_store(a.path());
+        let mut store_b = open_store(b.path());
+        store_b.set_user("valbona").unwrap();
+        let mut record = store_a.get(record_id).unwrap();
+        record.set_identity(store_b.identity());
+        store_b.save(&mut record).unwrap();
+    }
+    ok(
+        a.path(),
+        &["status", &id, "approved", "--note", "well documented"],
+    );
+    ok(
+        b.path(),
+        &["status", &id, "needs_changes", "--note", "re-ask consent"],
+    );
+    {
+        let mut store_a = open_store(a.path());
+        let store_b = open_store(b.path());
+        let mut rec_a = store_a.get(record_id).unwrap();
+        let mut rec_b = store_b.get(record_id).unwrap();
+        rec_a.merge(&mut rec_b).unwrap();
+        store_a.save(&mut rec_a).unwrap();
+    }
+
+    let record = show(a.path(), &id);
+    assert_eq!(record["conflicts"], json!({}), "no field is in conflict");
+    let mut decisions: Vec<(&str, &str)> = record["review_conflicts"]["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["value"].as_str().unwrap(), v["author"].as_str().unwrap()))
+        .collect();
+    decisions.sort();
+    assert_eq!(
+        decisions,
+        [("approved", "merita"), ("needs_changes", "valbona")]
+    );
+    assert_eq!(
+        record["review_conflicts"]["review_note"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let shown = ok(a.path(), &["show", &id]);
+    assert!(
+        shown.contains(&format!(
+            "status: CONFLICT, 2 values written at the same time \
+             (choose one: intake resolve {id} status VALUE)"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("approved [merita, device"), "{shown}");
+    assert!(shown.contains("needs_changes [valbona, device"), "{shown}");
+    let listed = json_of(a.path(), &["conflicts", "--json"]);
+    assert_eq!(
+        listed[0]["conflicts"][0]["kind"],
+        json!("review"),
+        "{listed}"
+    );
+    assert!(ok(a.path(), &["list"]).contains("conflict"));
+
+    let err = refused(a.path(), &["resolve", &id, "status", "done"]);
+    assert!(err.contains("unknown status \"done\""), "{err}");
+    let err = refused(a.path(), &["resolve", &id, "assigned_to", "besa"]);
+    assert!(err.contains("use `intake assign`"), "{err}");
+    ok(a.path(), &["resolve", &id, "status", "needs-changes"]);
+    ok(a.path(), &["resolve", &id, "review_note", "re-ask consent"]);
+    let record = show(a.path(), &id);
+    assert_eq!(record["review_conflicts"], json!({}));
+    assert_eq!(record["status"], json!("needs_changes"));
+    assert_eq!(record["review_note"], json!("re-ask consent"));
+    assert_eq!(json_of(a.path(), &["conflicts", "--json"]), json!([]));
+}
+
 #[test]
 fn help_describes_every_command() {
     let home = tempfile::tempdir().unwrap();

@@ -1,12 +1,13 @@
 //! The sync engine: takes a decoded [`SyncRequest`] from an authenticated device,
 //! checks and stores what it pushes, and answers with one page of what it lacks.
 //!
-//! Every pushed change is decoded strictly and inspected (actor, operations, top-level
-//! writes) before the policy module judges it; merging happens on a copy of the stored
-//! document, outside the storage lock. The whole push is then written in one durable
-//! transaction, which refuses to overwrite a record that changed meanwhile (the push is
-//! prepared again). Replaying a request stores nothing new: changes are identified by
-//! hash.
+//! Every pushed change is decoded strictly and inspected (actor, author, operations,
+//! top-level writes) before the policy module judges it; merging happens on a copy of
+//! the stored document, outside the storage lock, and what a change does to the
+//! document (appends, status moves, the assignee) is judged on that copy. The whole
+//! push is then written in one durable transaction, which refuses to overwrite a
+//! record that changed meanwhile (the push is prepared again). Replaying a request
+//! stores nothing new: changes are identified by hash.
 
 use std::collections::HashSet;
 
@@ -14,8 +15,8 @@ use intake_shared::protocol::{
     ItemKind, Outcome, Piece, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest,
     SyncResponse, UploadAck, pieces,
 };
-use intake_shared::record::{ChangeInfo, Incoming, decode_incoming};
-use intake_shared::{FormRegistry, Record, RecordError, RecordId};
+use intake_shared::record::{AppendOnly, ChangeInfo, Incoming, decode_incoming};
+use intake_shared::{FormRegistry, Record, RecordError, RecordId, Value};
 
 use crate::config::Limits;
 use crate::policy::{self, Principal};
@@ -415,6 +416,12 @@ fn prepare(
             (None, meta, None, None)
         }
     };
+    // The status the server holds before this push: a paralegal may not move a case
+    // away from a decision, even by a change made before she knew of it.
+    let stored_status = record
+        .as_ref()
+        .map(|r| r.review_values("status"))
+        .unwrap_or_default();
     let new: Vec<&Incoming> = match record.as_mut() {
         Some(r) => changes
             .iter()
@@ -468,6 +475,9 @@ fn prepare(
             return Ok(Err(refusal(RecordError::MissingDependencies)));
         }
     }
+    // A record built from its one creating change holds nothing another change made:
+    // its appends need no look (decoding its operations is what the fast way saves).
+    let built_alone = built.is_some();
     let merged = match (built, record) {
         (Some(built), _) => Ok(built),
         (None, Some(r)) => r.with_incoming(&new),
@@ -482,6 +492,21 @@ fn prepare(
             Rejection::Malformed,
             "the document's id is not the record's id".into(),
         )));
+    }
+    for (change, info) in new.iter().zip(&new_infos) {
+        let team = meta.team.as_deref();
+        if let Err(refusal) = judge_in_document(
+            storage,
+            p,
+            &record,
+            change,
+            info,
+            &stored_status,
+            team,
+            built_alone,
+        )? {
+            return Ok(Err(refusal));
+        }
     }
     // A record new with one change is stored as that change: Automerge loads change
     // chunks as a document, and a fresh device is sent the change, which packs and
@@ -523,6 +548,55 @@ fn prepare(
         revoked_from,
         summary: crate::index::summarize(&record),
     })))
+}
+
+/// Judges what a change does to the document it was made on, on the merged copy that
+/// holds it and everything it depends on: comments and actions only grow, the status
+/// moves as the writer's role allows from what the writer saw, an assignee is an
+/// enabled user of the record's `team`. (`check_change` has judged the change's own
+/// facts before the merge.)
+#[allow(clippy::too_many_arguments)] // One call site; a struct would only rename them.
+fn judge_in_document(
+    storage: &dyn Storage,
+    p: &Principal,
+    record: &Record,
+    change: &Incoming,
+    info: &ChangeInfo,
+    stored_status: &[Value],
+    team: Option<&str>,
+    built_alone: bool,
+) -> Result<Result<(), (Rejection, String)>, SyncError> {
+    if !built_alone && let Err(e) = record.check_appends(change) {
+        let reason = match e {
+            AppendOnly::Unreadable => Rejection::Malformed,
+            _ => Rejection::ProtectedField,
+        };
+        return Ok(Err((reason, e.to_string())));
+    }
+    let writes = |key: &str| info.root_writes.iter().any(|w| w.key == key);
+    if writes("status") {
+        // What the writer saw is the document at the change's dependencies; what it
+        // left, the document at the change itself (a resolution to the winning value
+        // is written as a deletion of the others).
+        let seen = record.review_values_at("status", &info.deps);
+        let left = record.review_values_at("status", &[info.hash]);
+        if let Err(refusal) = policy::check_status(p, &seen, &left, stored_status) {
+            return Ok(Err(refusal));
+        }
+    }
+    if writes("assigned_to") {
+        for name in record.review_values_at("assigned_to", &[info.hash]) {
+            let Value::Text(name) = name else { continue };
+            if name.is_empty() {
+                continue; // Unassigned.
+            }
+            let user = storage.user(&name)?;
+            if let Err(refusal) = policy::check_assignee(user.as_ref(), team) {
+                return Ok(Err(refusal));
+            }
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Why changes that cannot make a record are refused.

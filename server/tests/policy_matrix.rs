@@ -1,14 +1,15 @@
 //! The policy (`server/src/policy.rs`) as tables: who sees and writes which records
-//! (each role against each relation to a record), and which top-level writes of a
-//! change each role may make, with the actor check first. `ChangeInfo` values are built
-//! by hand: the policy judges facts about a change, not Automerge bytes.
+//! (each role against each relation to a record), which top-level writes of a change
+//! each role may make, with the actor and author checks first, how each role may move
+//! the status, and who may be assigned. `ChangeInfo` values are built by hand: the
+//! policy judges facts about a change, not Automerge bytes.
 
 use chrono::{TimeZone, Utc};
 use intake_server::policy::{self, Principal};
 use intake_server::storage::{Device, RecordMeta, Role, Scope, User};
 use intake_shared::protocol::Rejection;
 use intake_shared::record::{ChangeInfo, RootWrite};
-use intake_shared::{RecordId, Value};
+use intake_shared::{RecordId, ReviewStatus, Value};
 
 /// The actor prefix bound to every caller's device in these tables.
 const BOUND: [u8; 16] = [0xab; 16];
@@ -180,6 +181,7 @@ fn change(actor: Vec<u8>, root_writes: Vec<RootWrite>) -> ChangeInfo {
         hash: [1; 32],
         actor,
         seq: 1,
+        message: None,
         deps: Vec::new(),
         ops: root_writes.len(),
         root_writes,
@@ -255,29 +257,38 @@ fn which_top_level_writes_each_role_may_make() {
             false,
             [OK; 4],
         ),
+        // Which status each role may move to, from what, is judged on the document
+        // once the change is merged (`check_status`, tables below): here only that
+        // the value is a status at all.
         (
             "status needs_changes",
             vec![text("status", "needs_changes")],
             false,
-            [PROTECTED, OK, OK, PROTECTED],
+            [OK; 4],
         ),
         (
             "status approved",
             vec![text("status", "approved")],
             false,
-            [PROTECTED, OK, OK, PROTECTED],
+            [OK; 4],
+        ),
+        (
+            "status rejected",
+            vec![text("status", "rejected")],
+            false,
+            [OK; 4],
         ),
         (
             "status closed",
             vec![text("status", "closed")],
             false,
-            [PROTECTED, OK, OK, PROTECTED],
+            [OK; 4],
         ),
         (
             "status approved in the creating change",
             vec![text("status", "approved")],
             true,
-            [PROTECTED, OK, OK, PROTECTED],
+            [OK; 4],
         ),
         (
             "status garbage",
@@ -291,12 +302,9 @@ fn which_top_level_writes_each_role_may_make() {
             false,
             [PROTECTED; 4],
         ),
-        (
-            "status deleted",
-            vec![object("status")],
-            false,
-            [PROTECTED; 4],
-        ),
+        // A deletion may be a resolution (writing a conflict's winning value deletes
+        // the others): `check_status` refuses it when it leaves no status.
+        ("status deleted", vec![object("status")], false, [OK; 4]),
         (
             "review_note",
             vec![text("review_note", "re-ask consent")],
@@ -312,6 +320,18 @@ fn which_top_level_writes_each_role_may_make() {
         (
             "assigned_to",
             vec![text("assigned_to", "besa")],
+            false,
+            [PROTECTED, OK, OK, PROTECTED],
+        ),
+        (
+            "assigned_to not text",
+            vec![put("assigned_to", Value::Int(7))],
+            false,
+            [PROTECTED; 4],
+        ),
+        (
+            "assigned_to deleted",
+            vec![object("assigned_to")],
             false,
             [PROTECTED, OK, OK, PROTECTED],
         ),
@@ -457,5 +477,374 @@ fn a_device_without_a_valid_bound_actor_writes_nothing() {
             Some(Rejection::ForeignActor),
             "bound actor {bound:?}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The author a change names.
+
+/// (what, the change's message, the verdict for [the paralegal drita, the supervisor
+/// merita]).
+type AuthorCase = (&'static str, Option<&'static str>, [Option<Rejection>; 2]);
+
+#[test]
+fn a_change_names_its_devices_user_or_nobody() {
+    let [(_, paralegal), (_, supervisor), ..] = callers();
+    let foreign = Some(Rejection::ForeignActor);
+    let table: &[AuthorCase] = &[
+        (
+            "no author (made before the device knew its user)",
+            None,
+            [OK; 2],
+        ),
+        ("an empty author", Some(""), [OK; 2]),
+        ("drita", Some("drita"), [OK, foreign]),
+        ("merita", Some("merita"), [foreign, OK]),
+        ("another case", Some("Drita"), [foreign; 2]),
+        ("trailing space", Some("drita "), [foreign; 2]),
+        ("someone else", Some("fatos"), [foreign; 2]),
+    ];
+    for (what, message, expected) in table {
+        for (p, expected) in [&paralegal, &supervisor].into_iter().zip(expected) {
+            let mut c = change(actor(&BOUND, &[0, 0, 0, 1]), vec![]);
+            c.message = message.map(Into::into);
+            for creates in [false, true] {
+                assert_eq!(
+                    check(p, &c, creates),
+                    *expected,
+                    "{}: {what} (creates: {creates})",
+                    p.user.name
+                );
+            }
+        }
+    }
+    // The refusal says what is wrong without repeating the name it carries.
+    let mut c = change(actor(&BOUND, &[0, 0, 0, 1]), vec![]);
+    c.message = Some("fatos".into());
+    let (reason, message) =
+        policy::check_change(&paralegal, &c, &record_id().to_string(), false).unwrap_err();
+    assert_eq!(reason, Rejection::ForeignActor);
+    assert_eq!(
+        message,
+        "a change names as its author someone who is not this device's user"
+    );
+    // The actor is checked first: another device's actor with the right name is that.
+    let mut c = change(actor(&[0xcd; 16], &[0, 0, 0, 1]), vec![]);
+    c.message = Some("drita".into());
+    let (_, message) =
+        policy::check_change(&paralegal, &c, &record_id().to_string(), false).unwrap_err();
+    assert_eq!(message, "a change was made by another device's actor");
+}
+
+// ---------------------------------------------------------------------------------
+// Moving the status.
+
+/// Every move each role may make, `None` standing for a new record; anything not
+/// listed is refused (checked over every pair below).
+#[rustfmt::skip] // A table reads best aligned.
+const MOVES: &[(Role, Option<&str>, &[&str])] = &[
+    (Role::Paralegal,  None,                  &["draft", "submitted"]),
+    (Role::Paralegal,  Some("draft"),         &["draft", "submitted"]),
+    (Role::Paralegal,  Some("submitted"),     &["submitted"]),
+    (Role::Paralegal,  Some("needs_changes"), &["needs_changes", "submitted"]),
+    (Role::Paralegal,  Some("approved"),      &["approved"]),
+    (Role::Paralegal,  Some("rejected"),      &["rejected"]),
+    (Role::Paralegal,  Some("closed"),        &["closed"]),
+    (Role::Supervisor, None,                  &["draft", "submitted"]),
+    (Role::Supervisor, Some("draft"),         &["draft", "submitted", "needs_changes", "approved", "rejected"]),
+    (Role::Supervisor, Some("submitted"),     &["submitted", "needs_changes", "approved", "rejected"]),
+    (Role::Supervisor, Some("needs_changes"), &["needs_changes", "submitted", "approved", "rejected"]),
+    (Role::Supervisor, Some("approved"),      &["approved", "closed"]),
+    (Role::Supervisor, Some("rejected"),      &["rejected"]),
+    (Role::Supervisor, Some("closed"),        &["closed"]),
+    (Role::Admin,      None,                  &[]),
+];
+
+#[test]
+fn who_may_move_the_status_from_what_to_what() {
+    let froms = std::iter::once(None).chain(ReviewStatus::ALL.map(Some));
+    let mut cells = 0;
+    for role in [Role::Paralegal, Role::Supervisor, Role::Admin] {
+        for from in froms.clone() {
+            let allowed: &[&str] = MOVES
+                .iter()
+                .find(|(r, f, _)| *r == role && *f == from.map(ReviewStatus::as_str))
+                .map_or(&[], |(_, _, to)| to);
+            for to in ReviewStatus::ALL {
+                cells += 1;
+                assert_eq!(
+                    policy::may_set_status(role, from, to),
+                    allowed.contains(&to.as_str()),
+                    "{} from {from:?} to {to}",
+                    role.as_str()
+                );
+            }
+        }
+    }
+    assert_eq!(cells, 3 * 7 * 6);
+}
+
+fn statuses(values: &[&str]) -> Vec<Value> {
+    values.iter().map(|v| Value::Text(v.to_string())).collect()
+}
+
+/// `check_status` with the values the writer saw, the change left and the server held.
+fn status_verdict(
+    p: &Principal,
+    seen: &[&str],
+    left: &[&str],
+    stored: &[&str],
+) -> Result<(), String> {
+    policy::check_status(p, &statuses(seen), &statuses(left), &statuses(stored)).map_err(
+        |(reason, message)| {
+            assert_eq!(reason, Rejection::ProtectedField);
+            message
+        },
+    )
+}
+
+/// (who, the statuses the writer saw, those the change left, those the server held,
+/// the verdict: `Ok` or the exact refusal).
+type StatusCase<'a> = (
+    &'a Principal,
+    &'a [&'a str],
+    &'a [&'a str],
+    &'a [&'a str],
+    Result<(), &'a str>,
+);
+
+#[test]
+fn a_status_write_is_judged_from_what_the_writer_saw_and_what_the_server_holds() {
+    let [(_, paralegal), (_, supervisor), ..] = callers();
+    let p = &paralegal;
+    let s = &supervisor;
+    // (who, seen, left, stored, expected: Ok or the exact refusal)
+    let table: &[StatusCase] = &[
+        (p, &[], &["draft"], &[], Ok(())),
+        (p, &[], &["submitted"], &[], Ok(())),
+        (
+            s,
+            &[],
+            &["approved"],
+            &[],
+            Err("a new record starts as draft or submitted, not approved"),
+        ),
+        (p, &["draft"], &["submitted"], &["draft"], Ok(())),
+        (
+            p,
+            &["submitted"],
+            &["draft"],
+            &["submitted"],
+            Err("a paralegal may not change the status from submitted to draft"),
+        ),
+        (
+            p,
+            &["draft"],
+            &["approved"],
+            &["draft"],
+            Err("a paralegal may not change the status from draft to approved"),
+        ),
+        (s, &["submitted"], &["approved"], &["submitted"], Ok(())),
+        (s, &["submitted"], &["rejected"], &["submitted"], Ok(())),
+        (
+            s,
+            &["approved"],
+            &["needs_changes"],
+            &["approved"],
+            Err("a supervisor may not change the status from approved to needs_changes"),
+        ),
+        (
+            s,
+            &["rejected"],
+            &["submitted"],
+            &["rejected"],
+            Err("a supervisor may not change the status from rejected to submitted"),
+        ),
+        (s, &["approved"], &["closed"], &["approved"], Ok(())),
+        // Two supervisors deciding the same submitted case offline: both saw it
+        // submitted; the second arrives after the first is stored, and is a conflict,
+        // not a refusal.
+        (s, &["submitted"], &["needs_changes"], &["approved"], Ok(())),
+        // A conflict at the writer's deps: any of its values counts as "from" — the
+        // resolution chooses one of them, or a status reachable from one.
+        (
+            s,
+            &["approved", "needs_changes"],
+            &["approved"],
+            &["approved", "needs_changes"],
+            Ok(()),
+        ),
+        (
+            s,
+            &["approved", "needs_changes"],
+            &["closed"],
+            &["approved", "needs_changes"],
+            Ok(()),
+        ),
+        (
+            s,
+            &["approved", "rejected"],
+            &["draft"],
+            &["approved", "rejected"],
+            Err("a supervisor may not change the status from approved or rejected to draft"),
+        ),
+        // A paralegal cannot touch the status of a decided case, even concurrently
+        // (she saw it sent back and submits again; it was approved meanwhile).
+        (
+            p,
+            &["needs_changes"],
+            &["submitted"],
+            &["approved"],
+            Err("a paralegal may not change the status of a case that is approved"),
+        ),
+        (
+            p,
+            &["needs_changes"],
+            &["submitted"],
+            &["needs_changes", "approved"],
+            Err("a paralegal may not change the status of a case that is approved"),
+        ),
+        (
+            p,
+            &["approved"],
+            &["approved"],
+            &["approved"],
+            Err("a paralegal may not change the status of a case that is approved"),
+        ),
+        (
+            p,
+            &["rejected"],
+            &["submitted"],
+            &["rejected"],
+            Err("a paralegal may not change the status of a case that is rejected"),
+        ),
+        (
+            p,
+            &["closed"],
+            &["submitted"],
+            &["closed"],
+            Err("a paralegal may not change the status of a case that is closed"),
+        ),
+        (
+            p,
+            &["needs_changes"],
+            &["submitted"],
+            &["needs_changes"],
+            Ok(()),
+        ),
+        // A status the server does not know (a newer app's) counts as submitted.
+        (s, &["escalated"], &["approved"], &["escalated"], Ok(())),
+        (
+            p,
+            &["escalated"],
+            &["draft"],
+            &["escalated"],
+            Err("a paralegal may not change the status from submitted to draft"),
+        ),
+        // What the change leaves must be a status.
+        (
+            s,
+            &["submitted"],
+            &[],
+            &["submitted"],
+            Err("status must be one of the review statuses"),
+        ),
+        (
+            s,
+            &["submitted"],
+            &["escalated"],
+            &["submitted"],
+            Err("status must be one of the review statuses"),
+        ),
+    ];
+    for (who, seen, left, stored, expected) in table {
+        assert_eq!(
+            status_verdict(who, seen, left, stored),
+            expected.map_err(str::to_string),
+            "{}: saw {seen:?}, left {left:?}, stored {stored:?}",
+            who.user.name
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The assignee.
+
+/// (what, the user named (if any), the record's team, the verdict).
+type AssigneeCase = (
+    &'static str,
+    Option<User>,
+    Option<&'static str>,
+    Result<(), String>,
+);
+
+#[test]
+fn an_assignee_is_an_enabled_user_of_the_records_team() {
+    let user = |team: Option<&str>, disabled: bool| User {
+        id: 3,
+        name: "besa".into(),
+        role: Role::Paralegal,
+        team: team.map(Into::into),
+        disabled,
+    };
+    let supervisor = User {
+        role: Role::Supervisor,
+        ..user(Some("prizren"), false)
+    };
+    let why = |w: &str| {
+        Err(format!(
+            "assigned_to must name an enabled user of the record's team: {w}"
+        ))
+    };
+    let table: Vec<AssigneeCase> = vec![
+        (
+            "a paralegal of the team",
+            Some(user(Some("prizren"), false)),
+            Some("prizren"),
+            Ok(()),
+        ),
+        (
+            "a supervisor of the team",
+            Some(supervisor),
+            Some("prizren"),
+            Ok(()),
+        ),
+        (
+            "no such user",
+            None,
+            Some("prizren"),
+            why("there is no such user"),
+        ),
+        (
+            "disabled",
+            Some(user(Some("prizren"), true)),
+            Some("prizren"),
+            why("that user is disabled"),
+        ),
+        (
+            "another team",
+            Some(user(Some("peja"), false)),
+            Some("prizren"),
+            why("that user is not in the record's team"),
+        ),
+        (
+            "no team",
+            Some(user(None, false)),
+            Some("prizren"),
+            why("that user is not in the record's team"),
+        ),
+        (
+            "a record without a team",
+            Some(user(None, false)),
+            None,
+            why("that user is not in the record's team"),
+        ),
+    ];
+    for (what, assignee, team, expected) in table {
+        let got = policy::check_assignee(assignee.as_ref(), team).map_err(|(reason, message)| {
+            assert_eq!(reason, Rejection::ProtectedField, "{what}");
+            message
+        });
+        assert_eq!(got, expected, "{what}");
     }
 }

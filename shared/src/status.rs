@@ -16,16 +16,21 @@ pub enum ReviewStatus {
     NeedsChanges,
     /// A supervisor accepted it.
     Approved,
-    /// Closed: no further work (kept for reporting).
+    /// A supervisor turned it down (outside the mandate, a duplicate, …): no further
+    /// work. Like `approved`, a decision the paralegal cannot undo.
+    Rejected,
+    /// Closed: no further work (kept for reporting). Reached from `approved`; older
+    /// data holds it too.
     Closed,
 }
 
 impl ReviewStatus {
-    pub const ALL: [ReviewStatus; 5] = [
+    pub const ALL: [ReviewStatus; 6] = [
         ReviewStatus::Draft,
         ReviewStatus::Submitted,
         ReviewStatus::NeedsChanges,
         ReviewStatus::Approved,
+        ReviewStatus::Rejected,
         ReviewStatus::Closed,
     ];
 
@@ -35,15 +40,28 @@ impl ReviewStatus {
             ReviewStatus::Submitted => "submitted",
             ReviewStatus::NeedsChanges => "needs_changes",
             ReviewStatus::Approved => "approved",
+            ReviewStatus::Rejected => "rejected",
             ReviewStatus::Closed => "closed",
         }
     }
 
-    /// Statuses only a reviewer (supervisor) may set; the server enforces this.
+    /// Statuses only a reviewer (supervisor) may set; the server enforces this (the
+    /// transitions are in the server's policy).
     pub fn is_review_outcome(self) -> bool {
         matches!(
             self,
-            ReviewStatus::NeedsChanges | ReviewStatus::Approved | ReviewStatus::Closed
+            ReviewStatus::NeedsChanges
+                | ReviewStatus::Approved
+                | ReviewStatus::Rejected
+                | ReviewStatus::Closed
+        )
+    }
+
+    /// Decisions a paralegal cannot move the case away from.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ReviewStatus::Approved | ReviewStatus::Rejected | ReviewStatus::Closed
         )
     }
 
@@ -60,7 +78,7 @@ impl fmt::Display for ReviewStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status {0:?}; known: draft, submitted, needs_changes, approved, closed")]
+#[error("unknown status {0:?}; known: draft, submitted, needs_changes, approved, rejected, closed")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for ReviewStatus {

@@ -1,10 +1,11 @@
 //! The record model's known situations: typed fields, concurrent edits, conflicts and
-//! their resolution, validation that reports without dropping, hostile bytes.
+//! their resolution (of fields and of review decisions), validation that reports
+//! without dropping, what a change left and saw, appends, hostile bytes.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use intake_shared::record::Identity;
+use intake_shared::record::{ConflictKind, Identity, Incoming, decode_incoming};
 use intake_shared::{Form, FormRegistry, Record, RecordError, RecordId, ReviewStatus, Rule, Value};
 
 fn t(minute: u32) -> DateTime<Utc> {
@@ -343,4 +344,182 @@ fn hostile_bytes_are_an_error_not_a_panic() {
     assert!(r.apply(b"not automerge at all").is_err());
     assert!(Record::load(&[], FormRegistry::builtin()).is_err());
     assert_eq!(r.heads(), heads);
+}
+
+/// A submitted copy of `new_record()`, answered enough to be decided.
+fn submitted() -> Record {
+    let mut r = new_record();
+    r.edit(t(2), |e| {
+        e.set("consent_intake", Value::Bool(true))?;
+        e.set_status(ReviewStatus::Submitted, None)
+    })
+    .unwrap();
+    r
+}
+
+#[test]
+fn concurrent_review_decisions_are_conflicts_with_provenance_until_resolved() {
+    let mut base = submitted();
+    let mut a = fork(&mut base, 2, "merita");
+    let mut b = fork(&mut base, 3, "valbona");
+    a.edit(t(10), |e| {
+        e.set_status(ReviewStatus::Approved, Some("well documented"))?;
+        e.assign("drita")
+    })
+    .unwrap();
+    b.edit(t(11), |e| {
+        e.set_status(ReviewStatus::NeedsChanges, Some("re-ask consent"))?;
+        e.assign("ajshe")
+    })
+    .unwrap();
+    sync(&mut a, &mut b);
+
+    let conflicts = a.conflicts();
+    assert_eq!(conflicts, b.conflicts(), "every replica lists the same");
+    let keys: Vec<(&str, ConflictKind)> = conflicts
+        .iter()
+        .map(|c| (c.field.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("assigned_to", ConflictKind::Review),
+            ("review_note", ConflictKind::Review),
+            ("status", ConflictKind::Review),
+        ]
+    );
+    let status: Vec<_> = conflicts[2]
+        .values
+        .iter()
+        .map(|v| {
+            (
+                v.value.clone(),
+                v.device.clone(),
+                v.author.clone().unwrap(),
+                v.at.unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        status,
+        [
+            (text("approved"), hex(&[2; 16]), "merita".into(), t(10)),
+            (
+                text("needs_changes"),
+                hex(&[3; 16]),
+                "valbona".into(),
+                t(11)
+            ),
+        ]
+    );
+    assert!(a.has_conflicts() && b.has_conflicts());
+    assert_eq!(a.status(), b.status(), "one deterministic winner meanwhile");
+    assert_eq!(a.review_values("status").len(), 2);
+    let json = a.to_json();
+    assert_eq!(
+        json["conflicts"],
+        serde_json::json!({}),
+        "no field conflicts"
+    );
+    assert_eq!(json["review_conflicts"]["status"][1]["author"], "valbona");
+    assert_eq!(json["review_conflicts"]["assigned_to"][0]["value"], "drita");
+    // A conflicting status does not block the other edits, nor a field conflict's.
+    assert!(a.validate().is_empty(), "{:?}", a.validate());
+
+    // Not a status.
+    let err = a
+        .edit(t(12), |e| e.resolve("status", text("done")))
+        .unwrap_err();
+    assert!(
+        matches!(err, RecordError::Invalid { ref field, rule: Rule::NotAChoice { ref allowed } }
+            if field == "status" && allowed.len() == ReviewStatus::ALL.len()),
+        "{err:?}"
+    );
+    // Settled on either value — the winner (which Automerge writes as deleting the
+    // other) or the other one — one value is left, on every replica.
+    let winner = a.status();
+    for choice in [winner, ReviewStatus::Rejected] {
+        let mut x = a.clone();
+        let mut y = b.clone();
+        x.set_identity(&who(2, "merita"));
+        x.edit(t(13), |e| {
+            e.resolve("status", text(choice.as_str()))?;
+            e.resolve("review_note", text("settled"))?;
+            e.resolve("assigned_to", text("drita"))
+        })
+        .unwrap();
+        sync(&mut x, &mut y);
+        for r in [&mut x, &mut y] {
+            assert!(r.conflicts().is_empty() && !r.has_conflicts(), "{choice}");
+            assert_eq!(r.status(), choice);
+            assert_eq!(r.review_note().as_deref(), Some("settled"));
+            assert_eq!(r.assigned_to().as_deref(), Some("drita"));
+        }
+        let resolution = x.heads();
+        assert_eq!(
+            x.review_values_at("status", &resolution),
+            [text(choice.as_str())]
+        );
+    }
+}
+
+#[test]
+fn review_values_at_heads_are_what_a_writer_saw() {
+    let mut r = new_record();
+    let created = r.heads();
+    assert_eq!(r.review_values_at("status", &[]), Vec::<Value>::new());
+    assert_eq!(r.review_values_at("status", &created), [text("draft")]);
+    let mut s = submitted();
+    let after = s.heads();
+    s.edit(t(20), |e| e.set_status(ReviewStatus::Rejected, None))
+        .unwrap();
+    assert_eq!(s.review_values_at("status", &after), [text("submitted")]);
+    assert_eq!(s.review_values("status"), [text("rejected")]);
+    assert_eq!(
+        s.review_values_at("assigned_to", &after),
+        Vec::<Value>::new()
+    );
+    assert_eq!(s.to_json()["status"], "rejected");
+}
+
+/// Every change the record API makes passes the append-only check: the server must
+/// not refuse what an honest app does (crafted breaches are refused end to end, in
+/// `tests/tests/review_trust.rs`).
+#[test]
+fn what_the_record_api_writes_only_appends() {
+    let followup = FormRegistry::builtin().get("followup", 1).unwrap();
+    let mut action = BTreeMap::new();
+    action.insert("date".to_string(), text("2026-11-20"));
+    action.insert("type".to_string(), text("visit"));
+    let mut a = new_record();
+    a.edit(t(2), |e| e.add_comment("first")).unwrap();
+    let mut b = fork(&mut a, 2, "merita");
+    let since = b.heads();
+    b.edit(t(3), |e| e.add_comment("second")).unwrap();
+    b.edit(t(4), |e| e.add_action(&followup, &action)).unwrap();
+    b.edit(t(5), |e| {
+        e.add_comment("third")?;
+        e.add_action(&followup, &action)?;
+        e.set("urgency", text("low"))?;
+        e.set("narrative", text("The school placed the children apart."))
+    })
+    .unwrap();
+    a.edit(t(6), |e| e.add_comment("concurrent")).unwrap();
+    let theirs = decode_incoming(&b.changes_since(&since)).unwrap();
+    assert_eq!(theirs.len(), 3);
+    let refs: Vec<&Incoming> = theirs.iter().collect();
+    let merged = a.clone().with_incoming(&refs).unwrap();
+    for change in &theirs {
+        assert_eq!(merged.check_appends(change), Ok(()));
+    }
+    let mut merged = merged;
+    assert_eq!(merged.comments().len(), 4);
+    // A record's first change makes the lists, and passes too.
+    let mut fresh = new_record();
+    let all = decode_incoming(&fresh.changes_since(&[])).unwrap();
+    let refs: Vec<&Incoming> = all.iter().collect();
+    let built = Record::from_incoming(&refs, FormRegistry::builtin()).unwrap();
+    for change in &all {
+        assert_eq!(built.check_appends(change), Ok(()));
+    }
 }

@@ -1,5 +1,7 @@
 //! Same-field conflicts as a first-class state: every concurrent value of a field, with
 //! the device, author and time of the change that wrote it, read from the history.
+//! Concurrent values of a review key (status, assignee, review note: two supervisors
+//! deciding one case offline) are conflicts the same way, marked as such.
 
 use automerge::{ObjId, ReadDoc};
 use chrono::{DateTime, Utc};
@@ -20,22 +22,45 @@ pub struct ConflictValue {
     pub at: Option<DateTime<Utc>>,
 }
 
-/// A field holding more than one concurrent value.
+/// What holds the conflicting values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// A field of the form (`conflict.field` is its name).
+    Field,
+    /// A review key of the record: `status`, `assigned_to` or `review_note`
+    /// ([`REVIEW_KEYS`](super::REVIEW_KEYS)).
+    Review,
+}
+
+/// A field, or a review key, holding more than one concurrent value.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Conflict {
+    /// The field's name, or the review key.
     pub field: String,
+    pub kind: ConflictKind,
     /// Sorted by device so that every replica lists them in the same order.
     pub values: Vec<ConflictValue>,
 }
 
 impl Record {
-    /// Every field conflict, by field name.
+    /// Every conflict: the fields' by field name, then the review keys' by key.
     pub fn conflicts(&mut self) -> Vec<Conflict> {
         let fields = self.fields.clone();
-        let keys: Vec<String> = self.doc.keys(&fields).collect();
+        let mut out = self.conflicts_in(&fields, ConflictKind::Field);
+        out.extend(self.conflicts_in(&automerge::ROOT, ConflictKind::Review));
+        out
+    }
+
+    /// The conflicts of the keys of `obj` (the fields map, or the root's review keys).
+    fn conflicts_in(&mut self, obj: &ObjId, kind: ConflictKind) -> Vec<Conflict> {
+        let keys: Vec<String> = match kind {
+            ConflictKind::Field => self.doc.keys(obj).collect(),
+            ConflictKind::Review => super::REVIEW_KEYS.iter().map(|k| k.to_string()).collect(),
+        };
         let mut out = Vec::new();
         for key in keys {
-            let all = self.doc.get_all(&fields, key.as_str()).unwrap_or_default();
+            let all = self.doc.get_all(obj, key.as_str()).unwrap_or_default();
             if all.len() < 2 {
                 continue;
             }
@@ -55,9 +80,22 @@ impl Record {
                 })
                 .collect();
             values.sort_by(|a, b| (&a.device, &a.value).cmp(&(&b.device, &b.value)));
-            out.push(Conflict { field: key, values });
+            out.push(Conflict {
+                field: key,
+                kind,
+                values,
+            });
         }
         out
+    }
+
+    /// Whether a review key holds concurrent values.
+    pub(super) fn has_review_conflicts(&self) -> bool {
+        super::REVIEW_KEYS.iter().any(|k| {
+            self.doc
+                .get_all(automerge::ROOT, *k)
+                .is_ok_and(|all| all.len() > 1)
+        })
     }
 
     /// Device and author of the change that created an object (a comment, an action).

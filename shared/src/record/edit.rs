@@ -54,11 +54,41 @@ impl Edit<'_> {
 
     /// Settles a conflict: writes `value`, which supersedes every concurrent value.
     /// The resolution is a change like any other, so it is part of the history.
+    /// `name` is a form field or a review key ([`REVIEW_KEYS`](super::REVIEW_KEYS)):
+    /// a status is checked like [`Edit::set_status`] (and the server judges it as a
+    /// status change from every conflicting value), an assignee or a note is text.
     pub fn resolve(&mut self, name: &str, value: Value) -> Result<(), RecordError> {
+        if super::is_review_key(name) {
+            return self.resolve_review(name, value);
+        }
         let kind = self.checked(name, &value)?;
         match (kind, value) {
             (FieldType::LongText, Value::Text(text)) => self.put_text(name, &text),
             (_, value) => self.put_scalar(name, value),
+        }
+    }
+
+    fn resolve_review(&mut self, key: &str, value: Value) -> Result<(), RecordError> {
+        let Value::Text(text) = value else {
+            return Err(RecordError::Invalid {
+                field: key.to_string(),
+                rule: Rule::WrongType { expected: "text" },
+            });
+        };
+        match key {
+            "status" => {
+                let status = text.parse().map_err(|_| RecordError::Invalid {
+                    field: key.to_string(),
+                    rule: Rule::NotAChoice {
+                        allowed: ReviewStatus::ALL
+                            .iter()
+                            .map(|s| s.as_str().to_string())
+                            .collect(),
+                    },
+                })?;
+                self.set_status(status, None)
+            }
+            _ => self.doc.put(&automerge::ROOT, key, text.trim()).map_err(am),
         }
     }
 

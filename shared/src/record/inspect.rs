@@ -1,7 +1,9 @@
-//! Looking inside changes before accepting them: who made each change (its actor),
-//! what it depends on, how many operations it holds, and which top-level keys of the
-//! record it writes. The server's policy decides on these facts; decoding happens
-//! here, strictly and under `catch_unwind`, because the bytes come off the network.
+//! Looking inside changes before accepting them: who made each change (its actor and
+//! the author named in its message), what it depends on, how many operations it
+//! holds, which top-level keys of the record it writes, and which objects below the
+//! root (for the append-only check, `append.rs`). The server's policy decides on these
+//! facts; decoding happens here, strictly and under `catch_unwind`, because the bytes
+//! come off the network.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -9,6 +11,7 @@ use automerge::legacy::{Key, ObjectId, OpType};
 use automerge::{Change, ScalarValue};
 
 use super::RecordError;
+use super::append::{ObjectWrites, object_writes};
 use super::chunks;
 use crate::value::Value;
 
@@ -27,6 +30,9 @@ pub struct ChangeInfo {
     /// The full actor id (device prefix + session).
     pub actor: Vec<u8>,
     pub seq: u64,
+    /// The change's message: the name of the user who made it (see the module doc of
+    /// [`record`](super)); `None` for a change made before the device knew its user.
+    pub message: Option<String>,
     pub deps: Vec<[u8; 32]>,
     pub ops: usize,
     pub root_writes: Vec<RootWrite>,
@@ -38,7 +44,7 @@ pub struct ChangeInfo {
 pub fn inspect_changes(bytes: &[u8]) -> Result<Vec<ChangeInfo>, RecordError> {
     chunks::decode(bytes)?
         .into_iter()
-        .map(|c| describe(&c))
+        .map(|c| describe(&c).map(|(info, _)| info))
         .collect()
 }
 
@@ -58,6 +64,9 @@ pub struct Incoming {
     pub info: ChangeInfo,
     pub(super) change: Change,
     pending: bool,
+    /// The objects below the root the change writes, for the append-only check,
+    /// learned in the same pass as the root writes (`None` while those are pending).
+    pub(super) writes: Option<Vec<ObjectWrites>>,
 }
 
 impl Incoming {
@@ -69,7 +78,7 @@ impl Incoming {
     /// The whole facts, decoding the operations if that was put off.
     pub fn described(&self) -> Result<ChangeInfo, RecordError> {
         if self.pending {
-            describe(&self.change)
+            describe(&self.change).map(|(info, _)| info)
         } else {
             Ok(self.info.clone())
         }
@@ -86,15 +95,17 @@ pub fn decode_incoming(bytes: &[u8]) -> Result<Vec<Incoming>, RecordError> {
         .into_iter()
         .map(|change| {
             let pending = change.deps().is_empty();
-            let info = if pending {
-                facts(&change, change.len(), Vec::new())
+            let (info, writes) = if pending {
+                (facts(&change, change.len(), Vec::new()), None)
             } else {
-                describe(&change)?
+                let (info, writes) = describe(&change)?;
+                (info, Some(writes))
             };
             Ok(Incoming {
                 info,
                 change,
                 pending,
+                writes,
             })
         })
         .collect()
@@ -116,9 +127,11 @@ pub(super) fn root_writes_of(doc: &automerge::AutoCommit) -> Vec<RootWrite> {
         .collect()
 }
 
-fn describe(change: &Change) -> Result<ChangeInfo, RecordError> {
-    let expanded = catch_unwind(AssertUnwindSafe(|| change.decode()))
-        .map_err(|_| RecordError::Malformed("a change's operations could not be decoded".into()))?;
+/// The change's facts and the objects below the root it writes, from one decoding of
+/// its operations.
+fn describe(change: &Change) -> Result<(ChangeInfo, Vec<ObjectWrites>), RecordError> {
+    let expanded = expand(change)?;
+    let writes = object_writes(change, &expanded);
     let root_writes = expanded
         .operations
         .iter()
@@ -134,7 +147,16 @@ fn describe(change: &Change) -> Result<ChangeInfo, RecordError> {
             Key::Seq(_) => None,
         })
         .collect();
-    Ok(facts(change, expanded.operations.len(), root_writes))
+    Ok((
+        facts(change, expanded.operations.len(), root_writes),
+        writes,
+    ))
+}
+
+/// A change's operations, decoded under a panic guard (the bytes come from elsewhere).
+pub(super) fn expand(change: &Change) -> Result<automerge::ExpandedChange, RecordError> {
+    catch_unwind(AssertUnwindSafe(|| change.decode()))
+        .map_err(|_| RecordError::Malformed("a change's operations could not be decoded".into()))
 }
 
 fn facts(change: &Change, ops: usize, root_writes: Vec<RootWrite>) -> ChangeInfo {
@@ -142,6 +164,7 @@ fn facts(change: &Change, ops: usize, root_writes: Vec<RootWrite>) -> ChangeInfo
         hash: change.hash().0,
         actor: change.actor_id().to_bytes().to_vec(),
         seq: change.seq(),
+        message: change.message().map(str::to_string),
         deps: change.deps().iter().map(|h| h.0).collect(),
         ops,
         root_writes,

@@ -7,25 +7,31 @@
 //!   `long_text` fields are Automerge text, so concurrent edits of one narrative merge
 //!   character-wise;
 //! - `status`, `review_note`, `assigned_to`: review state, synced like everything else;
-//! - `comments`, `actions`: append-only lists of maps.
+//!   concurrent values of one are a conflict like a field's (`review.rs`);
+//! - `comments`, `actions`: append-only lists of maps (the server refuses anything
+//!   else: `append.rs`).
 //!
 //! Who wrote what comes from the history: the change's actor is the device (bound to a
 //! user on the server), its message the user's name, its time the clock of the device.
 //! (Automerge 0.12's own "author" feature mints a random actor per author, which would
 //! break the actor-to-device binding the server checks, so we do not use it.)
 
+mod append;
 mod chunks;
 mod conflict;
 mod edit;
 mod history;
 mod inspect;
 mod read;
+mod review;
 
-pub use conflict::{Conflict, ConflictValue};
+pub use append::AppendOnly;
+pub use conflict::{Conflict, ConflictKind, ConflictValue};
 pub use edit::Edit;
 pub use history::FieldEvent;
 pub use inspect::{ChangeInfo, Incoming, RootWrite, decode_incoming, inspect_changes};
 pub use read::{Action, Comment};
+pub use review::{REVIEW_KEYS, is_review_key};
 
 /// Splits concatenated Automerge chunks (what [`Record::changes_since`] returns) into
 /// one slice per chunk, by their headers alone, without decoding them: a store pushes

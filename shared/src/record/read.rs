@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue};
 use chrono::{DateTime, Utc};
 
-use super::Record;
+use super::{ConflictKind, Record};
 use crate::status::ReviewStatus;
 use crate::validate::Issue;
 use crate::value::Value;
@@ -106,7 +106,9 @@ impl Record {
     }
 
     /// The review status; an unknown status (from a newer app) reads as `submitted`,
-    /// the state that puts it in front of a reviewer.
+    /// the state that puts it in front of a reviewer. While two statuses conflict, this
+    /// is Automerge's deterministic winner, the same on every replica; the conflict is
+    /// in [`Record::conflicts`].
     pub fn status(&self) -> ReviewStatus {
         self.root_str("status")
             .and_then(|s| s.parse().ok())
@@ -134,9 +136,9 @@ impl Record {
         self.form.validate(&values, &conflicted, self.status())
     }
 
-    /// Whether any field holds concurrent values.
+    /// Whether any field or review key holds concurrent values.
     pub fn has_conflicts(&self) -> bool {
-        !values_and_conflicted(&self.doc, &self.fields).1.is_empty()
+        !values_and_conflicted(&self.doc, &self.fields).1.is_empty() || self.has_review_conflicts()
     }
 
     fn list_maps(&mut self, key: &str) -> Vec<(BTreeMap<String, Value>, String, Option<String>)> {
@@ -201,11 +203,17 @@ impl Record {
             .into_iter()
             .map(|(k, v)| (k, v.to_json()))
             .collect();
-        let conflicts: serde_json::Map<_, _> = self
-            .conflicts()
-            .into_iter()
-            .map(|c| (c.field, serde_json::to_value(c.values).unwrap_or_default()))
-            .collect();
+        // Field conflicts stay under `conflicts`, shaped as before (readers look each
+        // key up in the form); the review keys' have a map of their own.
+        let mut conflicts = serde_json::Map::new();
+        let mut review_conflicts = serde_json::Map::new();
+        for c in self.conflicts() {
+            let values = serde_json::to_value(c.values).unwrap_or_default();
+            match c.kind {
+                ConflictKind::Field => conflicts.insert(c.field, values),
+                ConflictKind::Review => review_conflicts.insert(c.field, values),
+            };
+        }
         serde_json::json!({
             "id": self.id.to_string(),
             "form": self.form.id,
@@ -216,6 +224,7 @@ impl Record {
             "created_at": self.created_at().map(|d| d.to_rfc3339()),
             "fields": fields,
             "conflicts": conflicts,
+            "review_conflicts": review_conflicts,
             "actions": self.actions(),
             "comments": self.comments(),
             "issues": self.validate(),

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use intake_client::{Store, StoreError};
-use intake_shared::{Edit, Lang, Record, RecordError, RecordId};
+use intake_shared::record::is_review_key;
+use intake_shared::{Edit, Lang, Record, RecordError, RecordId, Value};
 
 use crate::error::{self, input};
 use crate::{input as parse, open};
@@ -112,6 +113,9 @@ pub fn status(
 }
 
 /// `intake resolve ID FIELD VALUE`: writes the value to keep over every concurrent one.
+/// FIELD is a form field or a review key (`status`, `assigned_to`, `review_note`): a
+/// status is checked like `intake status` (the server then judges it as a move from
+/// every conflicting value).
 pub fn resolve(
     home: Option<PathBuf>,
     lang: Lang,
@@ -121,10 +125,22 @@ pub fn resolve(
 ) -> anyhow::Result<()> {
     let id = parse::record_id(id)?;
     change(home, lang, id, |record| {
-        let value = parse::value_for(record.form(), field, value, lang)?;
+        let value = if is_review_key(field) {
+            match field {
+                "status" => Value::Text(parse::status(value)?.as_str().to_string()),
+                _ => Value::Text(value.to_string()),
+            }
+        } else {
+            parse::value_for(record.form(), field, value, lang)?
+        };
         if !record.conflicts().iter().any(|c| c.field == field) {
+            let how = match field {
+                "status" | "review_note" => "intake status",
+                "assigned_to" => "intake assign",
+                _ => "intake edit",
+            };
             return Err(input(format!(
-                "{field} has no conflicting values in {id}; to change it use `intake edit`"
+                "{field} has no conflicting values in {id}; to change it use `{how}`"
             )));
         }
         Ok(move |e: &mut Edit<'_>| e.resolve(field, value))

@@ -114,7 +114,7 @@ enum Command {
     Status {
         /// The record's id
         id: String,
-        /// draft, submitted, needs_changes, approved or closed
+        /// draft, submitted, needs_changes, approved, rejected or closed
         status: String,
         /// What to change, e.g. --note "re-ask consent"
         #[arg(long)]
@@ -137,7 +137,8 @@ enum Command {
         #[arg(long, value_name = "STATUS")]
         status: Option<String>,
     },
-    /// List fields that hold two values written at the same time on different devices
+    /// List fields, statuses, assignees and review notes that hold two values written
+    /// at the same time on different devices
     Conflicts {
         /// Print the conflicts as JSON
         #[arg(long)]
@@ -147,7 +148,7 @@ enum Command {
     Resolve {
         /// The record's id
         id: String,
-        /// The conflicting field
+        /// The conflicting field, or status, assigned_to or review_note
         field: String,
         /// The value to keep (any valid value, not only one of the conflicting ones)
         value: String,

@@ -1,7 +1,8 @@
 //! `intake show`: one record for a person to read, in their language — answers in
-//! form order with their labels, conflicting values with who wrote them, validation
-//! problems, comments and follow-up actions — or the record's JSON view. Also the
-//! small text helpers the other printing commands share.
+//! form order with their labels, conflicting values (of fields, and of the status,
+//! assignee or review note) with who wrote them, validation problems, comments and
+//! follow-up actions — or the record's JSON view. Also the small text helpers the
+//! other printing commands share.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +10,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Local, Utc};
+use intake_shared::record::ConflictKind;
 use intake_shared::{Conflict, Form, FormRegistry, Lang, Record, RecordId, ReviewStatus, Value};
 
 use crate::error::issue_line;
@@ -99,8 +101,17 @@ pub fn render(record: &mut Record, lang: Lang) -> String {
     if let Some(who) = record.assigned_to() {
         let _ = writeln!(out, "  assigned to: {who}");
     }
-    let conflicts: BTreeMap<String, Conflict> = record
+    let (conflicts, review): (Vec<Conflict>, Vec<Conflict>) = record
         .conflicts()
+        .into_iter()
+        .partition(|c| c.kind == ConflictKind::Field);
+    // Two decisions made at the same time: the header shows one of them (the same on
+    // every device), so each is listed before the answers.
+    for c in &review {
+        let label = c.field.replace('_', " ");
+        write_conflict(&mut out, &form, record.id(), &label, c, lang);
+    }
+    let conflicts: BTreeMap<String, Conflict> = conflicts
         .into_iter()
         .map(|c| (c.field.clone(), c))
         .collect();
