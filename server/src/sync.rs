@@ -654,8 +654,5 @@ pub fn store_changes(
         changes,
     }];
     let mut results = store_push(storage, p, &push, limits)?;
-    Ok(results
-        .pop()
-        .map(|r| r.outcome)
-        .unwrap_or(Outcome::Stored))
+    Ok(results.pop().map(|r| r.outcome).unwrap_or(Outcome::Stored))
 }

@@ -1854,6 +1854,7 @@ fn ten_thousand_records_list_a_page_and_the_total(s: &dyn Storage) {
                 form: "intake".into(),
                 created_at: Some(at(i as i64)),
                 name_key: intake_shared::fold(&format!("Person {i}")),
+                name: format!("Person {i}"),
                 birth_year: Some(1950 + (i % 60) as i64),
                 municipality: Some(municipalities[i % 5].into()),
                 community: Some("roma".into()),

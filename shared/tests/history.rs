@@ -51,7 +51,10 @@ fn every_change_to_a_field_is_listed_with_its_author_and_value() {
     let values: Vec<_> = urgency.iter().map(|e| e.value.clone()).collect();
     assert_eq!(values, vec![Some(text("low")), Some(text("high")), None]);
     let last = office.last_set("urgency").unwrap();
-    assert_eq!((last.author.as_deref(), last.at), (Some("vesa"), Some(t(12))));
+    assert_eq!(
+        (last.author.as_deref(), last.at),
+        (Some("vesa"), Some(t(12)))
+    );
     assert!(office.field_history("phone").is_empty());
 }
 
@@ -65,7 +68,10 @@ fn edits_inside_a_narrative_are_its_history() {
     .unwrap();
     r.set_identity(&who(2, "vesa"));
     r.edit(t(3), |e| {
-        e.set("narrative", text("The school placed the Roma children apart."))
+        e.set(
+            "narrative",
+            text("The school placed the Roma children apart."),
+        )
     })
     .unwrap();
     let history = r.field_history("narrative");

@@ -23,7 +23,10 @@ fn field_work(server: &TestServer, names: &[&str]) -> (TestDevice, Vec<intake_sh
             let id = drita.create(&[
                 ("full_name", text(name)),
                 ("consent_intake", Value::Bool(true)),
-                ("municipality", text(if i % 2 == 0 { "prizren" } else { "gjakove" })),
+                (
+                    "municipality",
+                    text(if i % 2 == 0 { "prizren" } else { "gjakove" }),
+                ),
                 ("issue_type", text("school_segregation")),
                 ("birth_year", Value::Int(1990)),
                 ("phone", text("+383 44 123 456")),
@@ -44,10 +47,18 @@ fn a_password_is_set_with_a_one_time_code_and_sign_in_sets_a_strict_cookie() {
         .unwrap()
         .code;
     let d = Dashboard::new(&server);
-    assert_eq!(d.get("/records").status, 303, "not signed in: to the sign-in page");
+    assert_eq!(
+        d.get("/records").status,
+        303,
+        "not signed in: to the sign-in page"
+    );
     assert_eq!(d.set_password("WRONG-CODE-0000", PASSWORD).status, 400);
     assert_eq!(d.set_password(&code, "short").status, 400, "too short");
-    assert_eq!(d.set_password(&code, "aaaaaaaaaaaaaa").status, 400, "guessable");
+    assert_eq!(
+        d.set_password(&code, "aaaaaaaaaaaaaa").status,
+        400,
+        "guessable"
+    );
     assert_eq!(d.set_password(&code, PASSWORD).status, 200);
     assert_eq!(
         d.set_password(&code, "another good phrase 77").status,
@@ -57,7 +68,12 @@ fn a_password_is_set_with_a_one_time_code_and_sign_in_sets_a_strict_cookie() {
 
     let wrong = d.sign_in("vesa", "not her password at all");
     assert_eq!(wrong.status, 401);
-    assert!(wrong.headers.get("set-cookie").is_none_or(|c| !c.to_str().unwrap().contains("intake_session=")));
+    assert!(
+        wrong
+            .headers
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap().contains("intake_session="))
+    );
     let ok = d.sign_in("vesa", PASSWORD);
     assert_eq!(ok.status, 303, "{}", ok.body);
     let cookie = ok
@@ -69,11 +85,19 @@ fn a_password_is_set_with_a_one_time_code_and_sign_in_sets_a_strict_cookie() {
         .expect("a session cookie");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on loopback: {cookie}"
+    );
     let list = d.get("/records");
     assert_eq!(list.status, 200, "{}", list.body);
     assert_eq!(list.headers["cache-control"], "no-store");
-    assert!(list.headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(
+        list.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
 
     // A paralegal has no dashboard at all.
     server.add_user("drita", Role::Paralegal, Some("prizren"));
@@ -94,17 +118,25 @@ fn forms_without_the_sessions_csrf_token_change_nothing() {
     let other = Dashboard::new(&server);
     assert_eq!(other.sign_in("vesa", PASSWORD).status, 303);
     let foreign = other.get(&format!("/records/{}", ids[0])).csrf();
-    let refused = vesa.post(&path, &[("csrf", foreign.as_str()), ("outcome", "approved")]);
+    let refused = vesa.post(
+        &path,
+        &[("csrf", foreign.as_str()), ("outcome", "approved")],
+    );
     assert_eq!(refused.status, 403);
     let stored = server.storage.record(ids[0]).unwrap().unwrap();
-    let record = intake_shared::Record::load(&stored.doc, intake_shared::FormRegistry::builtin()).unwrap();
+    let record =
+        intake_shared::Record::load(&stored.doc, intake_shared::FormRegistry::builtin()).unwrap();
     assert_eq!(record.status(), ReviewStatus::Submitted);
 
     // The sign-in form is bound to its own cookie: a forged sign-in is refused.
     let fresh = Dashboard::new(&server);
     let forged = fresh.post(
         "/login",
-        &[("pre", "forged"), ("username", "vesa"), ("password", PASSWORD)],
+        &[
+            ("pre", "forged"),
+            ("username", "vesa"),
+            ("password", PASSWORD),
+        ],
     );
     assert_eq!(forged.status, 403);
 }
@@ -134,7 +166,11 @@ fn wrong_passwords_are_limited_per_account_and_audited() {
         )
         .unwrap();
     assert_eq!(entries.len(), 10);
-    assert!(entries.iter().all(|(_, e)| e.user.as_deref() == Some("vesa")));
+    assert!(
+        entries
+            .iter()
+            .all(|(_, e)| e.user.as_deref() == Some("vesa"))
+    );
 }
 
 #[test]
@@ -150,7 +186,11 @@ fn signing_out_or_being_disabled_ends_the_session() {
     let again = Dashboard::with_password(&server, "vesa");
     assert_eq!(again.get("/records").status, 200);
     server.storage.set_user_disabled("vesa", true).unwrap();
-    assert_eq!(again.get("/records").status, 303, "disabled: signed out at once");
+    assert_eq!(
+        again.get("/records").status,
+        303,
+        "disabled: signed out at once"
+    );
 }
 
 #[test]
@@ -158,7 +198,12 @@ fn the_list_filters_and_finds_a_name_in_any_script_or_spelling() {
     let server = TestServer::start();
     let (_drita, ids) = field_work(
         &server,
-        &["Đorđe Đorđević", "Djordje Djordjevic", "Ђорђе Ђорђевић", "Arta Berisha"],
+        &[
+            "Đorđe Đorđević",
+            "Djordje Djordjevic",
+            "Ђорђе Ђорђевић",
+            "Arta Berisha",
+        ],
     );
     let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
     let all = vesa.get("/records");
@@ -168,15 +213,24 @@ fn the_list_filters_and_finds_a_name_in_any_script_or_spelling() {
     }
     for q in ["Ђорђевић", "djordjevic", "ĐORĐEVIĆ"] {
         let found = vesa.get(&format!("/records?q={}", intake_server::web::encode(q)));
-        let n = ids[..3].iter().filter(|id| found.body.contains(&id.to_string())).count();
+        let n = ids[..3]
+            .iter()
+            .filter(|id| found.body.contains(&id.to_string()))
+            .count();
         assert_eq!(n, 3, "{q} finds all three spellings");
-        assert!(!found.body.contains(&ids[3].to_string()), "{q} does not find Arta");
+        assert!(
+            !found.body.contains(&ids[3].to_string()),
+            "{q} does not find Arta"
+        );
     }
     let gjakove = vesa.get("/records?municipality=gjakove");
     assert!(gjakove.body.contains(&ids[1].to_string()));
     assert!(!gjakove.body.contains(&ids[0].to_string()));
     let bad = vesa.get("/records?from=yesterday");
-    assert_eq!(bad.status, 400, "a malformed date is an error, not an empty list");
+    assert_eq!(
+        bad.status, 400,
+        "a malformed date is an error, not an empty list"
+    );
 
     // Another team's supervisor sees none of it, and a record page answers as missing.
     let other = Dashboard::supervisor(&server, "besa", "peje");
@@ -194,17 +248,34 @@ fn a_review_from_the_dashboard_reaches_the_paralegals_device() {
     let page = format!("/records/{}", ids[0]);
     let approved = vesa.submit(&page, &format!("{page}/review"), &[("outcome", "approved")]);
     assert_eq!(approved.status, 303, "{}", approved.body);
-    assert_eq!(approved.location.as_deref(), Some(format!("{page}?done=approved").as_str()));
+    assert_eq!(
+        approved.location.as_deref(),
+        Some(format!("{page}?done=approved").as_str())
+    );
     let page2 = format!("/records/{}", ids[1]);
-    let no_note = vesa.submit(&page2, &format!("{page2}/review"), &[("outcome", "needs_changes")]);
-    assert!(no_note.location.unwrap().contains("error=note"), "sending back needs a note");
+    let no_note = vesa.submit(
+        &page2,
+        &format!("{page2}/review"),
+        &[("outcome", "needs_changes")],
+    );
+    assert!(
+        no_note.location.unwrap().contains("error=note"),
+        "sending back needs a note"
+    );
     let sent_back = vesa.submit(
         &page2,
         &format!("{page2}/review"),
-        &[("outcome", "needs_changes"), ("note", "Ask again for consent to share.")],
+        &[
+            ("outcome", "needs_changes"),
+            ("note", "Ask again for consent to share."),
+        ],
     );
     assert_eq!(sent_back.status, 303);
-    let commented = vesa.submit(&page2, &format!("{page2}/comment"), &[("text", "Call before visiting.")]);
+    let commented = vesa.submit(
+        &page2,
+        &format!("{page2}/comment"),
+        &[("text", "Call before visiting.")],
+    );
     assert_eq!(commented.status, 303);
 
     drita.sync().unwrap();
@@ -212,10 +283,17 @@ fn a_review_from_the_dashboard_reaches_the_paralegals_device() {
     assert_eq!(first.status(), ReviewStatus::Approved);
     let mut second = drita.record(ids[1]);
     assert_eq!(second.status(), ReviewStatus::NeedsChanges);
-    assert_eq!(second.review_note().as_deref(), Some("Ask again for consent to share."));
+    assert_eq!(
+        second.review_note().as_deref(),
+        Some("Ask again for consent to share.")
+    );
     let comments = second.comments();
     assert_eq!(comments.len(), 1);
-    assert_eq!(comments[0].author.as_deref(), Some("vesa"), "the author is the supervisor");
+    assert_eq!(
+        comments[0].author.as_deref(),
+        Some("vesa"),
+        "the author is the supervisor"
+    );
     let _ = first.heads();
     // The comment names her, from her dashboard device.
     let shown = vesa.get(&page2);
@@ -229,12 +307,23 @@ fn exports_leave_sensitive_fields_out_unless_ticked() {
     let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
     let csv = vesa.get("/export.csv?headers=codes");
     assert_eq!(csv.status, 200);
-    assert!(csv.body.starts_with('\u{feff}'), "a BOM for spreadsheet apps");
-    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.body.starts_with('\u{feff}'),
+        "a BOM for spreadsheet apps"
+    );
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let header = csv.body.lines().next().unwrap();
     assert!(header.contains("municipality"));
     for sensitive in ["full_name", "phone", "personal_id_number", "narrative"] {
-        assert!(!header.contains(sensitive), "{sensitive} left out by default: {header}");
+        assert!(
+            !header.contains(sensitive),
+            "{sensitive} left out by default: {header}"
+        );
     }
     assert!(!csv.body.contains("+383"));
     let with = vesa.get("/export.csv?headers=codes&sensitive=yes");
@@ -248,11 +337,27 @@ fn exports_leave_sensitive_fields_out_unless_ticked() {
     // Every export is in the audit trail with its filter.
     let (entries, _) = server
         .storage
-        .audit_entries(&AuditFilter { action: Some("export".into()), ..AuditFilter::default() }, 0, 10)
+        .audit_entries(
+            &AuditFilter {
+                action: Some("export".into()),
+                ..AuditFilter::default()
+            },
+            0,
+            10,
+        )
         .unwrap();
     assert_eq!(entries.len(), 3);
-    assert!(entries.iter().any(|(_, e)| e.scope.contains("municipality=prizren") && e.scope.contains("format=json")));
-    assert!(entries.iter().any(|(_, e)| e.scope.contains("sensitive=yes")));
+    assert!(
+        entries
+            .iter()
+            .any(|(_, e)| e.scope.contains("municipality=prizren")
+                && e.scope.contains("format=json"))
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|(_, e)| e.scope.contains("sensitive=yes"))
+    );
 }
 
 #[test]
@@ -284,7 +389,11 @@ fn the_audit_trail_is_read_by_admins_only_and_cannot_be_rewritten() {
     let (_drita, ids) = field_work(&server, &["Arta Berisha"]);
     let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
     assert_eq!(vesa.get(&format!("/records/{}", ids[0])).status, 200);
-    assert_eq!(vesa.get("/admin/audit").status, 403, "supervisors do not read the trail");
+    assert_eq!(
+        vesa.get("/admin/audit").status,
+        403,
+        "supervisors do not read the trail"
+    );
     let admin = Dashboard::with_password(&server, "admin");
     let trail = admin.get("/admin/audit?user=vesa");
     assert_eq!(trail.status, 200);
@@ -313,7 +422,10 @@ fn user_content_is_escaped_on_every_page() {
         assert_eq!(page.status, 200, "{path}");
         assert!(!page.body.contains("<script>window"), "{path}");
         assert!(!page.body.contains("<img src=x"), "{path}");
-        assert!(page.body.contains("&lt;script&gt;"), "{path} shows the text");
+        assert!(
+            page.body.contains("&lt;script&gt;"),
+            "{path} shows the text"
+        );
     }
 }
 
@@ -338,7 +450,11 @@ fn pages_stay_small() {
         let page = who.get(&path);
         assert_eq!(page.status, 200, "{path}");
         weights.push((path.clone(), page.body.len()));
-        assert!(page.body.len() < 60 * 1024, "{path}: {} bytes", page.body.len());
+        assert!(
+            page.body.len() < 60 * 1024,
+            "{path}: {} bytes",
+            page.body.len()
+        );
     }
     eprintln!("page weights: {weights:?}");
     assert!(hidden(&vesa.get("/records").body, "csrf").is_some());

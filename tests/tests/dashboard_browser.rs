@@ -41,16 +41,14 @@ fn sign_in(browser: &Browser, server: &TestServer, name: &str) {
     browser.fill("input[name=password]", PASSWORD);
     browser.fill("input[name=again]", PASSWORD);
     browser.submit_form("form[action='/set-password']");
-    assert!(!browser.texts("p.notice").is_empty(), "the password is set");
+    browser.wait_for("p.notice");
     browser.goto(&format!("{}/login", server.url));
     browser.fill("input[name=username]", name);
     browser.fill("input[name=password]", PASSWORD);
     browser.submit_form("form[action='/login']");
-    assert!(
-        !browser.current_url().contains("/login"),
-        "signed in: {}",
-        browser.current_url()
-    );
+    // Signed in: the sign-in page has gone (waiting, as the navigation may still run).
+    browser
+        .wait_until("return location.pathname !== '/login' && document.readyState === 'complete'");
 }
 
 /// A record as a paralegal records it, submitted.
@@ -64,7 +62,10 @@ fn intake(device: &mut TestDevice, name: &str, municipality: &str) -> intake_sha
         ("gender", text("female")),
         ("urgency", text("medium")),
         ("phone", text("+383 44 000 111")),
-        ("narrative", text("Në zyrën e gjendjes civile nuk i dhanë formularin në gjuhën serbe.")),
+        (
+            "narrative",
+            text("Në zyrën e gjendjes civile nuk i dhanë formularin në gjuhën serbe."),
+        ),
     ]);
     device.edit(id, |e| e.set_status(ReviewStatus::Submitted, None));
     id
@@ -97,14 +98,21 @@ fn a_supervisor_settles_a_conflict_approves_and_exports_and_the_field_sees_it() 
     browser.goto(&format!("{}/records", server.url));
     browser.select("select[name=conflicts]", "yes");
     browser.submit_form("form.filters");
+    browser.wait_until(
+        "return location.search.includes('conflicts=yes') && document.readyState === 'complete'",
+    );
     let rows = browser.texts("table.records tbody tr");
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].contains("Ђорђе Ђорђевић"));
     browser.click("table.records tbody a");
+    browser.wait_until("return document.querySelector('section.conflicts') !== null");
     assert!(browser.current_url().contains(&conflicted.to_string()));
     let values = browser.texts("section.conflicts li");
     assert_eq!(values.len(), 2, "{values:?}");
-    assert!(values.iter().all(|v| v.contains("drita")), "each value names its author");
+    assert!(
+        values.iter().all(|v| v.contains("drita")),
+        "each value names its author"
+    );
     // Settle it with the tablet's value.
     let critical = browser.eval(
         "return [...document.querySelectorAll('section.conflicts li form')]
@@ -112,13 +120,24 @@ fn a_supervisor_settles_a_conflict_approves_and_exports_and_the_field_sees_it() 
     );
     let n = critical.as_i64().expect("the value critical is offered") + 1;
     browser.click(&format!("section.conflicts li:nth-child({n}) button"));
-    assert!(browser.current_url().contains("done=resolved"), "{}", browser.current_url());
-    assert!(browser.texts("section.conflicts").is_empty(), "no conflict left");
+    browser.wait_until(
+        "return location.search.includes('done=resolved') && document.readyState === 'complete'",
+    );
+    assert!(
+        !browser.texts(".notice").is_empty(),
+        "the page says it is settled"
+    );
+    assert!(
+        browser.texts("section.conflicts").is_empty(),
+        "no conflict left"
+    );
 
     // Approve the other record.
     browser.goto(&format!("{}/records/{other}", server.url));
     browser.click("button[value=approved]");
-    assert!(browser.current_url().contains("done=approved"));
+    browser.wait_until(
+        "return location.search.includes('done=approved') && document.readyState === 'complete'",
+    );
 
     // Export CSV with the browser's own session.
     let session = browser
@@ -152,13 +171,29 @@ print("|".join(sorted(r.get("Komuna", "") for r in rows)))
         .arg(&file)
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "2", "{out}");
-    assert!(lines[1].contains("Komuna"), "headers are labels in Albanian: {}", lines[1]);
-    assert!(!lines[1].contains("Emri dhe mbiemri"), "no name column by default: {}", lines[1]);
-    assert!(!lines[1].contains("Numri i telefonit"), "no phone column by default: {}", lines[1]);
+    assert!(
+        lines[1].contains("Komuna"),
+        "headers are labels in Albanian: {}",
+        lines[1]
+    );
+    assert!(
+        !lines[1].contains("Emri dhe mbiemri"),
+        "no name column by default: {}",
+        lines[1]
+    );
+    assert!(
+        !lines[1].contains("Numri i telefonit"),
+        "no phone column by default: {}",
+        lines[1]
+    );
     assert_eq!(lines[2], "Gjakovë|Prizren", "diacritics intact: {out}");
 
     // The field sees both decisions after its next sync.
@@ -224,7 +259,11 @@ fn hostile_names_and_narratives_stay_inert_in_every_page() {
     }
     // The text itself is shown, as text.
     browser.goto(&format!("{}/records/{}", server.url, ids[0]));
-    assert!(browser.text("h1").contains("<script>window.pwned=1</script>"));
+    assert!(
+        browser
+            .text("h1")
+            .contains("<script>window.pwned=1</script>")
+    );
 }
 
 #[test]
@@ -233,18 +272,90 @@ fn screenshots_of_the_list_a_conflict_and_the_donor_summary() {
     server.add_user("vesa", Role::Supervisor, Some("prizren"));
     let mut phone = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
     let people = [
-        ("Ђорђе Ђорђевић", "gracanice", "serb", "male", "language_rights"),
-        ("Shpresa Gërguri", "gjakove", "ashkali", "female", "civil_documentation"),
-        ("Elmaze Berisha", "prizren", "roma", "female", "school_segregation"),
-        ("Fatmire Krasniqi", "prizren", "egyptian", "female", "school_segregation"),
-        ("Sabit Gashi", "ferizaj", "roma", "male", "civil_documentation"),
-        ("Merita Hoxha", "prizren", "ashkali", "female", "school_segregation"),
-        ("Драгана Јовановић", "gracanice", "serb", "female", "language_rights"),
-        ("Arbër Kelmendi", "prizren", "roma", "male", "social_assistance"),
-        ("Zana Morina", "gjakove", "egyptian", "female", "civil_documentation"),
-        ("Luljeta Rama", "prizren", "roma", "female", "school_segregation"),
-        ("Ćamil Đurić", "prizren", "bosniak", "male", "lgbtq_discrimination"),
-        ("Ana Petrović", "gracanice", "serb", "female", "language_rights"),
+        (
+            "Ђорђе Ђорђевић",
+            "gracanice",
+            "serb",
+            "male",
+            "language_rights",
+        ),
+        (
+            "Shpresa Gërguri",
+            "gjakove",
+            "ashkali",
+            "female",
+            "civil_documentation",
+        ),
+        (
+            "Elmaze Berisha",
+            "prizren",
+            "roma",
+            "female",
+            "school_segregation",
+        ),
+        (
+            "Fatmire Krasniqi",
+            "prizren",
+            "egyptian",
+            "female",
+            "school_segregation",
+        ),
+        (
+            "Sabit Gashi",
+            "ferizaj",
+            "roma",
+            "male",
+            "civil_documentation",
+        ),
+        (
+            "Merita Hoxha",
+            "prizren",
+            "ashkali",
+            "female",
+            "school_segregation",
+        ),
+        (
+            "Драгана Јовановић",
+            "gracanice",
+            "serb",
+            "female",
+            "language_rights",
+        ),
+        (
+            "Arbër Kelmendi",
+            "prizren",
+            "roma",
+            "male",
+            "social_assistance",
+        ),
+        (
+            "Zana Morina",
+            "gjakove",
+            "egyptian",
+            "female",
+            "civil_documentation",
+        ),
+        (
+            "Luljeta Rama",
+            "prizren",
+            "roma",
+            "female",
+            "school_segregation",
+        ),
+        (
+            "Ćamil Đurić",
+            "prizren",
+            "bosniak",
+            "male",
+            "lgbtq_discrimination",
+        ),
+        (
+            "Ana Petrović",
+            "gracanice",
+            "serb",
+            "female",
+            "language_rights",
+        ),
     ];
     let mut ids = Vec::new();
     for (name, municipality, community, gender, issue) in people {
@@ -275,9 +386,15 @@ fn screenshots_of_the_list_a_conflict_and_the_donor_summary() {
     let browser = Browser::start();
     sign_in(&browser, &server, "vesa");
     browser.goto(&format!("{}/lang?to=sr-Cyrl&back=/records", server.url));
-    assert_eq!(browser.eval("return document.documentElement.lang"), "sr-Cyrl");
+    assert_eq!(
+        browser.eval("return document.documentElement.lang"),
+        "sr-Cyrl"
+    );
     shot(&browser, "list-sr-Cyrl.png");
-    browser.goto(&format!("{}/lang?to=sq&back=/records/{}", server.url, ids[1]));
+    browser.goto(&format!(
+        "{}/lang?to=sq&back=/records/{}",
+        server.url, ids[1]
+    ));
     assert!(!browser.texts("section.conflicts").is_empty());
     shot(&browser, "record-conflict-sq.png");
     browser.goto(&format!("{}/lang?to=en&back=/summary", server.url));
@@ -286,6 +403,7 @@ fn screenshots_of_the_list_a_conflict_and_the_donor_summary() {
     // The list on a phone: no sideways scrolling of the page itself.
     browser.set_width(intake_tests::browser::MOBILE_WIDTH);
     browser.goto(&format!("{}/records", server.url));
-    let overflow = browser.eval("return document.documentElement.scrollWidth <= window.innerWidth + 1");
+    let overflow =
+        browser.eval("return document.documentElement.scrollWidth <= window.innerWidth + 1");
     assert_eq!(overflow, true, "the page fits a 360 px screen");
 }

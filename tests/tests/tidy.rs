@@ -65,7 +65,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_rust_file_starts_with_a_module_doc() {
     let mut files = Vec::new();
-    for package in ["shared", "client", "server", "tests", "bench"] {
+    for package in ["shared", "client", "server", "tests", "bench", "web"] {
         for sub in ["src", "tests", "benches", "examples"] {
             rust_files(&root().join(package).join(sub), &mut files);
         }

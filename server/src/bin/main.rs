@@ -123,14 +123,18 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     println!("  dashboard: {url}/    health: {url}/health    API: {url}/openapi.json");
     if let Some(first) = first {
-        let sign_in = admin::sign_in_code(storage.as_ref(), "admin", settings.enrolment_code_minutes)?;
+        let sign_in =
+            admin::sign_in_code(storage.as_ref(), "admin", settings.enrolment_code_minutes)?;
         println!();
         println!("First start: created the store and the admin account \"admin\".");
         println!(
             "Within {} minutes, set the admin's dashboard password at {url}/set-password",
             settings.enrolment_code_minutes
         );
-        println!("with the one-time code {} and sign in at {url}/login;", sign_in.code);
+        println!(
+            "with the one-time code {} and sign in at {url}/login;",
+            sign_in.code
+        );
         println!(
             "or enrol the admin's device: intake enroll --server {url} --code {}",
             first.enrolment_code
@@ -223,9 +227,10 @@ fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
             }
             print_enrolment(&e, false)
         }
-        UserCommand::Password { name, json } => {
-            print_sign_in(&admin::sign_in_code(storage.as_ref(), &name, minutes)?, json)
-        }
+        UserCommand::Password { name, json } => print_sign_in(
+            &admin::sign_in_code(storage.as_ref(), &name, minutes)?,
+            json,
+        ),
         UserCommand::Code { name, json } => {
             print_enrolment(&admin::new_code(storage.as_ref(), &name, minutes)?, json)
         }

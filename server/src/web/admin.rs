@@ -123,7 +123,12 @@ async fn users_page(
             button type="submit" { (t(lang, Msg::AddUser)) }
         }
     };
-    Ok(super::html(signed_page(who, t(lang, Msg::Users), "/admin/users", body)))
+    Ok(super::html(signed_page(
+        who,
+        t(lang, Msg::Users),
+        "/admin/users",
+        body,
+    )))
 }
 
 /// `GET /admin/users`.
@@ -198,8 +203,23 @@ pub async fn reset_password(
     let code = web::block(move || admin::sign_in_code(storage.as_ref(), &n, minutes))
         .await?
         .map_err(|e| admin_error(lang, e))?;
-    audit::record(&state, &who, action::RESET_PASSWORD, format!("user={name}"), Vec::new()).await?;
-    users_page(&who, &state, Issued { enrolment: None, sign_in: Some(code) }).await
+    audit::record(
+        &state,
+        &who,
+        action::RESET_PASSWORD,
+        format!("user={name}"),
+        Vec::new(),
+    )
+    .await?;
+    users_page(
+        &who,
+        &state,
+        Issued {
+            enrolment: None,
+            sign_in: Some(code),
+        },
+    )
+    .await
 }
 
 /// `POST /admin/users/{name}/code`: a new enrolment code (a new or replaced phone).
@@ -219,8 +239,23 @@ pub async fn enrolment_code(
     let enrolment = web::block(move || admin::new_code(storage.as_ref(), &n, minutes))
         .await?
         .map_err(|e| admin_error(lang, e))?;
-    audit::record(&state, &who, action::ENROLMENT_CODE, format!("user={name}"), Vec::new()).await?;
-    users_page(&who, &state, Issued { enrolment: Some(enrolment), sign_in: None }).await
+    audit::record(
+        &state,
+        &who,
+        action::ENROLMENT_CODE,
+        format!("user={name}"),
+        Vec::new(),
+    )
+    .await?;
+    users_page(
+        &who,
+        &state,
+        Issued {
+            enrolment: Some(enrolment),
+            sign_in: None,
+        },
+    )
+    .await
 }
 
 /// `POST /admin/users/{name}/disable`: her devices stop syncing and her sessions end
@@ -235,14 +270,24 @@ pub async fn disable(
     who.check_csrf(&form.csrf)?;
     let name = path.into_inner();
     if name == who.session.user.name {
-        return Err(WebError::BadRequest(who.lang, "you cannot disable yourself".into()));
+        return Err(WebError::BadRequest(
+            who.lang,
+            "you cannot disable yourself".into(),
+        ));
     }
     let storage = state.storage.clone();
     let n = name.clone();
     if !web::block(move || storage.set_user_disabled(&n, true)).await?? {
         return Err(WebError::NotFound(who.lang));
     }
-    audit::record(&state, &who, action::DISABLE_USER, format!("user={name}"), Vec::new()).await?;
+    audit::record(
+        &state,
+        &who,
+        action::DISABLE_USER,
+        format!("user={name}"),
+        Vec::new(),
+    )
+    .await?;
     Ok(super::see_other("/admin/users"))
 }
 
@@ -285,7 +330,12 @@ pub async fn devices(who: Signed, state: web::Data<AppState>) -> Result<HttpResp
         }
         }
     };
-    Ok(super::html(signed_page(&who, t(lang, Msg::Devices), "/admin/devices", body)))
+    Ok(super::html(signed_page(
+        &who,
+        t(lang, Msg::Devices),
+        "/admin/devices",
+        body,
+    )))
 }
 
 /// `POST /admin/devices/{id}/revoke`: the device's next request is refused.
@@ -302,7 +352,14 @@ pub async fn revoke(
     if !web::block(move || storage.revoke_device(id)).await?? {
         return Err(WebError::NotFound(who.lang));
     }
-    audit::record(&state, &who, action::REVOKE_DEVICE, format!("device={id}"), Vec::new()).await?;
+    audit::record(
+        &state,
+        &who,
+        action::REVOKE_DEVICE,
+        format!("device={id}"),
+        Vec::new(),
+    )
+    .await?;
     Ok(super::see_other("/admin/devices"))
 }
 
@@ -328,7 +385,11 @@ pub async fn audit_trail(
     let lang = who.lang;
     let day = |s: &str, end: bool| -> Option<DateTime<Utc>> {
         let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-        let t = if end { d.and_hms_opt(23, 59, 59)? } else { d.and_hms_opt(0, 0, 0)? };
+        let t = if end {
+            d.and_hms_opt(23, 59, 59)?
+        } else {
+            d.and_hms_opt(0, 0, 0)?
+        };
         Some(t.and_utc())
     };
     let filter = AuditFilter {
@@ -343,12 +404,17 @@ pub async fn audit_trail(
     let offset = (page as usize - 1) * AUDIT_PER_PAGE;
     let (entries, total) =
         web::block(move || storage.audit_entries(&filter, offset, AUDIT_PER_PAGE)).await??;
-    let query: String = [("user", &q.user), ("action", &q.action), ("from", &q.from), ("to", &q.to)]
-        .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", super::encode(v.trim())))
-        .collect::<Vec<_>>()
-        .join("&");
+    let query: String = [
+        ("user", &q.user),
+        ("action", &q.action),
+        ("from", &q.from),
+        ("to", &q.to),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.trim().is_empty())
+    .map(|(k, v)| format!("{k}={}", super::encode(v.trim())))
+    .collect::<Vec<_>>()
+    .join("&");
     let body = html! {
         h1 { (t(lang, Msg::AuditTrail)) }
         form.filters method="get" action="/admin/audit" {
@@ -396,5 +462,10 @@ pub async fn audit_trail(
         (pager(lang, &Pager { path: "/admin/audit", query: &query, page, per_page: AUDIT_PER_PAGE as u64, total: total as u64 }))
     };
     audit::record(&state, &who, action::VIEW_AUDIT, query.clone(), Vec::new()).await?;
-    Ok(super::html(signed_page(&who, t(lang, Msg::AuditTrail), "/admin/audit", body)))
+    Ok(super::html(signed_page(
+        &who,
+        t(lang, Msg::AuditTrail),
+        "/admin/audit",
+        body,
+    )))
 }

@@ -35,9 +35,25 @@ pub mod action {
     pub const REVOKE_DEVICE: &str = "revoke_device";
     pub const VIEW_AUDIT: &str = "view_audit";
     pub const ALL: &[&str] = &[
-        SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, SET_PASSWORD, VIEW_RECORD, LIST, EXPORT, SUMMARY,
-        REVIEW, RESOLVE, ASSIGN, COMMENT, LINK, ADD_USER, RESET_PASSWORD, ENROLMENT_CODE,
-        DISABLE_USER, REVOKE_DEVICE, VIEW_AUDIT,
+        SIGN_IN,
+        SIGN_IN_FAILED,
+        SIGN_OUT,
+        SET_PASSWORD,
+        VIEW_RECORD,
+        LIST,
+        EXPORT,
+        SUMMARY,
+        REVIEW,
+        RESOLVE,
+        ASSIGN,
+        COMMENT,
+        LINK,
+        ADD_USER,
+        RESET_PASSWORD,
+        ENROLMENT_CODE,
+        DISABLE_USER,
+        REVOKE_DEVICE,
+        VIEW_AUDIT,
     ];
 }
 

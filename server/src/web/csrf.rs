@@ -19,7 +19,11 @@ pub fn matches(expected: &str, sent: &str) -> bool {
     // Comparing digests makes the comparison's length fixed too.
     let a = Sha256::digest(expected.as_bytes());
     let b = Sha256::digest(sent.as_bytes());
-    !expected.is_empty() && a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !expected.is_empty()
+        && a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]

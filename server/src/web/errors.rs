@@ -100,7 +100,10 @@ impl ResponseError for WebError {
 
 impl From<crate::storage::StorageError> for WebError {
     fn from(e: crate::storage::StorageError) -> Self {
-        WebError::Internal(Lang::En, anyhow::Error::new(e).context("Failed to use storage"))
+        WebError::Internal(
+            Lang::En,
+            anyhow::Error::new(e).context("Failed to use storage"),
+        )
     }
 }
 

@@ -139,11 +139,21 @@ fn csv(rows: &[Row], form: &Form, lang: Lang, codes: bool) -> Vec<u8> {
         Some(r) => r
             .facts
             .iter()
-            .map(|(k, _)| if codes { k.to_string() } else { fact_label(lang, k) })
-            .chain(r.fields.iter().map(|(name, _)| match (codes, form.field(name)) {
-                (false, Some(f)) => intake_web::form::label(f, lang).to_string(),
-                _ => name.clone(),
-            }))
+            .map(|(k, _)| {
+                if codes {
+                    k.to_string()
+                } else {
+                    fact_label(lang, k)
+                }
+            })
+            .chain(
+                r.fields
+                    .iter()
+                    .map(|(name, _)| match (codes, form.field(name)) {
+                        (false, Some(f)) => intake_web::form::label(f, lang).to_string(),
+                        _ => name.clone(),
+                    }),
+            )
             .collect(),
         None => vec!["id".into()],
     };
@@ -154,12 +164,15 @@ fn csv(rows: &[Row], form: &Form, lang: Lang, codes: bool) -> Vec<u8> {
             ("status", false) => status_label(lang, v).to_string(),
             _ => v.clone(),
         });
-        let fields = r.fields.iter().map(|(name, v)| match (v, form.field(name)) {
-            (None, _) => String::new(),
-            (Some(v), Some(f)) if !codes => form.value_label(f, v, lang),
-            (Some(Value::Bool(b)), _) => if *b { "yes" } else { "no" }.to_string(),
-            (Some(v), _) => v.to_string(),
-        });
+        let fields = r
+            .fields
+            .iter()
+            .map(|(name, v)| match (v, form.field(name)) {
+                (None, _) => String::new(),
+                (Some(v), Some(f)) if !codes => form.value_label(f, v, lang),
+                (Some(Value::Bool(b)), _) => if *b { "yes" } else { "no" }.to_string(),
+                (Some(v), _) => v.to_string(),
+            });
         let line: Vec<String> = facts.chain(fields).map(|c| cell(&c)).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
@@ -175,15 +188,23 @@ fn json(rows: &[Row]) -> Vec<u8> {
         .map(|r| {
             let mut o = serde_json::Map::new();
             for (k, v) in &r.facts {
-                o.insert((*k).to_string(), match *k {
-                    "has_conflicts" => serde_json::Value::Bool(v == "yes"),
-                    _ => serde_json::Value::String(v.clone()),
-                });
+                o.insert(
+                    (*k).to_string(),
+                    match *k {
+                        "has_conflicts" => serde_json::Value::Bool(v == "yes"),
+                        _ => serde_json::Value::String(v.clone()),
+                    },
+                );
             }
             let fields: serde_json::Map<String, serde_json::Value> = r
                 .fields
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_ref().map_or(serde_json::Value::Null, Value::to_json)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_ref().map_or(serde_json::Value::Null, Value::to_json),
+                    )
+                })
                 .collect();
             o.insert("fields".into(), fields.into());
             serde_json::Value::Object(o)
@@ -231,10 +252,16 @@ async fn export(
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Json => ("application/json", "json"),
     };
-    let name = format!("intake-export-{}.{ext}", chrono::Utc::now().format("%Y%m%d-%H%M"));
+    let name = format!(
+        "intake-export-{}.{ext}",
+        chrono::Utc::now().format("%Y%m%d-%H%M")
+    );
     let resp = HttpResponse::Ok()
         .content_type(ctype)
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(body);
@@ -288,12 +315,24 @@ pub async fn api(
     let format = match q.format.as_str() {
         "" | "csv" => Format::Csv,
         "json" => Format::Json,
-        _ => return Err(crate::error::ApiError::BadRequest("format: csv or json".into())),
+        _ => {
+            return Err(crate::error::ApiError::BadRequest(
+                "format: csv or json".into(),
+            ));
+        }
     };
-    let (resp, scope, _) = export(&state, &p, &q, lang, format).await.map_err(api_error)?;
-    audit::record_api(&state, &p, req.peer_addr().map(|a| a.ip()), action::EXPORT, scope)
+    let (resp, scope, _) = export(&state, &p, &q, lang, format)
         .await
         .map_err(api_error)?;
+    audit::record_api(
+        &state,
+        &p,
+        req.peer_addr().map(|a| a.ip()),
+        action::EXPORT,
+        scope,
+    )
+    .await
+    .map_err(api_error)?;
     Ok(resp)
 }
 

@@ -100,7 +100,10 @@ mod tests {
         let b: IpAddr = "127.0.0.2".parse().unwrap();
         l.failed("Vesa", a);
         l.failed("vesa", b);
-        assert!(l.check("vesa", "127.0.0.3".parse().unwrap()).is_err(), "per account");
+        assert!(
+            l.check("vesa", "127.0.0.3".parse().unwrap()).is_err(),
+            "per account"
+        );
         assert!(l.check("arta", b).is_ok());
         l.failed("arta", a);
         l.failed("drita", a);

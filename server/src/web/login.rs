@@ -102,7 +102,10 @@ pub async fn sign_in(
     let form = form.into_inner();
     let lang = v.lang;
     let cookie = req.cookie(cookies::PRE).map(|c| c.value().to_string());
-    if !cookie.as_deref().is_some_and(|c| csrf::matches(c, &form.pre)) {
+    if !cookie
+        .as_deref()
+        .is_some_and(|c| csrf::matches(c, &form.pre))
+    {
         return Err(WebError::Csrf(lang));
     }
     let name = form.username.trim().to_string();
@@ -114,16 +117,18 @@ pub async fn sign_in(
     let typed = form.password;
     let lookup = name.clone();
     // Argon2 takes tens of milliseconds of CPU: off the async workers.
-    let found = web::block(move || -> crate::storage::Result<Option<crate::storage::User>> {
-        match storage.password(&lookup)? {
-            Some((user, phc)) if password::verify(&phc, &typed) => Ok(Some(user)),
-            Some(_) => Ok(None),
-            None => {
-                let _ = password::verify(password::decoy(), &typed);
-                Ok(None)
+    let found = web::block(
+        move || -> crate::storage::Result<Option<crate::storage::User>> {
+            match storage.password(&lookup)? {
+                Some((user, phc)) if password::verify(&phc, &typed) => Ok(Some(user)),
+                Some(_) => Ok(None),
+                None => {
+                    let _ = password::verify(password::decoy(), &typed);
+                    Ok(None)
+                }
             }
-        }
-    })
+        },
+    )
     .await??;
     let user = match found {
         Some(u) if matches!(u.role, Role::Supervisor | Role::Admin) => u,
@@ -165,11 +170,10 @@ pub async fn sign_in(
     let storage = state.storage.clone();
     let now = Utc::now();
     let user_name = user.name.clone();
-    let session = web::block(move || {
-        storage.create_session(hash, &user_name, &csrf_token, now, now + IDLE)
-    })
-    .await??
-    .ok_or_else(|| WebError::internal(lang, anyhow::anyhow!("the user went away")))?;
+    let session =
+        web::block(move || storage.create_session(hash, &user_name, &csrf_token, now, now + IDLE))
+            .await??
+            .ok_or_else(|| WebError::internal(lang, anyhow::anyhow!("the user went away")))?;
     audit::write(
         &state,
         AuditEntry {
@@ -340,12 +344,11 @@ pub struct Switch {
 /// `GET /lang?to=sr-Cyrl&back=/records`: remembers the language in a cookie and goes
 /// back. Changes nothing but the reader's own preference, so a plain link will do.
 pub async fn switch_lang(v: Visitor, q: web::Query<Switch>) -> HttpResponse {
-    let lang = q
-        .to
-        .parse::<Lang>()
-        .ok()
-        .filter(|l| super::pages::LANGUAGES.contains(l))
-        .unwrap_or(v.lang);
+    let lang =
+        q.to.parse::<Lang>()
+            .ok()
+            .filter(|l| super::pages::LANGUAGES.contains(l))
+            .unwrap_or(v.lang);
     HttpResponse::SeeOther()
         .insert_header(("Location", local_path(&q.back).to_string()))
         .insert_header(("Cache-Control", "no-store"))

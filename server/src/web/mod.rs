@@ -34,7 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login::home))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::sign_in))
-        .route(intake_web::layout::SIGN_OUT_PATH, web::post().to(login::sign_out))
+        .route(
+            intake_web::layout::SIGN_OUT_PATH,
+            web::post().to(login::sign_out),
+        )
         .route("/set-password", web::get().to(login::password_form))
         .route("/set-password", web::post().to(login::set_password))
         .route("/lang", web::get().to(login::switch_lang))
@@ -52,9 +55,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/summary.csv", web::get().to(summary::csv_page))
         .route("/admin/users", web::get().to(admin::users))
         .route("/admin/users", web::post().to(admin::add_user))
-        .route("/admin/users/{name}/password", web::post().to(admin::reset_password))
-        .route("/admin/users/{name}/code", web::post().to(admin::enrolment_code))
-        .route("/admin/users/{name}/disable", web::post().to(admin::disable))
+        .route(
+            "/admin/users/{name}/password",
+            web::post().to(admin::reset_password),
+        )
+        .route(
+            "/admin/users/{name}/code",
+            web::post().to(admin::enrolment_code),
+        )
+        .route(
+            "/admin/users/{name}/disable",
+            web::post().to(admin::disable),
+        )
         .route("/admin/devices", web::get().to(admin::devices))
         .route("/admin/devices/{id}/revoke", web::post().to(admin::revoke))
         .route("/admin/audit", web::get().to(admin::audit_trail));
@@ -121,7 +133,10 @@ mod tests {
 
     #[test]
     fn only_local_paths_come_back() {
-        assert_eq!(local_path("/records?status=submitted"), "/records?status=submitted");
+        assert_eq!(
+            local_path("/records?status=submitted"),
+            "/records?status=submitted"
+        );
         assert_eq!(local_path("//evil.example/x"), "/");
         assert_eq!(local_path("https://evil.example"), "/");
         assert_eq!(local_path("/\\evil.example"), "/");

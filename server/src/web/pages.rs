@@ -38,10 +38,7 @@ pub fn signed_page(who: &Signed, title: &str, active: &str, body: Markup) -> Mar
     let chrome = Chrome {
         lang,
         title,
-        user: Some((
-            who.session.user.name.as_str(),
-            who.role().as_str(),
-        )),
+        user: Some((who.session.user.name.as_str(), who.role().as_str())),
         nav,
         csrf: Some(who.session.csrf.as_str()),
         here: &who.here,

@@ -3,8 +3,8 @@
 //! only ever set by the user herself, through a one-time code an admin hands over
 //! (like a device's enrolment code), so no admin ever knows one.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// The shortest password accepted.
 pub const MIN_LEN: usize = 10;

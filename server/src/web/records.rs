@@ -57,9 +57,14 @@ impl ListQuery {
         let date = |s: &str| -> Result<Option<NaiveDate>, WebError> {
             match some(s) {
                 None => Ok(None),
-                Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").map(Some).map_err(|_| {
-                    WebError::BadRequest(lang, format!("{}: YYYY-MM-DD", t(lang, Msg::DateFrom)))
-                }),
+                Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| {
+                        WebError::BadRequest(
+                            lang,
+                            format!("{}: YYYY-MM-DD", t(lang, Msg::DateFrom)),
+                        )
+                    }),
             }
         };
         Ok(ListFilter {
@@ -154,7 +159,13 @@ pub async fn team_users(state: &web::Data<AppState>, who: &Signed) -> Result<Vec
         .collect())
 }
 
-fn select(name: &str, label: &str, current: &str, options: &[(String, String)], any: &str) -> Markup {
+fn select(
+    name: &str,
+    label: &str,
+    current: &str,
+    options: &[(String, String)],
+    any: &str,
+) -> Markup {
     html! {
         label { (label)
             select name=(name) {
@@ -178,7 +189,14 @@ fn choice_options(form: &Form, field: &str, lang: Lang) -> Vec<(String, String)>
     }
 }
 
-const STATUSES: [&str; 6] = ["draft", "submitted", "needs_changes", "approved", "rejected", "closed"];
+const STATUSES: [&str; 6] = [
+    "draft",
+    "submitted",
+    "needs_changes",
+    "approved",
+    "rejected",
+    "closed",
+];
 
 fn filter_form(lang: Lang, q: &ListQuery, form: &Form, team: &[User]) -> Markup {
     let any = t(lang, Msg::Any);
@@ -191,15 +209,16 @@ fn filter_form(lang: Lang, q: &ListQuery, form: &Form, team: &[User]) -> Markup 
         .iter()
         .map(|s| (s.to_string(), status_label(lang, s).to_string()))
         .collect();
-    let people: Vec<(String, String)> =
-        team.iter().map(|u| (u.name.clone(), u.name.clone())).collect();
-    let conflicts = vec![
-        ("yes".to_string(), t(lang, Msg::OnlyWithConflicts).to_string()),
-    ];
+    let people: Vec<(String, String)> = team
+        .iter()
+        .map(|u| (u.name.clone(), u.name.clone()))
+        .collect();
+    let conflicts = vec![(
+        "yes".to_string(),
+        t(lang, Msg::OnlyWithConflicts).to_string(),
+    )];
     html! {
-        form.filters method="get" action="/records" role="search" {
-            fieldset {
-                legend { (t(lang, Msg::Filters)) }
+        form.filters method="get" action="/records" role="search" aria-label=(t(lang, Msg::Filters)) {
                 label { (t(lang, Msg::SearchByName))
                     input type="search" name="q" value=(q.q) autocomplete="off"; }
                 (select("status", t(lang, Msg::Status), &q.status, &statuses, any))
@@ -210,9 +229,8 @@ fn filter_form(lang: Lang, q: &ListQuery, form: &Form, team: &[User]) -> Markup 
                 (select("conflicts", t(lang, Msg::Conflicts), &q.conflicts, &conflicts, any))
                 label { (t(lang, Msg::DateFrom)) input type="date" name="from" value=(q.from); }
                 label { (t(lang, Msg::DateTo)) input type="date" name="to" value=(q.to); }
-                button type="submit" { (t(lang, Msg::ApplyFilters)) }
-                " " a href="/records" { (t(lang, Msg::ClearFilters)) }
-            }
+                span { button type="submit" { (t(lang, Msg::ApplyFilters)) }
+                " " a href="/records" { (t(lang, Msg::ClearFilters)) } }
         }
     }
 }
@@ -255,7 +273,8 @@ fn export_form(lang: Lang, q: &ListQuery) -> Markup {
 }
 
 fn date_of(d: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 fn list_table(lang: Lang, form: &Form, rows: &[Listed]) -> Markup {
@@ -325,7 +344,12 @@ pub async fn list(
         (export_form(lang, &q))
     };
     audit::record(&state, &who, action::LIST, q.describe(), Vec::new()).await?;
-    Ok(super::html(signed_page(&who, t(lang, Msg::Cases), "/records", body)))
+    Ok(super::html(signed_page(
+        &who,
+        t(lang, Msg::Cases),
+        "/records",
+        body,
+    )))
 }
 
 /// A stored record the signed-in user may read, or "not found".
@@ -425,8 +449,17 @@ pub async fn show(
         Ok(RecordView::build(record, &stored, &history))
     })
     .await?
-    .map_err(|e| WebError::internal(lang, anyhow::Error::new(e).context("Failed to read a stored record")))?;
-    let title = if view.name.trim().is_empty() { id.to_string() } else { view.name.clone() };
+    .map_err(|e| {
+        WebError::internal(
+            lang,
+            anyhow::Error::new(e).context("Failed to read a stored record"),
+        )
+    })?;
+    let title = if view.name.trim().is_empty() {
+        id.to_string()
+    } else {
+        view.name.clone()
+    };
     let body = view.render(&who, &devices, &team, &linked, &similar, &q);
     audit::record(&state, &who, action::VIEW_RECORD, String::new(), vec![id]).await?;
     Ok(super::html(signed_page(&who, &title, "/records", body)))
@@ -481,7 +514,10 @@ impl RecordView {
             .map(|f| (f.name.clone(), record.field_history(&f.name)));
         RecordView {
             id: record.id(),
-            name: values.get("full_name").map(|v| v.to_string()).unwrap_or_default(),
+            name: values
+                .get("full_name")
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             status: record.status().as_str().to_string(),
             review_note: record.review_note(),
             assigned_to: record.assigned_to(),
@@ -763,5 +799,10 @@ pub async fn duplicates(who: Signed, state: web::Data<AppState>) -> Result<HttpR
             }
         }
     };
-    Ok(super::html(signed_page(&who, t(lang, Msg::Duplicates), "/duplicates", body)))
+    Ok(super::html(signed_page(
+        &who,
+        t(lang, Msg::Duplicates),
+        "/duplicates",
+        body,
+    )))
 }

@@ -95,7 +95,12 @@ where
         })
     })
     .await?
-    .map_err(|e| WebError::internal(lang, e.context("Failed to change a record from the dashboard")))?;
+    .map_err(|e| {
+        WebError::internal(
+            lang,
+            e.context("Failed to change a record from the dashboard"),
+        )
+    })?;
     Ok((id, outcome))
 }
 
@@ -143,7 +148,14 @@ pub async fn resolve(
     })
     .await?;
     if outcome.is_ok() {
-        audit::record(&state, &who, action::RESOLVE, format!("field={field}"), vec![id]).await?;
+        audit::record(
+            &state,
+            &who,
+            action::RESOLVE,
+            format!("field={field}"),
+            vec![id],
+        )
+        .await?;
     }
     Ok(back(id, outcome, "resolved"))
 }
@@ -187,7 +199,14 @@ pub async fn decide(
     })
     .await?;
     if outcome.is_ok() {
-        audit::record(&state, &who, action::REVIEW, format!("status={status}"), vec![id]).await?;
+        audit::record(
+            &state,
+            &who,
+            action::REVIEW,
+            format!("status={status}"),
+            vec![id],
+        )
+        .await?;
     }
     Ok(back(id, outcome, status.as_str()))
 }
@@ -209,7 +228,11 @@ pub async fn assign(
 ) -> Result<HttpResponse, WebError> {
     who.check_csrf(&form.csrf)?;
     let user = form.user.trim().to_string();
-    if !team_users(&state, &who).await?.iter().any(|u| u.name == user) {
+    if !team_users(&state, &who)
+        .await?
+        .iter()
+        .any(|u| u.name == user)
+    {
         let (id, _) = readable(&state, &who, &path).await?;
         return Ok(back(id, Err(Refused::Assignee), ""));
     }
@@ -266,7 +289,10 @@ pub async fn link(
     let (a, _) = readable(&state, &who, &path).await?;
     let (b, _) = readable(&state, &who, &form.other).await?;
     if a == b {
-        return Err(WebError::BadRequest(who.lang, "a record cannot be linked to itself".into()));
+        return Err(WebError::BadRequest(
+            who.lang,
+            "a record cannot be linked to itself".into(),
+        ));
     }
     let storage = state.storage.clone();
     let by = who.session.user.name.clone();

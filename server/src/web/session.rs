@@ -103,9 +103,8 @@ impl FromRequest for Signed {
             "/".to_string()
         };
         Box::pin(async move {
-            let state = state.ok_or_else(|| {
-                WebError::internal(lang, anyhow::anyhow!("no app state"))
-            })?;
+            let state =
+                state.ok_or_else(|| WebError::internal(lang, anyhow::anyhow!("no app state")))?;
             let secure = state.settings.tls_cert.is_some();
             let token = token
                 .filter(|t| !t.is_empty())

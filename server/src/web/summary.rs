@@ -114,9 +114,18 @@ pub fn counts(records: &[Listed], d: Dimension) -> Vec<(Option<String>, u64)> {
 pub fn suppress(counts: &[u64]) -> Vec<Cell> {
     let mut cells: Vec<Cell> = counts
         .iter()
-        .map(|&n| if n > 0 && n < THRESHOLD { Cell::Suppressed } else { Cell::Count(n) })
+        .map(|&n| {
+            if n > 0 && n < THRESHOLD {
+                Cell::Suppressed
+            } else {
+                Cell::Count(n)
+            }
+        })
         .collect();
-    let hidden = cells.iter().filter(|c| matches!(c, Cell::Suppressed)).count();
+    let hidden = cells
+        .iter()
+        .filter(|c| matches!(c, Cell::Suppressed))
+        .count();
     if hidden == 1
         && let Some((i, _)) = counts
             .iter()
@@ -200,7 +209,12 @@ pub async fn page(
         }
     };
     audit::record(&state, &who, action::SUMMARY, q.describe(), Vec::new()).await?;
-    Ok(super::html(signed_page(&who, t(lang, Msg::DonorSummary), "/summary", body)))
+    Ok(super::html(signed_page(
+        &who,
+        t(lang, Msg::DonorSummary),
+        "/summary",
+        body,
+    )))
 }
 
 /// The summary as CSV rows `dimension,value,label,count` (BOM, CRLF), suppressed
@@ -232,7 +246,10 @@ pub fn csv(records: &[Listed], lang: Lang) -> Vec<u8> {
 fn csv_response(body: Vec<u8>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", "attachment; filename=\"intake-summary.csv\""))
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"intake-summary.csv\"",
+        ))
         .insert_header(("Cache-Control", "no-store"))
         .body(body)
 }
@@ -246,8 +263,14 @@ pub async fn csv_page(
     who.supervisor()?;
     let q = q.into_inner();
     let records = in_scope(&state, &who.principal(), &q, who.lang).await?;
-    audit::record(&state, &who, action::SUMMARY, format!("{} format=csv", q.describe()), Vec::new())
-        .await?;
+    audit::record(
+        &state,
+        &who,
+        action::SUMMARY,
+        format!("{} format=csv", q.describe()),
+        Vec::new(),
+    )
+    .await?;
     Ok(csv_response(csv(&records, who.lang)))
 }
 
@@ -304,7 +327,9 @@ pub async fn api(
                 .json(o))
         }
         "csv" => Ok(csv_response(csv(&records, lang))),
-        _ => Err(crate::error::ApiError::BadRequest("format: csv or json".into())),
+        _ => Err(crate::error::ApiError::BadRequest(
+            "format: csv or json".into(),
+        )),
     }
 }
 

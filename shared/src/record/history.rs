@@ -35,9 +35,7 @@ impl Record {
             ExId::Id(counter, actor, _) => (*counter, actor.clone()),
             ExId::Root => return Vec::new(),
         };
-        let is_fields = |obj: &ObjectId| {
-            matches!(obj, ObjectId::Id(op) if op.0 == fields_counter && op.1 == fields_actor)
-        };
+        let is_fields = |obj: &ObjectId| matches!(obj, ObjectId::Id(op) if op.0 == fields_counter && op.1 == fields_actor);
         // Text objects ever put under this key: edits inside them are edits of it.
         let mut texts: HashSet<(u64, ActorId)> = HashSet::new();
         let mut touching: Vec<(ChangeHash, ActorId, Option<String>, i64)> = Vec::new();
@@ -62,7 +60,10 @@ impl Record {
                 touching.push((
                     change.hash(),
                     change.actor_id().clone(),
-                    change.message().map(str::to_string).filter(|m| !m.is_empty()),
+                    change
+                        .message()
+                        .map(str::to_string)
+                        .filter(|m| !m.is_empty()),
                     change.timestamp(),
                 ));
             }
@@ -88,9 +89,9 @@ impl Record {
     /// Field `name` as it stood at `heads`.
     fn value_at(&self, name: &str, heads: &[ChangeHash]) -> Option<Value> {
         match self.doc.get_at(&self.fields, name, heads) {
-            Ok(Some((automerge::Value::Object(ObjType::Text), id))) => {
-                Some(Value::Text(self.doc.text_at(&id, heads).unwrap_or_default()))
-            }
+            Ok(Some((automerge::Value::Object(ObjType::Text), id))) => Some(Value::Text(
+                self.doc.text_at(&id, heads).unwrap_or_default(),
+            )),
             Ok(Some((v, id))) => Some(value_of(&self.doc, &v, &id)),
             _ => None,
         }
