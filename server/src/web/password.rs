@@ -25,9 +25,12 @@ pub fn check_new(user: &str, password: &str) -> Result<(), Weak> {
     }
     let lower = password.to_lowercase();
     let distinct: std::collections::BTreeSet<char> = chars.iter().copied().collect();
-    let run = chars
-        .windows(2)
-        .all(|w| (w[1] as i64 - w[0] as i64).abs() == 1);
+    // "1234567890", "abcdefghij", "9876543210": each character the next one along
+    // (on the keyboard's number row, 0 follows 9).
+    let step = |a: char, b: char| {
+        (b as i64 - a as i64).abs() == 1 || matches!((a, b), ('9', '0') | ('0', '9'))
+    };
+    let run = chars.windows(2).all(|w| step(w[0], w[1]));
     if distinct.len() < 4 || run || (!user.is_empty() && lower.contains(&user.to_lowercase())) {
         return Err(Weak::Guessable);
     }
