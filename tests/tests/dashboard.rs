@@ -459,3 +459,44 @@ fn pages_stay_small() {
     eprintln!("page weights: {weights:?}");
     assert!(hidden(&vesa.get("/records").body, "csrf").is_some());
 }
+
+#[test]
+fn probable_duplicates_are_hinted_and_a_link_shows_from_both_sides() {
+    let server = TestServer::start();
+    // The first and the third: same person (name in two scripts), year, municipality.
+    let (_drita, ids) = field_work(
+        &server,
+        &["Драгана Јовановић", "Arta Berisha", "dragana jovanovic"],
+    );
+    let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
+    let hints = vesa.get("/duplicates");
+    assert!(hints.body.contains(&ids[0].to_string()) && hints.body.contains(&ids[2].to_string()));
+    assert!(!hints.body.contains(&ids[1].to_string()));
+    let page = format!("/records/{}", ids[0]);
+    assert!(
+        vesa.get(&page)
+            .body
+            .contains(&format!("name=\"other\" value=\"{}\"", ids[2]))
+    );
+    let linked = vesa.submit(
+        &page,
+        &format!("{page}/link"),
+        &[("other", &ids[2].to_string())],
+    );
+    assert_eq!(linked.status, 303);
+    let other = vesa.get(&format!("/records/{}", ids[2]));
+    assert!(
+        other
+            .body
+            .contains(&format!("href=\"/records/{}\"", ids[0])),
+        "the link shows from the other side"
+    );
+    // Another team cannot link to (or learn of) these records.
+    let besa = Dashboard::supervisor(&server, "besa", "peje");
+    let refused = besa.post(
+        &format!("{page}/link"),
+        &[("csrf", "x"), ("other", &ids[2].to_string())],
+    );
+    assert_eq!(refused.status, 403, "CSRF first");
+    assert!(server.storage.linked(ids[0]).unwrap().contains(&ids[2]));
+}

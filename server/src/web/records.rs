@@ -437,8 +437,18 @@ pub async fn show(
     let team = team_users(&state, &who).await?;
     let storage = state.storage.clone();
     let scope = policy::scope(&who.principal());
+    let p = who.principal();
     let (linked, similar) = web::block(move || -> crate::storage::Result<_> {
-        let linked = storage.linked(id)?;
+        // Links are made between records the linker could read; still, show only
+        // those this user may read now.
+        let mut linked = storage.linked(id)?;
+        linked.retain(|l| {
+            storage
+                .record(*l)
+                .ok()
+                .flatten()
+                .is_some_and(|r| policy::may_read(&p, &r.meta))
+        });
         let similar = similar_to(storage.as_ref(), &scope, id)?;
         Ok((linked, similar))
     })
