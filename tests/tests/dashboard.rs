@@ -500,3 +500,48 @@ fn probable_duplicates_are_hinted_and_a_link_shows_from_both_sides() {
     assert_eq!(refused.status, 403, "CSRF first");
     assert!(server.storage.linked(ids[0]).unwrap().contains(&ids[2]));
 }
+
+#[test]
+fn two_supervisors_deciding_at_once_make_a_status_conflict_the_dashboard_settles() {
+    let server = TestServer::start();
+    let (mut drita, ids) = field_work(&server, &["Arta Berisha"]);
+    let mut mira = TestDevice::enroll(&server, "mira", Role::Supervisor, Some("prizren"));
+    mira.sync().unwrap();
+    // Offline, Mira sends it back; meanwhile Vesa approves it in the dashboard.
+    mira.edit(ids[0], |e| {
+        e.set_status(ReviewStatus::NeedsChanges, Some("check the dates"))
+    });
+    let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
+    let page = format!("/records/{}", ids[0]);
+    assert_eq!(
+        vesa.submit(&page, &format!("{page}/review"), &[("outcome", "approved")])
+            .status,
+        303
+    );
+    mira.sync().unwrap();
+
+    let shown = vesa.get(&page);
+    assert!(
+        shown.body.contains("data-field=\"status\""),
+        "a status conflict is shown"
+    );
+    assert!(
+        vesa.get("/records?conflicts=yes")
+            .body
+            .contains(&ids[0].to_string())
+    );
+    let settled = vesa.submit(
+        &page,
+        &format!("{page}/resolve"),
+        &[("field", "status"), ("value", "needs_changes")],
+    );
+    assert_eq!(
+        settled.location.as_deref(),
+        Some(format!("{page}?done=resolved").as_str())
+    );
+    assert!(!vesa.get(&page).body.contains("data-field=\"status\""));
+    drita.sync().unwrap();
+    let record = drita.record(ids[0]);
+    assert_eq!(record.status(), ReviewStatus::NeedsChanges);
+    assert!(!record.has_conflicts());
+}
