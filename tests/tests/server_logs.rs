@@ -14,6 +14,7 @@ use chrono::Utc;
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges};
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
 use intake_tests::craft::{identity, push_of, request};
+use intake_tests::dashboard::Dashboard;
 use intake_tests::{Enrolled, TestServer};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
@@ -269,6 +270,24 @@ fn server_logs_hold_no_record_content_tokens_or_codes() {
     assert_eq!(status, 200);
     assert_eq!(server.get("/v1/records", Some(&besnik.token)).0, 401);
     assert_eq!(server.get("/health", None).0, 200);
+
+    // The dashboard: a supervisor signs in, searches for the canary by name, reads the
+    // record and its history, exports it with sensitive fields, and comments with it.
+    let dash = Dashboard::with_password(&server, "mimoza");
+    let q = intake_server::web::encode(CANARY);
+    assert_eq!(dash.get(&format!("/records?q={q}")).status, 200);
+    let page = format!("/records/{id}");
+    assert!(dash.get(&page).body.contains("Canary-Kryeziu"));
+    assert_eq!(dash.get(&format!("{page}?history=full_name")).status, 200);
+    let export = dash.get(&format!("/export.csv?sensitive=yes&q={q}"));
+    assert!(export.body.contains(CANARY), "the export itself has it");
+    let commented = dash.submit(&page, &format!("{page}/comment"), &[("text", CANARY)]);
+    assert_eq!(commented.status, 303);
+    let wrong = Dashboard::new(&server).sign_in("mimoza", CANARY);
+    assert_eq!(
+        wrong.status, 401,
+        "a wrong password (the canary) is not logged either"
+    );
     drop(server);
 
     let log = String::from_utf8_lossy(&captured.lock().unwrap()).into_owned();
@@ -276,6 +295,20 @@ fn server_logs_hold_no_record_content_tokens_or_codes() {
         log.contains("request") && log.contains("/v1/sync") && log.contains("device enrolled"),
         "the capture holds the server's request log ({} bytes)",
         log.len()
+    );
+    // Request lines say who: the device and user of a sync, the user and session of a
+    // dashboard page.
+    assert!(
+        log.lines().any(|l| l.contains("/v1/sync")
+            && l.contains("device=")
+            && l.contains("user=\"zana\"")),
+        "a sync's request line names its device and user"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("/records/{id}")
+            && l.contains("session=")
+            && l.contains("user=\"mimoza\"")),
+        "a dashboard request line names its user and session"
     );
     let mut secrets: Vec<(String, &str)> = vec![
         (CANARY.into(), "the canary name"),
@@ -287,6 +320,10 @@ fn server_logs_hold_no_record_content_tokens_or_codes() {
         secrets.push((t.clone(), "a device token"));
         secrets.push((t[..16].to_string(), "a device token's prefix"));
     }
+    secrets.push((
+        intake_tests::dashboard::PASSWORD.into(),
+        "a dashboard password",
+    ));
     for c in &codes {
         secrets.push((c.clone(), "an enrolment code"));
         secrets.push((c.replace('-', ""), "an enrolment code without dashes"));
