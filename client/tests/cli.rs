@@ -719,7 +719,8 @@ fn with_editor(home: &Path, editor: &str, args: &[&str]) -> Run {
 }
 
 /// The editor of the editor tests: a script that notes what it was given (the file's
-/// content, its path, the modes of the file and its directory) in `dir` and replaces
+/// content, its path, the modes of the file and its directory, the passphrase if it
+/// could see it) in `dir` and replaces
 /// the content with `dir/after.txt`, then exits with `dir/exit` (0 when missing).
 fn scripted_editor(dir: &Path) -> String {
     let script = dir.join("editor.sh");
@@ -728,6 +729,7 @@ fn scripted_editor(dir: &Path) -> String {
         r#"d=$(dirname "$0")
 cp "$1" "$d/before.txt"
 printf '%s' "$1" > "$d/path"
+printf '%s' "${INTAKE_PASSPHRASE-}" > "$d/passphrase"
 stat -c '%a' "$1" "$(dirname "$1")" | tr '\n' ' ' > "$d/modes"
 cat "$d/after.txt" > "$1"
 exit $(cat "$d/exit" 2>/dev/null || echo 0)
@@ -962,6 +964,11 @@ fn edit_opens_the_editor_on_a_private_file_prefilled_with_the_current_value() {
     let id = run.stdout.trim().to_string();
     assert_eq!(note("before.txt"), "", "a new value starts empty");
     assert_eq!(note("modes"), "600 700 ", "file and directory are private");
+    assert_eq!(
+        note("passphrase"),
+        "",
+        "the editor is not given the passphrase"
+    );
     let used = std::path::PathBuf::from(note("path"));
     assert!(used.ends_with("narrative.txt"), "{used:?}");
     assert!(

@@ -70,6 +70,9 @@ fn editor_process(editor: &str, path: &Path) -> Command {
         cmd.arg(path);
         cmd
     };
+    // The editor, its plugins and whatever they start have no use for the store's
+    // passphrase.
+    cmd.env_remove("INTAKE_PASSPHRASE");
     if !std::io::stdout().is_terminal()
         && let Ok(tty) = OpenOptions::new().read(true).write(true).open("/dev/tty")
         && let Ok(out) = tty.try_clone()
