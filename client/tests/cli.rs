@@ -919,6 +919,10 @@ fn unreadable_values_exit_2_and_change_nothing() {
         ),
         (&["comment", &id, &missing[10..]], "cannot read"),
         (
+            &["resolve", &id, "narrative", &missing[10..]],
+            "cannot read",
+        ),
+        (
             &["status", &id, "draft", "--note", &latin1[10..]],
             "not UTF-8",
         ),

@@ -134,7 +134,8 @@ pub fn status(
     Ok(())
 }
 
-/// `intake resolve ID FIELD VALUE|@PATH|@-`: writes the value to keep over every concurrent one.
+/// `intake resolve ID FIELD VALUE|@PATH|@-`: writes the value to keep over every
+/// concurrent one.
 /// FIELD is a form field or a review key (`status`, `assigned_to`, `review_note`): a
 /// status is checked like `intake status` (the server then judges it as a move from
 /// every conflicting value).
