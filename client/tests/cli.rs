@@ -3,6 +3,7 @@
 //! code, and that wrong input changes nothing. Concurrent edits need two devices, so the
 //! conflict test builds a second store with the library and merges it in.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -19,9 +20,9 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `intake --home HOME ARGS...` with `pass` as INTAKE_PASSPHRASE (or none), no
-/// terminal, and nothing inherited from the developer's environment.
-fn intake_with(home: &Path, pass: Option<&str>, args: &[&str]) -> Run {
+/// `intake --home HOME ARGS...` with `pass` as INTAKE_PASSPHRASE (or none), no
+/// terminal, and nothing inherited from the developer's environment (no editor either).
+fn intake_command(home: &Path, pass: Option<&str>, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_intake"));
     cmd.arg("--home")
         .arg(home)
@@ -29,11 +30,34 @@ fn intake_with(home: &Path, pass: Option<&str>, args: &[&str]) -> Run {
         .env_remove("INTAKE_HOME")
         .env_remove("INTAKE_LANG")
         .env_remove("INTAKE_PASSPHRASE")
+        .env_remove("VISUAL")
+        .env_remove("EDITOR")
         .stdin(Stdio::null());
     if let Some(pass) = pass {
         cmd.env("INTAKE_PASSPHRASE", pass);
     }
-    let out = cmd.output().expect("running intake");
+    cmd
+}
+
+/// Runs `intake --home HOME ARGS...` as [`intake_command`] prepares it.
+fn intake_with(home: &Path, pass: Option<&str>, args: &[&str]) -> Run {
+    finish(intake_command(home, pass, args), pass, args, None)
+}
+
+/// Runs `cmd`, writing `stdin` (if any) to its standard input, and checks that the
+/// passphrase was not printed.
+fn finish(mut cmd: Command, pass: Option<&str>, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running intake");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // intake may refuse before reading: a broken pipe is then expected.
+        let _ = pipe.write_all(bytes);
+    }
+    let out = child.wait_with_output().expect("running intake");
     let run = Run {
         code: out.status.code().expect("intake exited normally"),
         stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
@@ -663,7 +687,457 @@ fn help_describes_every_command() {
     }
     assert!(help.contains("INTAKE_PASSPHRASE"), "{help}");
     assert!(
+        help.contains("@PATH") && help.contains("@-") && help.contains("--edit FIELD"),
+        "values kept off the command line are explained: {help}"
+    );
+    assert!(
         !home.path().join("intake.db").exists(),
         "--help opens no store"
     );
+}
+
+// Values kept off the command line: `@PATH`, `@-`, `@@` and `--edit`.
+
+/// Runs a command that must succeed, with `stdin` as its standard input.
+fn ok_with_stdin(home: &Path, args: &[&str], stdin: &str) -> String {
+    let run = finish(
+        intake_command(home, Some(PASS), args),
+        Some(PASS),
+        args,
+        Some(stdin.as_bytes()),
+    );
+    assert_eq!(run.code, 0, "intake {args:?} failed: {}", run.stderr);
+    run.stdout
+}
+
+/// Runs a command with `EDITOR` set to `editor` (run by `sh`, with the file to edit as
+/// its last argument).
+fn with_editor(home: &Path, editor: &str, args: &[&str]) -> Run {
+    let mut cmd = intake_command(home, Some(PASS), args);
+    cmd.env("EDITOR", editor);
+    finish(cmd, Some(PASS), args, None)
+}
+
+/// The editor of the editor tests: a script that notes what it was given (the file's
+/// content, its path, the modes of the file and its directory, the passphrase if it
+/// could see it) in `dir` and replaces
+/// the content with `dir/after.txt`, then exits with `dir/exit` (0 when missing).
+fn scripted_editor(dir: &Path) -> String {
+    let script = dir.join("editor.sh");
+    std::fs::write(
+        &script,
+        r#"d=$(dirname "$0")
+cp "$1" "$d/before.txt"
+printf '%s' "$1" > "$d/path"
+printf '%s' "${INTAKE_PASSPHRASE-}" > "$d/passphrase"
+stat -c '%a' "$1" "$(dirname "$1")" | tr '\n' ' ' > "$d/modes"
+cat "$d/after.txt" > "$1"
+exit $(cat "$d/exit" 2>/dev/null || echo 0)
+"#,
+    )
+    .unwrap();
+    format!("sh {}", script.display())
+}
+
+#[test]
+fn values_come_from_files_with_their_trailing_newline_dropped() {
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let name = files.path().join("name.txt");
+    let story = files.path().join("story.txt");
+    let note = files.path().join("note.txt");
+    std::fs::write(&name, "Drita Krasniqi\n").unwrap();
+    std::fs::write(&story, "Line one.\n\nLine «two» — Ђорђевић.\n").unwrap();
+    std::fs::write(&note, "re-ask consent\r\n").unwrap();
+    let at = |p: &Path| format!("@{}", p.display());
+
+    let id = new_record(
+        home.path(),
+        &[
+            &format!("full_name={}", at(&name)),
+            &format!("narrative={}", at(&story)),
+            "village=@@Zhur",
+            "consent_intake=yes",
+        ],
+    );
+    let fields = show(home.path(), &id)["fields"].clone();
+    assert_eq!(fields["full_name"], json!("Drita Krasniqi"));
+    assert_eq!(
+        fields["narrative"],
+        json!("Line one.\n\nLine «two» — Ђорђевић."),
+        "inner newlines are kept, only the last one is dropped"
+    );
+    assert_eq!(fields["village"], json!("@Zhur"), "@@ is a literal @");
+
+    ok(home.path(), &["comment", &id, &at(&story)]);
+    ok(home.path(), &["submit", &id]);
+    ok(
+        home.path(),
+        &["status", &id, "needs_changes", "--note", &at(&note)],
+    );
+    let record = show(home.path(), &id);
+    assert_eq!(
+        record["comments"][0]["text"],
+        json!("Line one.\n\nLine «two» — Ђорђевић.")
+    );
+    assert_eq!(record["review_note"], json!("re-ask consent"));
+}
+
+#[test]
+fn values_come_from_standard_input() {
+    let home = tempfile::tempdir().unwrap();
+    let id = ok_with_stdin(
+        home.path(),
+        &[
+            "new",
+            "intake",
+            "--set",
+            "full_name=@-",
+            "--set",
+            "urgency=high",
+        ],
+        "Mirlinda Berisha\n",
+    )
+    .trim()
+    .to_string();
+    ok_with_stdin(
+        home.path(),
+        &["edit", &id, "--set", "narrative=@-"],
+        "The children were placed\nin a separate class.\n",
+    );
+    ok_with_stdin(
+        home.path(),
+        &[
+            "followup",
+            &id,
+            "--set",
+            "date=2026-11-28",
+            "--set",
+            "type=visit",
+            "--set",
+            "outcome=@-",
+        ],
+        "met the director",
+    );
+    ok_with_stdin(home.path(), &["comment", &id, "@-"], "call after 17:00\n");
+    let record = show(home.path(), &id);
+    assert_eq!(record["fields"]["full_name"], json!("Mirlinda Berisha"));
+    assert_eq!(record["fields"]["urgency"], json!("high"));
+    assert_eq!(
+        record["fields"]["narrative"],
+        json!("The children were placed\nin a separate class.")
+    );
+    assert_eq!(
+        record["actions"][0]["fields"]["outcome"],
+        json!("met the director")
+    );
+    assert_eq!(record["comments"][0]["text"], json!("call after 17:00"));
+}
+
+#[test]
+fn values_read_from_files_and_stdin_get_the_form_checks_of_typed_ones() {
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let long = files.path().join("long.txt");
+    std::fs::write(&long, "x".repeat(201)).unwrap();
+    let err = refused(
+        home.path(),
+        &[
+            "new",
+            "intake",
+            "--set",
+            &format!("full_name=@{}", long.display()),
+        ],
+    );
+    assert!(err.contains("(full_name)"), "{err}");
+    let run = finish(
+        intake_command(
+            home.path(),
+            Some(PASS),
+            &["new", "intake", "--set", "urgency=@-"],
+        ),
+        Some(PASS),
+        &[],
+        Some(b"extreme\n"),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("low, medium, high, critical"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(json_of(home.path(), &["list", "--json"]), json!([]));
+}
+
+#[test]
+fn unreadable_values_exit_2_and_change_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let id = new_record(home.path(), &["full_name=Drita"]);
+    let before = show(home.path(), &id);
+    let missing = files.path().join("missing.txt");
+    let latin1 = files.path().join("latin1.txt");
+    std::fs::write(&latin1, b"Mirlinda Berisha, Ferizaj \xeb\n").unwrap();
+    let huge = files.path().join("huge.txt");
+    std::fs::write(&huge, vec![b'a'; (1 << 20) + 1]).unwrap();
+    let (missing, latin1, huge) = (
+        format!("narrative=@{}", missing.display()),
+        format!("narrative=@{}", latin1.display()),
+        format!("narrative=@{}", huge.display()),
+    );
+    let cases: &[(&[&str], &str)] = &[
+        (&["edit", &id, "--set", &missing], "cannot read"),
+        (&["new", "intake", "--set", &missing], "cannot read"),
+        (&["edit", &id, "--set", &latin1], "is not UTF-8 text"),
+        (&["edit", &id, "--set", &huge], "larger than 1 MiB"),
+        (&["edit", &id, "--set", "narrative=@"], "needs a file name"),
+        (
+            &[
+                "edit",
+                &id,
+                "--set",
+                "full_name=@-",
+                "--set",
+                "narrative=@-",
+            ],
+            "standard input holds one value",
+        ),
+        (
+            &[
+                "new",
+                "intake",
+                "--set",
+                "full_name=@-",
+                "--edit",
+                "narrative",
+            ],
+            "cannot be used together",
+        ),
+        (
+            &["edit", &id, "--set", "narrative=x", "--edit", "narrative"],
+            "both --set and --edit",
+        ),
+        (&["comment", &id, &missing[10..]], "cannot read"),
+        (
+            &["resolve", &id, "narrative", &missing[10..]],
+            "cannot read",
+        ),
+        (
+            &["status", &id, "draft", "--note", &latin1[10..]],
+            "not UTF-8",
+        ),
+    ];
+    for (args, expected) in cases {
+        let err = refused(home.path(), args);
+        assert!(
+            err.contains(expected),
+            "intake {args:?}: {err:?} lacks {expected:?}"
+        );
+    }
+    assert_eq!(
+        json_of(home.path(), &["list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(show(home.path(), &id), before);
+}
+
+#[test]
+fn edit_opens_the_editor_on_a_private_file_prefilled_with_the_current_value() {
+    let home = tempfile::tempdir().unwrap();
+    let ed = tempfile::tempdir().unwrap();
+    let editor = scripted_editor(ed.path());
+    let note = |name: &str| std::fs::read_to_string(ed.path().join(name)).unwrap();
+
+    std::fs::write(ed.path().join("after.txt"), "First account.\n").unwrap();
+    let run = with_editor(
+        home.path(),
+        &editor,
+        &[
+            "new",
+            "intake",
+            "--set",
+            "full_name=Drita",
+            "--edit",
+            "narrative",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let id = run.stdout.trim().to_string();
+    assert_eq!(note("before.txt"), "", "a new value starts empty");
+    assert_eq!(note("modes"), "600 700 ", "file and directory are private");
+    assert_eq!(
+        note("passphrase"),
+        "",
+        "the editor is not given the passphrase"
+    );
+    let used = std::path::PathBuf::from(note("path"));
+    assert!(used.ends_with("narrative.txt"), "{used:?}");
+    assert!(
+        !used.parent().unwrap().exists(),
+        "the editor's directory is removed: {used:?}"
+    );
+
+    std::fs::write(
+        ed.path().join("after.txt"),
+        "First account.\nSecond visit.\n",
+    )
+    .unwrap();
+    let run = with_editor(home.path(), &editor, &["edit", &id, "--edit", "narrative"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(note("before.txt"), "First account.\n", "pre-filled");
+    let fields = show(home.path(), &id)["fields"].clone();
+    assert_eq!(fields["narrative"], json!("First account.\nSecond visit."));
+    assert_eq!(fields["full_name"], json!("Drita"));
+
+    // $VISUAL comes first; any field works, checked like a typed value.
+    std::fs::write(ed.path().join("after.txt"), "critical\n").unwrap();
+    let mut cmd = intake_command(home.path(), Some(PASS), &["edit", &id, "--edit", "urgency"]);
+    cmd.env("VISUAL", &editor).env("EDITOR", "false");
+    let run = finish(cmd, Some(PASS), &[], None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        show(home.path(), &id)["fields"]["urgency"],
+        json!("critical")
+    );
+    std::fs::write(ed.path().join("after.txt"), "extreme\n").unwrap();
+    let run = with_editor(home.path(), &editor, &["edit", &id, "--edit", "urgency"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("low, medium, high, critical"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        show(home.path(), &id)["fields"]["urgency"],
+        json!("critical")
+    );
+}
+
+#[test]
+fn an_unchanged_or_empty_edit_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let ed = tempfile::tempdir().unwrap();
+    let editor = scripted_editor(ed.path());
+    let id = new_record(home.path(), &["full_name=Drita", "narrative=Told once."]);
+    let before = show(home.path(), &id);
+    for after in ["Told once.\n", "", "  \n\n"] {
+        std::fs::write(ed.path().join("after.txt"), after).unwrap();
+        let run = with_editor(home.path(), &editor, &["edit", &id, "--edit", "narrative"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            run.stderr.contains("nothing to change"),
+            "{after:?}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            show(home.path(), &id),
+            before,
+            "{after:?} changed the record"
+        );
+    }
+}
+
+#[test]
+fn a_failing_or_missing_editor_writes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let ed = tempfile::tempdir().unwrap();
+    let editor = scripted_editor(ed.path());
+    let id = new_record(home.path(), &["full_name=Drita", "narrative=Told once."]);
+    let before = show(home.path(), &id);
+
+    std::fs::write(ed.path().join("after.txt"), "Half-typed, then :cq").unwrap();
+    std::fs::write(ed.path().join("exit"), "1").unwrap();
+    let run = with_editor(home.path(), &editor, &["edit", &id, "--edit", "narrative"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    let used = std::path::PathBuf::from(std::fs::read_to_string(ed.path().join("path")).unwrap());
+    assert!(
+        !used.parent().unwrap().exists(),
+        "removed after a failure too"
+    );
+    let run = with_editor(
+        home.path(),
+        &editor,
+        &[
+            "new",
+            "intake",
+            "--set",
+            "full_name=Arben",
+            "--edit",
+            "narrative",
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+
+    let run = with_editor(
+        home.path(),
+        "/nonexistent/editor",
+        &["edit", &id, "--edit", "narrative"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("set VISUAL or EDITOR"),
+        "{}",
+        run.stderr
+    );
+
+    // An unknown field is refused before any editor opens.
+    std::fs::remove_file(ed.path().join("path")).unwrap();
+    let run = with_editor(home.path(), &editor, &["edit", &id, "--edit", "shoe_size"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!ed.path().join("path").exists(), "the editor was not run");
+
+    assert_eq!(
+        json_of(home.path(), &["list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(show(home.path(), &id), before);
+}
+
+/// The point of `@-`: while `intake` waits for the story on its standard input, the
+/// process's argument list (what `ps` shows to every local user) holds none of it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_narrative_given_on_standard_input_never_appears_in_the_process_arguments() {
+    let home = tempfile::tempdir().unwrap();
+    let story = "She was told the Roma class is 'for her own good'. Canary 7f3a9c.";
+    let args = ["new", "intake", "--set", "narrative=@-", "--json"];
+    let mut cmd = intake_command(home.path(), Some(PASS), &args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let cmdline = format!("/proc/{}/cmdline", child.id());
+    // Until exec, /proc shows the test's own arguments: wait for intake's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let shown = loop {
+        let shown = String::from_utf8_lossy(&std::fs::read(&cmdline).unwrap()).into_owned();
+        if shown.contains("narrative=@-") {
+            break shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "intake did not start: {shown}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    assert!(!shown.contains("Canary"), "{shown}");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(story.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let record = show(home.path(), id["id"].as_str().unwrap());
+    assert_eq!(record["fields"]["narrative"], json!(story));
 }

@@ -1,6 +1,7 @@
 //! The commands that change the store: new, edit, followup, comment, submit/status,
-//! resolve and user. Each parses its input first, then makes one change to one record
-//! and saves it; a failure anywhere leaves the store as it was.
+//! resolve and user. Each reads and parses its input first (values may come from
+//! files, standard input or the editor: see `source` and `editor`), then makes one
+//! change to one record and saves it; a failure anywhere leaves the store as it was.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,22 +9,26 @@ use std::path::PathBuf;
 use chrono::Utc;
 use intake_client::{Store, StoreError};
 use intake_shared::record::is_review_key;
-use intake_shared::{Edit, Lang, Record, RecordError, RecordId, Value};
+use intake_shared::{Edit, Form, Lang, Record, RecordError, RecordId, Value};
 
 use crate::error::{self, input};
-use crate::{input as parse, open};
+use crate::{editor, input as parse, open, source};
 
-/// `intake new FORM [--set FIELD=VALUE ...]`: prints the new record's id.
+/// `intake new FORM [--set FIELD=VALUE ...] [--edit FIELD ...]`: prints the new
+/// record's id.
 pub fn new(
     home: Option<PathBuf>,
     lang: Lang,
     form: &str,
     sets: &[String],
+    edits: &[String],
     json: bool,
 ) -> anyhow::Result<()> {
     let form = parse::record_form(form)?;
     // Checked before the store is opened: a typo costs no passphrase and no write.
-    let answers = parse::answers(&form, sets, lang)?;
+    let given = source::assignments(sets, edits)?;
+    let mut answers = parse::answers(&form, &given, lang)?;
+    answers.extend(edited(&form, edits, lang, |_| String::new())?);
     let mut store = open::store(home)?;
     let id = store
         .create(&form.id, |e| set_all(e, answers))
@@ -36,41 +41,55 @@ pub fn new(
     }
 }
 
-/// `intake edit ID --set FIELD=VALUE ... [--clear FIELD ...]`.
+/// `intake edit ID [--set FIELD=VALUE ...] [--edit FIELD ...] [--clear FIELD ...]`.
 pub fn edit(
     home: Option<PathBuf>,
     lang: Lang,
     id: &str,
     sets: &[String],
+    edits: &[String],
     clear: &[String],
 ) -> anyhow::Result<()> {
     let id = parse::record_id(id)?;
-    // The `=` is checked before the passphrase is asked for; the values need the
-    // record's form version, so they are checked once the record is loaded.
-    for s in sets {
-        parse::split_assignment(s)?;
+    // Files and standard input are read before the passphrase is asked for; the
+    // values need the record's form version, so they are checked once it is loaded.
+    let given = source::assignments(sets, edits)?;
+    let mut store = open::store(home)?;
+    let mut record = load(&store, id)?;
+    let form = record.form().clone();
+    let mut answers = parse::answers(&form, &given, lang)?;
+    answers.extend(edited(&form, edits, lang, |field| {
+        record.get(field).map(|v| v.to_string()).unwrap_or_default()
+    })?);
+    if answers.is_empty() && clear.is_empty() {
+        eprintln!("intake: nothing to change in {id}");
+        return Ok(());
     }
-    change(home, lang, id, |record| {
-        let answers = parse::answers(record.form(), sets, lang)?;
-        Ok(move |e: &mut Edit<'_>| {
+    record
+        .edit(Utc::now(), |e| {
             set_all(e, answers)?;
             clear.iter().try_for_each(|f| e.clear(f))
         })
-    })?;
+        .map_err(|e| error::record(e, &form, lang))?;
+    store.save(&mut record)?;
     eprintln!("intake: updated {id}");
     Ok(())
 }
 
-/// `intake followup ID --set FIELD=VALUE ...`: appends a follow-up action.
+/// `intake followup ID [--set FIELD=VALUE ...] [--edit FIELD ...]`: appends a
+/// follow-up action.
 pub fn followup(
     home: Option<PathBuf>,
     lang: Lang,
     id: &str,
     sets: &[String],
+    edits: &[String],
 ) -> anyhow::Result<()> {
     let id = parse::record_id(id)?;
     let form = parse::followup_form()?;
-    let values: BTreeMap<_, _> = parse::answers(&form, sets, lang)?.into_iter().collect();
+    let given = source::assignments(sets, edits)?;
+    let mut values: BTreeMap<_, _> = parse::answers(&form, &given, lang)?.into_iter().collect();
+    values.extend(edited(&form, edits, lang, |_| String::new())?);
     let mut store = open::store(home)?;
     let mut record = load(&store, id)?;
     record
@@ -81,9 +100,10 @@ pub fn followup(
     Ok(())
 }
 
-/// `intake comment ID TEXT`.
+/// `intake comment ID TEXT|@PATH|@-`.
 pub fn comment(home: Option<PathBuf>, lang: Lang, id: &str, text: &str) -> anyhow::Result<()> {
     let id = parse::record_id(id)?;
+    let text = &source::read("the comment", text)?;
     change(home, lang, id, |_| {
         Ok(|e: &mut Edit<'_>| e.add_comment(text))
     })?;
@@ -91,8 +111,8 @@ pub fn comment(home: Option<PathBuf>, lang: Lang, id: &str, text: &str) -> anyho
     Ok(())
 }
 
-/// `intake submit ID` and `intake status ID STATUS [--note TEXT]`. Statuses past
-/// draft need a complete record; what is missing is listed, in `lang`.
+/// `intake submit ID` and `intake status ID STATUS [--note TEXT|@PATH|@-]`. Statuses
+/// past draft need a complete record; what is missing is listed, in `lang`.
 pub fn status(
     home: Option<PathBuf>,
     lang: Lang,
@@ -102,6 +122,8 @@ pub fn status(
 ) -> anyhow::Result<()> {
     let id = parse::record_id(id)?;
     let status = parse::status(status)?;
+    let note = note.map(|n| source::read("--note", n)).transpose()?;
+    let note = note.as_deref();
     change(home, lang, id, |_| {
         Ok(move |e: &mut Edit<'_>| e.set_status(status, note))
     })?;
@@ -112,7 +134,8 @@ pub fn status(
     Ok(())
 }
 
-/// `intake resolve ID FIELD VALUE`: writes the value to keep over every concurrent one.
+/// `intake resolve ID FIELD VALUE|@PATH|@-`: writes the value to keep over every
+/// concurrent one.
 /// FIELD is a form field or a review key (`status`, `assigned_to`, `review_note`): a
 /// status is checked like `intake status` (the server then judges it as a move from
 /// every conflicting value).
@@ -124,6 +147,7 @@ pub fn resolve(
     value: &str,
 ) -> anyhow::Result<()> {
     let id = parse::record_id(id)?;
+    let value = &source::read("VALUE", value)?;
     change(home, lang, id, |record| {
         let value = if is_review_key(field) {
             match field {
@@ -215,6 +239,32 @@ where
         .map_err(|e| error::record(e, &form, lang))?;
     store.save(&mut record)?;
     Ok(())
+}
+
+/// The values of the `--edit` fields, each written in the editor starting from
+/// `current(field)`, and checked against `form` like a typed value. Every field is
+/// checked to exist before the first editor opens. A field left empty or unchanged is
+/// left out: there is nothing to change (`--clear` removes an answer).
+fn edited(
+    form: &Form,
+    edits: &[String],
+    lang: Lang,
+    mut current: impl FnMut(&str) -> String,
+) -> anyhow::Result<Vec<(String, Value)>> {
+    for field in edits {
+        parse::known_field(form, field, lang)?;
+    }
+    let mut answers = Vec::new();
+    for field in edits {
+        let before = current(field);
+        let after = editor::edit(field, &before)?;
+        if after.trim().is_empty() || after == before {
+            eprintln!("intake: {field}: nothing to change");
+            continue;
+        }
+        answers.push((field.clone(), parse::value_for(form, field, &after, lang)?));
+    }
+    Ok(answers)
 }
 
 fn set_all(

@@ -1,11 +1,11 @@
 //! Parsing what the user typed: record ids, languages, statuses, form ids and
-//! `FIELD=VALUE` answers (checked against the form before anything is opened or
+//! answers of `FIELD=VALUE` (checked against the form before anything is opened or
 //! written). Every failure here is an [`InputError`](crate::error::InputError).
 
 use std::sync::Arc;
 
 use intake_shared::form::EMBEDDED;
-use intake_shared::{Form, FormRegistry, Issue, Lang, RecordId, ReviewStatus, Value};
+use intake_shared::{Form, FormRegistry, Issue, Lang, RecordId, ReviewStatus, Rule, Value};
 
 use crate::error::{input, issue_line};
 
@@ -58,39 +58,44 @@ fn record_form_ids() -> Vec<String> {
     ids
 }
 
-/// Splits `FIELD=VALUE`.
-pub fn split_assignment(text: &str) -> anyhow::Result<(&str, &str)> {
-    match text.split_once('=') {
-        Some((field, value)) if !field.trim().is_empty() => Ok((field.trim(), value)),
-        _ => Err(input(format!(
-            "--set {text:?}: expected FIELD=VALUE, e.g. --set urgency=high"
-        ))),
-    }
+/// Parses `FIELD=VALUE` answers (already read by [`crate::source::assignments`])
+/// against `form`, in the order given.
+pub fn answers(
+    form: &Form,
+    given: &[(String, String)],
+    lang: Lang,
+) -> anyhow::Result<Vec<(String, Value)>> {
+    given
+        .iter()
+        .map(|(field, value)| Ok((field.clone(), value_for(form, field, value, lang)?)))
+        .collect()
 }
 
-/// Parses `FIELD=VALUE` answers against `form`, in the order given.
-pub fn answers(form: &Form, sets: &[String], lang: Lang) -> anyhow::Result<Vec<(String, Value)>> {
-    sets.iter()
-        .map(|s| {
-            let (field, value) = split_assignment(s)?;
-            Ok((field.to_string(), value_for(form, field, value, lang)?))
-        })
-        .collect()
+/// Checks that `form` has `field`, before an editor is opened for it.
+pub fn known_field(form: &Form, field: &str, lang: Lang) -> anyhow::Result<()> {
+    match form.field(field) {
+        Some(_) => Ok(()),
+        None => Err(field_error(form, field, Rule::UnknownField, lang)),
+    }
 }
 
 /// Parses one answer for `field` of `form`; the message names the field and, for a
 /// choice, lists the allowed values.
 pub fn value_for(form: &Form, field: &str, value: &str, lang: Lang) -> anyhow::Result<Value> {
-    form.parse_input(field, value).map_err(|rule| {
-        let issue = Issue {
-            field: field.to_string(),
-            rule,
-        };
-        let mut message = issue_line(form, &issue, lang);
-        if form.field(field).is_none() {
-            let names: Vec<&str> = form.fields().iter().map(|f| f.name.as_str()).collect();
-            message += &format!("; fields of {}: {}", form.id, names.join(", "));
-        }
-        input(message)
-    })
+    form.parse_input(field, value)
+        .map_err(|rule| field_error(form, field, rule, lang))
+}
+
+/// What is wrong with `field`, in `lang`; an unknown field lists the form's fields.
+fn field_error(form: &Form, field: &str, rule: Rule, lang: Lang) -> anyhow::Error {
+    let issue = Issue {
+        field: field.to_string(),
+        rule,
+    };
+    let mut message = issue_line(form, &issue, lang);
+    if form.field(field).is_none() {
+        let names: Vec<&str> = form.fields().iter().map(|f| f.name.as_str()).collect();
+        message += &format!("; fields of {}: {}", form.id, names.join(", "));
+    }
+    input(message)
 }

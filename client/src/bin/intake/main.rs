@@ -3,16 +3,20 @@
 //! command and maps failures to exit codes (2: the input was wrong, 1: anything else).
 //!
 //! Submodules: `open` (home directory, passphrase, opening the store), `input`
-//! (parsing what the user typed), `error` (input errors and exit codes), `commands`
-//! (the commands that change records), `show` and `list` (what is printed).
+//! (parsing what the user typed), `source` and `editor` (values read from a file,
+//! standard input or the editor, to keep case content off the command line), `error`
+//! (input errors and exit codes), `commands` (the commands that change records),
+//! `show` and `list` (what is printed).
 
 mod commands;
+mod editor;
 mod error;
 mod input;
 mod list;
 mod open;
 mod remote;
 mod show;
+mod source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +37,14 @@ use error::exit_code;
     after_help = "Environment:\n  \
         INTAKE_HOME        store directory (instead of --home)\n  \
         INTAKE_PASSPHRASE  the store's passphrase (otherwise asked on the terminal)\n  \
-        INTAKE_LANG        language of labels and messages (instead of --lang)\n\n\
+        INTAKE_LANG        language of labels and messages (instead of --lang)\n  \
+        VISUAL, EDITOR     the editor --edit opens (default: vi)\n\n\
+        Values (--set FIELD=VALUE, comment TEXT, --note, resolve VALUE):\n  \
+        @PATH  the file's content (UTF-8, at most 1 MiB, a trailing newline dropped)\n  \
+        @-     standard input (one value per command)\n  \
+        @@...  a value that starts with @ (@@home is \"@home\")\n\
+        Names and stories typed as arguments stay in the shell history and show in `ps`:\n\
+        give them with @-, @PATH or --edit FIELD.\n\n\
         Exit codes: 0 done, 2 wrong input (nothing was changed), 1 any other failure."
 )]
 struct Cli {
@@ -68,9 +79,12 @@ enum Command {
     New {
         /// The form to fill in
         form: String,
-        /// Answer a field, e.g. --set municipality=prizren (repeatable)
+        /// Answer a field, e.g. --set municipality=prizren, --set full_name=@- (repeatable)
         #[arg(long = "set", value_name = "FIELD=VALUE")]
         set: Vec<String>,
+        /// Write a field's answer in $VISUAL / $EDITOR (repeatable)
+        #[arg(long, value_name = "FIELD")]
+        edit: Vec<String>,
         /// Print {"id": ...} instead of the bare id
         #[arg(long)]
         json: bool,
@@ -79,13 +93,17 @@ enum Command {
     Edit {
         /// The record's id
         id: String,
-        /// Answer a field, e.g. --set urgency=high (repeatable)
+        /// Answer a field, e.g. --set urgency=high, --set narrative=@story.txt (repeatable)
         #[arg(
             long = "set",
             value_name = "FIELD=VALUE",
-            required_unless_present = "clear"
+            required_unless_present_any = ["clear", "edit"]
         )]
         set: Vec<String>,
+        /// Change a field's answer in $VISUAL / $EDITOR, starting from the current one
+        /// (repeatable)
+        #[arg(long, value_name = "FIELD")]
+        edit: Vec<String>,
         /// Remove a field's answer (repeatable)
         #[arg(long, value_name = "FIELD")]
         clear: Vec<String>,
@@ -95,14 +113,21 @@ enum Command {
         /// The record's id
         id: String,
         /// A field of the follow-up form, e.g. --set type=visit (repeatable)
-        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        #[arg(
+            long = "set",
+            value_name = "FIELD=VALUE",
+            required_unless_present = "edit"
+        )]
         set: Vec<String>,
+        /// Write a field of the follow-up form in $VISUAL / $EDITOR (repeatable)
+        #[arg(long, value_name = "FIELD")]
+        edit: Vec<String>,
     },
     /// Add a comment to a record
     Comment {
         /// The record's id
         id: String,
-        /// The comment
+        /// The comment, or @PATH, or @- for standard input
         text: String,
     },
     /// Send a record for review; its required fields must be answered
@@ -116,7 +141,7 @@ enum Command {
         id: String,
         /// draft, submitted, needs_changes, approved, rejected or closed
         status: String,
-        /// What to change, e.g. --note "re-ask consent"
+        /// What to change, e.g. --note "re-ask consent" (or @PATH, @-)
         #[arg(long)]
         note: Option<String>,
     },
@@ -150,7 +175,8 @@ enum Command {
         id: String,
         /// The conflicting field, or status, assigned_to or review_note
         field: String,
-        /// The value to keep (any valid value, not only one of the conflicting ones)
+        /// The value to keep (any valid value, not only one of the conflicting ones),
+        /// or @PATH, or @- for standard input
         value: String,
     },
     /// Enrol this device with a server, using the one-time code an admin gave you
@@ -203,9 +229,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let lang = input::lang(&cli.lang)?;
     let home = cli.home;
     match cli.command {
-        Command::New { form, set, json } => commands::new(home, lang, &form, &set, json),
-        Command::Edit { id, set, clear } => commands::edit(home, lang, &id, &set, &clear),
-        Command::Followup { id, set } => commands::followup(home, lang, &id, &set),
+        Command::New {
+            form,
+            set,
+            edit,
+            json,
+        } => commands::new(home, lang, &form, &set, &edit, json),
+        Command::Edit {
+            id,
+            set,
+            edit,
+            clear,
+        } => commands::edit(home, lang, &id, &set, &edit, &clear),
+        Command::Followup { id, set, edit } => commands::followup(home, lang, &id, &set, &edit),
         Command::Comment { id, text } => commands::comment(home, lang, &id, &text),
         Command::Submit { id } => commands::status(home, lang, &id, "submitted", None),
         Command::Status { id, status, note } => {
