@@ -10,25 +10,25 @@ use crate::storage::{RecordSummary, Storage};
 /// The summary of a record, from its current values (a field in conflict counts with
 /// the value Automerge shows; `has_conflicts` says there is more).
 pub fn summarize(record: &Record) -> RecordSummary {
-    let values = record.values();
-    let text = |name: &str| match values.get(name) {
-        Some(Value::Text(s)) if !s.trim().is_empty() => Some(s.clone()),
+    // Only the fields the index keeps are read: reading every value would read the
+    // narrative's text too, a third of the server's work on a pushed record.
+    let text = |name: &str| match record.get(name) {
+        Some(Value::Text(s)) if !s.trim().is_empty() => Some(s),
         _ => None,
     };
     // A birth year typed as text (data that breaks the form is kept, not dropped)
     // still counts when it reads as a number.
-    let birth_year = match values.get("birth_year") {
+    let birth_year = match record.get("birth_year").as_ref() {
         Some(Value::Int(y)) => Some(*y),
         Some(Value::Text(s)) => s.trim().parse().ok(),
         _ => None,
     };
+    let name = text("full_name").unwrap_or_default();
     RecordSummary {
         form: record.form().id.clone(),
         created_at: record.created_at(),
-        name_key: text("full_name")
-            .map(|n| intake_shared::fold(&n))
-            .unwrap_or_default(),
-        name: text("full_name").unwrap_or_default(),
+        name_key: intake_shared::fold(&name),
+        name,
         birth_year,
         municipality: text("municipality"),
         community: text("community"),

@@ -344,7 +344,7 @@ const RECORDS_PER_THREAD: usize = 16;
 
 /// `items.iter().map(f)`, spread over the machine's cores when there are enough items.
 /// A panic in `f` is passed on, as it would be without threads.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = cores.min(items.len() / RECORDS_PER_THREAD).max(1);
     if threads == 1 {

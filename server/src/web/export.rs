@@ -75,18 +75,18 @@ fn rows(records: Vec<StoredRecord>, form: &Form, sensitive: bool) -> Vec<Row> {
         .iter()
         .filter(|f| sensitive || !f.sensitive)
         .collect();
-    records
-        .into_iter()
-        .filter_map(|s| {
+    // Reading each document is most of an export's work (about 0.7 ms a record):
+    // spread over the cores like a push.
+    crate::sync::par_map(&records, |s| {
             // A record the server cannot read is left out and logged (without content);
             // the rest of the export goes on.
-            let record = match Record::load(&s.doc, FormRegistry::builtin()) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(record = %s.meta.id, error = %e, "an exported record cannot be read");
-                    return None;
-                }
-            };
+        let record = match Record::load(&s.doc, FormRegistry::builtin()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(record = %s.meta.id, error = %e, "an exported record cannot be read");
+                return None;
+            }
+        };
             let values = record.values();
             Some(Row {
                 facts: vec![
@@ -102,8 +102,10 @@ fn rows(records: Vec<StoredRecord>, form: &Form, sensitive: bool) -> Vec<Row> {
                     .map(|f| (f.name.clone(), values.get(&f.name).cloned()))
                     .collect(),
             })
-        })
-        .collect()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A CSV cell: quoted when needed, and a leading `=`, `+`, `-` or `@` defused with an

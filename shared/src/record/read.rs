@@ -138,7 +138,14 @@ impl Record {
 
     /// Whether any field or review key holds concurrent values.
     pub fn has_conflicts(&self) -> bool {
-        !values_and_conflicted(&self.doc, &self.fields).1.is_empty() || self.has_review_conflicts()
+        // Counting concurrent values reads no value (a narrative's text is not read):
+        // the server asks this of every record it stores.
+        let fields_conflict = self.doc.keys(&self.fields).any(|key| {
+            self.doc
+                .get_all(&self.fields, key.as_str())
+                .is_ok_and(|all| all.len() > 1)
+        });
+        fields_conflict || self.has_review_conflicts()
     }
 
     fn list_maps(&mut self, key: &str) -> Vec<(BTreeMap<String, Value>, String, Option<String>)> {
