@@ -12,7 +12,8 @@
 //! with 10,000 stored), `tls` (W1 N=1,000 and W3 over TLS), `save` (local save
 //! latency), `2g` (W5: W1's push, W2's pull and a 2 MB record over the bad 2G link and
 //! a clean one, and a device process SIGKILLed there; about 25 minutes, not part of
-//! `all`), `all` (all the others); and two diagnostics, `floors` (the floors computed
+//! `all`), `dashboard` (the web dashboard's pages with 10,000 records stored; not part
+//! of `all`), `all` (all the others but those two); and two diagnostics, `floors` (the floors computed
 //! here beside README's) and `anatomy` (bytes and CPU per record, step by step).
 //! `docs/BENCHMARKS.md` says what each measures and holds the latest figures.
 //!
@@ -45,7 +46,7 @@ pub struct Ctx {
     pub scale_devices: usize,
 }
 
-const USAGE: &str = "usage: intake-bench all|w1|w2|w3|w4|2g|save|scale|fresh|tls|floors|anatomy \
+const USAGE: &str = "usage: intake-bench all|w1|w2|w3|w4|2g|dashboard|save|scale|fresh|tls|floors|anatomy \
 [--runs N] [--n N] [--scale-devices N] [--data DIR]";
 
 fn main() -> anyhow::Result<()> {
@@ -67,7 +68,7 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
-    use workloads::{scale, tls, twog, w1, w2, w4};
+    use workloads::{dashboard, scale, tls, twog, w1, w2, w4};
     match command.as_str() {
         "save" => save::run(&ctx.data, n),
         "w1" => w1::run(&ctx, true, false),
@@ -75,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         "w2" => w2::run(&ctx),
         "w4" => w4::run(&ctx),
         "2g" => twog::run(&ctx),
+        "dashboard" => dashboard::run(&ctx),
         "scale" => scale::scale(&ctx),
         "fresh" => scale::fresh(&ctx),
         "tls" => tls::run(&ctx),

@@ -140,6 +140,13 @@ impl ServerProcess {
         add_user(&storage, user)
     }
 
+    /// A one-time code with which `name` (a supervisor or admin) sets her dashboard
+    /// password, issued while the server runs, as `intake-server user password` does.
+    pub fn sign_in_code(&self, name: &str) -> anyhow::Result<String> {
+        let storage = SqliteStorage::open(&self.db_path())?;
+        Ok(admin::sign_in_code(&storage, name, 60)?.code)
+    }
+
     /// The server's SQLite file, e.g. for `2g` to read what it stored (read-only).
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join(intake_server::startup::DB_FILE)

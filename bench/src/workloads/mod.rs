@@ -2,8 +2,10 @@
 //! W1, which it starts from; `scale` and `fresh` share the 20 × 5,000-record data),
 //! `tls`, which repeats W1 and W3 over TLS, and `twog` (with `twog_kill` and
 //! `twog_link`), W5: W1's push, W2's pull and a large record over the bad 2G link, and a
-//! device SIGKILLed there.
+//! device SIGKILLed there. `dashboard` measures the supervisors' web dashboard with
+//! 10,000 records stored (issue 10).
 
+pub mod dashboard;
 pub mod scale;
 pub mod tls;
 pub mod twog;

@@ -31,7 +31,7 @@ fn team_of(device: usize) -> &'static str {
 }
 
 /// Every device's lines: device 000 from the shared file, the others generated.
-fn device_lines(
+pub fn device_lines(
     ctx: &Ctx,
     devices: usize,
     tmp: &std::path::Path,
