@@ -251,6 +251,43 @@ messages! {
     CommentAdded { en: "Comment added.", sq: "Komenti u shtua.", sr: "Komentar je dodat." }
     CasesLinked { en: "The cases are linked.", sq: "Rastet u lidhën.", sr: "Slučajevi su povezani." }
 
+    // ---- Field app (`intake app`): unlocking, locking, the paralegal's own cases
+    FieldApp { en: "Field app", sq: "Aplikacioni në terren", sr: "Aplikacija za teren" }
+    UnlockTitle { en: "Unlock your cases", sq: "Hapni rastet tuaja", sr: "Otključajte svoje slučajeve" }
+    Unlock { en: "Unlock", sq: "Hap", sr: "Otključaj" }
+    Passphrase { en: "Passphrase", sq: "Fjalëkalimi i gjatë", sr: "Lozinka za skladište" }
+    RepeatPassphrase { en: "Repeat the passphrase", sq: "Përsëritni fjalëkalimin e gjatë", sr: "Ponovite lozinku za skladište" }
+    NewStoreTitle { en: "Create the store for your cases", sq: "Krijoni hapësirën për rastet tuaja", sr: "Napravite skladište za svoje slučajeve" }
+    NewStoreHelp { en: "Your cases are kept encrypted on this device. Choose a passphrase of several words; without it nobody, not even you, can read them again.", sq: "Rastet tuaja ruhen të enkriptuara në këtë pajisje. Zgjidhni një fjalëkalim me disa fjalë; pa të askush, as ju, nuk mund t'i lexojë më.", sr: "Vaši slučajevi se čuvaju šifrovani na ovom uređaju. Izaberite lozinku od nekoliko reči; bez nje ih niko, ni vi, više ne može pročitati." }
+    CreateStore { en: "Create", sq: "Krijo", sr: "Napravi" }
+    WrongPassphrase { en: "Wrong passphrase. Nothing was changed; try again.", sq: "Fjalëkalim i gabuar. Asgjë nuk u ndryshua; provoni sërish.", sr: "Pogrešna lozinka. Ništa nije promenjeno; pokušajte ponovo." }
+    /// `{min}`: the least number of characters.
+    PassphraseTooShort { en: "The passphrase needs at least {min} characters.", sq: "Fjalëkalimi duhet të ketë të paktën {min} karaktere.", sr: "Lozinka mora imati najmanje {min} znakova." }
+    PassphraseRepeats { en: "The passphrase repeats the same few characters: use several different words.", sq: "Fjalëkalimi përsërit të njëjtat pak karaktere: përdorni disa fjalë të ndryshme.", sr: "Lozinka ponavlja istih nekoliko znakova: upotrebite nekoliko različitih reči." }
+    PassphraseRun { en: "The passphrase is a run of neighbouring keys or letters (like 123456 or abcdef): use several words.", sq: "Fjalëkalimi është një varg tastesh ose shkronjash fqinje (si 123456 ose abcdef): përdorni disa fjalë.", sr: "Lozinka je niz susednih tastera ili slova (kao 123456 ili abvgde): upotrebite nekoliko reči." }
+    PassphrasesDiffer { en: "The two passphrases are not the same. Nothing was created.", sq: "Dy fjalëkalimet nuk përputhen. Asgjë nuk u krijua.", sr: "Lozinke se ne poklapaju. Ništa nije napravljeno." }
+    StoreUnusable { en: "The store cannot be opened: {why}", sq: "Hapësira nuk mund të hapet: {why}", sr: "Skladište ne može da se otvori: {why}" }
+    LockNow { en: "Lock now", sq: "Kyç tani", sr: "Zaključaj sada" }
+    AppLocked { en: "The app is locked. Type your passphrase to continue.", sq: "Aplikacioni është kyçur. Shkruani fjalëkalimin për të vazhduar.", sr: "Aplikacija je zaključana. Unesite lozinku da biste nastavili." }
+    /// `{n}`: minutes without use.
+    LockedIdle { en: "The app locked itself after {n} min. without use.", sq: "Aplikacioni u kyç vetë pas {n} min. pa përdorim.", sr: "Aplikacija se sama zaključala posle {n} min. bez korišćenja." }
+    LaunchLinkUsed { en: "This link works only once. Start the app again to get a new one.", sq: "Kjo lidhje vlen vetëm një herë. Nisni sërish aplikacionin për një lidhje të re.", sr: "Ovaj link važi samo jednom. Ponovo pokrenite aplikaciju da dobijete novi." }
+    MyCases { en: "My cases", sq: "Rastet e mia", sr: "Moji slučajevi" }
+    NewCase { en: "New case", sq: "Rast i ri", sr: "Novi slučaj" }
+    EditCase { en: "Edit", sq: "Ndrysho", sr: "Izmeni" }
+    NotSynced { en: "Not synced yet", sq: "Ende pa sinkronizuar", sr: "Još nije sinhronizovano" }
+    HasConflict { en: "Conflict", sq: "Konflikt", sr: "Konflikt" }
+    SupervisorNote { en: "Supervisor's note", sq: "Shënimi i mbikëqyrësit", sr: "Napomena supervizora" }
+    SubmitForReview { en: "Submit for review", sq: "Dorëzo për shqyrtim", sr: "Pošalji na pregled" }
+    /// `{fields}`: the labels of the empty required fields, comma-separated.
+    MissingToSubmit { en: "The case cannot be submitted yet; these required fields are empty: {fields}", sq: "Rasti nuk mund të dorëzohet ende; këto fusha të detyrueshme janë bosh: {fields}", sr: "Slučaj još ne može da se pošalje; ova obavezna polja su prazna: {fields}" }
+    CaseSubmitted { en: "The case is submitted for review.", sq: "Rasti u dorëzua për shqyrtim.", sr: "Slučaj je poslat na pregled." }
+    AddFollowUp { en: "Add a follow-up visit", sq: "Shto një vizitë pasuese", sr: "Dodaj narednu posetu" }
+    FollowUpAdded { en: "Follow-up added.", sq: "Veprimi pasues u shtua.", sr: "Naredna radnja je dodata." }
+    /// `{author}` and `{time}` of one value of a conflicting field.
+    ValueBy { en: "by {author}, {time}", sq: "nga {author}, {time}", sr: "uneo {author}, {time}" }
+    UnknownAuthor { en: "unknown", sq: "i panjohur", sr: "nepoznat" }
+
     // ---- Errors
     ErrorTitle { en: "Something went wrong", sq: "Diçka shkoi keq", sr: "Nešto nije u redu" }
     NotFound { en: "This page or case does not exist, or you may not see it.", sq: "Kjo faqe ose ky rast nuk ekziston, ose nuk keni qasje në të.", sr: "Ova strana ili slučaj ne postoji, ili nemate pristup." }

@@ -1,0 +1,203 @@
+//! What the app keeps between requests: the one-time launch secret, the session it
+//! was traded for (cookie value and CSRF token), and the open store — held only while
+//! the paralegal uses the app. The store (and with it the SQLCipher key) is dropped
+//! after the idle time without a request, checked on every request and by a reaper
+//! thread, so an unattended laptop does not keep the cases open.
+
+use std::sync::{Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use super::Config;
+use crate::Store;
+
+/// The app's clock: the monotonic clock plus an offset that only tests move (so an
+/// idle lock is tested without waiting minutes). Moving it wakes the reaper.
+#[derive(Debug)]
+pub struct Clock {
+    offset: Mutex<Duration>,
+    moved: Condvar,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            offset: Mutex::new(Duration::ZERO),
+            moved: Condvar::new(),
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        Instant::now() + *locked(&self.offset)
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        *locked(&self.offset) += d;
+        self.moved.notify_all();
+    }
+
+    /// Waits up to `d`, or until the clock is moved.
+    fn wait(&self, d: Duration) {
+        let guard = locked(&self.offset);
+        let _ = self.moved.wait_timeout(guard, d);
+    }
+}
+
+/// Why the store was closed, shown on the unlock page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockReason {
+    Idle,
+    Asked,
+}
+
+/// The browser session the launch secret was traded for.
+#[derive(Clone)]
+pub struct Session {
+    pub token: String,
+    pub csrf: String,
+}
+
+struct Open {
+    store: Store,
+    last_request: Instant,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub config: Config,
+    pub port: u16,
+    pub clock: Clock,
+    /// The launch secret until it is used once.
+    secret: Mutex<Option<String>>,
+    session: Mutex<Option<Session>>,
+    open: Mutex<Option<Open>>,
+    last_lock: Mutex<Option<LockReason>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these leaves nothing half-written that matters
+    // (the store's writes are transactions), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AppState {
+    pub fn new(config: Config, port: u16, secret: &str) -> AppState {
+        AppState {
+            config,
+            port,
+            clock: Clock::new(),
+            secret: Mutex::new(Some(secret.to_string())),
+            session: Mutex::new(None),
+            open: Mutex::new(None),
+            last_lock: Mutex::new(None),
+        }
+    }
+
+    /// `Host` every request must carry.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `Origin` a request may carry.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Trades the launch secret for a new session, once: a second use (or a wrong
+    /// secret) gets nothing.
+    pub fn launch(&self, sent: &str) -> Option<Session> {
+        let mut secret = locked(&self.secret);
+        let ok = secret
+            .as_deref()
+            .is_some_and(|s| super::csrf::matches(s, sent));
+        if !ok {
+            return None;
+        }
+        *secret = None;
+        let session = Session {
+            token: super::csrf::new_token(),
+            csrf: super::csrf::new_token(),
+        };
+        *locked(&self.session) = Some(session.clone());
+        Some(session)
+    }
+
+    /// The session whose cookie value is `token`.
+    pub fn session(&self, token: &str) -> Option<Session> {
+        locked(&self.session)
+            .as_ref()
+            .filter(|s| super::csrf::matches(&s.token, token))
+            .cloned()
+    }
+
+    /// Called on every admitted request: closes the store if it was left idle too
+    /// long, else counts this request as use.
+    pub fn touch(&self) {
+        let now = self.clock.now();
+        if !self.lock_if_idle(now)
+            && let Some(open) = locked(&self.open).as_mut()
+        {
+            open.last_request = now;
+        }
+    }
+
+    /// Closes the store when no request came for the idle time; true if it did.
+    pub fn lock_if_idle(&self, now: Instant) -> bool {
+        let mut open = locked(&self.open);
+        let idle = open
+            .as_ref()
+            .is_some_and(|o| now.saturating_duration_since(o.last_request) >= self.config.idle);
+        if idle {
+            *open = None;
+            *locked(&self.last_lock) = Some(LockReason::Idle);
+        }
+        idle
+    }
+
+    /// Closes the store now (`None`: without a message, when the app stops).
+    pub fn lock(&self, reason: Option<LockReason>) {
+        *locked(&self.open) = None;
+        *locked(&self.last_lock) = reason;
+    }
+
+    /// Keeps `store` open for the coming requests.
+    pub fn unlocked(&self, store: Store) {
+        *locked(&self.open) = Some(Open {
+            store,
+            last_request: self.clock.now(),
+        });
+        *locked(&self.last_lock) = None;
+    }
+
+    pub fn is_unlocked(&self) -> bool {
+        locked(&self.open).is_some()
+    }
+
+    /// Why the store was last closed, if it is closed.
+    pub fn last_lock(&self) -> Option<LockReason> {
+        *locked(&self.last_lock)
+    }
+
+    /// Runs `f` on the open store; `None` when it is locked. Blocking: call it from
+    /// `web::block`.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Option<T> {
+        locked(&self.open).as_mut().map(|o| f(&mut o.store))
+    }
+}
+
+/// Checks for idleness every few seconds (and whenever the clock is moved) for as
+/// long as the app's state lives, so the store is closed on time even when no request
+/// comes.
+pub fn start_reaper(state: Weak<AppState>) {
+    let _ = std::thread::Builder::new()
+        .name("intake-app-idle".into())
+        .spawn(move || {
+            loop {
+                let Some(s) = state.upgrade() else { break };
+                let every =
+                    (s.config.idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                s.clock.wait(every);
+                s.lock_if_idle(s.clock.now());
+            }
+        });
+}

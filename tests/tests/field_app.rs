@@ -1,0 +1,588 @@
+//! The field app (`intake app`) over real HTTP: the app started in-process on
+//! 127.0.0.1:0 with its own store directory, requests written by hand on a TCP socket
+//! so that every header (`Host`, `Origin`, `Cookie`) is exactly what a test says.
+//!
+//! What is shown: only the browser that opened the one-time launch link gets in
+//! (another local user's request, a foreign `Origin`, a foreign `Host` are refused);
+//! every answer is `no-store` under the content security policy; a new store needs a
+//! strong passphrase typed twice; a wrong passphrase changes nothing; the store is
+//! closed after the idle time and on "Lock now".
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use intake_client::app::{Config, DEFAULT_IDLE, RunningApp};
+
+const PASSPHRASE: &str = "lumi i bardhë në mal";
+
+/// An answer: status, headers (names lower-case), body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn location(&self) -> &str {
+        self.header("location").unwrap_or("")
+    }
+}
+
+/// One HTTP/1.1 request with exactly `headers` (plus `Connection: close` and the
+/// body's length).
+fn raw(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the app");
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    req.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Percent-encodes a form value.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The app under test with the browser that launched it: its session cookie and the
+/// CSRF token of the pages it got.
+struct Browser {
+    app: RunningApp,
+    home: tempfile::TempDir,
+    cookie: String,
+    lang: Option<&'static str>,
+}
+
+impl Browser {
+    fn start(idle: Duration) -> Browser {
+        let home = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = Config {
+            home: home.path().join("store"),
+            idle,
+        };
+        let app = RunningApp::start(config, listener).expect("start the app");
+        let url = app.launch_url();
+        let path = &url[url.find("/launch").unwrap()..];
+        let port = app.port();
+        let launched = raw(
+            port,
+            "GET",
+            path,
+            &[("Host", &format!("127.0.0.1:{port}"))],
+            "",
+        );
+        assert_eq!(launched.status, 303, "{}", launched.body);
+        assert_eq!(launched.location(), "/");
+        let set = launched.header("set-cookie").expect("a session cookie");
+        let cookie = set.split(';').next().unwrap().to_string();
+        Browser {
+            app,
+            home,
+            cookie,
+            lang: None,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.app.port()
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+
+    fn cookies(&self) -> String {
+        match self.lang {
+            Some(l) => format!("{}; intake_app_lang={l}", self.cookie),
+            None => self.cookie.clone(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        let host = self.host();
+        let cookies = self.cookies();
+        raw(
+            self.port(),
+            "GET",
+            path,
+            &[("Host", &host), ("Cookie", &cookies)],
+            "",
+        )
+    }
+
+    /// Posts a form from one of the app's pages (with its `Origin`).
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let host = self.host();
+        let origin = format!("http://{host}");
+        let cookies = self.cookies();
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        raw(
+            self.port(),
+            "POST",
+            path,
+            &[("Host", &host), ("Origin", &origin), ("Cookie", &cookies)],
+            &body.join("&"),
+        )
+    }
+
+    /// The CSRF token of the page at `path`.
+    fn csrf(&self, path: &str) -> String {
+        let page = self.get(path);
+        csrf_of(&page.body).unwrap_or_else(|| panic!("no CSRF token in {path}: {}", page.body))
+    }
+
+    fn store_dir(&self) -> std::path::PathBuf {
+        self.home.path().join("store")
+    }
+
+    /// Creates the store through the new-store page.
+    fn create_store(&self) {
+        let csrf = self.csrf("/unlock");
+        let done = self.post(
+            "/unlock",
+            &[
+                ("csrf", &csrf),
+                ("passphrase", PASSPHRASE),
+                ("repeat", PASSPHRASE),
+            ],
+        );
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.location(), "/cases");
+        assert!(self.app.is_unlocked());
+    }
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    Some(html[at..].split('"').next()?.to_string())
+}
+
+/// Every file under `dir` with its contents.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_request_without_the_session_cookie_is_refused() {
+    let b = Browser::start(DEFAULT_IDLE);
+    let host = b.host();
+    let other = format!("intake_app_{}=0000", b.port());
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/cases"),
+        ("GET", "/unlock"),
+        ("POST", "/lock"),
+    ] {
+        let none = raw(b.port(), method, path, &[("Host", &host)], "");
+        assert_eq!(none.status, 403, "{method} {path} without a cookie");
+        let forged = raw(
+            b.port(),
+            method,
+            path,
+            &[("Host", &host), ("Cookie", &other)],
+            "",
+        );
+        assert_eq!(forged.status, 403, "{method} {path} with a made-up cookie");
+    }
+    // The browser that launched the app gets in.
+    assert_eq!(b.get("/unlock").status, 200);
+}
+
+#[test]
+fn a_foreign_origin_is_refused() {
+    let b = Browser::start(DEFAULT_IDLE);
+    let host = b.host();
+    let cookie = b.cookies();
+    for origin in [
+        "http://evil.example",
+        "null",
+        &format!("http://localhost:{}", b.port()),
+        &format!("http://127.0.0.1:{}", b.port() as u32 + 1),
+    ] {
+        for (method, path) in [("GET", "/unlock"), ("POST", "/unlock"), ("POST", "/lock")] {
+            let a = raw(
+                b.port(),
+                method,
+                path,
+                &[("Host", &host), ("Cookie", &cookie), ("Origin", origin)],
+                "",
+            );
+            assert_eq!(a.status, 403, "{method} {path} from {origin}");
+        }
+    }
+    let ours = format!("http://{host}");
+    let a = raw(
+        b.port(),
+        "GET",
+        "/unlock",
+        &[("Host", &host), ("Cookie", &cookie), ("Origin", &ours)],
+        "",
+    );
+    assert_eq!(a.status, 200);
+}
+
+#[test]
+fn a_foreign_host_is_refused() {
+    let b = Browser::start(DEFAULT_IDLE);
+    let cookie = b.cookies();
+    let port = b.port();
+    // A name rebound to 127.0.0.1 by a web page's DNS carries that name.
+    for host in [
+        format!("evil.example:{port}"),
+        format!("localhost:{port}"),
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{}", port as u32 + 1),
+    ] {
+        let a = raw(
+            port,
+            "GET",
+            "/unlock",
+            &[("Host", &host), ("Cookie", &cookie)],
+            "",
+        );
+        assert_eq!(a.status, 421, "Host: {host}");
+    }
+    let no_host = raw(port, "GET", "/unlock", &[("Cookie", &cookie)], "");
+    assert!(
+        no_host.status == 421 || no_host.status == 400,
+        "{}",
+        no_host.status
+    );
+    // Not even the launch link answers to another name.
+    let url = b.app.launch_url();
+    let a = raw(
+        port,
+        "GET",
+        &url[url.find("/launch").unwrap()..],
+        &[("Host", "evil.example")],
+        "",
+    );
+    assert_eq!(a.status, 421);
+}
+
+#[test]
+fn the_launch_secret_works_once_for_a_cookie_that_is_not_the_secret() {
+    let home = tempfile::tempdir().unwrap();
+    let app = RunningApp::start(
+        Config {
+            home: home.path().to_path_buf(),
+            idle: DEFAULT_IDLE,
+        },
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap();
+    let port = app.port();
+    let host = format!("127.0.0.1:{port}");
+    let url = app.launch_url();
+    let path = &url[url.find("/launch").unwrap()..];
+    let secret = &path[path.find("secret=").unwrap() + 7..];
+    assert_eq!(secret.len(), 64, "32 random bytes, hex");
+
+    let wrong = raw(port, "GET", "/launch?secret=00", &[("Host", &host)], "");
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.header("set-cookie").is_none());
+
+    let first = raw(port, "GET", path, &[("Host", &host)], "");
+    assert_eq!(first.status, 303);
+    assert_eq!(first.location(), "/");
+    let set = first.header("set-cookie").unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    let cookie = set.split(';').next().unwrap();
+    let value = cookie.split_once('=').unwrap().1;
+    assert_eq!(value.len(), 64);
+    assert_ne!(value, secret, "the cookie is never the secret");
+
+    let again = raw(port, "GET", path, &[("Host", &host)], "");
+    assert_eq!(again.status, 403, "the link works once");
+    assert!(again.header("set-cookie").is_none());
+    // The cookie the first use got still works.
+    let page = raw(
+        port,
+        "GET",
+        "/unlock",
+        &[("Host", &host), ("Cookie", cookie)],
+        "",
+    );
+    assert_eq!(page.status, 200);
+}
+
+#[test]
+fn every_answer_is_no_store_under_the_policy() {
+    let b = Browser::start(DEFAULT_IDLE);
+    let host = b.host();
+    let answers = [
+        b.get("/unlock"),
+        b.get("/"),
+        b.get("/no-such-page"),
+        raw(b.port(), "GET", "/unlock", &[("Host", &host)], ""),
+        raw(b.port(), "GET", "/unlock", &[("Host", "evil.example")], ""),
+        b.post("/lock", &[("csrf", "wrong")]),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 303, 404, 403, 421, 403]);
+    for a in &answers {
+        assert_eq!(a.header("cache-control"), Some("no-store"), "{}", a.status);
+        let csp = a.header("content-security-policy").unwrap_or("");
+        assert!(csp.starts_with("default-src 'none'"), "{}: {csp}", a.status);
+        assert!(csp.contains("frame-ancestors 'none'"));
+    }
+    // Nothing is fetched from elsewhere: styles are inline, there is no script.
+    let page = &answers[0].body;
+    assert!(page.contains("<style>"));
+    assert!(!page.contains("<script"));
+    assert!(!page.contains("<link"));
+    assert!(!page.contains("http://") && !page.contains("https://"));
+}
+
+#[test]
+fn a_new_store_needs_a_strong_passphrase_typed_twice() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.lang = Some("sr-Latn");
+    let csrf = b.csrf("/unlock");
+    let page = b.get("/unlock");
+    assert!(
+        page.body.contains(r#"name="repeat""#),
+        "a new store asks twice"
+    );
+
+    let differ = b.post(
+        "/unlock",
+        &[
+            ("csrf", &csrf),
+            ("passphrase", PASSPHRASE),
+            ("repeat", "lumi i bardhë në male"),
+        ],
+    );
+    assert_eq!(differ.status, 400);
+    assert!(
+        differ.body.contains("Lozinke se ne poklapaju."),
+        "{}",
+        differ.body
+    );
+
+    let short = b.post(
+        "/unlock",
+        &[
+            ("csrf", &csrf),
+            ("passphrase", "kratko"),
+            ("repeat", "kratko"),
+        ],
+    );
+    assert_eq!(short.status, 400);
+    assert!(short.body.contains("najmanje 12 znakova"), "{}", short.body);
+
+    let run = b.post(
+        "/unlock",
+        &[
+            ("csrf", &csrf),
+            ("passphrase", "123456789012"),
+            ("repeat", "123456789012"),
+        ],
+    );
+    assert!(run.body.contains("niz susednih tastera"), "{}", run.body);
+
+    b.lang = Some("en");
+    let repeats = b.post(
+        "/unlock",
+        &[
+            ("csrf", &csrf),
+            ("passphrase", "abcabcabcabc"),
+            ("repeat", "abcabcabcabc"),
+        ],
+    );
+    assert!(
+        repeats.body.contains("repeats the same few characters"),
+        "{}",
+        repeats.body
+    );
+
+    assert!(!b.app.is_unlocked());
+    assert!(
+        !b.store_dir().exists() || snapshot(&b.store_dir()).is_empty(),
+        "a refused passphrase writes nothing"
+    );
+
+    let no_csrf = b.post(
+        "/unlock",
+        &[("passphrase", PASSPHRASE), ("repeat", PASSPHRASE)],
+    );
+    assert_eq!(no_csrf.status, 403);
+    assert!(!b.app.is_unlocked());
+
+    b.create_store();
+    assert!(b.store_dir().join("intake.db").exists());
+    assert_eq!(b.get("/cases").status, 200);
+}
+
+#[test]
+fn a_wrong_passphrase_says_so_and_changes_nothing() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    let csrf = b.csrf("/cases");
+    assert_eq!(b.post("/lock", &[("csrf", &csrf)]).status, 303);
+    assert!(!b.app.is_unlocked());
+    let before = snapshot(&b.store_dir());
+
+    b.lang = Some("sq");
+    let page = b.get("/unlock");
+    assert!(
+        !page.body.contains(r#"name="repeat""#),
+        "an existing store asks once"
+    );
+    let wrong = b.post(
+        "/unlock",
+        &[("csrf", &csrf), ("passphrase", "lumi i zi në mal")],
+    );
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong
+            .body
+            .contains("Fjalëkalim i gabuar. Asgjë nuk u ndryshua"),
+        "{}",
+        wrong.body
+    );
+    assert!(!b.app.is_unlocked());
+    assert_eq!(snapshot(&b.store_dir()), before, "nothing touched");
+
+    let right = b.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);
+    assert_eq!(right.status, 303);
+    assert!(b.app.is_unlocked());
+}
+
+#[test]
+fn lock_now_closes_the_store() {
+    let b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    let csrf = b.csrf("/cases");
+    assert_eq!(b.post("/lock", &[("csrf", "not the token")]).status, 403);
+    assert!(b.app.is_unlocked(), "a form without the token does nothing");
+
+    let locked = b.post("/lock", &[("csrf", &csrf)]);
+    assert_eq!(locked.status, 303);
+    assert_eq!(locked.location(), "/unlock");
+    assert!(!b.app.is_unlocked());
+    let cases = b.get("/cases");
+    assert_eq!(cases.status, 303);
+    assert_eq!(cases.location(), "/unlock");
+    let page = b.get("/unlock");
+    assert!(
+        page.body.contains("Aplikacioni është kyçur."),
+        "{}",
+        page.body
+    );
+}
+
+#[test]
+fn the_store_is_closed_after_the_idle_time() {
+    let mut b = Browser::start(Duration::from_secs(5 * 60));
+    b.lang = Some("en");
+    b.create_store();
+    // Use just before the limit keeps it open…
+    b.app.clock().advance(Duration::from_secs(4 * 60));
+    assert_eq!(b.get("/cases").status, 200);
+    b.app.clock().advance(Duration::from_secs(4 * 60));
+    assert_eq!(
+        b.get("/cases").status,
+        200,
+        "the idle time counts from the last request"
+    );
+    assert!(b.app.is_unlocked());
+
+    // …and without a request, the store is closed on its own: moving the clock wakes
+    // the app's idle check, no request needed.
+    b.app.clock().advance(Duration::from_secs(5 * 60));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.app.is_unlocked() && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(!b.app.is_unlocked(), "closed without a request");
+    let cases = b.get("/cases");
+    assert_eq!(cases.status, 303);
+    assert_eq!(cases.location(), "/unlock");
+    let page = b.get("/unlock");
+    assert!(
+        page.body.contains("locked itself after 5 min."),
+        "{}",
+        page.body
+    );
+}
