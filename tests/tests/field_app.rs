@@ -14,6 +14,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use intake_client::app::{Config, DEFAULT_IDLE, RunningApp};
+use intake_client::{Key, Store};
+use intake_shared::{FieldType, Form, FormRegistry, Lang, RecordId, ReviewStatus, Rule, Value};
+use intake_web::form::label;
+use intake_web::i18n::{Msg, t};
 
 const PASSPHRASE: &str = "lumi i bardhë në mal";
 
@@ -585,4 +589,383 @@ fn the_store_is_closed_after_the_idle_time() {
         "{}",
         page.body
     );
+}
+
+// ---- My cases, a case's page
+
+impl Browser {
+    /// Runs `f` on the store opened beside the app (as a sync or another device's
+    /// change arriving would), with the app locked meanwhile.
+    fn beside<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let csrf = self.csrf_any();
+        assert_eq!(self.post("/lock", &[("csrf", &csrf)]).status, 303);
+        let key = Key::from_passphrase(&self.store_dir(), PASSPHRASE).unwrap();
+        let mut store = Store::open(&self.store_dir(), &key).unwrap();
+        let out = f(&mut store);
+        drop(store);
+        let back = self.post("/unlock", &[("csrf", &csrf), ("passphrase", PASSPHRASE)]);
+        assert_eq!(back.status, 303);
+        out
+    }
+
+    /// The CSRF token from whichever page the app shows now.
+    fn csrf_any(&self) -> String {
+        let page = self.get("/unlock");
+        let page = if page.status == 303 {
+            self.get("/cases")
+        } else {
+            page
+        };
+        csrf_of(&page.body).expect("a CSRF token")
+    }
+
+    /// Creates a case through the new-case form; returns its id.
+    fn new_case(&self, fields: &[(&str, &str)]) -> (RecordId, Answer) {
+        let csrf = self.csrf("/cases/new");
+        let mut form = vec![("csrf".to_string(), csrf)];
+        form.extend(
+            fields
+                .iter()
+                .map(|(k, v)| (format!("f.{k}"), v.to_string())),
+        );
+        let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let a = self.post("/cases/new", &refs);
+        let page = if a.status == 303 {
+            a.location().to_string()
+        } else {
+            find_action(&a.body)
+        };
+        let id = page
+            .trim_start_matches("/cases/")
+            .split(['?', '/', '#'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("no case id in {page:?}: {}", a.body));
+        (id, a)
+    }
+}
+
+fn find_action(html: &str) -> String {
+    let at = html
+        .find(r#"form class="case" method="post" action=""#)
+        .expect("the case form");
+    let rest = &html[at + r#"form class="case" method="post" action=""#.len()..];
+    rest.split('"').next().unwrap().to_string()
+}
+
+/// Answers for every required field of `form`: the first choice, a date, a number in
+/// range, "yes", some text.
+fn required_answers(form: &Form) -> Vec<(String, String)> {
+    form.fields()
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| {
+            let v = match f.kind {
+                FieldType::Choice => form.choices(f)[0].value.clone(),
+                FieldType::Date => "2026-04-19".into(),
+                FieldType::Integer => f.min.unwrap_or(1).to_string(),
+                FieldType::YesNo => "yes".into(),
+                _ => "Drita Krasniqi".into(),
+            };
+            (f.name.clone(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_case_is_saved_at_once_and_a_bad_value_gets_the_forms_message() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    b.lang = Some("sr-Cyrl");
+    let (id, bad) = b.new_case(&[
+        ("full_name", "Ђорђе Јовановић"),
+        ("birth_year", "тысяча"),
+        ("municipality", "prizren"),
+    ]);
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("Проверите означена поља."),
+        "{}",
+        bad.body
+    );
+    // The field's own message, in Cyrillic, next to the typed value kept as typed.
+    let form = FormRegistry::builtin().latest("intake").unwrap();
+    let expected = Rule::NotAnInteger.message(Lang::SrCyrl);
+    assert!(bad.body.contains(&expected), "{expected}: {}", bad.body);
+    assert!(bad.body.contains(r#"value="тысяча""#));
+    assert!(bad.body.contains(r#"aria-invalid="true""#));
+
+    // Fixed on the case's page.
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    let fixed = b.post(
+        &format!("/cases/{id}"),
+        &[("csrf", &csrf), ("f.birth_year", "1990")],
+    );
+    assert_eq!(fixed.status, 303, "{}", fixed.body);
+    let page = b.get(fixed.location());
+    assert!(page.body.contains("Сачувано."), "{}", page.body);
+
+    // Durable as soon as the answer came: the store, opened on its own, has it all.
+    let record = b.beside(|s| {
+        let r = s.get(id).unwrap();
+        (
+            r.get("full_name"),
+            r.get("birth_year"),
+            r.get("municipality"),
+        )
+    });
+    assert_eq!(record.0, Some(Value::Text("Ђорђе Јовановић".into())));
+    assert_eq!(record.1, Some(Value::Int(1990)));
+    assert_eq!(record.2, Some(Value::Text("prizren".into())));
+    let _ = form;
+
+    // An edit that changes nothing writes nothing.
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    let changes_before = b.beside(|s| s.get(id).unwrap().change_count());
+    let same = b.post(
+        &format!("/cases/{id}"),
+        &[
+            ("csrf", &csrf),
+            ("f.birth_year", "1990"),
+            ("f.full_name", "Ђорђе Јовановић"),
+        ],
+    );
+    assert_eq!(same.status, 303);
+    assert_eq!(
+        b.beside(|s| s.get(id).unwrap().change_count()),
+        changes_before
+    );
+}
+
+#[test]
+fn submit_names_what_is_missing_then_sends_the_case() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    b.lang = Some("en");
+    let (id, created) = b.new_case(&[("full_name", "Drita Krasniqi")]);
+    assert_eq!(created.status, 303);
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    let refused = b.post(&format!("/cases/{id}/submit"), &[("csrf", &csrf)]);
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("these required fields are empty"),
+        "{}",
+        refused.body
+    );
+    let form = FormRegistry::builtin().latest("intake").unwrap();
+    let municipality = label(form.field("municipality").unwrap(), Lang::En);
+    assert!(
+        refused.body.contains(municipality),
+        "{municipality}: {}",
+        refused.body
+    );
+    assert_eq!(
+        b.beside(|s| s.get(id).unwrap().status()),
+        ReviewStatus::Draft
+    );
+
+    let answers = required_answers(&form);
+    let mut fields = vec![("csrf".to_string(), csrf.clone())];
+    fields.extend(answers.iter().map(|(k, v)| (format!("f.{k}"), v.clone())));
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(b.post(&format!("/cases/{id}"), &refs).status, 303);
+    let sent = b.post(&format!("/cases/{id}/submit"), &[("csrf", &csrf)]);
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert!(
+        b.get(sent.location())
+            .body
+            .contains("The case is submitted for review.")
+    );
+    assert_eq!(
+        b.beside(|s| s.get(id).unwrap().status()),
+        ReviewStatus::Submitted
+    );
+}
+
+#[test]
+fn my_cases_show_needs_changes_first_with_the_note_then_drafts() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    b.lang = Some("en");
+    let form = FormRegistry::builtin().latest("intake").unwrap();
+    // Statuses past draft need the required fields answered.
+    let complete = |overrides: &[(&str, &str)]| -> RecordId {
+        let mut answers = required_answers(&form);
+        for (k, v) in overrides {
+            answers.retain(|(n, _)| n != k);
+            answers.push((k.to_string(), v.to_string()));
+        }
+        let refs: Vec<(&str, &str)> = answers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (id, a) = b.new_case(&refs);
+        assert_eq!(a.status, 303, "{}", a.body);
+        id
+    };
+    let submitted = complete(&[("full_name", "Submitted Person")]);
+    let back = complete(&[("full_name", "Sent Back Person"), ("urgency", "high")]);
+    let (draft, _) = b.new_case(&[("full_name", "Draft Person"), ("municipality", "prizren")]);
+    // The supervisor's decisions arrive (as a sync would bring them).
+    b.beside(|s| {
+        s.edit(submitted, |e| e.set_status(ReviewStatus::Closed, None))
+            .unwrap();
+        s.edit(back, |e| {
+            e.set_status(ReviewStatus::NeedsChanges, Some("re-ask consent"))
+        })
+        .unwrap();
+    });
+    let list = b.get("/cases").body;
+    let at = |name: &str| {
+        list.find(name)
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+    };
+    assert!(at("Sent Back Person") < at("Draft Person"));
+    assert!(at("Draft Person") < at("Submitted Person"));
+    assert!(
+        list.contains("re-ask consent"),
+        "the supervisor's note is shown"
+    );
+    assert!(list.contains("Supervisor&#39;s note") || list.contains("Supervisor's note"));
+    assert!(list.contains("Not synced yet"), "nothing has been synced");
+    assert!(list.contains("Needs changes"));
+    let high = form.value_label(
+        form.field("urgency").unwrap(),
+        &Value::Text("high".into()),
+        Lang::En,
+    );
+    assert!(list.contains(&format!("Urgency: {high}")), "{list}");
+    let _ = draft;
+}
+
+#[test]
+fn a_conflict_shows_each_value_with_its_author_and_a_button_for_each() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    b.lang = Some("en");
+    let (id, _) = b.new_case(&[("full_name", "Drita Krasniqi"), ("village", "Zym")]);
+    // Two devices' concurrent edits of one field, merged in the store.
+    b.beside(|s| {
+        let key = Key::from_passphrase(&b.store_dir(), PASSPHRASE).unwrap();
+        let mut other = Store::open(&b.store_dir(), &key).unwrap();
+        s.set_user("vjosa").unwrap();
+        other.set_user("arben").unwrap();
+        let mut mine = s.get(id).unwrap();
+        let mut theirs = other.get(id).unwrap();
+        mine.edit(chrono::Utc::now(), |e| {
+            e.set("village", Value::Text("Lubizhdë".into()))
+        })
+        .unwrap();
+        theirs
+            .edit(chrono::Utc::now(), |e| {
+                e.set("village", Value::Text("Hoçë".into()))
+            })
+            .unwrap();
+        s.save(&mut mine).unwrap();
+        other.save(&mut theirs).unwrap();
+    });
+    assert!(b.get("/cases").body.contains(">Conflict<"));
+    let page = b.get(&format!("/cases/{id}")).body;
+    assert!(page.contains("Conflict in"), "{page}");
+    assert!(page.contains("Lubizhdë") && page.contains("Hoçë"));
+    assert!(
+        page.contains("by vjosa, ") && page.contains("by arben, "),
+        "{page}"
+    );
+    assert_eq!(page.matches("Keep this value").count(), 2);
+
+    let csrf = csrf_of(&page).unwrap();
+    let kept = b.post(
+        &format!("/cases/{id}/resolve"),
+        &[("csrf", &csrf), ("field", "village"), ("value", "Hoçë")],
+    );
+    assert_eq!(kept.status, 303);
+    let page = b.get(kept.location()).body;
+    assert!(!page.contains("Keep this value"));
+    let village = b.beside(|s| {
+        let mut r = s.get(id).unwrap();
+        (r.get("village"), r.conflicts().len())
+    });
+    assert_eq!(village, (Some(Value::Text("Hoçë".into())), 0));
+}
+
+#[test]
+fn follow_up_visits_and_comments_are_added() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.create_store();
+    b.lang = Some("sq");
+    let (id, _) = b.new_case(&[("full_name", "Drita Krasniqi")]);
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    let followup = FormRegistry::builtin().latest("followup").unwrap();
+    // A bad date: the follow-up form's message, nothing added.
+    let mut fields = vec![("csrf".to_string(), csrf.clone())];
+    for (k, v) in required_answers(&followup) {
+        let v = if k == "date" { "nesër".to_string() } else { v };
+        fields.push((format!("a.{k}"), v));
+    }
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let bad = b.post(&format!("/cases/{id}/followup"), &refs);
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains(&Rule::NotADate.message(Lang::Sq)),
+        "{}",
+        bad.body
+    );
+    assert!(b.beside(|s| s.get(id).unwrap().actions().is_empty()));
+
+    let mut fields = vec![("csrf".to_string(), csrf.clone())];
+    fields.extend(
+        required_answers(&followup)
+            .into_iter()
+            .map(|(k, v)| (format!("a.{k}"), v)),
+    );
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let added = b.post(&format!("/cases/{id}/followup"), &refs);
+    assert_eq!(added.status, 303, "{}", added.body);
+
+    let commented = b.post(
+        &format!("/cases/{id}/comment"),
+        &[("csrf", &csrf), ("text", "Klientja kërkon përkthyes.")],
+    );
+    assert_eq!(commented.status, 303);
+    let page = b.get(&format!("/cases/{id}")).body;
+    assert!(page.contains("Klientja kërkon përkthyes."));
+    assert!(!page.contains(t(Lang::Sq, Msg::NoFollowUpActions)));
+    let (actions, comments) = b.beside(|s| {
+        let mut r = s.get(id).unwrap();
+        (r.actions().len(), r.comments().len())
+    });
+    assert_eq!((actions, comments), (1, 1));
+}
+
+#[test]
+fn the_language_switch_offers_all_seven_and_is_remembered() {
+    let b = Browser::start(DEFAULT_IDLE);
+    let page = b.get("/unlock").body;
+    for lang in Lang::ALL {
+        assert!(
+            page.contains(&format!("hreflang=\"{}\"", lang.code())) || lang == Lang::Sq,
+            "{lang} offered"
+        );
+    }
+    let switched = b.get("/lang?to=tr&back=%2Funlock");
+    assert_eq!(switched.status, 303);
+    assert_eq!(switched.location(), "/unlock");
+    let set = switched.header("set-cookie").unwrap();
+    assert!(
+        set.starts_with("intake_app_lang=tr;") && set.contains("Max-Age="),
+        "{set}"
+    );
+    // A crafted "back" stays on the app.
+    assert_eq!(b.get("/lang?to=bs&back=%2F%2Fevil.example").location(), "/");
 }

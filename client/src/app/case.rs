@@ -427,25 +427,29 @@ fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup {
             @if view.status == ReviewStatus::NeedsChanges && let Some(note) = &view.note {
                 div.note role="note" { strong { (t(lang, Msg::SupervisorNote)) ": " } (note) }
             }
-            @for c in &field_conflicts {
-                @if let Some(field) = view.form.field(&c.field) {
-                    section.conflict {
-                        h2 { (tf(lang, Msg::ConflictIn, &[("field", label(field, lang))])) }
-                        p { (t(lang, Msg::ConflictExplain)) }
-                        ul {
-                            @for v in &c.values {
-                                li {
-                                    strong { (field_value(&view.form, field, &v.value, lang)) }
-                                    " "
-                                    span.muted { (tf(lang, Msg::ValueBy, &[
-                                        ("author", v.author.as_deref().unwrap_or(t(lang, Msg::UnknownAuthor))),
-                                        ("time", &v.at.map(|a| a.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()),
-                                    ])) }
-                                    form method="post" action={ "/cases/" (id) "/resolve" } {
-                                        (csrf_input(csrf))
-                                        input type="hidden" name="field" value=(c.field);
-                                        input type="hidden" name="value" value=(v.value.to_string());
-                                        button type="submit" { (t(lang, Msg::ResolveWithThisValue)) }
+            @if !field_conflicts.is_empty() {
+                section.conflicts {
+                    @for c in &field_conflicts {
+                        @if let Some(field) = view.form.field(&c.field) {
+                            div.conflict {
+                                h2 { (tf(lang, Msg::ConflictIn, &[("field", label(field, lang))])) }
+                                p { (t(lang, Msg::ConflictExplain)) }
+                                ul {
+                                    @for v in &c.values {
+                                        li {
+                                            strong { (field_value(&view.form, field, &v.value, lang)) }
+                                            " "
+                                            span.muted { (tf(lang, Msg::ValueBy, &[
+                                                ("author", v.author.as_deref().unwrap_or(t(lang, Msg::UnknownAuthor))),
+                                                ("time", &v.at.map(|a| a.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()),
+                                            ])) }
+                                            form method="post" action={ "/cases/" (id) "/resolve" } {
+                                                (csrf_input(csrf))
+                                                input type="hidden" name="field" value=(c.field);
+                                                input type="hidden" name="value" value=(v.value.to_string());
+                                                button type="submit" { (t(lang, Msg::ResolveWithThisValue)) }
+                                            }
+                                        }
                                     }
                                 }
                             }

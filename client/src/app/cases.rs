@@ -34,8 +34,8 @@ fn rank(status: &str) -> u8 {
     }
 }
 
-pub fn sort(cases: &mut [Summary]) {
-    cases.sort_by_key(|c| rank(&c.status));
+pub fn sort<T>(cases: &mut [T], status: impl Fn(&T) -> &str) {
+    cases.sort_by_key(|c| rank(status(c)));
 }
 
 /// A choice field's value by its label in `lang`, from the record's own form version.
@@ -60,10 +60,26 @@ fn choice_label(
 pub async fn list(visit: Visit) -> Result<HttpResponse, AppError> {
     let lang = visit.lang;
     let (mut cases, forms) = visit
-        .store(|s| s.list(None).map(|l| (l, s.forms())))
+        .store(|s| -> Result<_, crate::StoreError> {
+            // The name is not in the list's projection (it is sensitive, and the
+            // projection is what a server-side listing could see); on her own device
+            // the paralegal sees whom each case is about, read from the record.
+            let mut cases = Vec::new();
+            for summary in s.list(None)? {
+                let name = summary
+                    .id
+                    .parse()
+                    .ok()
+                    .and_then(|id| s.get(id).ok())
+                    .and_then(|r| r.get("full_name"))
+                    .map(|v| v.to_string());
+                cases.push(Listed { summary, name });
+            }
+            Ok((cases, s.forms()))
+        })
         .await?
         .map_err(|e| AppError::internal(lang, e))?;
-    sort(&mut cases);
+    sort(&mut cases, |c| &c.summary.status);
     let title = t(lang, Msg::MyCases);
     Ok(html(app_page(
         &visit.viewer(),
@@ -82,12 +98,35 @@ pub async fn list(visit: Visit) -> Result<HttpResponse, AppError> {
     )))
 }
 
-fn row(forms: &FormRegistry, case: &Summary, lang: Lang) -> Markup {
-    let name = case
-        .summary
+/// A case of the list: its projection and the client's name.
+struct Listed {
+    summary: Summary,
+    name: Option<String>,
+}
+
+fn row(forms: &FormRegistry, listed: &Listed, lang: Lang) -> Markup {
+    let case = &listed.summary;
+    let name = listed
+        .name
         .as_deref()
+        .or(case.summary.as_deref())
         .filter(|s| !s.trim().is_empty())
-        .unwrap_or(&case.id);
+        .unwrap_or(t(lang, Msg::Case));
+    let mut meta = Vec::new();
+    if let Some(u) = &case.urgency {
+        meta.push(format!(
+            "{}: {}",
+            t(lang, Msg::Urgency),
+            choice_label(forms, case, "urgency", u, lang)
+        ));
+    }
+    if let Some(m) = &case.municipality {
+        meta.push(format!(
+            "{}: {}",
+            t(lang, Msg::Municipality),
+            choice_label(forms, case, "municipality", m, lang)
+        ));
+    }
     html! {
         li.case data-status=(case.status) {
             a href={ "/cases/" (case.id) } { strong { (name) } }
@@ -97,14 +136,7 @@ fn row(forms: &FormRegistry, case: &Summary, lang: Lang) -> Markup {
             @if case.status == "needs_changes" && let Some(note) = &case.review_note {
                 p.note { (t(lang, Msg::SupervisorNote)) ": " (note) }
             }
-            p.meta {
-                @if let Some(u) = &case.urgency {
-                    (t(lang, Msg::Urgency)) ": " (choice_label(forms, case, "urgency", u, lang)) " · "
-                }
-                @if let Some(m) = &case.municipality {
-                    (t(lang, Msg::Municipality)) ": " (choice_label(forms, case, "municipality", m, lang))
-                }
-            }
+            @if !meta.is_empty() { p.meta { (meta.join(" · ")) } }
         }
     }
 }
@@ -142,7 +174,7 @@ mod tests {
             case("d", "approved"),
             case("e", "draft"),
         ];
-        sort(&mut cases);
+        sort(&mut cases, |c| &c.status);
         let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["c", "b", "e", "a", "d"]);
     }

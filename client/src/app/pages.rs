@@ -38,9 +38,9 @@ pub fn app_page(v: &Viewer, title: &str, body: Markup) -> Markup {
     page(
         &chrome,
         html! {
-            form.lock method="post" action="/lock" {
+            form.actions method="post" action="/lock" {
                 (csrf_input(v.csrf))
-                button type="submit" { (t(lang, Msg::LockNow)) }
+                button.secondary type="submit" { (t(lang, Msg::LockNow)) }
             }
             (body)
         },
