@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use intake_client::app::{Config, DEFAULT_IDLE, RunningApp};
 use intake_client::{Key, Store};
+use intake_server::storage::Role;
 use intake_shared::{FieldType, Form, FormRegistry, Lang, RecordId, ReviewStatus, Rule, Value};
+use intake_tests::{TestDevice, TestServer};
 use intake_web::form::label;
 use intake_web::i18n::{Msg, t};
 
@@ -968,4 +970,122 @@ fn the_language_switch_offers_all_seven_and_is_remembered() {
     );
     // A crafted "back" stays on the app.
     assert_eq!(b.get("/lang?to=bs&back=%2F%2Fevil.example").location(), "/");
+}
+
+// ---- Sync, enrolment, device
+
+impl Browser {
+    /// Starts a sync from the sync page and reloads the page, as its refresh does,
+    /// until the sync is over; returns the last page.
+    fn sync_and_wait(&self) -> String {
+        let csrf = self.csrf("/sync");
+        let started = self.post("/sync", &[("csrf", &csrf)]);
+        assert_eq!(started.status, 303);
+        assert_eq!(started.location(), "/sync");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = self.get("/sync").body;
+            if !page.contains(r#"http-equiv="refresh""#) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "the sync did not end: {page}");
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[test]
+fn enrol_sync_and_the_supervisors_decision_comes_back_first() {
+    let server = TestServer::start();
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.lang = Some("en");
+    b.create_store();
+    assert!(
+        b.get("/sync")
+            .body
+            .contains("This device is not enrolled with a server yet.")
+    );
+
+    let form = FormRegistry::builtin().latest("intake").unwrap();
+    let mut answers = required_answers(&form);
+    answers.retain(|(k, _)| k != "full_name");
+    answers.push(("full_name".into(), "Drita Krasniqi".into()));
+    let refs: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (id, _) = b.new_case(&refs);
+    let (draft, _) = b.new_case(&[("full_name", "Draft Person")]);
+    let csrf = b.csrf("/device");
+    assert_eq!(
+        b.post(&format!("/cases/{id}/submit"), &[("csrf", &csrf)])
+            .status,
+        303
+    );
+
+    // A wrong code: said in plain words, nothing enrolled.
+    let code = server.add_user("vesa", Role::Paralegal, Some("prizren"));
+    let wrong = b.post(
+        "/device/enrol",
+        &[
+            ("csrf", &csrf),
+            ("server", &server.url),
+            ("code", "AAAA-BBBB-CCCC"),
+        ],
+    );
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong.body.contains("Enrolment failed: the code is wrong"),
+        "{}",
+        wrong.body
+    );
+    let enrolled = b.post(
+        "/device/enrol",
+        &[
+            ("csrf", &csrf),
+            ("server", &server.url),
+            ("code", &code),
+            ("label", "laptop"),
+        ],
+    );
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    assert!(enrolled.body.contains("The device is enrolled."));
+    let device = b.get("/device").body;
+    assert!(
+        device.contains("<dd>vesa</dd>") && device.contains(&server.url),
+        "{device}"
+    );
+    assert!(device.contains(&b.store_dir().display().to_string()));
+
+    let done = b.sync_and_wait();
+    assert!(done.contains("Last sync: 20"), "{done}");
+    assert!(!done.contains("did not finish"), "{done}");
+    assert!(
+        !b.get("/cases").body.contains("Not synced yet"),
+        "everything went up"
+    );
+
+    // The supervisor finds the case and sends it back with a note.
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    merita.sync().unwrap();
+    assert!(merita.has(id));
+    assert!(merita.has(draft));
+    merita.edit(id, |e| {
+        e.set_status(ReviewStatus::NeedsChanges, Some("re-ask consent"))
+    });
+    merita.sync().unwrap();
+
+    b.sync_and_wait();
+    let list = b.get("/cases").body;
+    let back = list.find("Drita Krasniqi").unwrap();
+    assert!(
+        back < list.find("Draft Person").unwrap(),
+        "needs changes shows first"
+    );
+    assert!(list.contains("re-ask consent"));
+
+    // The server gone: the failure in plain words.
+    drop(server);
+    let failed = b.sync_and_wait();
+    assert!(failed.contains("The server cannot be reached"), "{failed}");
 }

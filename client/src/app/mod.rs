@@ -14,7 +14,8 @@
 //! - [`cookies`], [`csrf`], [`errors`], [`pages`], [`visit`]: what every page shares;
 //! - [`unlock`] and [`passphrase`]: unlocking, creating a store, locking;
 //! - [`cases`]: the paralegal's case list; [`case`] and [`typed`]: a case's page, new
-//!   case and edit, submit, follow-ups, comments, conflicts.
+//!   case and edit, submit, follow-ups, comments, conflicts;
+//! - [`remote`]: sync (with progress, in the background too), enrolment, device.
 
 pub mod case;
 pub mod cases;
@@ -24,6 +25,7 @@ pub mod errors;
 pub mod guard;
 pub mod pages;
 pub mod passphrase;
+pub mod remote;
 pub mod state;
 pub mod typed;
 pub mod unlock;
@@ -187,7 +189,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/cases/{id}/submit", web::post().to(case::submit))
         .route("/cases/{id}/comment", web::post().to(case::comment))
         .route("/cases/{id}/followup", web::post().to(case::followup))
-        .route("/cases/{id}/resolve", web::post().to(case::resolve));
+        .route("/cases/{id}/resolve", web::post().to(case::resolve))
+        .route("/sync", web::get().to(remote::page))
+        .route("/sync", web::post().to(remote::start))
+        .route("/device", web::get().to(remote::device))
+        .route("/device/enrol", web::post().to(remote::enrol));
 }
 
 /// A rendered page as a 200 answer (the guard adds the security headers).

@@ -4,7 +4,7 @@
 
 use intake_shared::Lang;
 use intake_web::i18n::{Msg, t};
-use intake_web::layout::{Chrome, NavItem, csrf_input, page};
+use intake_web::layout::{Chrome, NavItem, csrf_input, page, page_with_head};
 use maud::{Markup, html};
 
 /// Every language the forms carry: the app is used in the field, in the client's
@@ -21,10 +21,26 @@ pub struct Viewer<'a> {
 
 /// A page for an unlocked app: navigation, "Lock now", then `body`.
 pub fn app_page(v: &Viewer, title: &str, body: Markup) -> Markup {
+    page_of(v, title, html! {}, body)
+}
+
+/// [`app_page`] that reloads itself every `seconds` (the sync page while a sync runs).
+pub fn app_page_refreshing(v: &Viewer, title: &str, seconds: u32, body: Markup) -> Markup {
+    page_of(
+        v,
+        title,
+        html! { meta http-equiv="refresh" content=(seconds); },
+        body,
+    )
+}
+
+fn page_of(v: &Viewer, title: &str, head: Markup, body: Markup) -> Markup {
     let lang = v.lang;
     let nav = vec![
         NavItem::new("/cases", t(lang, Msg::MyCases)),
         NavItem::new("/cases/new", t(lang, Msg::NewCase)),
+        NavItem::new("/sync", t(lang, Msg::Sync)),
+        NavItem::new("/device", t(lang, Msg::ThisDevice)),
     ];
     let chrome = Chrome {
         lang,
@@ -35,8 +51,9 @@ pub fn app_page(v: &Viewer, title: &str, body: Markup) -> Markup {
         here: v.here,
         languages: LANGUAGES,
     };
-    page(
+    page_with_head(
         &chrome,
+        head,
         html! {
             form.actions method="post" action="/lock" {
                 (csrf_input(v.csrf))

@@ -4,11 +4,13 @@
 //! after the idle time without a request, checked on every request and by a reaper
 //! thread, so an unattended laptop does not keep the cases open.
 
-use std::sync::{Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use super::Config;
-use crate::Store;
+use super::remote::SyncStatus;
+use crate::sync::background::SyncLoop;
+use crate::{Key, Store};
 
 /// The app's clock: the monotonic clock plus an offset that only tests move (so an
 /// idle lock is tested without waiting minutes). Moving it wakes the reaper.
@@ -59,7 +61,11 @@ pub struct Session {
 
 struct Open {
     store: Store,
+    /// Kept to open the sync threads' own handles; dropped with the store.
+    key: Key,
     last_request: Instant,
+    /// The background sync while the store is open and enrolled.
+    background: Option<SyncLoop>,
 }
 
 /// Everything the handlers share.
@@ -72,9 +78,11 @@ pub struct AppState {
     session: Mutex<Option<Session>>,
     open: Mutex<Option<Open>>,
     last_lock: Mutex<Option<LockReason>>,
+    /// What the sync page shows; shared with the sync threads.
+    pub sync: Arc<Mutex<SyncStatus>>,
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these leaves nothing half-written that matters
     // (the store's writes are transactions), so a poisoned lock is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -90,6 +98,7 @@ impl AppState {
             session: Mutex::new(None),
             open: Mutex::new(None),
             last_lock: Mutex::new(None),
+            sync: Arc::new(Mutex::new(SyncStatus::default())),
         }
     }
 
@@ -143,30 +152,64 @@ impl AppState {
 
     /// Closes the store when no request came for the idle time; true if it did.
     pub fn lock_if_idle(&self, now: Instant) -> bool {
-        let mut open = locked(&self.open);
-        let idle = open
-            .as_ref()
-            .is_some_and(|o| now.saturating_duration_since(o.last_request) >= self.config.idle);
-        if idle {
-            *open = None;
-            *locked(&self.last_lock) = Some(LockReason::Idle);
-        }
-        idle
+        let closed = {
+            let mut open = locked(&self.open);
+            let idle = open
+                .as_ref()
+                .is_some_and(|o| now.saturating_duration_since(o.last_request) >= self.config.idle);
+            if idle {
+                *locked(&self.last_lock) = Some(LockReason::Idle);
+            }
+            idle.then(|| open.take())
+        };
+        // Dropped outside the lock: stopping the background sync waits for a round
+        // trip in progress, and other requests should not wait with it.
+        closed.is_some()
     }
 
     /// Closes the store now (`None`: without a message, when the app stops).
     pub fn lock(&self, reason: Option<LockReason>) {
-        *locked(&self.open) = None;
+        let open = locked(&self.open).take();
         *locked(&self.last_lock) = reason;
+        drop(open);
     }
 
-    /// Keeps `store` open for the coming requests.
-    pub fn unlocked(&self, store: Store) {
-        *locked(&self.open) = Some(Open {
+    /// Keeps `store` open for the coming requests, with a background sync when the
+    /// device is enrolled.
+    pub fn unlocked(&self, store: Store, key: Key) {
+        let enrolled = matches!(store.enrolment(), Ok(Some(_)));
+        let previous = locked(&self.open).replace(Open {
             store,
+            key,
             last_request: self.clock.now(),
+            background: None,
         });
+        drop(previous);
         *locked(&self.last_lock) = None;
+        if enrolled {
+            self.start_background();
+        }
+    }
+
+    /// Starts the background sync (once) for the open store.
+    pub fn start_background(&self) {
+        let mut open = locked(&self.open);
+        if let Some(o) = open.as_mut()
+            && o.background.is_none()
+        {
+            let status = self.sync.clone();
+            o.background = Some(SyncLoop::start(
+                self.config.home.clone(),
+                o.key.clone(),
+                super::remote::BACKGROUND_EVERY,
+                move |report| super::remote::record(&status, report),
+            ));
+        }
+    }
+
+    /// The open store's key (for a sync thread's own handle).
+    pub fn key(&self) -> Option<Key> {
+        locked(&self.open).as_ref().map(|o| o.key.clone())
     }
 
     pub fn is_unlocked(&self) -> bool {

@@ -155,14 +155,14 @@ pub async fn unlock(visit: Visit, form: web::Form<UnlockForm>) -> Result<HttpRes
     }
     let home = visit.state.config.home.clone();
     let passphrase = form.passphrase;
-    let opened = web::block(move || -> Result<Store, StoreError> {
+    let opened = web::block(move || -> Result<(Store, Key), StoreError> {
         let key = Key::from_passphrase(&home, &passphrase)?;
-        Store::open(&home, &key)
+        Ok((Store::open(&home, &key)?, key))
     })
     .await?;
     match opened {
-        Ok(store) => {
-            visit.state.unlocked(store);
+        Ok((store, key)) => {
+            visit.state.unlocked(store, key);
             Ok(see_other("/cases"))
         }
         Err(StoreError::WrongKey) => refuse(t(lang, Msg::WrongPassphrase).to_string()),

@@ -288,6 +288,34 @@ messages! {
     ValueBy { en: "by {author}, {time}", sq: "nga {author}, {time}", sr: "uneo {author}, {time}" }
     UnknownAuthor { en: "unknown", sq: "i panjohur", sr: "nepoznat" }
 
+    // ---- Field app: sync, enrolment, device
+    Sync { en: "Sync", sq: "Sinkronizimi", sr: "Sinhronizacija" }
+    SyncNow { en: "Sync now", sq: "Sinkronizo tani", sr: "Sinhronizuj sada" }
+    SyncRunning { en: "Syncing…", sq: "Po sinkronizohet…", sr: "Sinhronizacija u toku…" }
+    /// Progress of a running sync: records sent and received, kilobytes moved.
+    SyncProgress { en: "Sent: {sent} · received: {received} · {kb} KB", sq: "Dërguar: {sent} · marrë: {received} · {kb} KB", sr: "Poslato: {sent} · primljeno: {received} · {kb} KB" }
+    SyncDone { en: "Sync finished.", sq: "Sinkronizimi përfundoi.", sr: "Sinhronizacija je završena." }
+    LastSyncFailed { en: "The last sync did not finish", sq: "Sinkronizimi i fundit nuk përfundoi", sr: "Poslednja sinhronizacija nije završena" }
+    SyncOffline { en: "The server cannot be reached (no network, or the server is down). Your cases are safe on this device; the app tries again later.", sq: "Serveri nuk mund të arrihet (pa rrjet, ose serveri nuk punon). Rastet tuaja janë të sigurta në këtë pajisje; aplikacioni provon sërish më vonë.", sr: "Server nije dostupan (nema mreže ili server ne radi). Vaši slučajevi su bezbedni na ovom uređaju; aplikacija pokušava ponovo kasnije." }
+    SyncTemporary { en: "The connection broke or the server is busy. What was already sent is kept; the app tries again later.", sq: "Lidhja u ndërpre ose serveri është i zënë. Çfarë është dërguar ruhet; aplikacioni provon sërish më vonë.", sr: "Veza je prekinuta ili je server zauzet. Ono što je već poslato je sačuvano; aplikacija pokušava ponovo kasnije." }
+    SyncRevoked { en: "This device may no longer sync: it was revoked or your account disabled. Ask your administrator.", sq: "Kjo pajisje nuk mund të sinkronizohet më: është revokuar ose llogaria juaj është çaktivizuar. Pyesni administratorin.", sr: "Ovaj uređaj više ne može da se sinhronizuje: opozvan je ili je vaš nalog onemogućen. Obratite se administratoru." }
+    SyncUpdateApp { en: "The server needs a newer version of this app. Update it, then sync again.", sq: "Serveri kërkon një version më të ri të aplikacionit. Përditësojeni, pastaj sinkronizoni sërish.", sr: "Server zahteva noviju verziju aplikacije. Ažurirajte je, pa ponovo sinhronizujte." }
+    /// `{why}`: the server's own reason.
+    SyncRefused { en: "The server refused the sync: {why}", sq: "Serveri e refuzoi sinkronizimin: {why}", sr: "Server je odbio sinhronizaciju: {why}" }
+    NotEnrolled { en: "This device is not enrolled with a server yet.", sq: "Kjo pajisje ende nuk është regjistruar në një server.", sr: "Ovaj uređaj još nije registrovan na serveru." }
+    EnrolFailed { en: "Enrolment failed: the code is wrong, already used or expired.", sq: "Regjistrimi dështoi: kodi është i gabuar, i përdorur ose i skaduar.", sr: "Registracija nije uspela: kod je pogrešan, već iskorišćen ili je istekao." }
+    /// `{why}`: what the store said.
+    StoreFailed { en: "The store on this device failed: {why}", sq: "Hapësira në këtë pajisje dështoi: {why}", sr: "Skladište na ovom uređaju nije uspelo: {why}" }
+    EnrolDevice { en: "Enrol this device", sq: "Regjistro këtë pajisje", sr: "Registruj ovaj uređaj" }
+    ServerAddress { en: "Server address", sq: "Adresa e serverit", sr: "Adresa servera" }
+    DeviceName { en: "Name of this device", sq: "Emri i kësaj pajisjeje", sr: "Naziv ovog uređaja" }
+    DeviceEnrolled { en: "The device is enrolled.", sq: "Pajisja u regjistrua.", sr: "Uređaj je registrovan." }
+    ThisDevice { en: "This device", sq: "Kjo pajisje", sr: "Ovaj uređaj" }
+    Server { en: "Server", sq: "Serveri", sr: "Server" }
+    DeviceNumber { en: "Device number", sq: "Numri i pajisjes", sr: "Broj uređaja" }
+    StorePath { en: "Store location", sq: "Vendndodhja e hapësirës", sr: "Lokacija skladišta" }
+    UnsyncedCount { en: "Cases not synced yet", sq: "Raste ende pa sinkronizuar", sr: "Slučajevi još nesinhronizovani" }
+
     // ---- Errors
     ErrorTitle { en: "Something went wrong", sq: "Diçka shkoi keq", sr: "Nešto nije u redu" }
     NotFound { en: "This page or case does not exist, or you may not see it.", sq: "Kjo faqe ose ky rast nuk ekziston, ose nuk keni qasje në të.", sr: "Ova strana ili slučaj ne postoji, ili nemate pristup." }
