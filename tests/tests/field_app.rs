@@ -1089,3 +1089,96 @@ fn enrol_sync_and_the_supervisors_decision_comes_back_first() {
     let failed = b.sync_and_wait();
     assert!(failed.contains("The server cannot be reached"), "{failed}");
 }
+
+// ---- Quick wipe
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// The first of `files` holding `canary`.
+fn has_canary(files: &[std::path::PathBuf], canary: &str) -> Option<std::path::PathBuf> {
+    files
+        .iter()
+        .find(|f| {
+            let bytes = std::fs::read(f).unwrap();
+            bytes.windows(canary.len()).any(|w| w == canary.as_bytes())
+        })
+        .cloned()
+}
+
+#[test]
+fn the_canary_search_finds_a_name_in_the_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x"), b"..Zqxwvbek..").unwrap();
+    let mut files = Vec::new();
+    files_under(dir.path(), &mut files);
+    assert!(has_canary(&files, "Zqxwvbek").is_some());
+}
+
+#[test]
+fn quick_wipe_destroys_every_file_in_under_a_second() {
+    const CANARY: &str = "Zqxwvbek Canarysson";
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.lang = Some("en");
+    b.create_store();
+    let (id, _) = b.new_case(&[("full_name", CANARY), ("narrative", CANARY)]);
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    let commented = b.post(
+        &format!("/cases/{id}/comment"),
+        &[("csrf", &csrf), ("text", CANARY)],
+    );
+    assert_eq!(commented.status, 303);
+    assert!(b.store_dir().join("intake.salt").exists());
+    assert!(b.store_dir().join("intake.db").exists());
+
+    // Before: the store's files exist, and the canary is in none of them in the clear
+    // (SQLCipher), so the check below can only pass because the files are gone or
+    // clean, not because the search cannot see the name.
+    let mut before = Vec::new();
+    files_under(b.home.path(), &mut before);
+    assert!(before.len() >= 2, "{before:?}");
+    assert_eq!(has_canary(&before, CANARY), None, "the store is encrypted");
+
+    let confirm = b.get("/wipe");
+    assert_eq!(confirm.status, 200);
+    assert!(
+        confirm.body.contains("Cases not synced yet: 1"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        b.store_dir().join("intake.db").exists(),
+        "the confirmation page destroys nothing"
+    );
+    assert_eq!(b.post("/wipe", &[("csrf", "wrong")]).status, 403);
+    assert!(b.store_dir().join("intake.db").exists());
+
+    let started = Instant::now();
+    let wiped = b.post("/wipe", &[("csrf", &csrf)]);
+    let took = started.elapsed();
+    assert_eq!(wiped.status, 303);
+    assert!(took < Duration::from_secs(1), "the wipe took {took:?}");
+    assert!(!b.app.is_unlocked());
+    for name in ["intake.db", "intake.db-wal", "intake.db-shm", "intake.salt"] {
+        assert!(!b.store_dir().join(name).exists(), "{name} is left");
+    }
+    let mut files = Vec::new();
+    files_under(b.home.path(), &mut files);
+    assert_eq!(has_canary(&files, CANARY), None);
+    assert!(files.is_empty(), "left behind: {files:?}");
+
+    // The app says so and offers a new store.
+    let page = b.get(wiped.location());
+    assert!(page.body.contains("has been destroyed"), "{}", page.body);
+    assert!(page.body.contains(r#"name="repeat""#), "the new-store form");
+    assert_eq!(b.get(&format!("/cases/{id}")).location(), "/unlock");
+}

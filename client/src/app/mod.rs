@@ -15,7 +15,8 @@
 //! - [`unlock`] and [`passphrase`]: unlocking, creating a store, locking;
 //! - [`cases`]: the paralegal's case list; [`case`] and [`typed`]: a case's page, new
 //!   case and edit, submit, follow-ups, comments, conflicts;
-//! - [`remote`]: sync (with progress, in the background too), enrolment, device.
+//! - [`remote`]: sync (with progress, in the background too), enrolment, device;
+//! - [`wipe`]: quick wipe.
 
 pub mod case;
 pub mod cases;
@@ -30,6 +31,7 @@ pub mod state;
 pub mod typed;
 pub mod unlock;
 pub mod visit;
+pub mod wipe;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -193,7 +195,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sync", web::get().to(remote::page))
         .route("/sync", web::post().to(remote::start))
         .route("/device", web::get().to(remote::device))
-        .route("/device/enrol", web::post().to(remote::enrol));
+        .route("/device/enrol", web::post().to(remote::enrol))
+        .route("/wipe", web::get().to(wipe::confirm))
+        .route("/wipe", web::post().to(wipe::wipe));
 }
 
 /// A rendered page as a 200 answer (the guard adds the security headers).

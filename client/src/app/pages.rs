@@ -41,6 +41,7 @@ fn page_of(v: &Viewer, title: &str, head: Markup, body: Markup) -> Markup {
         NavItem::new("/cases/new", t(lang, Msg::NewCase)),
         NavItem::new("/sync", t(lang, Msg::Sync)),
         NavItem::new("/device", t(lang, Msg::ThisDevice)),
+        NavItem::new("/wipe", t(lang, Msg::QuickWipe)),
     ];
     let chrome = Chrome {
         lang,

@@ -50,6 +50,8 @@ impl Clock {
 pub enum LockReason {
     Idle,
     Asked,
+    /// The store was destroyed (quick wipe).
+    Wiped,
 }
 
 /// The browser session the launch secret was traded for.
@@ -172,6 +174,25 @@ impl AppState {
         let open = locked(&self.open).take();
         *locked(&self.last_lock) = reason;
         drop(open);
+    }
+
+    /// Quick wipe: closes the store without waiting for a background sync round trip
+    /// (its thread ends on its own; its open handle writes only to removed files), then
+    /// destroys every file of the store and forgets the sync status.
+    pub fn wipe(&self) -> std::io::Result<()> {
+        let open = locked(&self.open).take();
+        if let Some(mut o) = open {
+            if let Some(background) = o.background.take() {
+                let _ = std::thread::Builder::new()
+                    .name("intake-app-stop-sync".into())
+                    .spawn(move || background.stop());
+            }
+            drop(o);
+        }
+        super::wipe::destroy(&self.config.home)?;
+        *locked(&self.sync) = super::remote::SyncStatus::default();
+        *locked(&self.last_lock) = Some(LockReason::Wiped);
+        Ok(())
     }
 
     /// Keeps `store` open for the coming requests, with a background sync when the

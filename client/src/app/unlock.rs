@@ -76,6 +76,7 @@ pub async fn form(visit: Visit) -> HttpResponse {
             tn(visit.lang, Msg::LockedIdle, minutes)
         }
         LockReason::Asked => t(visit.lang, Msg::AppLocked).to_string(),
+        LockReason::Wiped => t(visit.lang, Msg::Wiped).to_string(),
     });
     html(unlock_page(&visit, status.as_deref(), None))
 }

@@ -316,6 +316,13 @@ messages! {
     StorePath { en: "Store location", sq: "Vendndodhja e hapësirës", sr: "Lokacija skladišta" }
     UnsyncedCount { en: "Cases not synced yet", sq: "Raste ende pa sinkronizuar", sr: "Slučajevi još nesinhronizovani" }
 
+    // ---- Field app: quick wipe
+    QuickWipe { en: "Quick wipe", sq: "Fshirje e shpejtë", sr: "Brzo brisanje" }
+    /// `{n}`: cases not synced yet, which are lost for good.
+    WipeExplain { en: "Everything this app keeps on this device is destroyed at once: every case, the store and its key. Cases not synced yet: {n}; they cannot be recovered. This cannot be undone.", sq: "Gjithçka që ky aplikacion mban në këtë pajisje shkatërrohet menjëherë: çdo rast, hapësira dhe çelësi i saj. Raste ende pa sinkronizuar: {n}; ato nuk mund të rikthehen. Ky veprim nuk kthehet mbrapsht.", sr: "Sve što ova aplikacija čuva na ovom uređaju odmah se uništava: svi slučajevi, skladište i njegov ključ. Slučajevi još nesinhronizovani: {n}; oni se ne mogu povratiti. Ovo se ne može poništiti." }
+    WipeNow { en: "Destroy everything now", sq: "Shkatërro gjithçka tani", sr: "Uništi sve odmah" }
+    Wiped { en: "Everything the app kept on this device has been destroyed.", sq: "Gjithçka që aplikacioni mbante në këtë pajisje u shkatërrua.", sr: "Sve što je aplikacija čuvala na ovom uređaju je uništeno." }
+
     // ---- Errors
     ErrorTitle { en: "Something went wrong", sq: "Diçka shkoi keq", sr: "Nešto nije u redu" }
     NotFound { en: "This page or case does not exist, or you may not see it.", sq: "Kjo faqe ose ky rast nuk ekziston, ose nuk keni qasje në të.", sr: "Ova strana ili slučaj ne postoji, ili nemate pristup." }
