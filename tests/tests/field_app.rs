@@ -17,6 +17,7 @@ use intake_client::app::{Config, DEFAULT_IDLE, RunningApp};
 use intake_client::{Key, Store};
 use intake_server::storage::Role;
 use intake_shared::{FieldType, Form, FormRegistry, Lang, RecordId, ReviewStatus, Rule, Value};
+use intake_tests::link::{Link, LinkConfig};
 use intake_tests::{TestDevice, TestServer};
 use intake_web::form::label;
 use intake_web::i18n::{Msg, t};
@@ -578,8 +579,9 @@ fn the_store_is_closed_after_the_idle_time() {
     // the app's idle check, no request needed.
     b.app.clock().advance(Duration::from_secs(5 * 60));
     let deadline = Instant::now() + Duration::from_secs(10);
+    // Waiting for the reaper thread to act on the moved clock, not for time to pass.
     while b.app.is_unlocked() && Instant::now() < deadline {
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(5));
     }
     assert!(!b.app.is_unlocked(), "closed without a request");
     let cases = b.get("/cases");
@@ -650,9 +652,9 @@ impl Browser {
 
 fn find_action(html: &str) -> String {
     let at = html
-        .find(r#"form class="case" method="post" action=""#)
+        .find(r#"form class="case" method="post" novalidate action=""#)
         .expect("the case form");
-    let rest = &html[at + r#"form class="case" method="post" action=""#.len()..];
+    let rest = &html[at + r#"form class="case" method="post" novalidate action=""#.len()..];
     rest.split('"').next().unwrap().to_string()
 }
 
@@ -989,7 +991,8 @@ impl Browser {
                 return page;
             }
             assert!(Instant::now() < deadline, "the sync did not end: {page}");
-            std::thread::yield_now();
+            // The page's own refresh is 2 s; the test reloads sooner.
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -1181,4 +1184,189 @@ fn quick_wipe_destroys_every_file_in_under_a_second() {
     assert!(page.body.contains("has been destroyed"), "{}", page.body);
     assert!(page.body.contains(r#"name="repeat""#), "the new-store form");
     assert_eq!(b.get(&format!("/cases/{id}")).location(), "/unlock");
+}
+
+// ---- In a real browser, at phone width
+
+/// Where screenshots go: `INTAKE_SCREENSHOTS` when set (to refresh the committed ones
+/// in `docs/screenshots/`), else the browser's own temporary directory.
+fn shot(browser: &intake_tests::browser::Browser, name: &str) {
+    let dir = std::env::var_os("INTAKE_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| browser.dir().to_path_buf());
+    let png = browser.screenshot(dir.join(name));
+    assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+}
+
+/// Reloads the sync page until the sync it shows is over (the page refreshes itself
+/// while one runs).
+fn wait_for_sync(browser: &intake_tests::browser::Browser, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        browser.goto(&format!("{base}/sync"));
+        let running =
+            browser.eval("return document.querySelector('meta[http-equiv=refresh]') !== null");
+        if running == serde_json::Value::Bool(false) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the sync did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_paralegal_records_a_case_on_a_phone_in_cyrillic_and_the_supervisor_sends_it_back() {
+    use intake_tests::browser::{Browser as Chromium, MOBILE_WIDTH};
+    let started = Instant::now();
+    let server = TestServer::start();
+    let code = server.add_user("drita", Role::Paralegal, Some("prizren"));
+    let home = tempfile::tempdir().unwrap();
+    let app = RunningApp::start(
+        Config {
+            home: home.path().join("store"),
+            idle: DEFAULT_IDLE,
+        },
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    // The device syncs over the link of the DESIGN (40 KB/s, 300 ms round trips), so a
+    // sync lasts long enough to be seen in progress.
+    let upstream = server.url.trim_start_matches("http://").parse().unwrap();
+    let link = Link::start(upstream, LinkConfig::two_g(11).without_cuts());
+    let link_url = format!("http://{}", link.addr());
+    let browser = Chromium::start();
+    browser.set_width(MOBILE_WIDTH);
+
+    // The launch link, then a new store, in Serbian Cyrillic.
+    browser.goto(&app.launch_url());
+    browser.click("a[hreflang='sr-Cyrl']");
+    assert_eq!(browser.text("h1"), "Направите складиште за своје случајеве");
+    browser.fill("#passphrase", PASSPHRASE);
+    browser.fill("#repeat", PASSPHRASE);
+    browser.submit_form("form[action='/unlock']");
+    browser.wait_until("return location.pathname === '/cases'");
+    assert!(app.is_unlocked());
+
+    // Enrol this device.
+    browser.goto(&format!("{base}/device"));
+    browser.fill("#server", &link_url);
+    browser.fill("#code", &code);
+    browser.submit_form("form[action='/device/enrol']");
+    browser.wait_for("div.notice");
+
+    // A new case with a year of birth out of range: the form's message in Cyrillic.
+    browser.goto(&format!("{base}/cases/new"));
+    browser.fill("[name='f.full_name']", "Ђорђе Јовановић");
+    browser.fill("[name='f.birth_year']", "1800");
+    browser.submit_form("form.case");
+    browser.wait_for(".field.invalid");
+    let message = browser.text(".field.invalid p.error");
+    assert_eq!(
+        message,
+        Rule::OutOfRange {
+            min: Some(1900),
+            max: Some(2030)
+        }
+        .message(Lang::SrCyrl)
+    );
+    assert!(
+        browser
+            .text("div.error")
+            .contains("Проверите означена поља")
+    );
+    browser.eval("document.querySelector('.field.invalid').scrollIntoView({block: 'center'})");
+    shot(&browser, "app-new-case-sr-Cyrl.png");
+    let width = browser.eval("return document.documentElement.scrollWidth");
+    assert!(
+        width.as_u64().unwrap() <= u64::from(MOBILE_WIDTH),
+        "no sideways scrolling: {width}"
+    );
+
+    // Fixed, consent given, saved; then submitted.
+    browser.fill("[name='f.birth_year']", "1990");
+    browser.click("input[name='f.consent_intake'][value='yes']");
+    browser.submit_form("form.case");
+    browser.wait_until(
+        "return location.search.includes('saved=1') && document.readyState === 'complete'",
+    );
+    assert_eq!(browser.text("div.notice"), "Сачувано.");
+    let id: RecordId = browser
+        .current_url()
+        .split("/cases/")
+        .nth(1)
+        .unwrap()
+        .split(['?', '#'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    browser.submit_form("form[action$='/submit']");
+    // The previous page had a notice too: wait for the new page's address.
+    browser.wait_until(
+        "return location.search.includes('done=submitted') && document.readyState === 'complete'",
+    );
+    assert_eq!(browser.text("div.notice"), "Случај је послат на преглед.");
+
+    // Synced, in Serbian Latin.
+    browser.goto(&format!("{base}/sync"));
+    browser.click("a[hreflang='sr-Latn']");
+    browser.submit_form("form[action='/sync']");
+    // The page refreshes itself while the sync runs (the previous page is /sync too:
+    // wait for the new one rather than read the old).
+    browser.wait_until(
+        "return document.querySelector('meta[http-equiv=refresh]') !== null \
+         && document.readyState === 'complete'",
+    );
+    assert!(browser.text("div.notice").contains("Sinhronizacija u toku"));
+    assert!(browser.text("p.progress").starts_with("Poslato: "));
+    shot(&browser, "app-sync-sr-Latn.png");
+    wait_for_sync(&browser, &base);
+    assert!(browser.text("main").contains("Sinhronizacija je završena."));
+    assert!(
+        browser
+            .text("main")
+            .contains("Poslednja sinhronizacija: 20")
+    );
+
+    // The supervisor finds it and sends it back.
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    merita.sync().unwrap();
+    assert!(merita.has(id), "the case reached the supervisor");
+    assert_eq!(
+        merita.record(id).get("full_name"),
+        Some(Value::Text("Ђорђе Јовановић".into()))
+    );
+    merita.edit(id, |e| {
+        e.set_status(ReviewStatus::NeedsChanges, Some("Pyet sërish për pëlqimin"))
+    });
+    merita.sync().unwrap();
+
+    // Another case, a draft, so that the order shows.
+    browser.goto(&format!("{base}/cases/new"));
+    browser.fill("[name='f.full_name']", "Drita Krasniqi");
+    browser.submit_form("form.case");
+    browser.wait_for("div.notice");
+    browser.goto(&format!("{base}/sync"));
+    browser.submit_form("form[action='/sync']");
+    browser.wait_until(
+        "return document.querySelector('meta[http-equiv=refresh]') !== null \
+         && document.readyState === 'complete'",
+    );
+    wait_for_sync(&browser, &base);
+
+    // My cases, in Albanian: what came back from review first, with the note.
+    browser.goto(&format!("{base}/cases"));
+    browser.click("a[hreflang='sq']");
+    let statuses = browser
+        .eval("return [...document.querySelectorAll('li.case')].map(li => li.dataset.status)");
+    assert_eq!(statuses, serde_json::json!(["needs_changes", "draft"]));
+    assert!(
+        browser
+            .text("li.case p.note")
+            .contains("Pyet sërish për pëlqimin")
+    );
+    assert!(browser.text("li.case strong").contains("Ђорђе Јовановић"));
+    shot(&browser, "app-my-cases-sq.png");
+    eprintln!("field app browser test: {:?}", started.elapsed());
 }

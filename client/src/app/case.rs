@@ -101,7 +101,7 @@ pub async fn new_form(visit: Visit) -> Result<HttpResponse, AppError> {
         title,
         html! {
             h1 { (title) }
-            form.case method="post" action="/cases/new" {
+            form.case method="post" novalidate action="/cases/new" {
                 (csrf_input(&visit.session.csrf))
                 (form_inputs(&form, &BTreeMap::new(), &BTreeMap::new(), lang, FIELD_PREFIX))
                 button type="submit" { (t(lang, Msg::Save)) }
@@ -110,7 +110,10 @@ pub async fn new_form(visit: Visit) -> Result<HttpResponse, AppError> {
     )))
 }
 
-/// Posts of the case form: the CSRF token and the fields.
+/// Posts of the case form: the CSRF token and the fields. The forms are `novalidate`:
+/// a browser's own messages (a number out of range) come in the browser's language, not
+/// the one chosen in the app, and would stop a draft from being saved; the app checks
+/// every value with the form's message instead.
 type Posted = web::Form<Vec<(String, String)>>;
 
 fn csrf_of(posted: &[(String, String)]) -> &str {
@@ -457,7 +460,7 @@ fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup {
                     }
                 }
             }
-            form.case method="post" action={ "/cases/" (id) } {
+            form.case method="post" novalidate action={ "/cases/" (id) } {
                 (csrf_input(csrf))
                 (form_inputs(&view.form, values, errors, lang, FIELD_PREFIX))
                 button type="submit" { (t(lang, Msg::Save)) }
@@ -491,7 +494,7 @@ fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup {
                 @if let Some(f) = &followup {
                     details open[shown.action.is_some()] {
                         summary { (t(lang, Msg::AddFollowUp)) }
-                        form method="post" action={ "/cases/" (id) "/followup" } {
+                        form method="post" action={ "/cases/" (id) "/followup" } novalidate {
                             (csrf_input(csrf))
                             (form_inputs(f,
                                 shown.action.as_ref().map_or(&no_values, |a| &a.shown),
