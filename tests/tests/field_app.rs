@@ -1370,3 +1370,52 @@ fn a_paralegal_records_a_case_on_a_phone_in_cyrillic_and_the_supervisor_sends_it
     shot(&browser, "app-my-cases-sq.png");
     eprintln!("field app browser test: {:?}", started.elapsed());
 }
+
+#[test]
+fn pages_stay_small_and_a_save_is_durable_when_its_answer_comes() {
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.lang = Some("sr-Cyrl");
+    b.create_store();
+    let (id, _) = b.new_case(&[("full_name", "Ђорђе Јовановић")]);
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    // The answer to a save comes after the store's transaction has committed
+    // (synchronous=FULL), so this is the time from the click to the record durable.
+    let started = Instant::now();
+    let saved = b.post(
+        &format!("/cases/{id}"),
+        &[
+            ("csrf", &csrf),
+            ("f.narrative", "Në zyrën e gjendjes civile…"),
+        ],
+    );
+    let save = started.elapsed();
+    assert_eq!(saved.status, 303);
+    let mut weights = Vec::new();
+    for path in [
+        "/cases",
+        "/cases/new",
+        &format!("/cases/{id}"),
+        "/sync",
+        "/device",
+        "/wipe",
+    ] {
+        let page = b.get(path);
+        assert_eq!(page.status, 200, "{path}");
+        weights.push((path.to_string(), page.body.len()));
+    }
+    let page = b.get("/unlock");
+    assert_eq!(
+        page.status, 303,
+        "unlocked: the unlock page goes to the cases"
+    );
+    eprintln!("field app: save answered (durable) in {save:?}; page weights: {weights:?}");
+    assert!(save < Duration::from_secs(2), "{save:?}");
+    for (path, bytes) in &weights {
+        // One request per page, styles inline; the case form is the heaviest.
+        assert!(*bytes < 96 * 1024, "{path} is {bytes} bytes");
+    }
+    assert_eq!(
+        b.beside(|s| s.get(id).unwrap().get("narrative")),
+        Some(Value::Text("Në zyrën e gjendjes civile…".into()))
+    );
+}
