@@ -1419,3 +1419,84 @@ fn pages_stay_small_and_a_save_is_durable_when_its_answer_comes() {
         Some(Value::Text("Në zyrën e gjendjes civile…".into()))
     );
 }
+
+#[test]
+fn a_form_sent_after_the_idle_lock_is_kept_through_the_unlock_page() {
+    let mut b = Browser::start(Duration::from_secs(5 * 60));
+    b.lang = Some("en");
+    b.create_store();
+    let (id, _) = b.new_case(&[("full_name", "Drita Krasniqi")]);
+    let csrf = b.csrf(&format!("/cases/{id}"));
+    // She types a long narrative; no request meanwhile, so the app locks itself.
+    b.app.clock().advance(Duration::from_secs(6 * 60));
+    let narrative = "Line one\r\nLine two with \"quotes\" & <angles>";
+    let sent = b.post(
+        &format!("/cases/{id}"),
+        &[("csrf", &csrf), ("f.narrative", narrative)],
+    );
+    assert_eq!(sent.status, 200);
+    assert!(!b.app.is_unlocked());
+    assert!(
+        sent.body.contains("so they are not saved yet"),
+        "{}",
+        sent.body
+    );
+    assert!(sent.body.contains(r#"name="c.f.narrative""#));
+
+    // Unlocking carries it (a wrong passphrase first: still carried).
+    let carried = [
+        ("csrf", csrf.as_str()),
+        ("carry_to", &format!("/cases/{id}")),
+        ("c.f.narrative", narrative),
+    ];
+    let mut wrong = carried.to_vec();
+    wrong.push(("passphrase", "not the passphrase"));
+    let again = b.post("/unlock", &wrong);
+    assert_eq!(again.status, 400);
+    assert!(again.body.contains(r#"name="c.f.narrative""#));
+    let mut right = carried.to_vec();
+    right.push(("passphrase", PASSPHRASE));
+    let resumed = b.post("/unlock", &right);
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert!(b.app.is_unlocked());
+    assert!(
+        resumed
+            .body
+            .contains("Your last changes are not saved yet.")
+    );
+    assert!(resumed.body.contains(&format!(r#"action="/cases/{id}""#)));
+
+    // One press saves it, as typed: the page holds it intact.
+    let marker = r#"name="f.narrative" value=""#;
+    let at = resumed.body.find(marker).expect("the carried field") + marker.len();
+    let held = resumed.body[at..].split('"').next().unwrap();
+    let held = held
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    assert_eq!(held, narrative);
+    let saved = b.post(
+        &format!("/cases/{id}"),
+        &[("csrf", &csrf), ("f.narrative", &held)],
+    );
+    assert_eq!(saved.status, 303);
+    assert_eq!(
+        b.beside(|s| s.get(id).unwrap().get("narrative")),
+        Some(Value::Text(narrative.replace("\r\n", "\n")))
+    );
+    // A carried address off the case pages is dropped, not followed.
+    let csrf = b.csrf("/cases");
+    assert_eq!(b.post("/lock", &[("csrf", &csrf)]).status, 303);
+    let elsewhere = b.post(
+        "/unlock",
+        &[
+            ("csrf", &csrf),
+            ("carry_to", "//evil.example/"),
+            ("c.x", "y"),
+            ("passphrase", PASSPHRASE),
+        ],
+    );
+    assert_eq!(elsewhere.status, 303);
+    assert_eq!(elsewhere.location(), "/cases");
+}

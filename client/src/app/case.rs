@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::errors::AppError;
 use super::pages::app_page;
 use super::typed::{self, ACTION_PREFIX, FIELD_PREFIX, Typed};
+use super::unlock::{Carry, locked_with};
 use super::visit::Visit;
 use super::{html, see_other};
 use crate::StoreError;
@@ -128,6 +129,9 @@ fn csrf_of(posted: &[(String, String)]) -> &str {
 pub async fn create(visit: Visit, posted: Posted) -> Result<HttpResponse, AppError> {
     let lang = visit.lang;
     visit.check_csrf(csrf_of(&posted))?;
+    if !visit.state.is_unlocked() {
+        return Ok(locked_with(&visit, Carry::new("/cases/new", &posted)));
+    }
     let form = FormRegistry::builtin()
         .latest(CASE_FORM)
         .map_err(|e| AppError::internal(lang, e))?;
@@ -207,6 +211,12 @@ pub async fn save(
     let lang = visit.lang;
     visit.check_csrf(csrf_of(&posted))?;
     let id = parse_id(&id)?;
+    if !visit.state.is_unlocked() {
+        return Ok(locked_with(
+            &visit,
+            Carry::new(&format!("/cases/{id}"), &posted),
+        ));
+    }
     let view = load(&visit, id).await?;
     let typed = typed::read(&view.form, &view.values, &posted, FIELD_PREFIX, lang);
     if !typed.changes.is_empty() {
@@ -287,24 +297,22 @@ pub async fn submit(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CommentForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    text: String,
-}
-
 pub async fn comment(
     visit: Visit,
     id: web::Path<String>,
-    form: web::Form<CommentForm>,
+    posted: Posted,
 ) -> Result<HttpResponse, AppError> {
     let lang = visit.lang;
-    let form = form.into_inner();
-    visit.check_csrf(&form.csrf)?;
+    visit.check_csrf(csrf_of(&posted))?;
     let id = parse_id(&id)?;
-    let text = form.text.replace("\r\n", "\n");
+    if !visit.state.is_unlocked() {
+        let to = format!("/cases/{id}/comment");
+        return Ok(locked_with(&visit, Carry::new(&to, &posted)));
+    }
+    let text = posted
+        .iter()
+        .find(|(k, _)| k == "text")
+        .map_or(String::new(), |(_, v)| v.replace("\r\n", "\n"));
     if text.trim().is_empty() {
         return Ok(see_other(&format!("/cases/{id}")));
     }
@@ -324,6 +332,10 @@ pub async fn followup(
     let lang = visit.lang;
     visit.check_csrf(csrf_of(&posted))?;
     let id = parse_id(&id)?;
+    if !visit.state.is_unlocked() {
+        let to = format!("/cases/{id}/followup");
+        return Ok(locked_with(&visit, Carry::new(&to, &posted)));
+    }
     let form = followup_form()?;
     let typed = typed::read(&form, &BTreeMap::new(), &posted, ACTION_PREFIX, lang);
     let mut problem = (!typed.errors.is_empty()).then(|| t(lang, Msg::CheckFields).to_string());

@@ -49,14 +49,65 @@ pub async fn launch(
     }
 }
 
-/// The form's fields. No `Debug`: it holds the passphrase.
-#[derive(Deserialize)]
-pub struct UnlockForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    passphrase: String,
-    repeat: Option<String>,
+/// A form posted while the store was locked (the idle lock struck while the paralegal
+/// was typing a narrative): carried through the unlock page in hidden inputs, so what
+/// she typed is not lost, and offered for saving once the store is open.
+pub struct Carry {
+    /// Where the form was posted (a case path).
+    pub to: String,
+    /// Its fields, without the CSRF token.
+    pub pairs: Vec<(String, String)>,
+}
+
+/// The input name of a carried form's address, and the prefix of its fields.
+const CARRY_TO: &str = "carry_to";
+const CARRY_PREFIX: &str = "c.";
+
+impl Carry {
+    /// A form posted to `to`, unless `to` is not one of the case forms.
+    pub fn new(to: &str, posted: &[(String, String)]) -> Option<Carry> {
+        let to = intake_web::url::safe_back(to);
+        to.starts_with("/cases/").then(|| Carry {
+            to: to.to_string(),
+            pairs: posted
+                .iter()
+                .filter(|(k, _)| k != intake_web::layout::CSRF_FIELD)
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The carried form inside the unlock form's post.
+    fn read(posted: &[(String, String)]) -> Option<Carry> {
+        let to = posted.iter().find(|(k, _)| k == CARRY_TO)?;
+        let pairs: Vec<(String, String)> = posted
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(CARRY_PREFIX)?.to_string(), v.clone())))
+            .collect();
+        Carry::new(&to.1, &pairs)
+    }
+
+    fn hidden(&self, prefix: &str) -> Markup {
+        html! {
+            @for (k, v) in &self.pairs {
+                input type="hidden" name={ (prefix) (k) } value=(v);
+            }
+        }
+    }
+}
+
+/// The answer to a case form posted while the store is locked: the unlock page,
+/// carrying the form.
+pub fn locked_with(visit: &Visit, carry: Option<Carry>) -> HttpResponse {
+    match carry {
+        Some(carry) => html(unlock_page(
+            visit,
+            Some(t(visit.lang, Msg::NotSavedYet)),
+            None,
+            Some(&carry),
+        )),
+        None => see_other("/unlock"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -78,14 +129,19 @@ pub async fn form(visit: Visit) -> HttpResponse {
         LockReason::Asked => t(visit.lang, Msg::AppLocked).to_string(),
         LockReason::Wiped => t(visit.lang, Msg::Wiped).to_string(),
     });
-    html(unlock_page(&visit, status.as_deref(), None))
+    html(unlock_page(&visit, status.as_deref(), None, None))
 }
 
 fn is_new(state: &AppState) -> bool {
     !state.config.home.join(DB_FILE).exists()
 }
 
-fn unlock_page(visit: &Visit, status: Option<&str>, error: Option<&str>) -> Markup {
+fn unlock_page(
+    visit: &Visit,
+    status: Option<&str>,
+    error: Option<&str>,
+    carry: Option<&Carry>,
+) -> Markup {
     let lang = visit.lang;
     let new = is_new(&visit.state);
     let title = t(
@@ -106,6 +162,10 @@ fn unlock_page(visit: &Visit, status: Option<&str>, error: Option<&str>) -> Mark
             @if let Some(e) = error { (error_box(e)) }
             form method="post" action="/unlock" {
                 (csrf_input(&visit.session.csrf))
+                @if let Some(c) = carry {
+                    input type="hidden" name=(CARRY_TO) value=(c.to);
+                    (c.hidden(CARRY_PREFIX))
+                }
                 @if new {
                     p { (t(lang, Msg::NewStoreHelp)) }
                     p.hint { (tf(lang, Msg::PassphraseTooShort, &[("min", &MIN_CHARS.to_string())])) }
@@ -129,33 +189,45 @@ fn unlock_page(visit: &Visit, status: Option<&str>, error: Option<&str>) -> Mark
     )
 }
 
+/// The unlock form's post: its fields are read by name (no `Debug` anywhere: it holds
+/// the passphrase), the rest is a carried form.
+type UnlockPost = web::Form<Vec<(String, String)>>;
+
+fn field<'a>(posted: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    posted
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Opens (or creates) the store with the typed passphrase.
-pub async fn unlock(visit: Visit, form: web::Form<UnlockForm>) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
-    visit.check_csrf(&form.csrf)?;
+pub async fn unlock(visit: Visit, form: UnlockPost) -> Result<HttpResponse, AppError> {
+    let posted = form.into_inner();
+    visit.check_csrf(field(&posted, "csrf").unwrap_or(""))?;
+    let carry = Carry::read(&posted);
     if visit.state.is_unlocked() {
-        return Ok(see_other("/cases"));
+        return Ok(resume(&visit, carry));
     }
     let lang = visit.lang;
     let refuse = |msg: String| -> Result<HttpResponse, AppError> {
         let mut resp = HttpResponse::BadRequest();
         resp.content_type("text/html; charset=utf-8");
-        Ok(resp.body(unlock_page(&visit, None, Some(&msg)).into_string()))
+        Ok(resp.body(unlock_page(&visit, None, Some(&msg), carry.as_ref()).into_string()))
     };
+    let passphrase = field(&posted, "passphrase").unwrap_or("").to_string();
     if is_new(&visit.state) {
         // Everything is checked before anything is written: a refused passphrase
         // leaves no salt behind.
-        if form.repeat.as_deref() != Some(form.passphrase.as_str()) {
+        if field(&posted, "repeat") != Some(passphrase.as_str()) {
             return refuse(t(lang, Msg::PassphrasesDiffer).to_string());
         }
-        if let Err(weak) = check_new(&form.passphrase) {
+        if let Err(weak) = check_new(&passphrase) {
             return refuse(tf(lang, weak.msg(), &[("min", &MIN_CHARS.to_string())]));
         }
-    } else if form.passphrase.is_empty() {
+    } else if passphrase.is_empty() {
         return refuse(t(lang, Msg::WrongPassphrase).to_string());
     }
     let home = visit.state.config.home.clone();
-    let passphrase = form.passphrase;
     let opened = web::block(move || -> Result<(Store, Key), StoreError> {
         let key = Key::from_passphrase(&home, &passphrase)?;
         Ok((Store::open(&home, &key)?, key))
@@ -164,11 +236,34 @@ pub async fn unlock(visit: Visit, form: web::Form<UnlockForm>) -> Result<HttpRes
     match opened {
         Ok((store, key)) => {
             visit.state.unlocked(store, key);
-            Ok(see_other("/cases"))
+            Ok(resume(&visit, carry))
         }
         Err(StoreError::WrongKey) => refuse(t(lang, Msg::WrongPassphrase).to_string()),
         Err(e) => refuse(tf(lang, Msg::StoreUnusable, &[("why", &e.to_string())])),
     }
+}
+
+/// After unlocking: the cases, or the carried form to save with one press (it is not
+/// saved without her: she sees what she is about to save, and the post carries this
+/// session's CSRF token).
+fn resume(visit: &Visit, carry: Option<Carry>) -> HttpResponse {
+    let Some(carry) = carry else {
+        return see_other("/cases");
+    };
+    let lang = visit.lang;
+    let title = t(lang, Msg::SaveThemNow);
+    html(super::pages::app_page(
+        &visit.viewer(),
+        title,
+        html! {
+            (notice(title))
+            form method="post" action=(carry.to) novalidate {
+                (csrf_input(&visit.session.csrf))
+                (carry.hidden(""))
+                button type="submit" { (t(lang, Msg::Save)) }
+            }
+        },
+    ))
 }
 
 /// "Lock now": closes the store at once.

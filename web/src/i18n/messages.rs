@@ -288,6 +288,9 @@ messages! {
     ValueBy { en: "by {author}, {time}", sq: "nga {author}, {time}", sr: "uneo {author}, {time}" }
     UnknownAuthor { en: "unknown", sq: "i panjohur", sr: "nepoznat" }
 
+    NotSavedYet { en: "The app had locked itself before your last changes arrived, so they are not saved yet. Unlock, and they are kept.", sq: "Aplikacioni ishte kyçur vetë para se të arrinin ndryshimet tuaja të fundit, prandaj ato ende nuk janë ruajtur. Hapeni dhe ato ruhen.", sr: "Aplikacija se sama zaključala pre nego što su stigle vaše poslednje izmene, pa još nisu sačuvane. Otključajte i one se zadržavaju." }
+    SaveThemNow { en: "Your last changes are not saved yet. Save them now.", sq: "Ndryshimet tuaja të fundit ende nuk janë ruajtur. Ruajini tani.", sr: "Vaše poslednje izmene još nisu sačuvane. Sačuvajte ih sada." }
+
     // ---- Field app: sync, enrolment, device
     Sync { en: "Sync", sq: "Sinkronizimi", sr: "Sinhronizacija" }
     SyncNow { en: "Sync now", sq: "Sinkronizo tani", sr: "Sinhronizuj sada" }
