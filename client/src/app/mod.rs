@@ -13,12 +13,13 @@
 //!   an idle time and on "Lock now";
 //! - [`cookies`], [`csrf`], [`errors`], [`pages`], [`visit`]: what every page shares;
 //! - [`unlock`] and [`passphrase`]: unlocking, creating a store, locking;
-//! - [`cases`]: the paralegal's case list; [`case`] and [`typed`]: a case's page, new
+//! - [`cases`]: the paralegal's case list; [`case`], [`case_view`] and [`typed`]: a case's page, new
 //!   case and edit, submit, follow-ups, comments, conflicts;
 //! - [`remote`]: sync (with progress, in the background too), enrolment, device;
 //! - [`wipe`]: quick wipe.
 
 pub mod case;
+pub mod case_view;
 pub mod cases;
 pub mod cookies;
 pub mod csrf;
