@@ -164,16 +164,25 @@ impl AppState {
             }
             idle.then(|| open.take())
         };
-        // Dropped outside the lock: stopping the background sync waits for a round
-        // trip in progress, and other requests should not wait with it.
-        closed.is_some()
+        // Closed outside the lock, and the background sync stopped without waiting
+        // for a round trip in progress: this runs in a request too.
+        let idle = closed.is_some();
+        if let Some(Some(mut o)) = closed {
+            stop_detached(o.background.take());
+        }
+        idle
     }
 
-    /// Closes the store now (`None`: without a message, when the app stops).
+    /// Closes the store now (`None`: without a message, when the app stops). The
+    /// background sync is told to stop without waiting for it: on a 2G link a round
+    /// trip in progress can take long, and "Lock now" must answer at once; its own
+    /// handle closes when that round trip ends.
     pub fn lock(&self, reason: Option<LockReason>) {
         let open = locked(&self.open).take();
         *locked(&self.last_lock) = reason;
-        drop(open);
+        if let Some(mut o) = open {
+            stop_detached(o.background.take());
+        }
     }
 
     /// Quick wipe: closes the store without waiting for a background sync round trip
@@ -182,12 +191,7 @@ impl AppState {
     pub fn wipe(&self) -> std::io::Result<()> {
         let open = locked(&self.open).take();
         if let Some(mut o) = open {
-            if let Some(background) = o.background.take() {
-                let _ = std::thread::Builder::new()
-                    .name("intake-app-stop-sync".into())
-                    .spawn(move || background.stop());
-            }
-            drop(o);
+            stop_detached(o.background.take());
         }
         super::wipe::destroy(&self.config.home)?;
         *locked(&self.sync) = super::remote::SyncStatus::default();
@@ -246,6 +250,16 @@ impl AppState {
     /// `web::block`.
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Option<T> {
         locked(&self.open).as_mut().map(|o| f(&mut o.store))
+    }
+}
+
+/// Stops a background sync on a thread of its own (it waits for a round trip in
+/// progress).
+fn stop_detached(background: Option<SyncLoop>) {
+    if let Some(background) = background {
+        let _ = std::thread::Builder::new()
+            .name("intake-app-stop-sync".into())
+            .spawn(move || background.stop());
     }
 }
 
