@@ -1067,6 +1067,11 @@ fn enrol_sync_and_the_supervisors_decision_comes_back_first() {
         !b.get("/cases").body.contains("Not synced yet"),
         "everything went up"
     );
+    // The time is kept in the store, so the next launch still knows it.
+    let kept = b
+        .beside(|s| s.last_sync().unwrap())
+        .expect("a last sync time");
+    assert!(done.contains(&kept.format("%Y-%m-%d").to_string()));
 
     // The supervisor finds the case and sends it back with a note.
     let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));

@@ -75,7 +75,7 @@ impl RunningApp {
     pub fn start(config: Config, listener: TcpListener) -> std::io::Result<RunningApp> {
         let port = listener.local_addr()?.port();
         let secret = csrf::new_token();
-        let state = Arc::new(AppState::new(config, port, &secret));
+        let state = AppState::shared(config, port, &secret);
         state::start_reaper(Arc::downgrade(&state));
         let data = web::Data::from(state.clone());
         let (tx, rx) = std::sync::mpsc::channel();

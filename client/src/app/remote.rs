@@ -100,11 +100,14 @@ pub fn record(status: &Mutex<SyncStatus>, result: &Result<SyncSummary, SyncError
 /// `/sync`.
 pub async fn page(visit: Visit) -> Result<HttpResponse, AppError> {
     let lang = visit.lang;
-    let enrolled = visit
-        .store(|s| s.enrolment().map(|e| e.is_some()))
+    let (enrolled, stored) = visit
+        .store(|s| -> Result<_, crate::StoreError> {
+            Ok((s.enrolment()?.is_some(), s.last_sync()?))
+        })
         .await?
         .map_err(|e| AppError::internal(lang, e))?;
-    let status = locked(&visit.state.sync).clone();
+    let mut status = locked(&visit.state.sync).clone();
+    status.last_ok = status.last_ok.max(stored);
     let title = t(lang, Msg::Sync);
     let body = html! {
         h1 { (title) }
@@ -180,9 +183,12 @@ pub async fn start(visit: Visit, form: web::Form<CsrfOnly>) -> Result<HttpRespon
             let result = crate::Store::open(&dir, &key)
                 .map_err(SyncError::from)
                 .and_then(|mut store| {
-                    crate::sync(&mut store, &SyncOptions::default(), &mut |p: &Progress| {
-                        locked(&status).running = Some(p.summary.clone());
-                    })
+                    let summary =
+                        crate::sync(&mut store, &SyncOptions::default(), &mut |p: &Progress| {
+                            locked(&status).running = Some(p.summary.clone());
+                        })?;
+                    store.set_last_sync(Utc::now())?;
+                    Ok(summary)
                 });
             record(&status, &result);
             locked(&status).running = None;
@@ -198,7 +204,9 @@ pub async fn start(visit: Visit, form: web::Form<CsrfOnly>) -> Result<HttpRespon
 pub async fn device(visit: Visit) -> Result<HttpResponse, AppError> {
     let lang = visit.lang;
     let (enrolment, unsynced) = visit
-        .store(|s| -> Result<_, crate::StoreError> { Ok((s.enrolment()?, s.unsynced()?)) })
+        .store(|s| -> Result<_, crate::StoreError> {
+            Ok((s.enrolment()?, (s.unsynced()?, s.last_sync()?)))
+        })
         .await?
         .map_err(|e| AppError::internal(lang, e))?;
     Ok(html(device_page(
@@ -210,16 +218,19 @@ pub async fn device(visit: Visit) -> Result<HttpResponse, AppError> {
     )))
 }
 
+/// `counts`: cases not synced yet, and when a sync last finished (as the store
+/// remembers it).
 fn device_page(
     visit: &Visit,
     enrolment: Option<&Enrolment>,
-    unsynced: usize,
+    counts: (usize, Option<DateTime<Utc>>),
     done: Option<&str>,
     error: Option<&str>,
 ) -> Markup {
     let lang = visit.lang;
     let title = t(lang, Msg::ThisDevice);
-    let last_ok = locked(&visit.state.sync).last_ok;
+    let (unsynced, stored) = counts;
+    let last_ok = locked(&visit.state.sync).last_ok.max(stored);
     app_page(
         &visit.viewer(),
         title,
@@ -284,7 +295,7 @@ pub async fn enrol(visit: Visit, form: web::Form<EnrolForm>) -> Result<HttpRespo
         .store(move |s| -> Result<_, SyncError> {
             let e = crate::enroll(s, &server, &code, &label, None)?;
             s.set_user(&e.user)?;
-            Ok((e, s.unsynced()?))
+            Ok((e, (s.unsynced()?, None)))
         })
         .await?;
     match result {
@@ -300,7 +311,7 @@ pub async fn enrol(visit: Visit, form: web::Form<EnrolForm>) -> Result<HttpRespo
         }
         Err(err) => {
             let unsynced = visit
-                .store(|s| s.unsynced())
+                .store(|s| s.unsynced().map(|n| (n, None)))
                 .await?
                 .map_err(|e| AppError::internal(lang, e))?;
             let words = Problem::of(&err).words(lang);

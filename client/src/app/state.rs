@@ -72,6 +72,8 @@ struct Open {
 
 /// Everything the handlers share.
 pub struct AppState {
+    /// Itself, for the background sync's reports (see [`AppState::shared`]).
+    me: Weak<AppState>,
     pub config: Config,
     pub port: u16,
     pub clock: Clock,
@@ -93,6 +95,7 @@ pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AppState {
     pub fn new(config: Config, port: u16, secret: &str) -> AppState {
         AppState {
+            me: Weak::new(),
             config,
             port,
             clock: Clock::new(),
@@ -102,6 +105,14 @@ impl AppState {
             last_lock: Mutex::new(None),
             sync: Arc::new(Mutex::new(SyncStatus::default())),
         }
+    }
+
+    /// The state as the app holds it, able to reach itself from sync threads.
+    pub fn shared(config: Config, port: u16, secret: &str) -> Arc<AppState> {
+        Arc::new_cyclic(|me| AppState {
+            me: me.clone(),
+            ..AppState::new(config, port, secret)
+        })
     }
 
     /// `Host` every request must carry.
@@ -223,11 +234,20 @@ impl AppState {
             && o.background.is_none()
         {
             let status = self.sync.clone();
+            let me = self.me.clone();
             o.background = Some(SyncLoop::start(
                 self.config.home.clone(),
                 o.key.clone(),
                 super::remote::BACKGROUND_EVERY,
-                move |report| super::remote::record(&status, report),
+                move |report| {
+                    super::remote::record(&status, report);
+                    // Kept in the store, so the time survives the app.
+                    if report.is_ok()
+                        && let Some(state) = me.upgrade()
+                    {
+                        state.with_store(|s| s.set_last_sync(chrono::Utc::now()));
+                    }
+                },
             ));
         }
     }
