@@ -62,6 +62,12 @@ pub struct Chrome<'a> {
 
 /// A whole HTML page: `chrome` around `body`.
 pub fn page(chrome: &Chrome, body: Markup) -> Markup {
+    page_with_head(chrome, html! {}, body)
+}
+
+/// [`page`] with more in `<head>`: the field app's sync page refreshes itself with
+/// `<meta http-equiv="refresh">` while a sync runs, which works without JavaScript.
+pub fn page_with_head(chrome: &Chrome, head: Markup, body: Markup) -> Markup {
     let lang = chrome.lang;
     let path = chrome.here.split('?').next().unwrap_or("");
     html! {
@@ -73,6 +79,7 @@ pub fn page(chrome: &Chrome, body: Markup) -> Markup {
                 meta name="referrer" content="same-origin";
                 title { (chrome.title) " · Intake" }
                 style { (maud::PreEscaped(STYLE)) }
+                (head)
             }
             body {
                 a.skip href="#main" { (t(lang, Msg::SkipToContent)) }

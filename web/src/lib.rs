@@ -18,5 +18,5 @@ pub mod url;
 pub use chart::{Cell, bars};
 pub use form::{field_input, field_value, label};
 pub use i18n::{Msg, t, tf, tn};
-pub use layout::{Chrome, NavItem, csrf_input, page};
+pub use layout::{Chrome, NavItem, csrf_input, page, page_with_head};
 pub use maud::{Markup, PreEscaped, html};

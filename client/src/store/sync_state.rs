@@ -127,6 +127,20 @@ impl Store {
             .transpose()
     }
 
+    /// When a sync of this store last finished (for the field app's pages); `None`
+    /// before the first. Written by the app, not by `sync` itself, so a sync that
+    /// changes nothing still writes nothing of its own.
+    pub fn last_sync(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(get_meta(&self.conn, "last_sync")?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+            .map(|d| d.with_timezone(&chrono::Utc)))
+    }
+
+    pub fn set_last_sync(&self, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        set_meta(&self.conn, "last_sync", at.to_rfc3339().as_bytes())
+    }
+
     /// Records the enrolment; the user's name becomes the author of later changes.
     pub fn set_enrolment(&mut self, e: &Enrolment) -> Result<(), StoreError> {
         let json = serde_json::to_vec(e).map_err(|e| StoreError::Key(e.to_string()))?;

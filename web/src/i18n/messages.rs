@@ -251,6 +251,81 @@ messages! {
     CommentAdded { en: "Comment added.", sq: "Komenti u shtua.", sr: "Komentar je dodat." }
     CasesLinked { en: "The cases are linked.", sq: "Rastet u lidhën.", sr: "Slučajevi su povezani." }
 
+    // ---- Field app (`intake app`): unlocking, locking, the paralegal's own cases
+    FieldApp { en: "Field app", sq: "Aplikacioni në terren", sr: "Aplikacija za teren" }
+    UnlockTitle { en: "Unlock your cases", sq: "Hapni rastet tuaja", sr: "Otključajte svoje slučajeve" }
+    Unlock { en: "Unlock", sq: "Hap", sr: "Otključaj" }
+    Passphrase { en: "Passphrase", sq: "Fjalëkalimi i gjatë", sr: "Lozinka za skladište" }
+    RepeatPassphrase { en: "Repeat the passphrase", sq: "Përsëritni fjalëkalimin e gjatë", sr: "Ponovite lozinku za skladište" }
+    NewStoreTitle { en: "Create the store for your cases", sq: "Krijoni hapësirën për rastet tuaja", sr: "Napravite skladište za svoje slučajeve" }
+    NewStoreHelp { en: "Your cases are kept encrypted on this device. Choose a passphrase of several words; without it nobody, not even you, can read them again.", sq: "Rastet tuaja ruhen të enkriptuara në këtë pajisje. Zgjidhni një fjalëkalim me disa fjalë; pa të askush, as ju, nuk mund t'i lexojë më.", sr: "Vaši slučajevi se čuvaju šifrovani na ovom uređaju. Izaberite lozinku od nekoliko reči; bez nje ih niko, ni vi, više ne može pročitati." }
+    CreateStore { en: "Create", sq: "Krijo", sr: "Napravi" }
+    WrongPassphrase { en: "Wrong passphrase. Nothing was changed; try again.", sq: "Fjalëkalim i gabuar. Asgjë nuk u ndryshua; provoni sërish.", sr: "Pogrešna lozinka. Ništa nije promenjeno; pokušajte ponovo." }
+    /// `{min}`: the least number of characters.
+    PassphraseTooShort { en: "The passphrase needs at least {min} characters.", sq: "Fjalëkalimi duhet të ketë të paktën {min} karaktere.", sr: "Lozinka mora imati najmanje {min} znakova." }
+    PassphraseRepeats { en: "The passphrase repeats the same few characters: use several different words.", sq: "Fjalëkalimi përsërit të njëjtat pak karaktere: përdorni disa fjalë të ndryshme.", sr: "Lozinka ponavlja istih nekoliko znakova: upotrebite nekoliko različitih reči." }
+    PassphraseRun { en: "The passphrase is a run of neighbouring keys or letters (like 123456 or abcdef): use several words.", sq: "Fjalëkalimi është një varg tastesh ose shkronjash fqinje (si 123456 ose abcdef): përdorni disa fjalë.", sr: "Lozinka je niz susednih tastera ili slova (kao 123456 ili abvgde): upotrebite nekoliko reči." }
+    PassphrasesDiffer { en: "The two passphrases are not the same. Nothing was created.", sq: "Dy fjalëkalimet nuk përputhen. Asgjë nuk u krijua.", sr: "Lozinke se ne poklapaju. Ništa nije napravljeno." }
+    StoreUnusable { en: "The store cannot be opened: {why}", sq: "Hapësira nuk mund të hapet: {why}", sr: "Skladište ne može da se otvori: {why}" }
+    LockNow { en: "Lock now", sq: "Kyç tani", sr: "Zaključaj sada" }
+    AppLocked { en: "The app is locked. Type your passphrase to continue.", sq: "Aplikacioni është kyçur. Shkruani fjalëkalimin për të vazhduar.", sr: "Aplikacija je zaključana. Unesite lozinku da biste nastavili." }
+    /// `{n}`: minutes without use.
+    LockedIdle { en: "The app locked itself after {n} min. without use.", sq: "Aplikacioni u kyç vetë pas {n} min. pa përdorim.", sr: "Aplikacija se sama zaključala posle {n} min. bez korišćenja." }
+    LaunchLinkUsed { en: "This link works only once. Start the app again to get a new one.", sq: "Kjo lidhje vlen vetëm një herë. Nisni sërish aplikacionin për një lidhje të re.", sr: "Ovaj link važi samo jednom. Ponovo pokrenite aplikaciju da dobijete novi." }
+    MyCases { en: "My cases", sq: "Rastet e mia", sr: "Moji slučajevi" }
+    NewCase { en: "New case", sq: "Rast i ri", sr: "Novi slučaj" }
+    EditCase { en: "Edit", sq: "Ndrysho", sr: "Izmeni" }
+    NotSynced { en: "Not synced yet", sq: "Ende pa sinkronizuar", sr: "Još nije sinhronizovano" }
+    HasConflict { en: "Conflict", sq: "Konflikt", sr: "Konflikt" }
+    SupervisorNote { en: "Supervisor's note", sq: "Shënimi i mbikëqyrësit", sr: "Napomena supervizora" }
+    SubmitForReview { en: "Submit for review", sq: "Dorëzo për shqyrtim", sr: "Pošalji na pregled" }
+    /// `{fields}`: the labels of the empty required fields, comma-separated.
+    MissingToSubmit { en: "The case cannot be submitted yet; these required fields are empty: {fields}", sq: "Rasti nuk mund të dorëzohet ende; këto fusha të detyrueshme janë bosh: {fields}", sr: "Slučaj još ne može da se pošalje; ova obavezna polja su prazna: {fields}" }
+    CaseSubmitted { en: "The case is submitted for review.", sq: "Rasti u dorëzua për shqyrtim.", sr: "Slučaj je poslat na pregled." }
+    AddFollowUp { en: "Add a follow-up visit", sq: "Shto një vizitë pasuese", sr: "Dodaj narednu posetu" }
+    FollowUpAdded { en: "Follow-up added.", sq: "Veprimi pasues u shtua.", sr: "Naredna radnja je dodata." }
+    /// `{author}` and `{time}` of one value of a conflicting field.
+    ValueBy { en: "by {author}, {time}", sq: "nga {author}, {time}", sr: "uneo {author}, {time}" }
+    UnknownAuthor { en: "unknown", sq: "i panjohur", sr: "nepoznat" }
+
+    NotSavedYet { en: "The app had locked itself before your last changes arrived, so they are not saved yet. Unlock, and they are kept.", sq: "Aplikacioni ishte kyçur vetë para se të arrinin ndryshimet tuaja të fundit, prandaj ato ende nuk janë ruajtur. Hapeni dhe ato ruhen.", sr: "Aplikacija se sama zaključala pre nego što su stigle vaše poslednje izmene, pa još nisu sačuvane. Otključajte i one se zadržavaju." }
+    SaveThemNow { en: "Your last changes are not saved yet. Save them now.", sq: "Ndryshimet tuaja të fundit ende nuk janë ruajtur. Ruajini tani.", sr: "Vaše poslednje izmene još nisu sačuvane. Sačuvajte ih sada." }
+
+    // ---- Field app: sync, enrolment, device
+    Sync { en: "Sync", sq: "Sinkronizimi", sr: "Sinhronizacija" }
+    SyncNow { en: "Sync now", sq: "Sinkronizo tani", sr: "Sinhronizuj sada" }
+    SyncRunning { en: "Syncing…", sq: "Po sinkronizohet…", sr: "Sinhronizacija u toku…" }
+    /// Progress of a running sync: records sent and received, kilobytes moved.
+    SyncProgress { en: "Sent: {sent} · received: {received} · {kb} KB", sq: "Dërguar: {sent} · marrë: {received} · {kb} KB", sr: "Poslato: {sent} · primljeno: {received} · {kb} KB" }
+    SyncDone { en: "Sync finished.", sq: "Sinkronizimi përfundoi.", sr: "Sinhronizacija je završena." }
+    LastSyncFailed { en: "The last sync did not finish", sq: "Sinkronizimi i fundit nuk përfundoi", sr: "Poslednja sinhronizacija nije završena" }
+    SyncOffline { en: "The server cannot be reached (no network, or the server is down). Your cases are safe on this device; the app tries again later.", sq: "Serveri nuk mund të arrihet (pa rrjet, ose serveri nuk punon). Rastet tuaja janë të sigurta në këtë pajisje; aplikacioni provon sërish më vonë.", sr: "Server nije dostupan (nema mreže ili server ne radi). Vaši slučajevi su bezbedni na ovom uređaju; aplikacija pokušava ponovo kasnije." }
+    SyncTemporary { en: "The connection broke or the server is busy. What was already sent is kept; the app tries again later.", sq: "Lidhja u ndërpre ose serveri është i zënë. Çfarë është dërguar ruhet; aplikacioni provon sërish më vonë.", sr: "Veza je prekinuta ili je server zauzet. Ono što je već poslato je sačuvano; aplikacija pokušava ponovo kasnije." }
+    SyncRevoked { en: "This device may no longer sync: it was revoked or your account disabled. Ask your administrator.", sq: "Kjo pajisje nuk mund të sinkronizohet më: është revokuar ose llogaria juaj është çaktivizuar. Pyesni administratorin.", sr: "Ovaj uređaj više ne može da se sinhronizuje: opozvan je ili je vaš nalog onemogućen. Obratite se administratoru." }
+    SyncUpdateApp { en: "The server needs a newer version of this app. Update it, then sync again.", sq: "Serveri kërkon një version më të ri të aplikacionit. Përditësojeni, pastaj sinkronizoni sërish.", sr: "Server zahteva noviju verziju aplikacije. Ažurirajte je, pa ponovo sinhronizujte." }
+    /// `{why}`: the server's own reason.
+    SyncRefused { en: "The server refused the sync: {why}", sq: "Serveri e refuzoi sinkronizimin: {why}", sr: "Server je odbio sinhronizaciju: {why}" }
+    NotEnrolled { en: "This device is not enrolled with a server yet.", sq: "Kjo pajisje ende nuk është regjistruar në një server.", sr: "Ovaj uređaj još nije registrovan na serveru." }
+    EnrolFailed { en: "Enrolment failed: the code is wrong, already used or expired.", sq: "Regjistrimi dështoi: kodi është i gabuar, i përdorur ose i skaduar.", sr: "Registracija nije uspela: kod je pogrešan, već iskorišćen ili je istekao." }
+    /// `{why}`: what the store said.
+    StoreFailed { en: "The store on this device failed: {why}", sq: "Hapësira në këtë pajisje dështoi: {why}", sr: "Skladište na ovom uređaju nije uspelo: {why}" }
+    EnrolDevice { en: "Enrol this device", sq: "Regjistro këtë pajisje", sr: "Registruj ovaj uređaj" }
+    ServerAddress { en: "Server address", sq: "Adresa e serverit", sr: "Adresa servera" }
+    DeviceName { en: "Name of this device", sq: "Emri i kësaj pajisjeje", sr: "Naziv ovog uređaja" }
+    DeviceEnrolled { en: "The device is enrolled.", sq: "Pajisja u regjistrua.", sr: "Uređaj je registrovan." }
+    ThisDevice { en: "This device", sq: "Kjo pajisje", sr: "Ovaj uređaj" }
+    Server { en: "Server", sq: "Serveri", sr: "Server" }
+    DeviceNumber { en: "Device number", sq: "Numri i pajisjes", sr: "Broj uređaja" }
+    StorePath { en: "Store location", sq: "Vendndodhja e hapësirës", sr: "Lokacija skladišta" }
+    UnsyncedCount { en: "Cases not synced yet", sq: "Raste ende pa sinkronizuar", sr: "Slučajevi još nesinhronizovani" }
+
+    // ---- Field app: quick wipe
+    QuickWipe { en: "Quick wipe", sq: "Fshirje e shpejtë", sr: "Brzo brisanje" }
+    /// `{n}`: cases not synced yet, which are lost for good.
+    WipeExplain { en: "Everything this app keeps on this device is destroyed at once: every case, the store and its key. Cases not synced yet: {n}; they cannot be recovered. This cannot be undone.", sq: "Gjithçka që ky aplikacion mban në këtë pajisje shkatërrohet menjëherë: çdo rast, hapësira dhe çelësi i saj. Raste ende pa sinkronizuar: {n}; ato nuk mund të rikthehen. Ky veprim nuk kthehet mbrapsht.", sr: "Sve što ova aplikacija čuva na ovom uređaju odmah se uništava: svi slučajevi, skladište i njegov ključ. Slučajevi još nesinhronizovani: {n}; oni se ne mogu povratiti. Ovo se ne može poništiti." }
+    WipeNow { en: "Destroy everything now", sq: "Shkatërro gjithçka tani", sr: "Uništi sve odmah" }
+    Wiped { en: "Everything the app kept on this device has been destroyed.", sq: "Gjithçka që aplikacioni mbante në këtë pajisje u shkatërrua.", sr: "Sve što je aplikacija čuvala na ovom uređaju je uništeno." }
+
     // ---- Errors
     ErrorTitle { en: "Something went wrong", sq: "Diçka shkoi keq", sr: "Nešto nije u redu" }
     NotFound { en: "This page or case does not exist, or you may not see it.", sq: "Kjo faqe ose ky rast nuk ekziston, ose nuk keni qasje në të.", sr: "Ova strana ili slučaj ne postoji, ili nemate pristup." }

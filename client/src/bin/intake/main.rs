@@ -212,6 +212,16 @@ enum Command {
         /// The name to record from now on
         name: Option<String>,
     },
+    /// Open the field app in your browser (served on this device only; the passphrase
+    /// is typed in the page)
+    App {
+        /// Print the address instead of opening a browser
+        #[arg(long)]
+        no_browser: bool,
+        /// Lock the store after this many minutes without use
+        #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        idle_minutes: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -260,5 +270,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => remote::enroll(home, &server, &code, &label, ca.as_deref()),
         Command::Sync { json } => remote::sync(home, json),
         Command::Assign { id, user } => commands::assign(home, lang, &id, &user),
+        Command::App {
+            no_browser,
+            idle_minutes,
+        } => app(home, no_browser, idle_minutes),
     }
+}
+
+/// `intake app`: serves the field app on 127.0.0.1 until the process is stopped.
+fn app(home: Option<PathBuf>, no_browser: bool, idle_minutes: u64) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let config = intake_client::app::Config {
+        home: open::home(home)?,
+        idle: std::time::Duration::from_secs(idle_minutes * 60),
+    };
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot listen on 127.0.0.1")?;
+    let app =
+        intake_client::app::RunningApp::start(config, listener).context("cannot start the app")?;
+    let url = app.launch_url();
+    // The link works once: whoever opens it first gets the session.
+    println!("Intake is open at {url}");
+    println!("(this link works once; stop the app with Ctrl-C)");
+    if !no_browser {
+        intake_client::app::open_browser(&url);
+    }
+    app.wait().context("the app stopped")
 }
