@@ -33,6 +33,8 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const WINDOW: (u32, u32) = (1280, 900);
 /// The width of a small phone, for the mobile layout checks.
 pub const MOBILE_WIDTH: u32 = 360;
+/// A small phone's window, width × height.
+pub const PHONE: (u32, u32) = (360, 740);
 
 /// How long chromedriver may take to answer "ready" (a loaded 2-core CI machine).
 const DRIVER_WITHIN: Duration = Duration::from_secs(15);
@@ -339,6 +341,15 @@ impl Browser {
                 same_site: c.same_site().map(|s| s.to_string()),
             })
             .collect()
+    }
+
+    /// Resizes the window to `width` × `height` CSS pixels ([`PHONE`] for a small
+    /// phone).
+    #[track_caller]
+    pub fn set_size(&self, (width, height): (u32, u32)) {
+        self.run(&format!("resizing to {width} × {height}"), async |c| {
+            c.set_window_size(width, height).await
+        })
     }
 
     /// Resizes the window to `width` CSS pixels, keeping its height; [`MOBILE_WIDTH`]
