@@ -253,10 +253,25 @@ impl Browser {
         })
     }
 
+    /// Clicks the link or button matching `css` and returns once the page it leads to
+    /// has loaded (see [`Browser::submit_form`] for why this waits on its own).
+    #[track_caller]
+    pub fn follow(&self, css: &str) {
+        self.eval("window.__intake_before_submit = true; return null");
+        self.click(css);
+        self.wait_until(
+            "return window.__intake_before_submit !== true && document.readyState === 'complete'",
+        );
+    }
+
     /// Submits the form matching `css` by clicking its first submit button (a `<button>`
-    /// without a type is one); to press a particular one, [`Browser::click`] it.
+    /// without a type is one); to press a particular one, [`Browser::click`] it. Returns
+    /// once the page the form leads to has loaded: WebDriver's click may return while
+    /// the old page is still shown (it failed CI once), so the old document is marked
+    /// and this waits for a document without the mark.
     #[track_caller]
     pub fn submit_form(&self, css: &str) {
+        self.eval("window.__intake_before_submit = true; return null");
         self.run(&format!("submitting {css}"), async |c| {
             c.form(Locator::Css(css))
                 .await?
@@ -264,7 +279,10 @@ impl Browser {
                     "button:not([type]), button[type=submit], input[type=submit]",
                 ))
                 .await
-        })
+        });
+        self.wait_until(
+            "return window.__intake_before_submit !== true && document.readyState === 'complete'",
+        );
     }
 
     /// The text a person sees in the element matching `css` (hidden text excluded).
@@ -395,10 +413,25 @@ impl Drop for Browser {
         // Kill chromedriver and everything it started (see `processes_of`), and wait
         // until they are gone so that the profile can be removed.
         let until = Instant::now() + KILL_WITHIN;
+        // A dying process stops naming the directory (its command line and environment
+        // read empty once its memory is released) before it is a zombie: remember every
+        // process killed and wait for each of them too (this raced under load in CI).
+        let mut killed: Vec<u32> = Vec::new();
         loop {
-            let left = processes_of(self.dir.path());
+            let mut left = processes_of(self.dir.path());
+            let dying: Vec<u32> = killed
+                .iter()
+                .copied()
+                .filter(|p| alive(*p) && !left.contains(p))
+                .collect();
+            left.extend(dying);
             if left.is_empty() || Instant::now() > until {
                 break;
+            }
+            for &pid in &left {
+                if !killed.contains(&pid) {
+                    killed.push(pid);
+                }
             }
             for pid in left {
                 if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {

@@ -158,7 +158,7 @@ fn a_form_is_filled_submitted_and_read_back_through_the_dom() {
     assert_eq!(seen.same_site.as_deref(), Some("Strict"));
 
     // A link click navigates; the form is fresh again.
-    b.click("#again");
+    b.follow("#again");
     assert_eq!(b.current_url(), format!("{}/form", site.url));
     assert_eq!(
         b.eval("return document.querySelector('#name').value"),

@@ -1246,7 +1246,7 @@ fn a_paralegal_records_a_case_on_a_phone_in_cyrillic_and_the_supervisor_sends_it
 
     // The launch link, then a new store, in Serbian Cyrillic.
     browser.goto(&app.launch_url());
-    browser.click("a[hreflang='sr-Cyrl']");
+    browser.follow("a[hreflang='sr-Cyrl']");
     assert_eq!(browser.text("h1"), "Направите складиште за своје случајеве");
     browser.fill("#passphrase", PASSPHRASE);
     browser.fill("#repeat", PASSPHRASE);
@@ -1316,7 +1316,7 @@ fn a_paralegal_records_a_case_on_a_phone_in_cyrillic_and_the_supervisor_sends_it
 
     // Synced, in Serbian Latin.
     browser.goto(&format!("{base}/sync"));
-    browser.click("a[hreflang='sr-Latn']");
+    browser.follow("a[hreflang='sr-Latn']");
     browser.submit_form("form[action='/sync']");
     // The page refreshes itself while the sync runs (the previous page is /sync too:
     // wait for the new one rather than read the old).
@@ -1363,7 +1363,7 @@ fn a_paralegal_records_a_case_on_a_phone_in_cyrillic_and_the_supervisor_sends_it
 
     // My cases, in Albanian: what came back from review first, with the note.
     browser.goto(&format!("{base}/cases"));
-    browser.click("a[hreflang='sq']");
+    browser.follow("a[hreflang='sq']");
     let statuses = browser
         .eval("return [...document.querySelectorAll('li.case')].map(li => li.dataset.status)");
     assert_eq!(statuses, serde_json::json!(["needs_changes", "draft"]));
