@@ -17,6 +17,29 @@ use intake_shared::Lang;
 use crate::translit::to_cyrillic;
 pub use messages::Msg;
 
+/// The first language of a browser's `Accept-Language` header that is `offered`:
+/// `sr` alone (and `hr`) is read as Latin script, what Serbian speakers in Kosovo
+/// mostly type; `sr-Cyrl-*` and `sr-RS` as Cyrillic. Used by the dashboard and the
+/// field app alike.
+pub fn from_accept_language(header: &str, offered: &[Lang]) -> Option<Lang> {
+    header
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim())
+        .filter_map(accept_tag)
+        .find(|l| offered.contains(l))
+}
+
+fn accept_tag(tag: &str) -> Option<Lang> {
+    let lower = tag.to_ascii_lowercase();
+    if lower.starts_with("sr-cyrl") || lower == "sr-rs" {
+        return Some(Lang::SrCyrl);
+    }
+    if lower.starts_with("sr") || lower.starts_with("hr") {
+        return Some(Lang::SrLatn);
+    }
+    lower.split('-').next().unwrap_or("").parse().ok()
+}
+
 /// The text of `msg` in `lang`, placeholders (`{n}`) left in.
 pub fn t(lang: Lang, msg: Msg) -> &'static str {
     let [en, sq, sr] = msg.written();
@@ -152,6 +175,26 @@ pub fn lang_name(lang: Lang) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browser_languages_map_to_the_offered_ones() {
+        let all = &Lang::ALL;
+        assert_eq!(
+            from_accept_language("sr-Cyrl-RS,sr;q=0.8", all),
+            Some(Lang::SrCyrl)
+        );
+        assert_eq!(from_accept_language("sr", all), Some(Lang::SrLatn));
+        assert_eq!(
+            from_accept_language("de-DE, sq-AL;q=0.7", all),
+            Some(Lang::Sq)
+        );
+        assert_eq!(from_accept_language("tr-TR", all), Some(Lang::Tr));
+        assert_eq!(
+            from_accept_language("tr-TR, en;q=0.5", &Lang::REQUIRED),
+            Some(Lang::En)
+        );
+        assert_eq!(from_accept_language("de", all), None);
+    }
 
     const WRITTEN: [Lang; 3] = [Lang::En, Lang::Sq, Lang::SrLatn];
 

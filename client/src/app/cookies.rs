@@ -48,36 +48,6 @@ pub fn lang_of(req: &HttpRequest) -> Lang {
     req.headers()
         .get(actix_web::http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .map(|part| part.split(';').next().unwrap_or("").trim())
-                .find_map(accept_tag)
-        })
+        .and_then(|v| intake_web::i18n::from_accept_language(v, &Lang::ALL))
         .unwrap_or(Lang::Sq)
-}
-
-/// A browser language tag as one of ours (`sr` alone is read as Latin script).
-fn accept_tag(tag: &str) -> Option<Lang> {
-    let lower = tag.to_ascii_lowercase();
-    if lower.starts_with("sr-cyrl") || lower == "sr-rs" {
-        return Some(Lang::SrCyrl);
-    }
-    if lower.starts_with("sr") {
-        return Some(Lang::SrLatn);
-    }
-    lower.split('-').next().unwrap_or("").parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn browser_languages_map_to_ours() {
-        assert_eq!(accept_tag("sr-Cyrl-RS"), Some(Lang::SrCyrl));
-        assert_eq!(accept_tag("sr"), Some(Lang::SrLatn));
-        assert_eq!(accept_tag("sq-AL"), Some(Lang::Sq));
-        assert_eq!(accept_tag("tr-TR"), Some(Lang::Tr));
-        assert_eq!(accept_tag("de"), None);
-    }
 }

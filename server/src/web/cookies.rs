@@ -60,42 +60,6 @@ pub fn lang_of(req: &HttpRequest) -> Lang {
     req.headers()
         .get(actix_web::http::header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .map(|part| part.split(';').next().unwrap_or("").trim())
-                .find_map(accept_tag)
-        })
+        .and_then(|v| intake_web::i18n::from_accept_language(v, &Lang::REQUIRED))
         .unwrap_or(Lang::Sq)
-}
-
-/// A browser language tag as one of ours (`sr` alone is read as Latin script, what
-/// Serbian speakers in Kosovo mostly type; `sr-RS`/`sr-Cyrl-*` as Cyrillic).
-fn accept_tag(tag: &str) -> Option<Lang> {
-    let lower = tag.to_ascii_lowercase();
-    if lower.starts_with("sr-cyrl") || lower == "sr-rs" {
-        return Some(Lang::SrCyrl);
-    }
-    if lower.starts_with("sr") || lower.starts_with("hr") {
-        return Some(Lang::SrLatn);
-    }
-    let primary = lower.split('-').next().unwrap_or("");
-    match primary {
-        "sq" => Some(Lang::Sq),
-        "en" => Some(Lang::En),
-        _ => primary.parse().ok().filter(|l| Lang::REQUIRED.contains(l)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn browser_languages_map_to_ours() {
-        assert_eq!(accept_tag("sr-Cyrl-RS"), Some(Lang::SrCyrl));
-        assert_eq!(accept_tag("sr"), Some(Lang::SrLatn));
-        assert_eq!(accept_tag("sq-AL"), Some(Lang::Sq));
-        assert_eq!(accept_tag("en-GB"), Some(Lang::En));
-        assert_eq!(accept_tag("de"), None);
-    }
 }
