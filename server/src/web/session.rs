@@ -116,9 +116,12 @@ impl FromRequest for Signed {
                 let Some(s) = storage.session(hash, now)? else {
                     return Ok(None);
                 };
-                // Sliding idle expiry, never past the longest a session may live.
+                // Sliding idle expiry, never past the longest a session may live; written
+                // at most once a minute, not on every page (each write is a disk sync).
                 let expires = (now + IDLE).min(s.created_at + LONGEST);
-                storage.extend_session(s.id, expires)?;
+                if expires - s.expires_at >= Duration::minutes(1) {
+                    storage.extend_session(s.id, expires)?;
+                }
                 Ok(Some(s))
             })
             .await??
