@@ -1141,3 +1141,28 @@ fn a_narrative_given_on_standard_input_never_appears_in_the_process_arguments() 
     let record = show(home.path(), id["id"].as_str().unwrap());
     assert_eq!(record["fields"]["narrative"], json!(story));
 }
+
+/// Text written on another device reaches this terminal: a comment, a field and a note
+/// holding escape sequences and a bidirectional override are shown escaped in `show`,
+/// `list` and `conflicts`, never acted on, while `--json` keeps the data as it is.
+#[test]
+fn other_peoples_text_never_drives_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let hostile = "clear\x1b[2J\x1b]0;title\x07 \u{202e}fdp.exe";
+    let id = new_record(home.path(), &[&format!("full_name={hostile}")]);
+    ok(home.path(), &["comment", &id, hostile]);
+    for args in [vec!["show", id.as_str()], vec!["list"]] {
+        let out = ok(home.path(), &args);
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{args:?} printed a control character: {out:?}"
+        );
+        assert!(!out.contains('\u{202e}'), "{args:?}: {out:?}");
+    }
+    let shown = ok(home.path(), &["show", &id]);
+    assert!(shown.contains("clear\\u001b[2J"), "{shown:?}");
+    let record = show(home.path(), &id);
+    assert_eq!(record["fields"]["full_name"], json!(hostile));
+    assert_eq!(record["comments"][0]["text"], json!(hostile));
+}

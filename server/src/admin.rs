@@ -6,13 +6,33 @@ use chrono::{DateTime, Duration, Utc};
 use crate::auth;
 use crate::storage::{Role, Storage, StorageError, User};
 
-/// A user with a fresh one-time enrolment code.
-#[derive(Debug, serde::Serialize)]
+/// A user with a fresh one-time enrolment code. `Debug` never shows the code.
+#[derive(serde::Serialize)]
 pub struct Enrolment {
     pub user: User,
     /// Shown once; only its hash is stored.
     pub enrolment_code: String,
     pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment")
+            .field("user", &self.user)
+            .field("enrolment_code", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SignInCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInCode")
+            .field("user", &self.user)
+            .field("code", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -75,7 +95,8 @@ fn issue_code(storage: &dyn Storage, user: User, minutes: i64) -> Result<Enrolme
 }
 
 /// A one-time code with which a supervisor or admin sets her dashboard password.
-#[derive(Debug, serde::Serialize)]
+/// `Debug` never shows the code.
+#[derive(serde::Serialize)]
 pub struct SignInCode {
     pub user: String,
     /// Shown once; only its hash is stored.
@@ -107,4 +128,36 @@ pub fn sign_in_code(
         code,
         expires_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_time_codes_never_reach_debug_output() {
+        let user = User {
+            id: 1,
+            name: "merita".into(),
+            role: Role::Supervisor,
+            team: Some("prizren".into()),
+            disabled: false,
+        };
+        let e = Enrolment {
+            user,
+            enrolment_code: "ABCD-EFGH-JKMN".into(),
+            expires_at: Utc::now(),
+        };
+        let c = SignInCode {
+            user: "merita".into(),
+            code: "PQRS-TVWX-YZ01".into(),
+            expires_at: Utc::now(),
+        };
+        let shown = format!("{e:?} {c:?}");
+        assert!(shown.contains("merita"), "{shown}");
+        assert!(
+            !shown.contains("ABCD") && !shown.contains("PQRS"),
+            "{shown}"
+        );
+    }
 }

@@ -106,7 +106,7 @@ impl AttemptLimiter {
 }
 
 /// The bearer token of a request, if it has one.
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?

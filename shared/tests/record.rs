@@ -523,3 +523,14 @@ fn what_the_record_api_writes_only_appends() {
         assert_eq!(built.check_appends(change), Ok(()));
     }
 }
+
+/// A record in a log line or a panic message names itself, never its content.
+#[test]
+fn a_records_debug_output_holds_no_content() {
+    let mut r = new_record();
+    r.edit(t(5), |e| e.set("full_name", text("Secret Clientname")))
+        .unwrap();
+    let shown = format!("{r:?}");
+    assert!(shown.contains(&r.id().to_string()), "{shown}");
+    assert!(!shown.contains("Secret"), "{shown}");
+}

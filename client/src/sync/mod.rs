@@ -8,9 +8,11 @@
 pub mod background;
 mod error;
 mod http;
+mod token;
 
 pub use error::{Permanent, SyncError};
 pub use http::ensure_crypto_provider;
+pub use token::rotate_token;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -59,6 +59,13 @@ pub async fn enroll(
                     .into(),
             ));
         }
+        Err(StorageError::ActorTaken) => {
+            return Err(ApiError::Conflict(
+                "this device was enrolled for another user before: reset the app's store (a \
+                 new store gets a new identity) and enrol again"
+                    .into(),
+            ));
+        }
         Err(StorageError::Exists(_)) => {
             return Err(ApiError::Conflict(
                 "this device is already enrolled; an admin can revoke it first".into(),

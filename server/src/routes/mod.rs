@@ -8,6 +8,7 @@ mod enroll;
 mod health;
 mod records;
 mod sync;
+mod token;
 
 use actix_web::web;
 
@@ -16,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(health::openapi))
         .route("/v1/enroll", web::post().to(enroll::enroll))
         .route("/v1/sync", web::post().to(sync::sync))
+        .route("/v1/token", web::post().to(token::rotate))
         .route("/v1/me", web::get().to(records::me))
         .route("/v1/records", web::get().to(records::list))
         .route("/v1/records/{id}", web::get().to(records::get))
@@ -45,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("post", "/v1/enroll"),
     ("post", "/v1/sync"),
+    ("post", "/v1/token"),
     ("get", "/v1/me"),
     ("get", "/v1/records"),
     ("get", "/v1/records/{id}"),

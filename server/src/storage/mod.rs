@@ -158,6 +158,11 @@ pub enum StorageError {
     Exists(String),
     #[error("a record changed while the push was prepared")]
     Stale,
+    /// An enrolment offered an actor id already bound to another user's device. An
+    /// actor is bound to one user for good: changes it signed are that user's, and
+    /// binding it to someone else would hand them that history.
+    #[error("this device's actor id belongs to another user")]
+    ActorTaken,
     #[error("storage: {0}")]
     Backend(String),
 }
@@ -203,6 +208,16 @@ pub trait Storage: Send + Sync + 'static {
     fn devices(&self) -> Result<Vec<Device>>;
     /// Returns false when there is no such device.
     fn revoke_device(&self, id: i64) -> Result<bool>;
+    /// Gives the live device `id` the token `new_hash`; the token that asked
+    /// (`used_hash`) stays valid until `grace_until` or until the new one is first used.
+    /// Returns false when the device is not live.
+    fn rotate_token(
+        &self,
+        id: i64,
+        used_hash: [u8; 32],
+        new_hash: [u8; 32],
+        grace_until: DateTime<Utc>,
+    ) -> Result<bool>;
 
     // Records.
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;

@@ -215,6 +215,12 @@ const MIGRATIONS: &[&str] = &[
         CHECK (a < b)
     );
     CREATE INDEX record_links_b ON record_links(b);",
+    // Token rotation: the token a device rotated away from stays valid until the
+    // device first uses the new one or `prev_token_until` passes, so a rotation whose
+    // answer was lost does not lock the device out.
+    "ALTER TABLE devices ADD COLUMN prev_token_hash BLOB;
+    ALTER TABLE devices ADD COLUMN prev_token_until INTEGER;
+    CREATE INDEX devices_prev_token ON devices(prev_token_hash) WHERE prev_token_hash IS NOT NULL;",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -213,6 +213,18 @@ impl Storage for SqliteStorage {
             )
             .optional()?;
         let Some(user) = user else { return Ok(None) };
+        // Checked before the code is spent, so a refused device's code stays usable
+        // once the phone's store has been reset (a new store has a new actor).
+        let other: Option<i64> = tx
+            .query_row(
+                "SELECT user_id FROM devices WHERE actor = ?1 AND user_id != ?2 LIMIT 1",
+                params![device.actor.to_vec(), user.id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if other.is_some() {
+            return Err(StorageError::ActorTaken);
+        }
         tx.execute(
             "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1",
             params![code_hash.to_vec(), ts(now)],
@@ -241,17 +253,7 @@ impl Storage for SqliteStorage {
     }
 
     fn principal(&self, token_hash: [u8; 32]) -> Result<Option<(User, Device)>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!(
-                    "SELECT {USER_COLUMNS}, {DEVICE_COLUMNS} FROM devices d JOIN users u ON u.id = d.user_id
-                     WHERE d.token_hash = ?1 AND d.revoked_at IS NULL AND NOT u.disabled"
-                ),
-                [token_hash.to_vec()],
-                |r| Ok((user_row(r)?, device_row(r, 5)?)),
-            )
-            .optional()?)
+        accounts::principal(&self.conn(), token_hash, Utc::now())
     }
 
     fn devices(&self) -> Result<Vec<Device>> {
@@ -270,6 +272,16 @@ impl Storage for SqliteStorage {
             "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
             params![id, ts(Utc::now())],
         )? > 0)
+    }
+
+    fn rotate_token(
+        &self,
+        id: i64,
+        used_hash: [u8; 32],
+        new_hash: [u8; 32],
+        grace_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        accounts::rotate_token(&self.conn(), id, used_hash, new_hash, grace_until)
     }
 
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>> {

@@ -55,6 +55,28 @@ impl std::fmt::Debug for EnrolAnswer {
     }
 }
 
+/// The answer to `POST /v1/token`: the device's new token. The one it used to ask stays
+/// valid until the new one is first used (or for [`TOKEN_GRACE_DAYS`]), so an answer
+/// lost on the way does not lock the device out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenAnswer {
+    /// 64 hex digits, sent only in the `Authorization` header.
+    pub token: String,
+    pub device_id: i64,
+}
+
+/// How long a token rotated away from stays valid if the new one is never used.
+pub const TOKEN_GRACE_DAYS: i64 = 30;
+
+impl std::fmt::Debug for TokenAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAnswer")
+            .field("token", &"[redacted]")
+            .field("device_id", &self.device_id)
+            .finish()
+    }
+}
+
 /// The limits of the server's that shape a device's requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceLimits {

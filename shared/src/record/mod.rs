@@ -78,8 +78,9 @@ pub enum RecordError {
     Form(#[from] FormError),
 }
 
-/// One case record.
-#[derive(Debug, Clone)]
+/// One case record. Its `Debug` names the record, never its content: a record that
+/// reaches a log line or a panic message must not carry a client's story with it.
+#[derive(Clone)]
 pub struct Record {
     doc: AutoCommit,
     id: RecordId,
@@ -87,6 +88,15 @@ pub struct Record {
     fields: ObjId,
     /// Written as the message of every change this replica makes.
     author: Option<String>,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.id)
+            .field("form", &self.form.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Record {

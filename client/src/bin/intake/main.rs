@@ -200,6 +200,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trade this device's server token for a new one (the old one stops working once
+    /// the new one is used)
+    RotateToken,
     /// Assign a record to a user (supervisors)
     Assign {
         /// The record's id
@@ -229,7 +232,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("intake: error: {e:#}");
+            eprintln!("intake: error: {}", show::terminal_safe(&format!("{e:#}")));
             exit_code(&e)
         }
     }
@@ -269,6 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ca,
         } => remote::enroll(home, &server, &code, &label, ca.as_deref()),
         Command::Sync { json } => remote::sync(home, json),
+        Command::RotateToken => remote::rotate_token(home),
         Command::Assign { id, user } => commands::assign(home, lang, &id, &user),
         Command::App {
             no_browser,

@@ -97,6 +97,14 @@ pub fn sync(home: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `intake rotate-token`.
+pub fn rotate_token(home: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut store = open::store(home)?;
+    intake_client::rotate_token(&mut store).map_err(explain)?;
+    eprintln!("intake: this device has a new token; the old one ends with its first use");
+    Ok(())
+}
+
 fn human(bytes: usize) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),

@@ -31,13 +31,41 @@ pub fn run(home: Option<PathBuf>, lang: Lang, id: &str, json: bool) -> anyhow::R
     }
 }
 
-/// Writes to stdout; a closed pipe (`intake list | head`) is not an error.
+/// Writes to stdout; a closed pipe (`intake list | head`) is not an error. What is
+/// printed passes through [`terminal_safe`]: it holds other people's text.
 pub fn print(text: &str) -> anyhow::Result<()> {
+    let text = terminal_safe(text);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// `text` with every character that a terminal would act on instead of show written
+/// as `\uXXXX`: C0 and C1 controls (ESC starts the sequences that move the cursor,
+/// retitle the window or rewrite the screen) and the bidirectional overrides that make
+/// a line read differently from what it holds. Records, comments and notes are written
+/// by other people, on other devices; a supervisor reading them must see what is there.
+/// Line breaks and tabs stay. The escape is JSON's own, so `--json` output stays valid
+/// JSON with the same data (its C0 controls are already escaped by the serializer).
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    fn acts(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if acts(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// "draft", "needs changes: re-ask consent".
@@ -206,4 +234,33 @@ fn write_conflict(
 /// Indents every line after the first, so multi-line text stays under its label.
 fn indent(text: &str, prefix: &str) -> String {
     text.replace('\n', &format!("\n{prefix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn what_a_terminal_would_act_on_is_shown_escaped() {
+        // A colour change, a window retitle, a C1 CSI, a right-to-left override.
+        let hostile = "ok\x1b[31mred\x1b]0;pwned\x07 \u{9b}2J \u{202e}txt.exe";
+        let shown = terminal_safe(hostile);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
+        assert!(!shown.contains('\u{202e}'));
+        assert_eq!(
+            shown,
+            "ok\\u001b[31mred\\u001b]0;pwned\\u0007 \\u009b2J \\u202etxt.exe"
+        );
+        // Ordinary text, line breaks and tabs, other scripts: unchanged and not copied.
+        let plain = "Drita: \"nxënësit\"\n\tДрита — ok";
+        assert!(matches!(
+            terminal_safe(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // JSON stays JSON with the same data.
+        let json =
+            serde_json::to_string(&serde_json::json!({ "note": "a\u{9b}b\u{202e}" })).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&terminal_safe(&json)).unwrap();
+        assert_eq!(back["note"], "a\u{9b}b\u{202e}");
+    }
 }

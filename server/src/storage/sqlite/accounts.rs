@@ -227,3 +227,56 @@ pub(super) fn end_session(conn: &Connection, token_hash: [u8; 32]) -> Result<()>
     )?;
     Ok(())
 }
+
+/// The enabled user and live device of a token: the device's current token, or the
+/// one it rotated away from while that is still in its grace period. The first request
+/// with the current token ends the grace period: the device has the new one.
+pub(super) fn principal(
+    conn: &Connection,
+    token_hash: [u8; 32],
+    now: DateTime<Utc>,
+) -> Result<Option<(User, Device)>> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT d.token_hash = ?1, d.prev_token_hash IS NOT NULL, {USER_COLUMNS}, {DEVICE_COLUMNS}
+             FROM devices d JOIN users u ON u.id = d.user_id
+             WHERE (d.token_hash = ?1 OR (d.prev_token_hash = ?1 AND d.prev_token_until > ?2))
+               AND d.revoked_at IS NULL AND NOT u.disabled"
+        ))?
+        .query_row(params![token_hash.to_vec(), ts(now)], |r| {
+            Ok((
+                user_row_at(r, 2)?,
+                device_row(r, 7)?,
+                r.get::<_, bool>(0)?,
+                r.get::<_, bool>(1)?,
+            ))
+        })
+        .optional()?;
+    let Some((user, device, current, grace)) = found else {
+        return Ok(None);
+    };
+    if current && grace {
+        conn.execute(
+            "UPDATE devices SET prev_token_hash = NULL, prev_token_until = NULL WHERE id = ?1",
+            [device.id],
+        )?;
+    }
+    Ok(Some((user, device)))
+}
+
+/// See [`crate::storage::Storage::rotate_token`]. The token that asked becomes the
+/// previous one, whichever it was: after a lost answer the device still holds it, and
+/// it is the only one the device can use to ask again.
+pub(super) fn rotate_token(
+    conn: &Connection,
+    id: i64,
+    used_hash: [u8; 32],
+    new_hash: [u8; 32],
+    grace_until: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE devices SET prev_token_hash = ?2, prev_token_until = ?4, token_hash = ?3
+         WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, used_hash.to_vec(), new_hash.to_vec(), ts(grace_until)],
+    )? > 0)
+}
