@@ -215,7 +215,7 @@ const MIGRATIONS: &[&str] = &[
         CHECK (a < b)
     );
     CREATE INDEX record_links_b ON record_links(b);",
-    // Token rotation: the token a device rotated away from stays valid until the
+    // 5: token rotation: the token a device rotated away from stays valid until the
     // device first uses the new one or `prev_token_until` passes, so a rotation whose
     // answer was lost does not lock the device out.
     "ALTER TABLE devices ADD COLUMN prev_token_hash BLOB;
