@@ -139,12 +139,18 @@ fn init_creates_an_encrypted_store_and_nothing_else_creates_one() {
     let s = settings(&dir);
 
     // A missing directory, or one without a store: refused, naming the path and `init`.
-    let missing = open_store(&s, None).err().expect("refused").to_string();
+    let missing = open_store(&s, None)
+        .map(drop)
+        .expect_err("refused")
+        .to_string();
     assert!(missing.contains(&dir.display().to_string()), "{missing}");
     assert!(missing.contains("intake-server init"), "{missing}");
     assert!(!dir.exists(), "opening created the directory");
     std::fs::create_dir(&dir).unwrap();
-    let empty = open_store(&s, None).err().expect("refused").to_string();
+    let empty = open_store(&s, None)
+        .map(drop)
+        .expect_err("refused")
+        .to_string();
     assert!(empty.contains("intake-server init"), "{empty}");
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
@@ -168,15 +174,18 @@ fn init_creates_an_encrypted_store_and_nothing_else_creates_one() {
         assert_eq!(mode(&s.key_file_path()), 0o600);
     }
     // A second init changes nothing.
-    let again = init_store(&s, None).err().expect("refused").to_string();
+    let again = init_store(&s, None)
+        .map(drop)
+        .expect_err("refused")
+        .to_string();
     assert!(again.contains("already holds a store"), "{again}");
 
     // A wrong key: a clear error, and the file is untouched.
     let before = std::fs::read(&db).unwrap();
     let other = "11".repeat(32);
     let wrong = open_store(&s, Some(&other))
-        .err()
-        .expect("refused")
+        .map(drop)
+        .expect_err("refused")
         .to_string();
     assert!(wrong.contains("cannot be opened with this key"), "{wrong}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
@@ -186,7 +195,10 @@ fn init_creates_an_encrypted_store_and_nothing_else_creates_one() {
         use std::os::unix::fs::PermissionsExt;
         let key = s.key_file_path();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let open = open_store(&s, None).err().expect("refused").to_string();
+        let open = open_store(&s, None)
+            .map(drop)
+            .expect_err("refused")
+            .to_string();
         assert!(open.contains("mode 644"), "{open}");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
@@ -311,7 +323,9 @@ fn backups_are_encrypted_consistent_while_syncing_and_never_overwrite() {
     }
     // Never over an existing file, which stays as it was.
     let before = std::fs::read(&files[0]).unwrap();
-    let refused = backup::backup(&s, &key, &files[0]).err().expect("refused");
+    let refused = backup::backup(&s, &key, &files[0])
+        .map(drop)
+        .expect_err("refused");
     assert!(refused.to_string().contains("exists"), "{refused}");
     assert_eq!(std::fs::read(&files[0]).unwrap(), before);
 }
@@ -329,7 +343,9 @@ fn restore_is_refused_under_a_running_server_and_from_a_bad_backup() {
 
     let mut served = Served::start(&s, "127.0.0.1:0".parse().unwrap());
     let before = std::fs::read(&db).unwrap();
-    let running = backup::restore(&s, &key, &good).err().expect("refused");
+    let running = backup::restore(&s, &key, &good)
+        .map(drop)
+        .expect_err("refused");
     assert!(
         running.to_string().contains("a server is running"),
         "{running}"
@@ -339,7 +355,9 @@ fn restore_is_refused_under_a_running_server_and_from_a_bad_backup() {
 
     // Another key's backup, and a damaged one: refused, nothing changed.
     let other = DbKey::from_bytes([3; 32]);
-    let wrong = backup::restore(&s, &other, &good).err().expect("refused");
+    let wrong = backup::restore(&s, &other, &good)
+        .map(drop)
+        .expect_err("refused");
     assert!(
         wrong.to_string().contains("cannot be opened with this key"),
         "{wrong}"
