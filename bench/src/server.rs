@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use anyhow::{Context, bail};
 use intake_server::storage::Role;
 use intake_server::storage::sqlite::SqliteStorage;
-use intake_server::{Settings, admin, open_store};
+use intake_server::{Settings, admin, init_store};
 
 /// A user to create before the server starts.
 #[derive(Clone, Debug)]
@@ -80,7 +80,7 @@ impl ServerProcess {
                 data_dir: dir.path().to_path_buf(),
                 ..Settings::default()
             };
-            let (storage, _first_admin) = open_store(&settings)?;
+            let (storage, _first_admin) = init_store(&settings, None)?;
             users
                 .iter()
                 .map(|u| add_user(storage.as_ref(), u))
@@ -136,15 +136,24 @@ impl ServerProcess {
 
     /// Adds a user while the server runs (SQLite lets a second connection write).
     pub fn add_user(&self, user: &UserSpec) -> anyhow::Result<String> {
-        let storage = SqliteStorage::open(&self.db_path())?;
+        let storage = SqliteStorage::open(&self.db_path(), &self.key()?)?;
         add_user(&storage, user)
     }
 
     /// A one-time code with which `name` (a supervisor or admin) sets her dashboard
     /// password, issued while the server runs, as `intake-server user password` does.
     pub fn sign_in_code(&self, name: &str) -> anyhow::Result<String> {
-        let storage = SqliteStorage::open(&self.db_path())?;
+        let storage = SqliteStorage::open(&self.db_path(), &self.key()?)?;
         Ok(admin::sign_in_code(&storage, name, 60)?.code)
+    }
+
+    /// The server's database key (the key file `init` wrote in its data directory).
+    pub fn key(&self) -> anyhow::Result<intake_server::storage::key::DbKey> {
+        let settings = Settings {
+            data_dir: self.dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        intake_server::load_key(&settings, None)
     }
 
     /// The server's SQLite file, e.g. for `2g` to read what it stored (read-only).

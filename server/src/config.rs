@@ -71,6 +71,9 @@ pub struct Settings {
     /// HTTP worker threads (0: one per CPU).
     pub workers: usize,
     pub limits: Limits,
+    /// The database key file (64 hex digits, mode 0600). `None`: `intake-server.key`
+    /// in the data directory. `INTAKE_SERVER_KEY` (the key itself) wins over it.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -83,11 +86,20 @@ impl Default for Settings {
             enrolment_code_minutes: 60,
             workers: 0,
             limits: Limits::default(),
+            key_file: None,
         }
     }
 }
 
 impl Settings {
+    /// Where the database key file is: `key_file`, else `intake-server.key` in the
+    /// data directory.
+    pub fn key_file_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("intake-server.key"))
+    }
+
     /// Loads settings: `file` if given, else `intake-server.toml` in the data
     /// directory if it exists; then `INTAKE_SERVER_*` variables from `env`. The data
     /// directory comes from `data_dir`, else `INTAKE_SERVER_DATA`, else the file given
@@ -137,6 +149,9 @@ impl Settings {
             settings.workers = v
                 .parse()
                 .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_WORKERS: {e}"))?;
+        }
+        if let Some(v) = env("INTAKE_SERVER_KEY_FILE") {
+            settings.key_file = Some(v.into());
         }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod gate;
@@ -20,4 +21,4 @@ pub mod tls;
 pub mod web;
 
 pub use config::{Limits, Settings};
-pub use startup::{AppState, Application, open_store};
+pub use startup::{AppState, Application, init_store, load_key, open_store};

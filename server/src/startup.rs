@@ -1,7 +1,8 @@
 //! Building and running the server: on any listener, stoppable, so tests run the real
-//! server on `127.0.0.1:0`. `open_store` creates the data directory and database on
-//! first start, with an admin account and its enrolment code, and indexes records stored
-//! before the record index existed.
+//! server on `127.0.0.1:0`. The store is made once by [`init_store`] (`intake-server
+//! init`: the data directory, the database key, the encrypted database and the first
+//! admin) and opened by [`open_store`], which refuses a missing one, so a mistyped data
+//! directory never starts an empty installation.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -13,10 +14,11 @@ use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 
-use crate::admin::{self, Enrolment};
+use crate::admin::{self, Enrolment, SignInCode};
 use crate::auth::AttemptLimiter;
 use crate::config::Settings;
 use crate::gate::Gate;
+use crate::storage::key::DbKey;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Role, Storage};
 
@@ -35,42 +37,167 @@ pub struct AppState {
 /// The database file in the data directory.
 pub const DB_FILE: &str = "intake-server.db";
 
-/// Opens the store in the data directory, creating it — and the first admin, whose
-/// enrolment code is returned once — when it does not exist.
-pub fn open_store(settings: &Settings) -> anyhow::Result<(Arc<SqliteStorage>, Option<Enrolment>)> {
+/// The lock file `serve` holds (and `restore` tries) in the data directory.
+pub const LOCK_FILE: &str = "intake-server.lock";
+
+/// What `init` made: the first admin's one-time codes, shown once. (No `Debug`: the
+/// codes must not reach a log line by accident.)
+#[derive(serde::Serialize)]
+pub struct FirstAdmin {
+    /// The enrolment code for the admin's device.
+    pub enrolment: Enrolment,
+    /// The one-time code to set the admin's dashboard password.
+    pub sign_in: SignInCode,
+    /// Where the key file was written, if `init` wrote one.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// The database key: `INTAKE_SERVER_KEY` (`env_key`, 64 hex digits) if given, else
+/// the key file of `settings`.
+pub fn load_key(settings: &Settings, env_key: Option<&str>) -> anyhow::Result<DbKey> {
+    match env_key {
+        Some(hex) => DbKey::from_hex(hex).map_err(|e| anyhow::anyhow!("INTAKE_SERVER_KEY: {e}")),
+        None => {
+            let path = settings.key_file_path();
+            if !path.exists() {
+                anyhow::bail!(
+                    "no database key: {} does not exist and INTAKE_SERVER_KEY is not set \
+                     (intake-server init writes the key file)",
+                    path.display()
+                );
+            }
+            Ok(DbKey::read_file(&path)?)
+        }
+    }
+}
+
+/// Creates a new installation in the data directory: the directory (mode 0700), the
+/// database key file (mode 0600, unless the key comes from `INTAKE_SERVER_KEY` or a key
+/// file already exists), the encrypted database and the first admin, whose one-time
+/// codes are returned. Refused when the directory already holds a store.
+pub fn init_store(
+    settings: &Settings,
+    env_key: Option<&str>,
+) -> anyhow::Result<(Arc<SqliteStorage>, FirstAdmin)> {
     let dir = &settings.data_dir;
+    let db = dir.join(DB_FILE);
+    if db.exists() {
+        anyhow::bail!(
+            "{} already holds a store ({}): nothing was changed",
+            dir.display(),
+            db.display()
+        );
+    }
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    restrict(dir);
-    let storage = Arc::new(SqliteStorage::open(&dir.join(DB_FILE))?);
+    restrict(dir)?;
+    let key_path = settings.key_file_path();
+    let (key, written) = match env_key {
+        Some(_) => (load_key(settings, env_key)?, None),
+        None if key_path.exists() => (DbKey::read_file(&key_path)?, None),
+        None => {
+            let key = DbKey::generate()?;
+            key.write_new_file(&key_path)?;
+            (key, Some(key_path))
+        }
+    };
+    let storage = Arc::new(SqliteStorage::create(&db, &key)?);
+    let minutes = settings.enrolment_code_minutes;
+    let enrolment = admin::add_user(storage.as_ref(), "admin", Role::Admin, None, minutes)?;
+    let sign_in = admin::sign_in_code(storage.as_ref(), "admin", minutes)?;
+    Ok((
+        storage,
+        FirstAdmin {
+            enrolment,
+            sign_in,
+            key_file: written,
+        },
+    ))
+}
+
+/// Opens the store in the data directory with the key from `env_key` or the key file,
+/// refusing a missing directory or database (with the path and what to run), and
+/// indexes records stored before the record index existed.
+pub fn open_store(
+    settings: &Settings,
+    env_key: Option<&str>,
+) -> anyhow::Result<Arc<SqliteStorage>> {
+    let dir = &settings.data_dir;
+    let db = dir.join(DB_FILE);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "the data directory {} does not exist: check --data (or INTAKE_SERVER_DATA), \
+             or create an installation there with `intake-server init`",
+            dir.display()
+        );
+    }
+    if !db.exists() {
+        anyhow::bail!(
+            "{} holds no store ({} is missing): check --data (or INTAKE_SERVER_DATA), \
+             or create an installation there with `intake-server init`",
+            dir.display(),
+            db.display()
+        );
+    }
+    restrict(dir)?;
+    let key = load_key(settings, env_key)?;
+    let storage = Arc::new(SqliteStorage::open(&db, &key)?);
     // A database from before the record index gets one before anything is served.
     let indexed = crate::index::backfill(storage.as_ref())?;
     if indexed > 0 {
         tracing::info!(records = indexed, "records indexed for the dashboard");
     }
-    let first = if storage.users()?.is_empty() {
-        Some(admin::add_user(
-            storage.as_ref(),
-            "admin",
-            Role::Admin,
-            None,
-            settings.enrolment_code_minutes,
-        )?)
-    } else {
-        None
-    };
-    Ok((storage, first))
+    Ok(storage)
 }
 
 #[cfg(unix)]
-fn restrict(dir: &Path) {
+fn restrict(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    // The server can read every record: its directory is for its own user only.
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    // The server can read every record: its directory is for its own user only. A
+    // directory left open to others is worth stopping for, not a warning.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot restrict {} to mode 0700 (its owner only): {e}",
+            dir.display()
+        )
+    })
 }
 
 #[cfg(not(unix))]
-fn restrict(_: &Path) {}
+fn restrict(_: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// The lock a running server holds on its data directory: `restore` refuses to replace
+/// the database under a running server. Released when dropped (or the process ends).
+#[derive(Debug)]
+pub struct ServeLock {
+    _file: std::fs::File,
+}
+
+impl ServeLock {
+    /// Takes the data directory's lock, or says that a server holds it.
+    pub fn acquire(data_dir: &Path) -> anyhow::Result<ServeLock> {
+        let path = data_dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "a server is running on {} (it holds {}): stop it first",
+                data_dir.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                anyhow::bail!("cannot lock {}: {e}", path.display())
+            }
+        }
+    }
+}
 
 /// A built server, not yet running.
 pub struct Application {

@@ -13,7 +13,8 @@
 //! times with `eprintln!` (run with `--nocapture` to read them).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use intake_server::storage::sqlite::SqliteStorage;
+use intake_server::storage::key::DbKey;
+use intake_server::storage::sqlite::{SqliteStorage, cipher};
 use intake_server::storage::{
     AuditEntry, AuditFilter, DASHBOARD_LABEL, Device, ListFilter, Listed, NewDevice, Page,
     PullRequest, RecordMeta, RecordSummary, RecordWrite, Role, Scope, Storage, StorageError,
@@ -31,9 +32,14 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// The database key of every SQLite store these tests make.
+fn key() -> DbKey {
+    DbKey::from_bytes([0x42; 32])
+}
+
 fn open_sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(&dir.path().join("intake-server.db")).unwrap();
+    let storage = SqliteStorage::create(&dir.path().join("intake-server.db"), &key()).unwrap();
     Fixture {
         storage: Box::new(storage),
         _dir: dir,
@@ -2006,7 +2012,8 @@ fn sqlite_store_created_by_schema_1_still_syncs() {
         .unwrap()
         .execute_batch(SHIPPED_SCHEMA_1)
         .unwrap();
-    let store = SqliteStorage::open(&path).unwrap();
+    // Opened with a key: the plaintext database is encrypted in place first.
+    let store = SqliteStorage::open(&path, &key()).unwrap();
     let s: &dyn Storage = &store;
     let [drita, ..] = team(s);
     let mut case = Case::new(1, &drita, Some("prizren"));
@@ -2034,7 +2041,7 @@ fn sqlite_store_created_by_schema_1_still_syncs() {
 fn sqlite_audit_trail_refuses_update_and_delete() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("intake-server.db");
-    let store = SqliteStorage::open(&path).unwrap();
+    let store = SqliteStorage::create(&path, &key()).unwrap();
     let record = RecordId::new_v7(1_790_000_000_000, [1; 10]);
     store
         .audit(&AuditEntry {
@@ -2049,7 +2056,7 @@ fn sqlite_audit_trail_refuses_update_and_delete() {
         })
         .unwrap();
     // Whoever holds the database file (not only this server's code) cannot rewrite it.
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    let conn = cipher::connect(&path, &key(), false).unwrap();
     for statement in [
         "UPDATE audit SET action = 'nothing'",
         "UPDATE audit SET at = 0",
@@ -2114,8 +2121,7 @@ fn sqlite_store_from_schema_3_is_indexed_when_the_server_starts() {
         data_dir: dir.path().to_path_buf(),
         ..intake_server::Settings::default()
     };
-    let (store, first_admin) = intake_server::open_store(&settings).unwrap();
-    assert!(first_admin.is_none(), "the store has users");
+    let store = intake_server::open_store(&settings, Some(key().to_hex().as_str())).unwrap();
     let s: &dyn Storage = store.as_ref();
     assert!(
         s.unindexed(10).unwrap().is_empty(),

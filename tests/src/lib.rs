@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use actix_web::dev::ServerHandle;
 use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{Role, Storage};
-use intake_server::{Application, Settings, admin, open_store};
+use intake_server::{Application, Settings, admin, init_store};
 use intake_shared::protocol::{CONTENT_TYPE, SyncRequest, SyncResponse, VERSION_HEADER};
 
 /// The real server, on a free loopback port, over its own temporary directory.
@@ -71,8 +71,8 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         settings.data_dir = dir.path().to_path_buf();
         settings.workers = 2;
-        let (storage, first) = open_store(&settings).expect("open the store");
-        let admin_code = first.expect("a new store has a first admin").enrolment_code;
+        let (storage, first) = init_store(&settings, None).expect("create the store");
+        let admin_code = first.enrolment.enrolment_code;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = std::sync::mpsc::channel();
@@ -146,6 +146,26 @@ impl TestServer {
             actor[i] = b ^ (i as u8);
         }
         self.enroll(&code, actor)
+    }
+
+    /// The server's database key (from the key file `init_store` wrote).
+    pub fn key(&self) -> intake_server::storage::key::DbKey {
+        intake_server::load_key(
+            &Settings {
+                data_dir: self.dir.path().to_path_buf(),
+                ..Settings::default()
+            },
+            None,
+        )
+        .expect("the server's key")
+    }
+
+    /// A direct connection to the server's encrypted database, for tests that look at
+    /// (or, read-write, damage) what it holds.
+    pub fn raw_db(&self, read_only: bool) -> rusqlite::Connection {
+        let path = self.dir.path().join(intake_server::startup::DB_FILE);
+        intake_server::storage::sqlite::cipher::connect(&path, &self.key(), read_only)
+            .expect("open the server database")
     }
 
     pub fn http(&self) -> &reqwest::blocking::Client {

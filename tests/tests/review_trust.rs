@@ -248,11 +248,7 @@ fn a_change_signed_with_another_users_name_is_refused() {
     assert!(server.storage.record(impostor.id()).unwrap().is_none());
 
     // The nameless change is in the log under drita's device.
-    let conn = rusqlite::Connection::open_with_flags(
-        server.dir.path().join(intake_server::startup::DB_FILE),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let conn = server.raw_db(true);
     let stored = load(&server, &merita.token, r.id());
     assert_eq!(stored.get("village"), Some(text("Landovica")));
     let devices: Vec<i64> = conn

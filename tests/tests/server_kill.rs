@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use intake_client::{Key, Store, SyncError, SyncOptions, SyncSummary};
+use intake_server::storage::key::DbKey;
 use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{Role, Scope, Storage};
-use intake_server::{Settings, admin, open_store};
+use intake_server::{Settings, admin, init_store, load_key};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::TestDevice;
 use rand::rngs::StdRng;
@@ -257,8 +258,8 @@ fn edits(rng: &mut StdRng, ledger: &mut Ledger, dev: &mut TestDevice, d: usize, 
 
 /// Whether the server stored every change of some record `dev` still counts as
 /// unsynced: a push that was stored but never acknowledged.
-fn stored_unanswered(db: &Path, dev: &TestDevice) -> bool {
-    let storage = SqliteStorage::open(db).unwrap();
+fn stored_unanswered(db: &Path, key: &DbKey, dev: &TestDevice) -> bool {
+    let storage = SqliteStorage::open(db, key).unwrap();
     dev.store
         .list(None)
         .unwrap()
@@ -299,7 +300,7 @@ fn sigkilled_server_loses_no_acknowledged_change() {
         ..Settings::default()
     };
     let codes: Vec<String> = {
-        let (storage, _) = open_store(&settings).unwrap();
+        let (storage, _) = init_store(&settings, None).unwrap();
         NAMES
             .iter()
             .enumerate()
@@ -332,6 +333,7 @@ fn sigkilled_server_loses_no_acknowledged_change() {
     let mut acknowledged: BTreeSet<(RecordId, [u8; 32])> = BTreeSet::new();
     let mut kills = Kills::default();
     let db_path = data.path().join(intake_server::startup::DB_FILE);
+    let key = load_key(&settings, None).unwrap();
     let wal = data
         .path()
         .join(format!("{}-wal", intake_server::startup::DB_FILE));
@@ -399,7 +401,7 @@ fn sigkilled_server_loses_no_acknowledged_change() {
                     NAMES[d]
                 );
                 failed += 1;
-                if stored_unanswered(&db_path, &devices[d]) {
+                if stored_unanswered(&db_path, &key, &devices[d]) {
                     kills.stored_unanswered += 1;
                 }
             }
@@ -424,7 +426,7 @@ fn sigkilled_server_loses_no_acknowledged_change() {
         }
     }
 
-    let storage = SqliteStorage::open(&db_path).unwrap();
+    let storage = SqliteStorage::open(&db_path, &key).unwrap();
     let mut lost = Vec::new();
     let mut duplicated = Vec::new();
     let mut diverged = Vec::new();
@@ -494,9 +496,7 @@ fn sigkilled_server_loses_no_acknowledged_change() {
     }
 
     // The log: each change once, and exactly the changes of the stored document.
-    let db =
-        rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
+    let db = intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap();
     let integrity: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();

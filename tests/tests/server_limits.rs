@@ -89,12 +89,8 @@ fn random_text(rng: &mut StdRng, n: usize) -> String {
 /// Every row of every table of the server's database, in primary-key order, as bytes:
 /// equal dumps mean nothing was stored.
 fn dump(server: &TestServer) -> Vec<u8> {
-    use rusqlite::{OpenFlags, types::ValueRef};
-    let conn = rusqlite::Connection::open_with_flags(
-        server.dir.path().join(intake_server::startup::DB_FILE),
-        OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    use rusqlite::types::ValueRef;
+    let conn = server.raw_db(true);
     let mut out = Vec::new();
     for table in [
         "users",

@@ -187,12 +187,8 @@ fn id_of(wire: [u8; 16]) -> RecordId {
 /// Every row of the change log, the records and the access revocations (and the log's
 /// sequence counter), in primary-key order, as bytes.
 fn dump(server: &TestServer) -> (Vec<u8>, [usize; 3]) {
-    use rusqlite::{OpenFlags, types::ValueRef};
-    let conn = rusqlite::Connection::open_with_flags(
-        server.dir.path().join(intake_server::startup::DB_FILE),
-        OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    use rusqlite::types::ValueRef;
+    let conn = server.raw_db(true);
     let mut out = Vec::new();
     let mut counts = [0; 3];
     for (i, query) in [

@@ -540,8 +540,7 @@ fn a_stored_record_that_cannot_be_loaded_is_refused_alone() {
     assert_eq!(out, [Outcome::Stored, Outcome::Stored]);
 
     let stored = server.storage.record(damaged.id()).unwrap().unwrap().doc;
-    let db = rusqlite::Connection::open(server.dir.path().join(intake_server::startup::DB_FILE))
-        .unwrap();
+    let db = server.raw_db(false);
     let changed = db
         .execute(
             "UPDATE records SET doc = ?1 WHERE id = ?2",

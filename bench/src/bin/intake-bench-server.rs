@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         tls_key,
         ..Settings::default()
     };
-    let (storage, _first_admin) = open_store(&settings)?;
+    let storage = open_store(&settings, None)?;
     let storage: Arc<dyn Storage> = storage;
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -197,11 +197,8 @@ pub struct Stored {
 
 /// Reads what `server` stored, as [`Stored`].
 pub fn stored(server: &ServerProcess) -> anyhow::Result<Stored> {
-    use rusqlite::OpenFlags;
-    let conn = rusqlite::Connection::open_with_flags(
-        server.db_path(),
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn =
+        intake_server::storage::sqlite::cipher::connect(&server.db_path(), &server.key()?, true)?;
     let mut heads = HashMap::new();
     let mut stmt = conn.prepare("SELECT id, heads FROM records")?;
     let mut rows = stmt.query([])?;

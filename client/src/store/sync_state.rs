@@ -148,6 +148,45 @@ impl Store {
         self.set_user(&e.user)
     }
 
+    /// The store id of the server, as its last answer gave it (`None` before the
+    /// first answer, or from a server too old to say).
+    pub fn server_store(&self) -> Result<Option<String>, StoreError> {
+        Ok(get_meta(&self.conn, "server_store")?.and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    pub(crate) fn set_server_store(&self, id: &str) -> Result<(), StoreError> {
+        set_meta(&self.conn, "server_store", id.as_bytes())
+    }
+
+    /// The server answered with another store id: it was restored from a backup and
+    /// may lack anything this device believed it had, and its log positions are not
+    /// the ones the device's cursor counts in. In one transaction: every record is to
+    /// be pushed whole (the server ignores, by hash, the changes it has), the cursor
+    /// goes back to the start, the transfers under way and the records wanted are
+    /// forgotten, and the new id is kept. A page held back for records being removed
+    /// is held at the start instead, so they still go once pushed. Returns how many
+    /// records will be pushed.
+    pub(crate) fn forget_server(&mut self, id: &str) -> Result<usize, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let records = tx.execute(
+            "UPDATE records SET synced_heads = NULL, dirty = 1, push_all = 1,
+                 rejected_heads = NULL, sync_error = NULL",
+            [],
+        )?;
+        tx.execute("DELETE FROM wanted", [])?;
+        tx.execute("DELETE FROM download_pieces", [])?;
+        tx.execute("DELETE FROM download", [])?;
+        tx.execute("DELETE FROM meta WHERE key IN ('cursor', 'upload')", [])?;
+        if get_meta(&tx, "held_cursor")?.is_some() {
+            set_meta(&tx, "held_cursor", &0u64.to_be_bytes())?;
+        }
+        set_meta(&tx, "server_store", id.as_bytes())?;
+        tx.commit()?;
+        Ok(records)
+    }
+
     /// The pull cursor (0 before the first sync).
     pub fn cursor(&self) -> Result<u64, StoreError> {
         Ok(get_meta(&self.conn, "cursor")?

@@ -17,8 +17,8 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use intake_shared::protocol::{
-    CONTENT_TYPE, DecodeError, PROTOCOL_VERSION, SyncRequest, SyncResponse, VERSION_HEADER,
-    compression_level,
+    CONTENT_TYPE, DecodeError, PROTOCOL_VERSION, STORE_HEADER, SyncRequest, SyncResponse,
+    VERSION_HEADER, compression_level,
 };
 
 use super::error::{Permanent, SyncError};
@@ -169,8 +169,12 @@ impl Transport {
         })
     }
 
-    /// One sync round trip.
-    pub(crate) fn exchange(&self, req: &SyncRequest) -> Result<(SyncResponse, Moved), SyncError> {
+    /// One sync round trip: the answer, the bytes moved, and the server's store id
+    /// (absent from older servers).
+    pub(crate) fn exchange(
+        &self,
+        req: &SyncRequest,
+    ) -> Result<(SyncResponse, Moved, Option<String>), SyncError> {
         let plain = req.encode();
         let body = zstd::bulk::compress(&plain, compression_level(plain.len()))
             .map_err(|e| SyncError::Retryable(e.to_string()))?;
@@ -196,6 +200,11 @@ impl Transport {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let store_id = resp
+            .headers()
+            .get(STORE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = resp.bytes().map_err(classify)?;
         let down = bytes.len();
         if status.as_u16() == 503
@@ -225,6 +234,6 @@ impl Transport {
             },
             DecodeError::Malformed(m) => SyncError::Retryable(format!("garbled response: {m}")),
         })?;
-        Ok((response, Moved { up, down }))
+        Ok((response, Moved { up, down }, store_id))
     }
 }

@@ -119,6 +119,9 @@ pub fn sync(
     };
     let kept = store.budgets()?;
     let mut plan = Plan::new(kept, max);
+    // Whether this sync already started over for a restored server (once is enough:
+    // the store id is then the one the server answers with).
+    let mut restarted = false;
     // Written only when they change: a no-op sync writes nothing for them.
     let mut written = kept;
     let mut summary = SyncSummary::default();
@@ -150,6 +153,18 @@ pub fn sync(
             }
         };
         summary.requests += 1;
+        if round.server_restored {
+            // Nothing of that answer was kept: everything the restored server lacks is
+            // pushed, and what the device lacks pulled, from the start.
+            if restarted {
+                return Err(SyncError::Retryable(
+                    "the server's store id changed twice in one sync".into(),
+                ));
+            }
+            restarted = true;
+            plan = Plan::new(store.budgets()?, max);
+            continue;
+        }
         summary.bytes_up += round.moved.up;
         summary.bytes_down += round.moved.down;
         summary.sent += round.sent;
@@ -177,6 +192,9 @@ struct Round {
     received: usize,
     removed: usize,
     more: bool,
+    /// The answer came from a server restored from a backup (another store id): the
+    /// device forgot what it believed the server had, and the sync starts over.
+    server_restored: bool,
 }
 
 /// One round trip of `shape`: builds the request from the store, exchanges it, tells
@@ -245,7 +263,25 @@ fn round_trip(
         upload: upload.as_ref().map(|(_, piece)| piece.clone()),
         resume: shape.resume,
     };
-    let (response, moved) = transport.exchange(&request)?;
+    let (response, moved, store_id) = transport.exchange(&request)?;
+    if let Some(id) = store_id {
+        match store.server_store()? {
+            Some(known) if known != id => {
+                store.forget_server(&id)?;
+                return Ok(Round {
+                    moved,
+                    sent: 0,
+                    refused: 0,
+                    received: 0,
+                    removed: 0,
+                    more: true,
+                    server_restored: true,
+                });
+            }
+            Some(_) => {}
+            None => store.set_server_store(&id)?,
+        }
+    }
 
     // What the pushed records (and the upload, once whole) became.
     let mut pushed: Vec<(&Outgoing, Outcome)> = response
@@ -304,6 +340,7 @@ fn round_trip(
         received: 0,
         removed: 0,
         more: response.more,
+        server_restored: false,
     };
     for ((o, _), fate) in pushed.iter().zip(fates) {
         match fate {
@@ -392,5 +429,8 @@ pub fn enroll(
         limits: answer.limits,
     };
     store.set_enrolment(&enrolment)?;
+    if let Some(id) = &answer.store {
+        store.set_server_store(id)?;
+    }
     Ok(enrolment)
 }

@@ -1,14 +1,19 @@
-//! `intake-server`: a thin binary over the library. `serve` runs the server (creating
-//! its store and first admin on first start); `user` and `device` administer the store
-//! directly, also while the server runs.
+//! `intake-server`: a thin binary over the library. `init` creates an installation
+//! (data directory, key, encrypted database, first admin) and shows the admin's codes
+//! on the terminal; `serve` runs the server over an existing one; `user` and `device`
+//! administer the store directly, also while the server runs; `backup` and `restore`
+//! copy the encrypted database out and back.
 
+use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use intake_server::storage::{Role, Storage};
-use intake_server::{Application, Settings, admin, open_store, telemetry};
+use intake_server::{
+    Application, Settings, admin, backup, init_store, load_key, open_store, telemetry,
+};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +34,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a new installation in the data directory: the directory (mode 0700), the
+    /// database key file (mode 0600), the encrypted database and the first admin, whose
+    /// one-time codes are shown on the terminal
+    Init {
+        /// Print the codes as JSON (for scripts: needed when stdout is not a terminal)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an encrypted, consistent copy of the database to a new file (safe while
+    /// the server runs)
+    Backup {
+        /// The backup file to create (never overwritten)
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup in place of the database (the server must be stopped); the
+    /// replaced database is kept beside it
+    Restore {
+        /// The backup file
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the server (default 127.0.0.1:8080)
     Serve {
         /// Address to listen on, e.g. 0.0.0.0:8080 (or INTAKE_SERVER_LISTEN)
@@ -93,21 +123,110 @@ fn main() -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref(), cli.data.as_deref(), |k| {
         std::env::var(k).ok()
     })?;
+    // The key itself, when it comes from the environment rather than the key file.
+    // Never a flag: any local user can read a process's arguments.
+    let env_key = std::env::var("INTAKE_SERVER_KEY")
+        .ok()
+        .map(zeroize::Zeroizing::new);
+    let env_key = env_key.as_deref().map(String::as_str);
     match cli.command {
+        Command::Init { json } => init(&settings, env_key, json),
+        Command::Backup { to, json } => {
+            let key = load_key(&settings, env_key)?;
+            let report = backup::backup(&settings, &key, &to)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backup written to {} ({} bytes, encrypted with the server's key: keep the key apart from it)",
+                    report.file.display(),
+                    report.bytes
+                );
+            }
+            Ok(())
+        }
+        Command::Restore { file, json } => {
+            let key = load_key(&settings, env_key)?;
+            let report = backup::restore(&settings, &key, &file)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "restored {} into {}",
+                    file.display(),
+                    settings.data_dir.display()
+                );
+                if let Some(aside) = &report.replaced {
+                    println!("the database it replaced is kept as {}", aside.display());
+                }
+                println!(
+                    "devices push again what the backup lacks on their next sync; devices enrolled after the backup must be enrolled again (docs/OPERATIONS.md, Restore)"
+                );
+            }
+            Ok(())
+        }
         Command::Serve { listen } => {
             if let Some(l) = listen {
                 settings.listen = l.parse().context("--listen")?;
             }
-            serve(settings)
+            serve(settings, env_key)
         }
-        Command::User(cmd) => user(&settings, cmd),
-        Command::Device(cmd) => device(&settings, cmd),
+        Command::User(cmd) => user(&settings, env_key, cmd),
+        Command::Device(cmd) => device(&settings, env_key, cmd),
     }
 }
 
-fn serve(settings: Settings) -> anyhow::Result<()> {
+/// `init`: on a terminal (the codes are for the person running it, not for a service's
+/// log), or with `--json` for scripts.
+fn init(settings: &Settings, env_key: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if !json && !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "init shows one-time admin codes and runs on a terminal; its output is not one \
+             (give --json to have the codes as JSON, for a script)"
+        );
+    }
+    let (_storage, first) = init_store(settings, env_key)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&first)?);
+        return Ok(());
+    }
+    print_init(settings, &first);
+    Ok(())
+}
+
+fn print_init(settings: &Settings, first: &intake_server::startup::FirstAdmin) {
+    let dir = settings.data_dir.display();
+    println!("Created a new Intake store in {dir} with the admin account \"admin\".");
+    match &first.key_file {
+        Some(path) => {
+            println!("The database key is in {} (mode 0600).", path.display());
+            println!(
+                "Keep a copy of it somewhere safe and apart from the backups: without it the \
+                 database and every backup are unreadable."
+            );
+        }
+        None => println!("The database is encrypted with the key you supplied."),
+    }
+    let url = format!("http://{}", settings.listen);
+    println!();
+    println!("Start the server: intake-server --data {dir} serve");
+    println!(
+        "Then, within {} minutes, set the admin's dashboard password at {url}/set-password",
+        settings.enrolment_code_minutes
+    );
+    println!("with the one-time code {}", first.sign_in.code);
+    println!(
+        "or enrol the admin's device: intake enroll --server {url} --code {}",
+        first.enrolment.enrolment_code
+    );
+    println!("(new codes: intake-server user password admin / intake-server user code admin)");
+}
+
+fn serve(settings: Settings, env_key: Option<&str>) -> anyhow::Result<()> {
     telemetry::init("info", false);
-    let (storage, first) = open_store(&settings)?;
+    let storage = open_store(&settings, env_key)?;
+    // Held while the server runs: `restore` refuses to swap the database under it.
+    let _lock = intake_server::startup::ServeLock::acquire(&settings.data_dir)?;
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
@@ -122,27 +241,6 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.data_dir.display()
     );
     println!("  dashboard: {url}/    health: {url}/health    API: {url}/openapi.json");
-    if let Some(first) = first {
-        let sign_in =
-            admin::sign_in_code(storage.as_ref(), "admin", settings.enrolment_code_minutes)?;
-        println!();
-        println!("First start: created the store and the admin account \"admin\".");
-        println!(
-            "Within {} minutes, set the admin's dashboard password at {url}/set-password",
-            settings.enrolment_code_minutes
-        );
-        println!(
-            "with the one-time code {} and sign in at {url}/login;",
-            sign_in.code
-        );
-        println!(
-            "or enrol the admin's device: intake enroll --server {url} --code {}",
-            first.enrolment_code
-        );
-        println!("Add users in the dashboard (Users) or here (each gets one-time codes):");
-        println!("  intake-server user add drita --role paralegal --team prizren");
-        println!("  intake-server user add merita --role supervisor --team prizren");
-    }
     let app = Application::build(settings, storage, listener)?;
     actix_web::rt::System::new().block_on(app.run())?;
     Ok(())
@@ -150,16 +248,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn store(
     settings: &Settings,
+    env_key: Option<&str>,
 ) -> anyhow::Result<std::sync::Arc<intake_server::storage::sqlite::SqliteStorage>> {
-    let (storage, first) = open_store(settings)?;
-    if let Some(first) = first {
-        eprintln!(
-            "created a new store in {}; the admin's enrolment code: {}",
-            settings.data_dir.display(),
-            first.enrolment_code
-        );
-    }
-    Ok(storage)
+    open_store(settings, env_key)
 }
 
 fn print_enrolment(e: &admin::Enrolment, json: bool) -> anyhow::Result<()> {
@@ -197,8 +288,8 @@ fn print_sign_in(c: &admin::SignInCode, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    let storage = store(settings)?;
+fn user(settings: &Settings, env_key: Option<&str>, cmd: UserCommand) -> anyhow::Result<()> {
+    let storage = store(settings, env_key)?;
     let minutes = settings.enrolment_code_minutes;
     match cmd {
         UserCommand::Add {
@@ -260,8 +351,8 @@ fn user(settings: &Settings, cmd: UserCommand) -> anyhow::Result<()> {
     }
 }
 
-fn device(settings: &Settings, cmd: DeviceCommand) -> anyhow::Result<()> {
-    let storage = store(settings)?;
+fn device(settings: &Settings, env_key: Option<&str>, cmd: DeviceCommand) -> anyhow::Result<()> {
+    let storage = store(settings, env_key)?;
     match cmd {
         DeviceCommand::List { json } => {
             let devices = storage.devices()?;

@@ -91,5 +91,6 @@ pub async fn enroll(
             max_records_per_request: clamp(limits.max_records_per_request),
             max_body_bytes: clamp(limits.max_body_bytes),
         }),
+        store: Some(state.storage.store_id().to_string()),
     }))
 }

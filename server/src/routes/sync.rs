@@ -17,7 +17,8 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use intake_shared::protocol::{
-    CONTENT_TYPE, DecodeError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest, VERSION_HEADER,
+    CONTENT_TYPE, DecodeError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, STORE_HEADER, SyncRequest,
+    VERSION_HEADER,
 };
 
 use crate::config::Limits;
@@ -113,6 +114,7 @@ pub async fn sync(
         None
     };
     let storage = state.storage.clone();
+    let store_id = storage.store_id().to_string();
     let answer = web::block(move || {
         let mut work = Work {
             gate,
@@ -135,6 +137,7 @@ pub async fn sync(
     .await??;
     let mut http = HttpResponse::Ok();
     http.content_type(CONTENT_TYPE);
+    http.insert_header((STORE_HEADER, store_id));
     if answer.compressed {
         http.insert_header(("content-encoding", "zstd"));
     }

@@ -12,6 +12,7 @@
 //! trail.
 
 mod dashboard;
+pub mod key;
 pub mod schema;
 pub mod sqlite;
 
@@ -177,6 +178,11 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 
 /// Everything the server keeps.
 pub trait Storage: Send + Sync + 'static {
+    /// This store's id: random, made when the database was created and replaced by
+    /// `intake-server restore`, so devices can tell that the server was rolled back to
+    /// a backup (every sync answer carries it).
+    fn store_id(&self) -> &str;
+
     // Users.
     fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User>;
     fn user(&self, name: &str) -> Result<Option<User>>;

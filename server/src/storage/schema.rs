@@ -221,6 +221,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE devices ADD COLUMN prev_token_hash BLOB;
     ALTER TABLE devices ADD COLUMN prev_token_until INTEGER;
     CREATE INDEX devices_prev_token ON devices(prev_token_hash) WHERE prev_token_hash IS NOT NULL;",
+    // 6: the store id: random, made with the database, replaced by `intake-server
+    // restore`. Every sync answer carries it, so a device notices a server rolled back
+    // to a backup and pushes again what the backup lacks.
+    "CREATE TABLE store_identity (
+        only     INTEGER PRIMARY KEY CHECK (only = 1),
+        store_id TEXT NOT NULL
+    );
+    INSERT INTO store_identity (only, store_id) VALUES (1, lower(hex(randomblob(16))));",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -4,10 +4,12 @@
 //! the mutex is held.
 //!
 //! The dashboard's tables live in submodules: [`listing`] (the record index, lists,
-//! duplicates, links), [`accounts`] (passwords, browser sessions), [`audit`].
+//! duplicates, links), [`accounts`] (passwords, browser sessions), [`audit`]. The
+//! database is encrypted with SQLCipher ([`cipher`]).
 
 mod accounts;
 mod audit;
+pub mod cipher;
 mod listing;
 
 use std::collections::HashMap;
@@ -17,12 +19,19 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use intake_shared::RecordId;
 use intake_shared::protocol::Piece;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, named_params, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, TransactionBehavior, named_params, params,
+};
+
+use super::key::DbKey;
 
 use super::*;
 
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    /// This database's store id, read once at open (only `restore`, with the server
+    /// stopped, replaces it).
+    store_id: String,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -97,9 +106,32 @@ fn device_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Device> {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<SqliteStorage> {
-        let mut conn = Connection::open(path)?;
+    /// Opens the existing database at `path` with `key`; a missing file is refused
+    /// (a mistyped path must not start an empty installation). A plaintext database
+    /// from before encryption is encrypted in place first.
+    pub fn open(path: &Path, key: &DbKey) -> Result<SqliteStorage> {
+        if !path.exists() {
+            return Err(StorageError::Backend(format!(
+                "no server database at {}",
+                path.display()
+            )));
+        }
+        if cipher::is_plaintext(path)? {
+            cipher::encrypt_in_place(path, key)?;
+        }
+        SqliteStorage::connect(path, key, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    /// Creates a new database at `path`, encrypted with `key`; an existing file is
+    /// refused.
+    pub fn create(path: &Path, key: &DbKey) -> Result<SqliteStorage> {
+        cipher::new_private_file(path)?;
+        SqliteStorage::connect(path, key, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    fn connect(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<SqliteStorage> {
+        let mut conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        cipher::unlock(&conn, path, key)?;
         // A 32 MiB page cache (SQLite's default is 2 MiB): records are keyed by random
         // ids, so a large push touches pages all over the tables and their indexes, and
         // with the default cache a 5,000-record push spent a sixth of its time
@@ -119,9 +151,23 @@ impl SqliteStorage {
             )));
         }
         schema::migrate(&mut conn)?;
+        let store_id = conn.query_row("SELECT store_id FROM store_identity", [], |r| r.get(0))?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
+            store_id,
         })
+    }
+
+    /// Gives the database a new random store id (a restored backup must not pass for
+    /// the store the devices last spoke to). Takes effect at the next open.
+    pub fn renew_store_id(&self) -> Result<String> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StorageError::Backend(format!("no randomness for a store id: {e}")))?;
+        let id = hex::encode(bytes);
+        self.conn()
+            .execute("UPDATE store_identity SET store_id = ?1", [&id])?;
+        Ok(id)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -132,6 +178,10 @@ impl SqliteStorage {
 }
 
 impl Storage for SqliteStorage {
+    fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
     fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User> {
         let conn = self.conn();
         let n = conn.execute(

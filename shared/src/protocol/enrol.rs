@@ -39,6 +39,9 @@ pub struct EnrolAnswer {
     /// The server's limits a device must stay within (absent from older servers).
     #[serde(default)]
     pub limits: Option<DeviceLimits>,
+    /// The server's store id (see `STORE_HEADER`), absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 impl std::fmt::Debug for EnrolAnswer {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for EnrolAnswer {
             .field("team", &self.team)
             .field("protocol", &self.protocol)
             .field("limits", &self.limits)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -95,6 +99,7 @@ mod tests {
         let old = r#"{"token":"ab","device_id":7,"user":"drita","role":"paralegal","team":"prizren","protocol":2}"#;
         let a: EnrolAnswer = serde_json::from_str(old).unwrap();
         assert_eq!(a.limits, None);
+        assert_eq!(a.store, None);
         assert!(!format!("{a:?}").contains("ab\""));
         let bad = r#"{"code":"x","actor":"00","label":"","extra":1}"#;
         assert!(serde_json::from_str::<EnrolRequest>(bad).is_err());

@@ -41,6 +41,12 @@ pub const PROTOCOL_VERSION: u16 = 3;
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
 pub const VERSION_HEADER: &str = "intake-protocol";
+
+/// The response header naming the server's store (random hex, replaced when the
+/// server is restored from a backup): a device that sees it change pushes again what
+/// it believed the server had (`docs/PROTOCOL.md` § Restores). Absent from older
+/// servers.
+pub const STORE_HEADER: &str = "intake-store";
 /// The media type of encoded messages.
 pub const CONTENT_TYPE: &str = "application/vnd.intake.sync";
 

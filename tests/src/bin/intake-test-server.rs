@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         workers: 2,
         ..Settings::default()
     };
-    let (storage, _) = open_store(&settings)?;
+    let storage = open_store(&settings, None)?;
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let app = Application::build(settings, storage, listener)?;
     let mut out = std::io::stdout().lock();

@@ -1,0 +1,147 @@
+//! `intake-server backup` and `restore`: an online, consistent copy of the encrypted
+//! database (encrypted with the same key, written to a new file of mode 0600), and
+//! putting such a copy back in place of the database while no server runs, with a new
+//! store id so that devices push again what the backup lacks.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::Settings;
+use crate::startup::{DB_FILE, ServeLock};
+use crate::storage::key::DbKey;
+use crate::storage::schema;
+use crate::storage::sqlite::{SqliteStorage, cipher};
+
+/// What a backup wrote.
+#[derive(Debug, serde::Serialize)]
+pub struct BackupReport {
+    pub file: PathBuf,
+    pub bytes: u64,
+}
+
+/// Copies the live database into `to`, a new file (an existing one is never
+/// overwritten), encrypted with the same key. Safe while the server runs: the copy is
+/// made inside one read transaction, so it is one moment of the database, and syncs go
+/// on meanwhile (WAL).
+pub fn backup(settings: &Settings, key: &DbKey, to: &Path) -> anyhow::Result<BackupReport> {
+    let db = settings.data_dir.join(DB_FILE);
+    if !db.exists() {
+        anyhow::bail!(
+            "{} holds no store ({} is missing): check --data",
+            settings.data_dir.display(),
+            db.display()
+        );
+    }
+    // Read-write: an attached database opens with the main one's flags, and the
+    // export writes into it. The live database is only read.
+    let conn = cipher::connect(&db, key, false)?;
+    // Created here, mode 0600, refusing an existing file; removed again on failure.
+    cipher::new_private_file(to).map_err(|e| anyhow::anyhow!("backup file: {e}"))?;
+    if let Err(e) = cipher::export(&conn, to, key) {
+        let _ = std::fs::remove_file(to);
+        return Err(anyhow::anyhow!("backup failed, nothing kept: {e}"));
+    }
+    cipher::sync_dir(to)?;
+    let bytes = std::fs::metadata(to)?.len();
+    Ok(BackupReport {
+        file: to.to_path_buf(),
+        bytes,
+    })
+}
+
+/// What a restore did.
+#[derive(Debug, serde::Serialize)]
+pub struct RestoreReport {
+    /// Where the database that was replaced now is (`None` when there was none).
+    pub replaced: Option<PathBuf>,
+    /// The restored store's new id.
+    pub store_id: String,
+}
+
+/// Checks a backup: it opens with `key`, passes `PRAGMA integrity_check`, and its
+/// schema is not newer than this server's.
+pub fn check_backup(from: &Path, key: &DbKey) -> anyhow::Result<()> {
+    let conn = cipher::connect(from, key, true)
+        .map_err(|e| anyhow::anyhow!("the backup {} cannot be used: {e}", from.display()))?;
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if verdict != "ok" {
+        anyhow::bail!(
+            "the backup {} is damaged (integrity check: {verdict}); nothing was changed",
+            from.display()
+        );
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > schema::CURRENT {
+        anyhow::bail!(
+            "the backup has schema {version}, newer than this server's {}: restore it with a newer server",
+            schema::CURRENT
+        );
+    }
+    Ok(())
+}
+
+/// Puts the backup `from` in place of the data directory's database. Refused while a
+/// server runs on the directory (it holds the lock), for a backup that does not open
+/// with the key or fails its integrity check, and on a missing data directory. The
+/// database replaced is kept beside it as `intake-server.db.replaced-<time>` (with its
+/// `-wal`/`-shm`, if any). The restored store gets a new store id.
+pub fn restore(settings: &Settings, key: &DbKey, from: &Path) -> anyhow::Result<RestoreReport> {
+    let dir = &settings.data_dir;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "the data directory {} does not exist: check --data (on a new machine, create it \
+             with mode 0700 and put the key file in it first)",
+            dir.display()
+        );
+    }
+    // Held to the end, so no server starts in the middle either.
+    let _lock = ServeLock::acquire(dir)?;
+    check_backup(from, key)?;
+    let db = dir.join(DB_FILE);
+    let incoming = cipher::sibling(&db, ".restoring");
+    for stale in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(cipher::sibling(&incoming, stale));
+    }
+    cipher::new_private_file(&incoming)?;
+    std::fs::copy(from, &incoming)?;
+    // `copy` gives the copy the backup's permissions: the database is the server's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&incoming, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::File::open(&incoming)?.sync_all()?;
+    // Opened as the server will open it (migrations included), and given its new id;
+    // closed before the swap, which folds its WAL back in.
+    let store_id = {
+        let storage = SqliteStorage::open(&incoming, key)?;
+        storage.renew_store_id()?
+    };
+    let replaced = if db.exists() {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        let aside = cipher::sibling(&db, &format!(".replaced-{stamp}"));
+        // The WAL and shared memory belong to the old file: next to the restored one
+        // SQLite would apply them to it.
+        for suffix in ["-wal", "-shm"] {
+            let from = cipher::sibling(&db, suffix);
+            if from.exists() {
+                std::fs::rename(&from, cipher::sibling(&aside, suffix))?;
+            }
+        }
+        std::fs::rename(&db, &aside)?;
+        Some(aside)
+    } else {
+        None
+    };
+    std::fs::rename(&incoming, &db)?;
+    cipher::sync_dir(&db)?;
+    let storage = SqliteStorage::open(&db, key)?;
+    after_restore(&storage)?;
+    Ok(RestoreReport { replaced, store_id })
+}
+
+/// Runs on the restored store, after it is in place and before any server serves it:
+/// the hook for work a restore must redo, such as erasures made after the backup was
+/// taken (which the backup still holds). Nothing to redo yet.
+pub fn after_restore(_storage: &SqliteStorage) -> anyhow::Result<()> {
+    Ok(())
+}
