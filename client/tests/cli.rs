@@ -1141,3 +1141,20 @@ fn a_narrative_given_on_standard_input_never_appears_in_the_process_arguments() 
     let record = show(home.path(), id["id"].as_str().unwrap());
     assert_eq!(record["fields"]["narrative"], json!(story));
 }
+
+/// Issue 12: a new store refuses a weak passphrase (and says what to use instead);
+/// nothing is created, so the same command with a strong one starts afresh.
+#[test]
+fn a_new_store_refuses_a_weak_passphrase_and_creates_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("store");
+    for weak in ["password1234", "kratk0"] {
+        let run = intake_with(&store, Some(weak), &["list"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("random words"), "{}", run.stderr);
+        assert!(run.stderr.contains("nothing was created"), "{}", run.stderr);
+        assert!(!store.exists(), "a refused passphrase creates nothing");
+    }
+    let run = intake_with(&store, Some(PASS), &["list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}

@@ -71,6 +71,10 @@ pub struct Settings {
     /// HTTP worker threads (0: one per CPU).
     pub workers: usize,
     pub limits: Limits,
+    /// Lost phones (issue 12): devices lock their records after this many days
+    /// without a successful sync (0, the default: never). Told at enrolment and on
+    /// every sync answer, so a change reaches enrolled devices at their next sync.
+    pub lock_after_days: u32,
 }
 
 impl Default for Settings {
@@ -83,6 +87,7 @@ impl Default for Settings {
             enrolment_code_minutes: 60,
             workers: 0,
             limits: Limits::default(),
+            lock_after_days: 0,
         }
     }
 }
@@ -137,6 +142,11 @@ impl Settings {
             settings.workers = v
                 .parse()
                 .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_WORKERS: {e}"))?;
+        }
+        if let Some(v) = env("INTAKE_SERVER_LOCK_AFTER_DAYS") {
+            settings.lock_after_days = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_LOCK_AFTER_DAYS: {e}"))?;
         }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");

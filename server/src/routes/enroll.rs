@@ -84,5 +84,6 @@ pub async fn enroll(
             max_records_per_request: clamp(limits.max_records_per_request),
             max_body_bytes: clamp(limits.max_body_bytes),
         }),
+        lock_after_days: Some(state.settings.lock_after_days),
     }))
 }

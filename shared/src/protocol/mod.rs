@@ -28,7 +28,7 @@ mod enrol;
 pub mod pieces;
 
 pub use count::count_request_entries;
-pub use enrol::{DeviceLimits, EnrolAnswer, EnrolRequest};
+pub use enrol::{DeviceLimits, EnrolAnswer, EnrolRequest, LOCK_HEADER};
 pub use pieces::{ItemKind, Piece, Resume, UploadAck};
 
 use serde::{Deserialize, Serialize};
