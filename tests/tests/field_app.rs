@@ -1564,7 +1564,7 @@ fn the_app_locks_its_pages_after_the_servers_days_without_a_sync_and_a_sync_unlo
 }
 
 #[test]
-fn a_wipe_order_reaching_the_app_destroys_its_store_and_says_why() {
+fn a_wipe_order_reaching_the_apps_background_sync_destroys_its_store_and_says_why() {
     let server = TestServer::start();
     let mut b = Browser::start(DEFAULT_IDLE);
     b.lang = Some("en");
@@ -1577,18 +1577,29 @@ fn a_wipe_order_reaching_the_app_destroys_its_store_and_says_why() {
     );
     assert_eq!(enrolled.status, 200, "{}", enrolled.body);
     b.new_case(&[("full_name", "Canary Wipe-Order")]);
-    let device = b.beside(|s| s.enrolment().unwrap().unwrap().device_id);
-    assert!(
-        intake_server::storage::Storage::order_wipe(
-            server.storage.as_ref(),
-            device,
-            chrono::Utc::now()
-        )
-        .unwrap()
-    );
-
-    b.sync_and_wait();
-    assert!(!b.app.is_unlocked());
+    // The order is given while the app is locked; unlocking starts the background
+    // sync, whose first contact meets it.
+    let device = b.beside(|s| {
+        let device = s.enrolment().unwrap().unwrap().device_id;
+        assert!(
+            intake_server::storage::Storage::order_wipe(
+                server.storage.as_ref(),
+                device,
+                chrono::Utc::now()
+            )
+            .unwrap()
+        );
+        device
+    });
+    // Polling what the app shows, as a person would reload, not waiting for time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.app.is_unlocked() {
+        assert!(
+            Instant::now() < deadline,
+            "the app never obeyed the wipe order"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut files = Vec::new();
     if b.store_dir().exists() {
         files_under(&b.store_dir(), &mut files);

@@ -223,6 +223,8 @@ impl AppState {
     /// (a handle open elsewhere may have written again meanwhile). The next page says
     /// why.
     pub fn wiped_remotely(&self) {
+        // The reason first: a page asked for the moment the store is closed says why.
+        *locked(&self.last_lock) = Some(LockReason::RemoteWiped);
         let open = locked(&self.open).take();
         if let Some(mut o) = open {
             stop_detached(o.background.take());
@@ -230,7 +232,6 @@ impl AppState {
         if let Err(e) = super::wipe::destroy(&self.config.home) {
             eprintln!("intake app: destroying the store on the server's order failed: {e}");
         }
-        *locked(&self.last_lock) = Some(LockReason::RemoteWiped);
     }
 
     /// Keeps `store` open for the coming requests, with a background sync when the

@@ -73,9 +73,11 @@ impl Store {
         {
             set_meta(&self.conn, LOCK_AFTER_DAYS, days.to_string().as_bytes())?;
         }
-        let stale = self
-            .sync_ok_at()?
-            .is_none_or(|at| now - at >= WRITE_GRAIN || at > now);
+        // A stored time ahead of "now" (a clock that ran ahead, then was corrected)
+        // is kept, so the lock comes later than it should (a wrong clock weakens it
+        // either way: docs/SECURITY.md); rewriting it would let two handles whose
+        // clocks disagree lock each other right after a sync.
+        let stale = self.sync_ok_at()?.is_none_or(|at| now - at >= WRITE_GRAIN);
         if stale {
             set_meta(&self.conn, SYNC_OK_AT, now.to_rfc3339().as_bytes())?;
         }

@@ -35,9 +35,15 @@ pub fn destroy_dir(dir: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     };
     files.sort_by_key(|p| p.file_name() != Some(std::ffi::OsStr::new(SALT_FILE)));
+    // A file already gone is wiped: two handles of one store (the field app's sync
+    // and its background sync) may both be told to wipe at once.
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    };
     for path in &files {
-        overwrite(path)?;
-        fs::remove_file(path)?;
+        gone(overwrite(path))?;
+        gone(fs::remove_file(path))?;
     }
     // Not an error if something else lives there (a user's own file in --home).
     let _ = fs::remove_dir(dir);
