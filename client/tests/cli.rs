@@ -1166,3 +1166,20 @@ fn other_peoples_text_never_drives_the_terminal() {
     assert_eq!(record["fields"]["full_name"], json!(hostile));
     assert_eq!(record["comments"][0]["text"], json!(hostile));
 }
+
+/// Issue 12: a new store refuses a weak passphrase (and says what to use instead);
+/// nothing is created, so the same command with a strong one starts afresh.
+#[test]
+fn a_new_store_refuses_a_weak_passphrase_and_creates_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("store");
+    for weak in ["password1234", "kratk0"] {
+        let run = intake_with(&store, Some(weak), &["list"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("random words"), "{}", run.stderr);
+        assert!(run.stderr.contains("nothing was created"), "{}", run.stderr);
+        assert!(!store.exists(), "a refused passphrase creates nothing");
+    }
+    let run = intake_with(&store, Some(PASS), &["list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}

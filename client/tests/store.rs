@@ -88,7 +88,7 @@ fn a_bad_edit_stores_nothing() {
 #[test]
 fn wrong_key_is_a_clear_error_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let k = Key::from_passphrase(dir.path(), "right passphrase").unwrap();
+    let k = Key::from_passphrase(dir.path(), "right lantern pebble orbit").unwrap();
     {
         let mut store = Store::open(dir.path(), &k).unwrap();
         store
@@ -96,7 +96,7 @@ fn wrong_key_is_a_clear_error_and_changes_nothing() {
             .unwrap();
     }
     let before = files_bytes(dir.path());
-    let wrong = Key::from_passphrase(dir.path(), "wrong passphrase").unwrap();
+    let wrong = Key::from_passphrase(dir.path(), "wrong lantern pebble orbit").unwrap();
     let err = Store::open(dir.path(), &wrong).unwrap_err();
     assert!(matches!(err, StoreError::WrongKey));
     assert_eq!(
@@ -265,11 +265,11 @@ fn migrations_set_the_version_and_a_newer_store_is_refused() {
 #[test]
 fn a_missing_salt_is_an_error_not_a_new_key() {
     let dir = tempfile::tempdir().unwrap();
-    let k = Key::from_passphrase(dir.path(), "pass").unwrap();
+    let k = Key::from_passphrase(dir.path(), "river candle orbit meadow").unwrap();
     drop(Store::open(dir.path(), &k).unwrap());
     std::fs::remove_file(dir.path().join(intake_client::store::SALT_FILE)).unwrap();
     assert!(matches!(
-        Key::from_passphrase(dir.path(), "pass"),
+        Key::from_passphrase(dir.path(), "river candle orbit meadow"),
         Err(StoreError::Key(_))
     ));
     assert!(Key::from_passphrase(dir.path(), "").is_err());

@@ -134,18 +134,37 @@ impl FromRequest for Principal {
                 )
             })?;
             let hash = hash_secret(&token);
-            let found = web::block(move || state.storage.principal(hash)).await??;
-            let (user, device) = found.ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "revoked",
-                    "this device is not enrolled, was revoked, or its user was disabled: ask an admin".into(),
-                )
-            })?;
+            let storage = state.storage.clone();
+            let found = web::block(move || storage.principal(hash)).await??;
+            let Some((user, device)) = found else {
+                return Err(refused(&state, hash).await);
+            };
             let span = tracing::Span::current();
             span.record("device", device.id);
             span.record("user", user.name.as_str());
             Ok(Principal { user, device })
         })
+    }
+}
+
+/// Why a token opened nothing: a device under a wipe order is told to wipe (issue
+/// 12; the order is recorded as sent), any other is plainly revoked. Looked up only
+/// for refused tokens, so a live device's requests cost nothing more.
+async fn refused(state: &web::Data<AppState>, hash: [u8; 32]) -> ApiError {
+    let storage = state.storage.clone();
+    match web::block(move || storage.wipe_order(hash, chrono::Utc::now())).await {
+        Ok(Ok(true)) => ApiError::Unauthorized(
+            "wipe",
+            "this device was revoked and must erase its store: wipe it and report to /v1/wiped"
+                .into(),
+        ),
+        Ok(Ok(false)) => ApiError::Unauthorized(
+            "revoked",
+            "this device is not enrolled, was revoked, or its user was disabled: ask an admin"
+                .into(),
+        ),
+        Ok(Err(e)) => e.into(),
+        Err(e) => e.into(),
     }
 }
 

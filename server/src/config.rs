@@ -74,6 +74,10 @@ pub struct Settings {
     /// The database key file (64 hex digits, mode 0600). `None`: `intake-server.key`
     /// in the data directory. `INTAKE_SERVER_KEY` (the key itself) wins over it.
     pub key_file: Option<PathBuf>,
+    /// Lost phones (issue 12): devices lock their records after this many days
+    /// without a successful sync (0, the default: never). Told at enrolment and on
+    /// every sync answer, so a change reaches enrolled devices at their next sync.
+    pub lock_after_days: u32,
 }
 
 impl Default for Settings {
@@ -87,6 +91,7 @@ impl Default for Settings {
             workers: 0,
             limits: Limits::default(),
             key_file: None,
+            lock_after_days: 0,
         }
     }
 }
@@ -152,6 +157,11 @@ impl Settings {
         }
         if let Some(v) = env("INTAKE_SERVER_KEY_FILE") {
             settings.key_file = Some(v.into());
+        }
+        if let Some(v) = env("INTAKE_SERVER_LOCK_AFTER_DAYS") {
+            settings.lock_after_days = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_LOCK_AFTER_DAYS: {e}"))?;
         }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");

@@ -30,6 +30,8 @@ fn principal(name: &str, role: Role, team: Option<&str>) -> Principal {
             label: "phone".into(),
             enrolled_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
             revoked: false,
+            revoked_at: None,
+            wipe: Default::default(),
         },
     }
 }

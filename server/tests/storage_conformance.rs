@@ -2098,6 +2098,8 @@ fn sqlite_store_from_schema_3_is_indexed_when_the_server_starts() {
             label: "phone 1".into(),
             enrolled_at: at(0),
             revoked: false,
+            revoked_at: None,
+            wipe: Default::default(),
         };
         case = Case::new(1, &drita, Some("prizren"));
         case.answer(&[

@@ -482,6 +482,21 @@ fn a_new_store_needs_a_strong_passphrase_typed_twice() {
         "{}",
         repeats.body
     );
+    // Issue 12: long enough and no pattern, but a strength estimate finds it guessable.
+    let guessable = b.post(
+        "/unlock",
+        &[
+            ("csrf", &csrf),
+            ("passphrase", "password1234"),
+            ("repeat", "password1234"),
+        ],
+    );
+    assert_eq!(guessable.status, 400);
+    assert!(
+        guessable.body.contains("too easy to guess") && guessable.body.contains("random words"),
+        "{}",
+        guessable.body
+    );
 
     assert!(!b.app.is_unlocked());
     assert!(
@@ -1505,4 +1520,99 @@ fn a_form_sent_after_the_idle_lock_is_kept_through_the_unlock_page() {
     );
     assert_eq!(elsewhere.status, 303);
     assert_eq!(elsewhere.location(), "/cases");
+}
+
+// ---- Lost phones (issue 12): the lock after N days and a wipe order, in the app.
+
+#[test]
+fn the_app_locks_its_pages_after_the_servers_days_without_a_sync_and_a_sync_unlocks_them() {
+    let server = TestServer::start_with(intake_server::Settings {
+        lock_after_days: 2,
+        ..intake_server::Settings::default()
+    });
+    // An idle lock far beyond the days the clock is moved.
+    let mut b = Browser::start(Duration::from_secs(400 * 24 * 3600));
+    b.lang = Some("en");
+    b.create_store();
+    let code = server.add_user("vesa", Role::Paralegal, Some("prizren"));
+    let csrf = b.csrf("/device");
+    let enrolled = b.post(
+        "/device/enrol",
+        &[("csrf", &csrf), ("server", &server.url), ("code", &code)],
+    );
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    let (id, _) = b.new_case(&[("full_name", "Drita Krasniqi")]);
+    assert_eq!(b.get("/cases").status, 200);
+
+    b.app.clock().advance(Duration::from_secs(3 * 24 * 3600));
+    for path in ["/cases".to_string(), format!("/cases/{id}")] {
+        let locked = b.get(&path);
+        assert_eq!(locked.status, 403, "{path}: {}", locked.body);
+        assert!(
+            locked
+                .body
+                .contains("No successful sync for 2 days: connect and sync to unlock."),
+            "{}",
+            locked.body
+        );
+        assert!(!locked.body.contains("Drita Krasniqi"));
+    }
+    // The sync page stays open, and a successful sync unlocks.
+    let done = b.sync_and_wait();
+    assert!(!done.contains("did not finish"), "{done}");
+    assert_eq!(b.get("/cases").status, 200);
+}
+
+#[test]
+fn a_wipe_order_reaching_the_apps_background_sync_destroys_its_store_and_says_why() {
+    let server = TestServer::start();
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.lang = Some("en");
+    b.create_store();
+    let code = server.add_user("vesa", Role::Paralegal, Some("prizren"));
+    let csrf = b.csrf("/device");
+    let enrolled = b.post(
+        "/device/enrol",
+        &[("csrf", &csrf), ("server", &server.url), ("code", &code)],
+    );
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    b.new_case(&[("full_name", "Canary Wipe-Order")]);
+    // The order is given while the app is locked; unlocking starts the background
+    // sync, whose first contact meets it.
+    let device = b.beside(|s| {
+        let device = s.enrolment().unwrap().unwrap().device_id;
+        assert!(
+            intake_server::storage::Storage::order_wipe(
+                server.storage.as_ref(),
+                device,
+                chrono::Utc::now()
+            )
+            .unwrap()
+        );
+        device
+    });
+    // Polling what the app shows, as a person would reload, not waiting for time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.app.is_unlocked() {
+        assert!(
+            Instant::now() < deadline,
+            "the app never obeyed the wipe order"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut files = Vec::new();
+    if b.store_dir().exists() {
+        files_under(&b.store_dir(), &mut files);
+    }
+    assert!(files.is_empty(), "left behind: {files:?}");
+    let page = b.get("/unlock");
+    assert!(
+        page.body
+            .contains("your administrator ordered its data destroyed"),
+        "{}",
+        page.body
+    );
+    let listed = intake_server::storage::Storage::devices(server.storage.as_ref()).unwrap();
+    let row = listed.iter().find(|d| d.id == device).unwrap();
+    assert_eq!(row.status(), "wiped");
 }

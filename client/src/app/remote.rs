@@ -38,6 +38,19 @@ pub enum Problem {
     NotEnrolled,
     Enrolment,
     Store(String),
+    /// Revoked with a wipe order: the store was destroyed (issue 12).
+    Wiped,
+}
+
+/// Whether a sync ended in the server's wipe order (the store is gone).
+pub fn is_wiped(result: &Result<SyncSummary, SyncError>) -> bool {
+    matches!(
+        result,
+        Err(SyncError::Permanent {
+            kind: Permanent::Wiped,
+            ..
+        })
+    )
 }
 
 impl Problem {
@@ -52,6 +65,7 @@ impl Problem {
                 Permanent::UpdateApp => Problem::UpdateApp,
                 Permanent::Enrolment => Problem::Enrolment,
                 Permanent::Refused => Problem::Refused(message.clone()),
+                Permanent::Wiped => Problem::Wiped,
             },
             SyncError::NotEnrolled => Problem::NotEnrolled,
             SyncError::Store(e) => Problem::Store(e.to_string()),
@@ -69,6 +83,7 @@ impl Problem {
             Problem::NotEnrolled => t(lang, Msg::NotEnrolled).into(),
             Problem::Enrolment => t(lang, Msg::EnrolFailed).into(),
             Problem::Store(why) => tf(lang, Msg::StoreFailed, &[("why", why)]),
+            Problem::Wiped => t(lang, Msg::RemoteWiped).into(),
         }
     }
 }
@@ -176,6 +191,7 @@ pub async fn start(visit: Visit, form: web::Form<CsrfOnly>) -> Result<HttpRespon
         s.running = Some(SyncSummary::default());
     }
     let status = visit.state.sync.clone();
+    let state = visit.state.clone();
     let dir = visit.state.config.home.clone();
     let spawned = std::thread::Builder::new()
         .name("intake-app-sync".into())
@@ -183,6 +199,7 @@ pub async fn start(visit: Visit, form: web::Form<CsrfOnly>) -> Result<HttpRespon
             let result = crate::Store::open(&dir, &key)
                 .map_err(SyncError::from)
                 .and_then(|mut store| {
+                    store.set_clock(state.store_clock());
                     let summary =
                         crate::sync(&mut store, &SyncOptions::default(), &mut |p: &Progress| {
                             locked(&status).running = Some(p.summary.clone());
@@ -190,6 +207,11 @@ pub async fn start(visit: Visit, form: web::Form<CsrfOnly>) -> Result<HttpRespon
                     store.set_last_sync(Utc::now())?;
                     Ok(summary)
                 });
+            // Closed before the page stops saying "running": what it shows next is
+            // the wipe, never the cases of a store that is gone.
+            if is_wiped(&result) {
+                state.wiped_remotely();
+            }
             record(&status, &result);
             locked(&status).running = None;
         });

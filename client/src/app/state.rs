@@ -32,6 +32,11 @@ impl Clock {
         Instant::now() + *locked(&self.offset)
     }
 
+    /// How far tests moved the clock.
+    fn offset(&self) -> Duration {
+        *locked(&self.offset)
+    }
+
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Duration) {
         *locked(&self.offset) += d;
@@ -52,6 +57,9 @@ pub enum LockReason {
     Asked,
     /// The store was destroyed (quick wipe).
     Wiped,
+    /// The store was destroyed on the server's order (the device was revoked with a
+    /// wipe order, issue 12).
+    RemoteWiped,
 }
 
 /// The browser session the launch secret was traded for.
@@ -210,9 +218,26 @@ impl AppState {
         Ok(())
     }
 
+    /// The server ordered this device wiped and a sync destroyed the store's files
+    /// (`crate::sync`): closes the app's own handle too and destroys whatever is left
+    /// (a handle open elsewhere may have written again meanwhile). The next page says
+    /// why.
+    pub fn wiped_remotely(&self) {
+        // The reason first: a page asked for the moment the store is closed says why.
+        *locked(&self.last_lock) = Some(LockReason::RemoteWiped);
+        let open = locked(&self.open).take();
+        if let Some(mut o) = open {
+            stop_detached(o.background.take());
+        }
+        if let Err(e) = super::wipe::destroy(&self.config.home) {
+            eprintln!("intake app: destroying the store on the server's order failed: {e}");
+        }
+    }
+
     /// Keeps `store` open for the coming requests, with a background sync when the
     /// device is enrolled.
-    pub fn unlocked(&self, store: Store, key: Key) {
+    pub fn unlocked(&self, mut store: Store, key: Key) {
+        store.set_clock(self.store_clock());
         let enrolled = matches!(store.enrolment(), Ok(Some(_)));
         let previous = locked(&self.open).replace(Open {
             store,
@@ -241,6 +266,19 @@ impl AppState {
                 super::remote::BACKGROUND_EVERY,
                 move |report| {
                     super::remote::record(&status, report);
+                    if super::remote::is_wiped(report) {
+                        // On a thread of its own: this runs on the loop's thread,
+                        // which closing the store waits for.
+                        let me = me.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("intake-app-wiped".into())
+                            .spawn(move || {
+                                if let Some(state) = me.upgrade() {
+                                    state.wiped_remotely();
+                                }
+                            });
+                        return;
+                    }
                     // Kept in the store, so the time survives the app.
                     if report.is_ok()
                         && let Some(state) = me.upgrade()
@@ -250,6 +288,16 @@ impl AppState {
                 },
             ));
         }
+    }
+
+    /// The wall clock as the app's clock moves it, for the stores the app opens (the
+    /// lock after N days without a sync, issue 12): tests move it instead of waiting.
+    pub fn store_clock(&self) -> crate::store::Clock {
+        let me = self.me.clone();
+        Arc::new(move || {
+            let offset = me.upgrade().map(|s| s.clock.offset()).unwrap_or_default();
+            chrono::Utc::now() + chrono::Duration::from_std(offset).unwrap_or_default()
+        })
     }
 
     /// The open store's key (for a sync thread's own handle).

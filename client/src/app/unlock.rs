@@ -128,6 +128,7 @@ pub async fn form(visit: Visit) -> HttpResponse {
         }
         LockReason::Asked => t(visit.lang, Msg::AppLocked).to_string(),
         LockReason::Wiped => t(visit.lang, Msg::Wiped).to_string(),
+        LockReason::RemoteWiped => t(visit.lang, Msg::RemoteWiped).to_string(),
     });
     html(unlock_page(&visit, status.as_deref(), None, None))
 }
@@ -214,15 +215,25 @@ pub async fn unlock(visit: Visit, form: UnlockPost) -> Result<HttpResponse, AppE
         resp.content_type("text/html; charset=utf-8");
         Ok(resp.body(unlock_page(&visit, None, Some(&msg), carry.as_ref()).into_string()))
     };
-    let passphrase = field(&posted, "passphrase").unwrap_or("").to_string();
+    // Held in a zeroizing string from the form to the key derivation; the form's own
+    // copies are wiped below, once read.
+    let passphrase =
+        zeroize::Zeroizing::new(field(&posted, "passphrase").unwrap_or("").to_string());
+    let repeat_matches = field(&posted, "repeat") == Some(passphrase.as_str());
+    wipe_secrets(posted);
     if is_new(&visit.state) {
         // Everything is checked before anything is written: a refused passphrase
         // leaves no salt behind.
-        if field(&posted, "repeat") != Some(passphrase.as_str()) {
+        if !repeat_matches {
             return refuse(t(lang, Msg::PassphrasesDiffer).to_string());
         }
         if let Err(weak) = check_new(&passphrase) {
             return refuse(tf(lang, weak.msg(), &[("min", &MIN_CHARS.to_string())]));
+        }
+        // Issue 12: and a strength estimate (zxcvbn), as the library checks it.
+        let inputs = crate::store::strength::default_user_inputs();
+        if crate::store::strength::check_new_passphrase(&passphrase, &inputs).is_err() {
+            return refuse(t(lang, Msg::PassphraseGuessable).to_string());
         }
     } else if passphrase.is_empty() {
         return refuse(t(lang, Msg::WrongPassphrase).to_string());
@@ -240,6 +251,16 @@ pub async fn unlock(visit: Visit, form: UnlockPost) -> Result<HttpResponse, AppE
         }
         Err(StoreError::WrongKey) => refuse(t(lang, Msg::WrongPassphrase).to_string()),
         Err(e) => refuse(tf(lang, Msg::StoreUnusable, &[("why", &e.to_string())])),
+    }
+}
+
+/// Wipes the posted passphrase fields from memory once they have been read.
+fn wipe_secrets(mut posted: Vec<(String, String)>) {
+    use zeroize::Zeroize;
+    for (k, v) in &mut posted {
+        if k == "passphrase" || k == "repeat" {
+            v.zeroize();
+        }
     }
 }
 

@@ -7,14 +7,20 @@
 //! record is compacted into one snapshot.
 
 mod key;
+mod lock;
 mod schema;
+pub mod strength;
 mod sync_state;
 mod transfer;
+mod wipe;
 
 pub use key::Key;
+pub use lock::{Clock, system_clock};
 pub use schema::CURRENT as SCHEMA_VERSION;
+pub use strength::WeakPassphrase;
 pub use sync_state::Enrolment;
 pub(crate) use sync_state::{Outgoing, PageCommit};
+pub use wipe::destroy_dir;
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +59,23 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
+    // Lost phones (issue 12).
+    /// A new store's passphrase is too weak; the message says why and what to do.
+    #[error("{0}")]
+    WeakPassphrase(#[from] WeakPassphrase),
+    /// The SQLite linked into this build is not SQLCipher: the store would not be
+    /// encrypted, so nothing is opened or created.
+    #[error(
+        "this build's SQLite has no encryption (SQLCipher is not linked: PRAGMA cipher_version is empty); \
+         refusing to open or create an unencrypted store"
+    )]
+    NoCipher,
+    /// No successful sync for the server's limit: records stay closed until one.
+    #[error("no successful sync for {days} days: connect and sync to unlock")]
+    Locked { days: u32 },
+    /// The server ordered this device wiped and its store was destroyed.
+    #[error("this store was wiped on the order of the server's administrator")]
+    Wiped,
 }
 
 /// One row of [`Store::list`]: what a list screen shows without opening the record.
@@ -100,6 +123,11 @@ pub struct Store {
     identity: Identity,
     forms: &'static FormRegistry,
     dir: PathBuf,
+    /// "Now" for the lock after N days without a sync (`lock.rs`).
+    clock: Clock,
+    /// The files were destroyed on the server's order (`wipe.rs`): every record
+    /// operation answers [`StoreError::Wiped`].
+    wiped: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -114,11 +142,17 @@ impl Store {
     /// Opens (or creates) the store in `dir` with `key`. A wrong key is
     /// [`StoreError::WrongKey`] and writes nothing.
     pub fn open(dir: &Path, key: &Key) -> Result<Store, StoreError> {
+        // Before anything is created: a build without SQLCipher would write the
+        // cases in plain text.
+        check_cipher()?;
         create_private_dir(dir)?;
         let mut conn = Connection::open(dir.join(DB_FILE))?;
         // SQLCipher logs a failed key check to stderr; the error we return says it better.
         conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
-        conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value()))?;
+        {
+            let pragma = zeroize::Zeroizing::new(format!("PRAGMA key = {};", *key.pragma_value()));
+            conn.execute_batch(&pragma)?;
+        }
         // The first read is where SQLCipher finds out whether the key is right; nothing
         // has been written before it.
         match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
@@ -159,7 +193,18 @@ impl Store {
             identity: Identity { actor, author },
             forms: FormRegistry::builtin(),
             dir: dir.to_path_buf(),
+            clock: system_clock(),
+            wiped: false,
         })
+    }
+
+    /// Whether records may be read or written now: not after a wipe, not past the lock
+    /// after N days without a sync.
+    fn usable(&self) -> Result<(), StoreError> {
+        if self.wiped {
+            return Err(StoreError::Wiped);
+        }
+        self.check_not_locked()
     }
 
     /// This device's actor prefix: 16 random bytes minted with the store, bound to the
@@ -221,6 +266,7 @@ impl Store {
         form: &str,
         f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
     ) -> Result<RecordId, StoreError> {
+        self.usable()?;
         let now = Utc::now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
         let id = new_record_id(now)?;
@@ -237,6 +283,7 @@ impl Store {
         form: &str,
         f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
     ) -> Result<(), StoreError> {
+        self.usable()?;
         if self.exists(id)? {
             return Err(StoreError::Exists(id));
         }
@@ -248,6 +295,7 @@ impl Store {
 
     /// Whether a record is in the store.
     pub fn exists(&self, id: RecordId) -> Result<bool, StoreError> {
+        self.usable()?;
         Ok(self
             .conn
             .query_row(
@@ -265,6 +313,7 @@ impl Store {
         id: RecordId,
         f: impl FnOnce(&mut Edit<'_>) -> Result<T, RecordError>,
     ) -> Result<T, StoreError> {
+        self.usable()?;
         let mut record = self.get(id)?;
         let out = record.edit(Utc::now(), f)?;
         self.save(&mut record)?;
@@ -273,6 +322,7 @@ impl Store {
 
     /// Loads a record (snapshot plus the changes appended since).
     pub fn get(&self, id: RecordId) -> Result<Record, StoreError> {
+        self.usable()?;
         let mut record =
             Store::load_in(&self.conn, &id.to_string(), self.forms).map_err(|e| match e {
                 StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => {
@@ -288,6 +338,7 @@ impl Store {
     /// transaction. Changes saved meanwhile by someone else stay: the stored record is
     /// the union of both.
     pub fn save(&mut self, record: &mut Record) -> Result<(), StoreError> {
+        self.usable()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -315,6 +366,7 @@ impl Store {
 
     /// Records, newest first, optionally only those in `status`.
     pub fn list(&self, status: Option<ReviewStatus>) -> Result<Vec<Summary>, StoreError> {
+        self.usable()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, form, form_version, status, review_note, assigned_to, municipality,
                     issue_type, urgency, summary, created_at, updated_at, has_conflicts,
@@ -346,6 +398,7 @@ impl Store {
 
     /// Every record with an unresolved field conflict, with its conflicts.
     pub fn conflicts(&self) -> Result<Vec<(RecordId, Vec<Conflict>)>, StoreError> {
+        self.usable()?;
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM records WHERE has_conflicts ORDER BY id")?;
@@ -449,6 +502,32 @@ fn new_record_id(now: DateTime<Utc>) -> Result<RecordId, StoreError> {
         now.timestamp_millis().max(0) as u64,
         random,
     ))
+}
+
+/// Refuses a SQLite without SQLCipher (`PRAGMA cipher_version` empty): checked once
+/// per process, on a connection in memory, so nothing is created before it.
+pub(crate) fn check_cipher() -> Result<(), StoreError> {
+    static LINKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let linked = *LINKED.get_or_init(|| {
+        Connection::open_in_memory()
+            .and_then(|c| {
+                c.query_row("PRAGMA cipher_version", [], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+            .map(|v| cipher_reported(v.as_deref()))
+            .unwrap_or(false)
+    });
+    if linked {
+        Ok(())
+    } else {
+        Err(StoreError::NoCipher)
+    }
+}
+
+/// What `PRAGMA cipher_version` answered says SQLCipher is there: plain SQLite
+/// ignores the unknown pragma and returns no row (or an empty one).
+fn cipher_reported(version: Option<&str>) -> bool {
+    version.is_some_and(|v| !v.trim().is_empty())
 }
 
 /// Creates `dir` readable by its owner only: the store holds people's cases.
@@ -576,4 +655,18 @@ pub(crate) fn insert_received(
     )?
     .execute(&p.row(&bytes)[..])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod cipher_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_cipher_version_means_no_encryption() {
+        assert!(!cipher_reported(None));
+        assert!(!cipher_reported(Some("")));
+        assert!(cipher_reported(Some("4.6.1 community")));
+        // This build links SQLCipher, so the real check passes.
+        assert!(check_cipher().is_ok());
+    }
 }

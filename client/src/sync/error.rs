@@ -41,6 +41,10 @@ pub enum Permanent {
     Refused,
     /// Enrolment failed (bad, used or expired code; device already enrolled).
     Enrolment,
+    /// The device was revoked with a wipe order: its store has been destroyed (issue
+    /// 12). A host app that keeps the store's key in the platform keystore must delete
+    /// that key too.
+    Wiped,
 }
 
 impl std::fmt::Display for Permanent {
@@ -50,6 +54,7 @@ impl std::fmt::Display for Permanent {
             Permanent::UpdateApp => "update the app",
             Permanent::Refused => "refused by the server",
             Permanent::Enrolment => "enrolment failed",
+            Permanent::Wiped => "device wiped",
         })
     }
 }
@@ -67,7 +72,7 @@ impl SyncError {
     }
 
     /// Whether a background loop must stop and wait for a person: the device was
-    /// revoked, the app is too old, or it was never enrolled. Anything else — a cut, a
+    /// revoked (or wiped), the app is too old, or it was never enrolled. Anything else — a cut, a
     /// 5xx, even a 4xx that a proxy or an overloaded server may answer for a while —
     /// is retried after a backoff: giving up would strand what the device holds.
     pub fn stops_the_loop(&self) -> bool {
@@ -75,7 +80,7 @@ impl SyncError {
             self,
             SyncError::NotEnrolled
                 | SyncError::Permanent {
-                    kind: Permanent::Revoked | Permanent::UpdateApp,
+                    kind: Permanent::Revoked | Permanent::UpdateApp | Permanent::Wiped,
                     ..
                 }
         )

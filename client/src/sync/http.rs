@@ -21,6 +21,8 @@ use intake_shared::protocol::{
     VERSION_HEADER, compression_level,
 };
 
+use intake_shared::protocol::LOCK_HEADER;
+
 use super::error::{Permanent, SyncError};
 
 pub(crate) struct Transport {
@@ -34,6 +36,8 @@ pub(crate) struct Transport {
 pub(crate) struct Moved {
     pub up: usize,
     pub down: usize,
+    /// The server's lock after N days, if the answer said it (issue 12).
+    pub lock_after_days: Option<u32>,
 }
 
 /// Installs ring as the process's rustls crypto provider: reqwest is built without a
@@ -134,10 +138,25 @@ pub(crate) fn server_message(status: reqwest::StatusCode, body: &[u8]) -> String
         .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
+/// The server's error code (`{"error": code}`) of a JSON error body.
+fn server_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+}
+
+/// The error code of a 401 that orders the device to wipe its store.
+const WIPE_CODE: &str = "wipe";
+
 /// Classifies a non-success HTTP answer.
 pub(crate) fn status_error(status: reqwest::StatusCode, body: &[u8]) -> SyncError {
     let message = server_message(status, body);
     match status.as_u16() {
+        // Lost phones (issue 12): revoked with a wipe order.
+        401 if server_code(body).as_deref() == Some(WIPE_CODE) => SyncError::Permanent {
+            kind: Permanent::Wiped,
+            message,
+        },
         401 => SyncError::Permanent {
             kind: Permanent::Revoked,
             message,
@@ -205,6 +224,11 @@ impl Transport {
             .get(STORE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let lock_after_days = resp
+            .headers()
+            .get(LOCK_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok());
         let bytes = resp.bytes().map_err(classify)?;
         let down = bytes.len();
         if status.as_u16() == 503
@@ -234,6 +258,37 @@ impl Transport {
             },
             DecodeError::Malformed(m) => SyncError::Retryable(format!("garbled response: {m}")),
         })?;
-        Ok((response, Moved { up, down }, store_id))
+        Ok((
+            response,
+            Moved {
+                up,
+                down,
+                lock_after_days,
+            },
+            store_id,
+        ))
+    }
+
+    /// Tells the server this device wiped its store (`POST /v1/wiped`, issue 12), with
+    /// the token still held in memory; a few quick tries, since the device will not
+    /// come back. Whether it arrived: if not, the server keeps showing "wipe sent".
+    pub(crate) fn report_wiped(&self) -> bool {
+        for attempt in 0..3u64 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(250 * attempt));
+            }
+            let sent = self
+                .client
+                .post(format!("{}/v1/wiped", self.base))
+                .bearer_auth(&self.token)
+                .timeout(Duration::from_secs(10))
+                .send();
+            if let Ok(resp) = sent
+                && resp.status().is_success()
+            {
+                return true;
+            }
+        }
+        false
     }
 }

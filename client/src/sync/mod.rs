@@ -103,12 +103,63 @@ pub fn sync(
     options: &SyncOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<SyncSummary, SyncError> {
+    let transport = {
+        let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
+        http::Transport::new(
+            &enrolment.server,
+            &enrolment.token,
+            enrolment.ca_file.as_deref(),
+        )?
+    };
+    match run(store, &transport, options, progress) {
+        // Lost phones (issue 12): the server answered this device's token with a wipe
+        // order. Nothing more is sent or kept.
+        Err(SyncError::Permanent {
+            kind: Permanent::Wiped,
+            ..
+        }) => Err(obey_wipe(store, &transport)),
+        other => other,
+    }
+}
+
+/// Destroys the store the server ordered wiped, then tells the server with the token
+/// still held in memory (the store that kept it is gone). The store handle is unusable
+/// afterwards ([`Store::destroy`]).
+fn obey_wipe(store: &mut Store, transport: &http::Transport) -> SyncError {
+    let dir = store.dir().display().to_string();
+    let message = match store.destroy() {
+        Ok(()) => {
+            let told = if transport.report_wiped() {
+                "the server was told"
+            } else {
+                "the server could not be told; it shows the wipe as sent"
+            };
+            format!(
+                "this device was revoked and its administrator ordered it wiped: \
+                 the store in {dir} has been destroyed ({told})"
+            )
+        }
+        // Not reported as done: the server keeps showing "wipe sent", and the next
+        // contact is answered with the order again.
+        Err(e) => format!(
+            "this device was revoked and its administrator ordered it wiped, \
+             but destroying the store in {dir} failed: {e}"
+        ),
+    };
+    SyncError::Permanent {
+        kind: Permanent::Wiped,
+        message,
+    }
+}
+
+/// [`sync`] once the transport is set up.
+fn run(
+    store: &mut Store,
+    transport: &http::Transport,
+    options: &SyncOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<SyncSummary, SyncError> {
     let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
-    let transport = http::Transport::new(
-        &enrolment.server,
-        &enrolment.token,
-        enrolment.ca_file.as_deref(),
-    )?;
     let server_records = enrolment
         .limits
         .map_or(u32::MAX, |l| l.max_records_per_request);
@@ -125,6 +176,8 @@ pub fn sync(
     // Written only when they change: a no-op sync writes nothing for them.
     let mut written = kept;
     let mut summary = SyncSummary::default();
+    // The server's lock after N days, as its answers say (issue 12).
+    let mut lock_after_days = None;
     // An earlier sync may have stopped with a page held for records since resolved.
     summary.removed += store.release_held()?;
     loop {
@@ -133,7 +186,7 @@ pub fn sync(
             Step::Send(shape) => shape,
             Step::Done => break,
         };
-        let round = match round_trip(store, &transport, &mut plan, &shape) {
+        let round = match round_trip(store, transport, &mut plan, &shape) {
             Ok(round) => round,
             Err(e) => {
                 let retry = plan.failed(failure(&e));
@@ -153,6 +206,10 @@ pub fn sync(
             }
         };
         summary.requests += 1;
+        // Counted also for an answer a restore made void: it crossed the link.
+        lock_after_days = round.moved.lock_after_days.or(lock_after_days);
+        summary.bytes_up += round.moved.up;
+        summary.bytes_down += round.moved.down;
         if round.server_restored {
             // Nothing of that answer was kept: everything the restored server lacks is
             // pushed, and what the device lacks pulled, from the start.
@@ -165,8 +222,6 @@ pub fn sync(
             plan = Plan::new(store.budgets()?, max);
             continue;
         }
-        summary.bytes_up += round.moved.up;
-        summary.bytes_down += round.moved.down;
         summary.sent += round.sent;
         summary.refused += round.refused;
         summary.received += round.received;
@@ -181,6 +236,8 @@ pub fn sync(
         });
     }
     summary.unsynced = store.unsynced()?;
+    // A successful sync unlocks a store locked for lack of one.
+    store.note_sync_ok(lock_after_days)?;
     Ok(summary)
 }
 
@@ -432,5 +489,7 @@ pub fn enroll(
     if let Some(id) = &answer.store {
         store.set_server_store(id)?;
     }
+    // The lock after N days counts from enrolment until the first sync.
+    store.note_sync_ok(Some(answer.lock_after_days.unwrap_or(0)))?;
     Ok(enrolment)
 }

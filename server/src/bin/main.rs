@@ -115,7 +115,13 @@ enum DeviceCommand {
         json: bool,
     },
     /// Revoke a device (lost phone): refused from its next request on
-    Revoke { id: i64 },
+    Revoke {
+        id: i64,
+        /// Also order the device to destroy its store at its next contact (it reports
+        /// back; `device list` shows wipe ordered / wipe sent / wiped)
+        #[arg(long)]
+        wipe: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -360,7 +366,12 @@ fn device(settings: &Settings, env_key: Option<&str>, cmd: DeviceCommand) -> any
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else {
                 for d in devices {
-                    let state = if d.revoked { "revoked" } else { "active" };
+                    // Lost phones (issue 12): active / revoked / wipe ordered / wipe
+                    // sent / wiped, with the time of that step.
+                    let state = match d.status() {
+                        "active" => "active".to_string(),
+                        s => format!("{s} {}", d.status_at().format("%Y-%m-%d %H:%M UTC")),
+                    };
                     println!(
                         "{:<5} {:<20} {} {:<20} {state}",
                         d.id,
@@ -372,9 +383,20 @@ fn device(settings: &Settings, env_key: Option<&str>, cmd: DeviceCommand) -> any
             }
             Ok(())
         }
-        DeviceCommand::Revoke { id } => {
+        DeviceCommand::Revoke { id, wipe: false } => {
             anyhow::ensure!(storage.revoke_device(id)?, "no device {id}");
             println!("revoked device {id}: it is refused from its next request");
+            Ok(())
+        }
+        DeviceCommand::Revoke { id, wipe: true } => {
+            anyhow::ensure!(
+                storage.order_wipe(id, chrono::Utc::now())?,
+                "no device {id}"
+            );
+            println!(
+                "revoked device {id} and ordered a wipe: at its next contact it destroys its store \
+                 and reports back (see `device list`)"
+            );
             Ok(())
         }
     }

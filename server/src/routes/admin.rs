@@ -99,16 +99,43 @@ pub async fn devices(p: Principal, state: web::Data<AppState>) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(web::block(move || storage.devices()).await??))
 }
 
+/// The optional body of a revocation: `{"wipe": true}` also orders a wipe.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    #[serde(default)]
+    pub wipe: bool,
+}
+
 pub async fn revoke_device(
     p: Principal,
     id: web::Path<String>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     only_admin(&p)?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    // No body is a plain revocation (as before wipe orders existed); a body that is
+    // not `{"wipe": bool}` is refused rather than read as "no wipe".
+    let revoke: Revoke = if body.iter().all(u8::is_ascii_whitespace) {
+        Revoke::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("expected {{\"wipe\": true|false}}: {e}")))?
+    };
+    let wipe = revoke.wipe;
     let storage = state.storage.clone();
-    if web::block(move || storage.revoke_device(id)).await?? {
-        Ok(HttpResponse::Ok().json(serde_json::json!({ "device": id, "revoked": true })))
+    let found = web::block(move || {
+        if wipe {
+            storage.order_wipe(id, chrono::Utc::now())
+        } else {
+            storage.revoke_device(id)
+        }
+    })
+    .await??;
+    if found {
+        Ok(HttpResponse::Ok()
+            .json(serde_json::json!({ "device": id, "revoked": true, "wipe": wipe })))
     } else {
         Err(ApiError::NotFound)
     }

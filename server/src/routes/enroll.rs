@@ -92,5 +92,6 @@ pub async fn enroll(
             max_body_bytes: clamp(limits.max_body_bytes),
         }),
         store: Some(state.storage.store_id().to_string()),
+        lock_after_days: Some(state.settings.lock_after_days),
     }))
 }

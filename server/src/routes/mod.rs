@@ -9,6 +9,7 @@ mod health;
 mod records;
 mod sync;
 mod token;
+mod wiped;
 
 use actix_web::web;
 
@@ -37,7 +38,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(admin::revoke_device),
         )
         .route("/v1/export", web::get().to(crate::web::export::api))
-        .route("/v1/summary", web::get().to(crate::web::summary::api));
+        .route("/v1/summary", web::get().to(crate::web::summary::api))
+        // Lost phones (issue 12): a device confirms the wipe it was ordered.
+        .route("/v1/wiped", web::post().to(wiped::wiped));
     crate::web::configure(cfg);
 }
 
@@ -59,4 +62,5 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/devices/{id}/revoke"),
     ("get", "/v1/export"),
     ("get", "/v1/summary"),
+    ("post", "/v1/wiped"),
 ];

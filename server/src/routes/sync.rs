@@ -30,6 +30,7 @@ use crate::gate::{
 use crate::policy::Principal;
 use crate::startup::AppState;
 use crate::sync::{self, SyncError};
+use intake_shared::protocol::LOCK_HEADER;
 
 fn update_the_app(v: &str) -> ApiError {
     ApiError::UpgradeRequired(format!(
@@ -141,6 +142,8 @@ pub async fn sync(
     if answer.compressed {
         http.insert_header(("content-encoding", "zstd"));
     }
+    // Lost phones (issue 12): devices enrolled before a change learn it here.
+    http.insert_header((LOCK_HEADER, state.settings.lock_after_days.to_string()));
     Ok(http.body(answer.bytes))
 }
 

@@ -72,6 +72,59 @@ pub struct Device {
     pub label: String,
     pub enrolled_at: DateTime<Utc>,
     pub revoked: bool,
+    /// Lost phones (issue 12): when the device was revoked, and where a wipe order
+    /// stands (see [`WipeState`]).
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub wipe: WipeState,
+}
+
+/// Where a device's wipe order stands: ordered by an admin, sent (the server answered
+/// the device's token with the order), confirmed by the device. Each with its time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WipeState {
+    pub ordered_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub wiped_at: Option<DateTime<Utc>>,
+}
+
+impl Device {
+    /// What an admin's device list says: `active`, `revoked`, `wipe ordered`,
+    /// `wipe sent` or `wiped`.
+    pub fn status(&self) -> &'static str {
+        match (&self.wipe, self.revoked) {
+            (
+                WipeState {
+                    wiped_at: Some(_), ..
+                },
+                _,
+            ) => "wiped",
+            (
+                WipeState {
+                    sent_at: Some(_), ..
+                },
+                _,
+            ) => "wipe sent",
+            (
+                WipeState {
+                    ordered_at: Some(_),
+                    ..
+                },
+                _,
+            ) => "wipe ordered",
+            (_, true) => "revoked",
+            (_, false) => "active",
+        }
+    }
+
+    /// The time of the step [`Device::status`] names (enrolment when active).
+    pub fn status_at(&self) -> DateTime<Utc> {
+        self.wipe
+            .wiped_at
+            .or(self.wipe.sent_at)
+            .or(self.wipe.ordered_at)
+            .or(self.revoked_at)
+            .unwrap_or(self.enrolled_at)
+    }
 }
 
 /// What a new device brings to enrolment.
@@ -224,6 +277,17 @@ pub trait Storage: Send + Sync + 'static {
         new_hash: [u8; 32],
         grace_until: DateTime<Utc>,
     ) -> Result<bool>;
+
+    // Lost phones (issue 12).
+    /// Revokes the device (if it is not already) and orders it to wipe its store on its
+    /// next contact. Returns false when there is no such device.
+    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
+    /// Whether the token belongs to a device under a wipe order it has not confirmed;
+    /// if so, records that the order was sent (the first time).
+    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool>;
+    /// Records the device's confirmation that it wiped its store (idempotent: the first
+    /// time counts). `None` when the token is of no device under a wipe order.
+    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>>;
 
     // Records.
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;

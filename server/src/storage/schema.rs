@@ -229,6 +229,12 @@ const MIGRATIONS: &[&str] = &[
         store_id TEXT NOT NULL
     );
     INSERT INTO store_identity (only, store_id) VALUES (1, lower(hex(randomblob(16))));",
+    // 7: lost phones (issue 12): a revoke can order a wipe. `wipe_ordered_at` when the
+    // admin ordered it, `wipe_sent_at` when the server first answered the device's
+    // token with the order, `wiped_at` when the device confirmed (`POST /v1/wiped`).
+    "ALTER TABLE devices ADD COLUMN wipe_ordered_at INTEGER;
+    ALTER TABLE devices ADD COLUMN wipe_sent_at INTEGER;
+    ALTER TABLE devices ADD COLUMN wiped_at INTEGER;",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -11,6 +11,7 @@ mod accounts;
 mod audit;
 pub mod cipher;
 mod listing;
+mod wipe;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -92,7 +93,8 @@ fn user_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
 }
 
 const DEVICE_COLUMNS: &str =
-    "d.id, u.name, d.actor, d.label, d.enrolled_at, d.revoked_at IS NOT NULL";
+    "d.id, u.name, d.actor, d.label, d.enrolled_at, d.revoked_at IS NOT NULL,
+     d.revoked_at, d.wipe_ordered_at, d.wipe_sent_at, d.wiped_at";
 
 fn device_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -102,6 +104,12 @@ fn device_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Device> {
         label: r.get(at + 3)?,
         enrolled_at: from_ts(r.get(at + 4)?),
         revoked: r.get(at + 5)?,
+        revoked_at: r.get::<_, Option<i64>>(at + 6)?.map(from_ts),
+        wipe: WipeState {
+            ordered_at: r.get::<_, Option<i64>>(at + 7)?.map(from_ts),
+            sent_at: r.get::<_, Option<i64>>(at + 8)?.map(from_ts),
+            wiped_at: r.get::<_, Option<i64>>(at + 9)?.map(from_ts),
+        },
     })
 }
 
@@ -332,6 +340,18 @@ impl Storage for SqliteStorage {
         grace_until: DateTime<Utc>,
     ) -> Result<bool> {
         accounts::rotate_token(&self.conn(), id, used_hash, new_hash, grace_until)
+    }
+
+    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        wipe::order_wipe(&self.conn(), id, now)
+    }
+
+    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool> {
+        wipe::wipe_order(&self.conn(), token_hash, now)
+    }
+
+    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>> {
+        wipe::confirm_wipe(&self.conn(), token_hash, now)
     }
 
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>> {

@@ -316,14 +316,7 @@ pub async fn devices(who: Signed, state: web::Data<AppState>) -> Result<HttpResp
                         td { (d.user) }
                         td { (d.label) }
                         td { (d.enrolled_at.format("%Y-%m-%d %H:%M")) }
-                        td {
-                            @if d.revoked { (t(lang, Msg::Revoked)) } @else {
-                                form.inline method="post" action={ "/admin/devices/" (d.id) "/revoke" } {
-                                    (csrf_input(&who.session.csrf))
-                                    button.danger type="submit" { (t(lang, Msg::Revoke)) }
-                                }
-                            }
-                        }
+                        td { (device_status(lang, d, &who.session.csrf)) }
                     }
                 }
             }
@@ -336,6 +329,65 @@ pub async fn devices(who: Signed, state: web::Data<AppState>) -> Result<HttpResp
         "/admin/devices",
         body,
     )))
+}
+
+/// A device's status cell: its state and the time of it, and the actions still open —
+/// "Revoke" and "Revoke and wipe" for an active device, "Wipe" for a revoked one
+/// (lost phones, issue 12).
+fn device_status(lang: intake_shared::Lang, d: &crate::storage::Device, csrf: &str) -> Markup {
+    let state = match d.status() {
+        "wiped" => Msg::DeviceWiped,
+        "wipe sent" => Msg::WipeSent,
+        "wipe ordered" => Msg::WipeOrdered,
+        "revoked" => Msg::Revoked,
+        _ => Msg::Active,
+    };
+    html! {
+        (t(lang, state))
+        @if d.status() != "active" {
+            " " span.muted { (d.status_at().format("%Y-%m-%d %H:%M")) }
+        }
+        @if !d.revoked {
+            form.inline method="post" action={ "/admin/devices/" (d.id) "/revoke" } {
+                (csrf_input(csrf))
+                button.danger type="submit" { (t(lang, Msg::Revoke)) }
+            }
+        }
+        @if d.wipe.ordered_at.is_none() {
+            form.inline method="post" action={ "/admin/devices/" (d.id) "/wipe" } {
+                (csrf_input(csrf))
+                button.danger type="submit" {
+                    (t(lang, if d.revoked { Msg::OrderWipe } else { Msg::RevokeAndWipe }))
+                }
+            }
+        }
+    }
+}
+
+/// `POST /admin/devices/{id}/wipe`: revoked (if it was not), and told to destroy its
+/// store at its next contact.
+pub async fn revoke_and_wipe(
+    who: Signed,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    who.admin()?;
+    who.check_csrf(&form.csrf)?;
+    let id = path.into_inner();
+    let storage = state.storage.clone();
+    if !web::block(move || storage.order_wipe(id, chrono::Utc::now())).await?? {
+        return Err(WebError::NotFound(who.lang));
+    }
+    audit::record(
+        &state,
+        &who,
+        action::WIPE_DEVICE,
+        format!("device={id}"),
+        Vec::new(),
+    )
+    .await?;
+    Ok(super::see_other("/admin/devices"))
 }
 
 /// `POST /admin/devices/{id}/revoke`: the device's next request is refused.

@@ -34,6 +34,8 @@ pub mod action {
     pub const DISABLE_USER: &str = "disable_user";
     pub const REVOKE_DEVICE: &str = "revoke_device";
     pub const VIEW_AUDIT: &str = "view_audit";
+    /// Lost phones (issue 12): a device revoked with an order to wipe its store.
+    pub const WIPE_DEVICE: &str = "wipe_device";
     pub const ALL: &[&str] = &[
         SIGN_IN,
         SIGN_IN_FAILED,
@@ -54,6 +56,7 @@ pub mod action {
         DISABLE_USER,
         REVOKE_DEVICE,
         VIEW_AUDIT,
+        WIPE_DEVICE,
     ];
 }
 

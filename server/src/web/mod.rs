@@ -69,6 +69,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/devices", web::get().to(admin::devices))
         .route("/admin/devices/{id}/revoke", web::post().to(admin::revoke))
+        .route(
+            "/admin/devices/{id}/wipe",
+            web::post().to(admin::revoke_and_wipe),
+        )
         .route("/admin/audit", web::get().to(admin::audit_trail));
 }
 

@@ -24,6 +24,10 @@ impl std::fmt::Display for EnrolRequest {
     }
 }
 
+/// The header of every sync answer that repeats the server's lock after N days
+/// (decimal; 0: never), so devices enrolled before a change learn it (issue 12).
+pub const LOCK_HEADER: &str = "intake-lock-after-days";
+
 /// The server's answer: the token (shown once) and who the device now belongs to.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolAnswer {
@@ -42,6 +46,11 @@ pub struct EnrolAnswer {
     /// The server's store id (see `STORE_HEADER`), absent from older servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// Lost phones (issue 12): the device locks its records after this many days
+    /// without a successful sync (absent or `None`: never; sync answers repeat it in
+    /// the `Intake-Lock-After-Days` header).
+    #[serde(default)]
+    pub lock_after_days: Option<u32>,
 }
 
 impl std::fmt::Debug for EnrolAnswer {
@@ -54,6 +63,7 @@ impl std::fmt::Debug for EnrolAnswer {
             .field("team", &self.team)
             .field("protocol", &self.protocol)
             .field("limits", &self.limits)
+            .field("lock_after_days", &self.lock_after_days)
             .field("store", &self.store)
             .finish()
     }
@@ -100,6 +110,7 @@ mod tests {
         let a: EnrolAnswer = serde_json::from_str(old).unwrap();
         assert_eq!(a.limits, None);
         assert_eq!(a.store, None);
+        assert_eq!(a.lock_after_days, None);
         assert!(!format!("{a:?}").contains("ab\""));
         let bad = r#"{"code":"x","actor":"00","label":"","extra":1}"#;
         assert!(serde_json::from_str::<EnrolRequest>(bad).is_err());

@@ -28,7 +28,9 @@ mod enrol;
 pub mod pieces;
 
 pub use count::count_request_entries;
-pub use enrol::{DeviceLimits, EnrolAnswer, EnrolRequest, TOKEN_GRACE_DAYS, TokenAnswer};
+pub use enrol::{
+    DeviceLimits, EnrolAnswer, EnrolRequest, LOCK_HEADER, TOKEN_GRACE_DAYS, TokenAnswer,
+};
 pub use pieces::{ItemKind, Piece, Resume, UploadAck};
 
 use serde::{Deserialize, Serialize};

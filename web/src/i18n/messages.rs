@@ -336,4 +336,15 @@ messages! {
     TransitionNotAllowed { en: "This status change is not allowed.", sq: "Ky ndryshim statusi nuk lejohet.", sr: "Ova promena statusa nije dozvoljena." }
     CheckFields { en: "Please check the marked fields.", sq: "Ju lutemi kontrolloni fushat e shënuara.", sr: "Proverite označena polja." }
     ServerError { en: "The server could not finish this. Please try again later.", sq: "Serveri nuk mundi ta përfundojë këtë. Provoni sërish më vonë.", sr: "Server nije mogao da završi ovu radnju. Pokušajte ponovo kasnije." }
+
+    // ---- Lost phones (issue 12): wipe orders, the lock after N days, passphrase strength
+    RevokeAndWipe { en: "Revoke and wipe", sq: "Revoko dhe fshi", sr: "Opozovi i obriši" }
+    OrderWipe { en: "Order a wipe", sq: "Urdhëro fshirjen", sr: "Naloži brisanje" }
+    WipeOrdered { en: "Wipe ordered", sq: "Fshirja u urdhërua", sr: "Brisanje naloženo" }
+    WipeSent { en: "Wipe sent", sq: "Fshirja u dërgua", sr: "Brisanje poslato" }
+    DeviceWiped { en: "Wiped", sq: "Fshirë", sr: "Obrisan" }
+    RemoteWiped { en: "This device was revoked and your administrator ordered its data destroyed: every case this app kept on it has been destroyed.", sq: "Kjo pajisje u revokua dhe administratori urdhëroi shkatërrimin e të dhënave: çdo rast që ky aplikacion mbante në të u shkatërrua.", sr: "Ovaj uređaj je opozvan i administrator je naložio uništavanje podataka: svi slučajevi koje je aplikacija čuvala na njemu su uništeni." }
+    /// `{days}`: the server's limit.
+    SyncLocked { en: "No successful sync for {days} days: connect and sync to unlock.", sq: "Asnjë sinkronizim i suksesshëm për {days} ditë: lidhuni dhe sinkronizoni për ta zhbllokuar.", sr: "Nema uspešne sinhronizacije {days} dana: povežite se i sinhronizujte da otključate." }
+    PassphraseGuessable { en: "This passphrase is too easy to guess. Use four or more random words that do not form a phrase (for example: river candle orbit meadow), not names, dates or your user name.", sq: "Ky fjalëkalim gjendet shumë lehtë. Përdorni katër ose më shumë fjalë të rastësishme që nuk formojnë një shprehje (për shembull: lumë qiri orbitë livadh), jo emra, data ose emrin tuaj të përdoruesit.", sr: "Ovu lozinku je previše lako pogoditi. Upotrebite četiri ili više nasumičnih reči koje ne čine izraz (na primer: reka sveća orbita livada), ne imena, datume ili vaše korisničko ime." }
 }

@@ -14,8 +14,9 @@ use crate::error::input;
 /// The environment variable holding the passphrase, for scripts and tests.
 const PASSPHRASE_ENV: &str = "INTAKE_PASSPHRASE";
 
-/// A passphrase that never shows in `Debug` output.
-struct Passphrase(String);
+/// A passphrase that never shows in `Debug` output and is wiped from memory when
+/// dropped.
+struct Passphrase(zeroize::Zeroizing<String>);
 
 impl std::fmt::Debug for Passphrase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,6 +40,14 @@ pub fn store(home: Option<PathBuf>) -> anyhow::Result<Store> {
     let home = self::home(home)?;
     let is_new = !home.join(DB_FILE).exists();
     let passphrase = passphrase(&home, is_new)?;
+    if is_new {
+        // Said as wrong input (exit 2), before anything is created.
+        intake_client::store::strength::check_new_passphrase(
+            &passphrase.0,
+            &intake_client::store::strength::default_user_inputs(),
+        )
+        .map_err(|e| input(format!("{e}; nothing was created")))?;
+    }
     let key = Key::from_passphrase(&home, &passphrase.0)
         .with_context(|| format!("cannot open the store in {}", home.display()))?;
     let store = Store::open(&home, &key)
@@ -51,7 +60,7 @@ pub fn store(home: Option<PathBuf>) -> anyhow::Result<Store> {
 
 fn passphrase(home: &Path, is_new: bool) -> anyhow::Result<Passphrase> {
     match std::env::var(PASSPHRASE_ENV) {
-        Ok(p) => return Ok(Passphrase(p)),
+        Ok(p) => return Ok(Passphrase(zeroize::Zeroizing::new(p))),
         Err(std::env::VarError::NotUnicode(_)) => {
             return Err(input(format!("{PASSPHRASE_ENV} is not valid UTF-8")));
         }
@@ -64,7 +73,7 @@ fn passphrase(home: &Path, is_new: bool) -> anyhow::Result<Passphrase> {
     }
     let ask = |prompt: String| -> anyhow::Result<Passphrase> {
         rpassword::prompt_password(prompt)
-            .map(Passphrase)
+            .map(|p| Passphrase(zeroize::Zeroizing::new(p)))
             .context("cannot read the passphrase from the terminal")
     };
     if !is_new {
@@ -80,7 +89,7 @@ fn passphrase(home: &Path, is_new: bool) -> anyhow::Result<Passphrase> {
         return Err(input("the passphrase is empty"));
     }
     let second = ask("Repeat the passphrase: ".into())?;
-    if first.0 != second.0 {
+    if *first.0 != *second.0 {
         return Err(input("the passphrases do not match; nothing was created"));
     }
     Ok(first)
