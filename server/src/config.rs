@@ -71,6 +71,8 @@ pub struct Settings {
     /// HTTP worker threads (0: one per CPU).
     pub workers: usize,
     pub limits: Limits,
+    /// `[retention]`: erase closed records after a time (off by default).
+    pub retention: crate::retention::Retention,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             enrolment_code_minutes: 60,
             workers: 0,
             limits: Limits::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -137,6 +140,11 @@ impl Settings {
             settings.workers = v
                 .parse()
                 .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_WORKERS: {e}"))?;
+        }
+        if let Some(v) = env("INTAKE_SERVER_RETENTION_DAYS") {
+            settings.retention.erase_closed_after_days = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_RETENTION_DAYS: {e}"))?;
         }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");

@@ -7,10 +7,12 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod erase;
 pub mod error;
 pub mod gate;
 pub mod index;
 pub mod policy;
+pub mod retention;
 pub mod routes;
 pub mod startup;
 pub mod storage;

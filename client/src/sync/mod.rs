@@ -19,7 +19,7 @@ use intake_shared::RecordId;
 use intake_shared::plan::{self, Answer, Budgets, Failure, Fate, Plan, Retry, Shape, Step, Upload};
 use intake_shared::protocol::{
     EnrolAnswer, EnrolRequest, ItemKind, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
-    SyncRequest, pieces,
+    Rejection, SyncRequest, pieces,
 };
 
 use crate::store::{Enrolment, Outgoing, PageCommit, Store};
@@ -35,6 +35,8 @@ pub struct SyncSummary {
     pub received: usize,
     /// Records dropped because this user may no longer see them.
     pub removed: usize,
+    /// Records an admin erased for good: dropped whole, unsynced edits too.
+    pub erased: usize,
     pub bytes_up: usize,
     pub bytes_down: usize,
     pub requests: usize,
@@ -154,6 +156,7 @@ pub fn sync(
         summary.refused += round.refused;
         summary.received += round.received;
         summary.removed += round.removed;
+        summary.erased += round.erased;
         if written != Some(plan.budgets()) {
             store.set_budgets(plan.budgets())?;
             written = Some(plan.budgets());
@@ -174,6 +177,7 @@ struct Round {
     refused: usize,
     received: usize,
     removed: usize,
+    erased: usize,
     more: bool,
 }
 
@@ -276,6 +280,7 @@ fn round_trip(
             || !response.docs.is_empty()
             || !response.changes.is_empty()
             || !response.removed.is_empty()
+            || !response.erased.is_empty()
             || !response.unavailable.is_empty()
             || response.piece.as_ref().is_some_and(|p| !p.bytes.is_empty())
             || response.cursor != cursor,
@@ -301,6 +306,7 @@ fn round_trip(
         refused: 0,
         received: 0,
         removed: 0,
+        erased: 0,
         more: response.more,
     };
     for ((o, _), fate) in pushed.iter().zip(fates) {
@@ -314,6 +320,13 @@ fn round_trip(
                     round.refused += 1;
                 }
                 page.resend.push((o.id, message, !now));
+            }
+            Fate::Refused {
+                reason: Rejection::Erased,
+                ..
+            } => {
+                // Erased for good on the server: dropped here with the page, edits too.
+                page.erased.push(o.id);
             }
             Fate::Refused { reason, message } => {
                 round.refused += 1;
@@ -336,12 +349,15 @@ fn round_trip(
         .map(|c| (RecordId::from_wire(&c.record), c.changes))
         .collect();
     page.removed = response.removed.iter().map(RecordId::from_wire).collect();
+    page.erased
+        .extend(response.erased.iter().map(RecordId::from_wire));
     let result = store.commit_page(page)?;
     if result.item_bad {
         plan.pull_again();
     }
     round.received = result.received;
     round.removed = result.removed;
+    round.erased = result.erased;
     Ok(round)
 }
 

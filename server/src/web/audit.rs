@@ -34,6 +34,7 @@ pub mod action {
     pub const DISABLE_USER: &str = "disable_user";
     pub const REVOKE_DEVICE: &str = "revoke_device";
     pub const VIEW_AUDIT: &str = "view_audit";
+    pub const ERASE_RECORD: &str = crate::erase::ACTION;
     pub const ALL: &[&str] = &[
         SIGN_IN,
         SIGN_IN_FAILED,
@@ -54,6 +55,7 @@ pub mod action {
         DISABLE_USER,
         REVOKE_DEVICE,
         VIEW_AUDIT,
+        ERASE_RECORD,
     ];
 }
 
