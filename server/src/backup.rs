@@ -5,8 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use intake_shared::RecordId;
+
 use crate::config::Settings;
 use crate::startup::{DB_FILE, ServeLock};
+use crate::storage::Storage;
 use crate::storage::key::DbKey;
 use crate::storage::schema;
 use crate::storage::sqlite::{SqliteStorage, cipher};
@@ -55,6 +58,10 @@ pub struct RestoreReport {
     pub replaced: Option<PathBuf>,
     /// The restored store's new id.
     pub store_id: String,
+    /// How many records erased in the replaced database were erased again in the
+    /// restored one (`None`: the replaced database could not be read; erase again by
+    /// hand what its audit trail lists).
+    pub erasures_reapplied: Option<usize>,
 }
 
 /// Checks a backup: it opens with `key`, passes `PRAGMA integrity_check`, and its
@@ -116,6 +123,19 @@ pub fn restore(settings: &Settings, key: &DbKey, from: &Path) -> anyhow::Result<
         let storage = SqliteStorage::open(&incoming, key)?;
         storage.renew_store_id()?
     };
+    // Records erased in the database being replaced stay erased: read before the swap.
+    // A damaged database may not say; the restore goes on and the report tells.
+    let erased = if db.exists() {
+        match SqliteStorage::open(&db, key).and_then(|old| old.erased_ids()) {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the erasures of the database replaced");
+                None
+            }
+        }
+    } else {
+        Some(Vec::new())
+    };
     let replaced = if db.exists() {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let aside = cipher::sibling(&db, &format!(".replaced-{stamp}"));
@@ -135,13 +155,21 @@ pub fn restore(settings: &Settings, key: &DbKey, from: &Path) -> anyhow::Result<
     std::fs::rename(&incoming, &db)?;
     cipher::sync_dir(&db)?;
     let storage = SqliteStorage::open(&db, key)?;
-    after_restore(&storage)?;
-    Ok(RestoreReport { replaced, store_id })
+    let erasures_reapplied = match &erased {
+        Some(ids) => Some(after_restore(&storage, ids)?),
+        None => None,
+    };
+    Ok(RestoreReport {
+        replaced,
+        store_id,
+        erasures_reapplied,
+    })
 }
 
 /// Runs on the restored store, after it is in place and before any server serves it:
-/// the hook for work a restore must redo, such as erasures made after the backup was
-/// taken (which the backup still holds). Nothing to redo yet.
-pub fn after_restore(_storage: &SqliteStorage) -> anyhow::Result<()> {
-    Ok(())
+/// erasures made after the backup was taken (which the backup still holds) are made
+/// again, so a restore never brings an erased client's record back. Returns how many
+/// records were erased now.
+pub fn after_restore(storage: &SqliteStorage, erased: &[RecordId]) -> anyhow::Result<usize> {
+    Ok(crate::erase::reapply(storage, erased, chrono::Utc::now())?)
 }

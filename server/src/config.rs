@@ -78,6 +78,8 @@ pub struct Settings {
     /// without a successful sync (0, the default: never). Told at enrolment and on
     /// every sync answer, so a change reaches enrolled devices at their next sync.
     pub lock_after_days: u32,
+    /// `[retention]`: erase closed records after a time (off by default).
+    pub retention: crate::retention::Retention,
 }
 
 impl Default for Settings {
@@ -92,6 +94,7 @@ impl Default for Settings {
             limits: Limits::default(),
             key_file: None,
             lock_after_days: 0,
+            retention: Default::default(),
         }
     }
 }
@@ -162,6 +165,11 @@ impl Settings {
             settings.lock_after_days = v
                 .parse()
                 .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_LOCK_AFTER_DAYS: {e}"))?;
+        }
+        if let Some(v) = env("INTAKE_SERVER_RETENTION_DAYS") {
+            settings.retention.erase_closed_after_days = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_RETENTION_DAYS: {e}"))?;
         }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");

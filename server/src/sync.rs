@@ -122,6 +122,7 @@ pub fn handle(
     response.cursor = page.cursor;
     response.more = page.more;
     response.removed = page.removed.iter().map(RecordId::wire).collect();
+    response.erased = page.erased.iter().map(RecordId::wire).collect();
     let oversized = match (page.docs.as_slice(), page.changes.as_slice()) {
         ([(id, doc)], []) if doc.len() + PAGE_ITEM_COST > budget => {
             Some((*id, ItemKind::Doc, doc.as_slice()))
@@ -145,6 +146,7 @@ pub fn handle(
                 response.cursor = req.cursor;
                 response.more = true;
                 response.removed.clear();
+                response.erased.clear();
             }
             response.piece = Some(piece);
         }
@@ -380,6 +382,14 @@ fn prepare(
             "this record is not one you may write".to_string(),
         )))
     };
+    if storage.erased(id)? {
+        // Erased for good: whatever the device holds of it is not taken, now or later,
+        // so the record is never made again. The device drops it.
+        return Ok(Err((
+            Rejection::Erased,
+            "this record was erased by your organisation".to_string(),
+        )));
+    }
     let stored = storage.record(id)?;
     let id_text = id.to_string();
     let (mut record, meta, expected, previous_assignee) = match &stored {

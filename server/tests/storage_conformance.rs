@@ -2149,6 +2149,132 @@ fn sqlite_store_from_schema_3_is_indexed_when_the_server_starts() {
 }
 
 // ---------------------------------------------------------------------------------
+// Erasure and retention.
+
+fn erasure_entry(id: RecordId) -> AuditEntry {
+    AuditEntry {
+        at: at(30),
+        user: Some("admin".into()),
+        device: None,
+        session: None,
+        action: "erase_record".into(),
+        scope: "reason=the client asked".into(),
+        records: vec![id],
+        peer: None,
+    }
+}
+
+/// An erased record leaves nothing in any table but the audit trail; the erasure takes
+/// a log position, so the head never goes back although the record's entries were
+/// the last ones; only who could see it is told; it is never written again.
+fn an_erased_record_leaves_no_trace_and_the_head_never_goes_back(s: &dyn Storage) {
+    let [drita, _besa, fatos, merita] = team(s);
+    let mut kept = Case::new(1, &drita, Some("prizren"));
+    kept.save(s, &drita);
+    let mut gone = Case::new(2, &drita, Some("prizren"));
+    gone.save(s, &drita);
+    gone.rename("Someone else");
+    let head = gone.save(s, &drita);
+    s.link_records(kept.id(), gone.id(), "merita", at(5))
+        .unwrap();
+    assert!(!s.traces(gone.id()).unwrap().is_empty());
+
+    let seq = s.erase(&[(gone.id(), erasure_entry(gone.id()))]).unwrap()[0].expect("erased now");
+    assert!(seq > head, "the erasure takes a new log position");
+    assert_eq!(s.traces(gone.id()).unwrap(), Vec::<&str>::new());
+    assert!(s.record(gone.id()).unwrap().is_none());
+    assert!(s.erased(gone.id()).unwrap());
+    assert_eq!(s.erased_ids().unwrap(), [gone.id()]);
+    assert!(s.linked(kept.id()).unwrap().is_empty());
+    assert!(s.record(kept.id()).unwrap().is_some());
+    let (audit, _) = s
+        .audit_entries(
+            &AuditFilter {
+                record: Some(gone.id()),
+                ..AuditFilter::default()
+            },
+            0,
+            10,
+        )
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].1.action, "erase_record");
+
+    // Devices at the old head move on, never back; those who could see it are told.
+    let page = pull(s, &prizren(), &merita, head, 1 << 20, &[]);
+    assert_eq!(
+        (page.cursor, page.erased.as_slice()),
+        (seq, &[gone.id()][..])
+    );
+    assert!(page.changes.is_empty());
+    assert_eq!(
+        pull(s, &own("drita"), &drita, head, 1 << 20, &[]).erased,
+        [gone.id()]
+    );
+    let other = pull(s, &own("fatos"), &fatos, head, 1 << 20, &[]);
+    assert!(other.erased.is_empty(), "another team is not told");
+    assert_eq!(other.cursor, seq);
+    assert!(
+        pull(s, &prizren(), &merita, seq, 1 << 20, &[])
+            .erased
+            .is_empty(),
+        "told once"
+    );
+
+    // Written again as new (a device that was offline): refused, whatever it holds.
+    let mut again = Case::new(2, &drita, Some("prizren"));
+    assert!(matches!(
+        s.write(&[again.write()], drita.id),
+        Err(StorageError::Stale)
+    ));
+    assert!(s.record(gone.id()).unwrap().is_none());
+    assert_eq!(
+        s.erase(&[(gone.id(), erasure_entry(gone.id()))]).unwrap(),
+        [None]
+    );
+    let mut next = Case::new(3, &drita, Some("prizren"));
+    assert!(next.save(s, &drita) > seq);
+}
+
+/// The index keeps when a record was closed, by the server's clock, and forgets it
+/// when the record reopens; retention reads it.
+fn closed_records_are_found_by_when_they_closed(s: &dyn Storage) {
+    let [drita, ..] = team(s);
+    let mut case = Case::new(1, &drita, Some("prizren"));
+    let mut open = Case::new(2, &drita, Some("prizren"));
+    open.save(s, &drita);
+    let mut w = case.write();
+    w.status = "closed".into();
+    s.write(&[w], drita.id).unwrap();
+    case.stored();
+    let now = Utc::now();
+    let closed = s.closed_before(now + Duration::minutes(1)).unwrap();
+    assert_eq!(
+        closed.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [case.id()]
+    );
+    assert!(
+        (closed[0].1 - now).num_seconds().abs() < 60,
+        "the server's time"
+    );
+    assert!(
+        s.closed_before(now - Duration::hours(1))
+            .unwrap()
+            .is_empty()
+    );
+    // Reopened (a conflict settled the other way): no longer closed.
+    case.rename("Reopened");
+    let mut w = case.write();
+    w.status = "submitted".into();
+    s.write(&[w], drita.id).unwrap();
+    assert!(
+        s.closed_before(now + Duration::minutes(1))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------
 // Every behaviour, on every backend.
 
 macro_rules! backend {
@@ -2208,5 +2334,7 @@ conformance! {
         sessions_end_on_expiry_sign_out_disabling_and_revocation,
         the_audit_trail_filters_and_pages_newest_first,
         ten_thousand_records_list_a_page_and_the_total,
+        an_erased_record_leaves_no_trace_and_the_head_never_goes_back,
+        closed_records_are_found_by_when_they_closed,
     ],
 }

@@ -1,4 +1,4 @@
-//! The wire contract: the encoding of protocol v1 and v2 messages is pinned by
+//! The wire contract: the encoding of protocol v1 to v4 messages is pinned by
 //! committed fixtures (a shipped message never changes shape), versions are checked
 //! before anything else, and malformed bytes are errors.
 
@@ -150,6 +150,46 @@ fn v3_encoding_is_pinned_with_its_pieces() {
     old.version = 2;
     let back = SyncResponse::decode(&old.encode(), &PUSHED).unwrap();
     assert_eq!((back.piece, back.upload), (None, None));
+}
+
+#[test]
+fn v4_encoding_is_pinned_and_older_versions_hear_of_erasure_as_they_can() {
+    let mut req = request();
+    req.version = 4;
+    let mut resp = response();
+    resp.version = 4;
+    resp.erased = vec![[0x09; 16]];
+    resp.results[1].outcome = Outcome::Rejected {
+        reason: Rejection::Erased,
+        message: "erased".into(),
+    };
+    fixture("sync-v4-request.hex", &req.encode());
+    fixture("sync-v4-response.hex", &resp.encode());
+    assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
+    assert_eq!(SyncResponse::decode(&resp.encode(), &PUSHED).unwrap(), resp);
+    // The request is version 3's layout; the answer is version 3's and `erased`.
+    let mut v3 = req.clone();
+    v3.version = 3;
+    assert_eq!(req.encode()[1..], v3.encode()[1..]);
+    // An older app is told what it understands: the erased record is removed, and the
+    // refusal is `Forbidden` (a variant it could not decode otherwise).
+    for version in [1, 2, 3] {
+        let mut old = resp.clone();
+        old.version = version;
+        let back = SyncResponse::decode(&old.encode(), &PUSHED).unwrap();
+        assert!(back.erased.is_empty(), "v{version}");
+        assert_eq!(back.removed, vec![[0x05; 16], [0x09; 16]], "v{version}");
+        assert!(
+            matches!(
+                &back.results[1].outcome,
+                Outcome::Rejected {
+                    reason: Rejection::Forbidden,
+                    ..
+                }
+            ),
+            "v{version}"
+        );
+    }
 }
 
 #[test]

@@ -134,6 +134,9 @@ pub async fn page(visit: Visit) -> Result<HttpResponse, AppError> {
         } @else if let Some(summary) = &status.last_summary {
             (notice(t(lang, Msg::SyncDone)))
             p.progress { (progress_line(lang, summary)) }
+            @if summary.erased > 0 {
+                p.erased { (tf(lang, Msg::SyncErased, &[("n", &summary.erased.to_string())])) }
+            }
         }
         p { (t(lang, Msg::LastSync)) ": " (last_sync(lang, status.last_ok)) }
         @if !enrolled {

@@ -77,6 +77,9 @@ pub(crate) struct PageCommit {
     pub docs: Vec<(RecordId, Vec<u8>)>,
     pub changes: Vec<(RecordId, Vec<Vec<u8>>)>,
     pub removed: Vec<RecordId>,
+    /// Records erased for good on the server (named in the page, or a push to them
+    /// refused): dropped whole, unsynced edits too.
+    pub erased: Vec<RecordId>,
     pub cursor: u64,
 }
 
@@ -93,6 +96,8 @@ pub(crate) struct PageResult {
     /// Records removed by the server but kept because they still hold changes it
     /// refused (nothing saved is ever dropped silently).
     pub kept: usize,
+    /// Records dropped because they were erased for good.
+    pub erased: usize,
 }
 
 pub(super) fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -460,6 +465,12 @@ impl Store {
                 None => {}
             }
         }
+        // Erased records go whole, whatever they hold: an erasure is the organisation's
+        // decision, and the server takes nothing of them any more. Done even when the
+        // cursor stays (the page comes again and says so again: dropping is idempotent).
+        for id in &page.erased {
+            result.erased += erase_local(&tx, *id)?;
+        }
         if item_bad {
             // The cursor stays before the item.
         } else if hold {
@@ -494,6 +505,34 @@ fn purge(conn: &Connection, key: &str) -> Result<(), StoreError> {
     conn.execute("DELETE FROM changes WHERE record_id = ?1", [key])?;
     conn.execute("DELETE FROM records WHERE id = ?1", [key])?;
     Ok(())
+}
+
+/// Drops everything this store holds of an erased record: its rows and changes (the
+/// projection is its row), whether it is wanted, and a transfer of it under way.
+/// Returns 1 when the record was here.
+fn erase_local(conn: &Connection, id: RecordId) -> Result<usize, StoreError> {
+    let key = id.to_string();
+    let here = conn
+        .query_row("SELECT 1 FROM records WHERE id = ?1", [&key], |_| Ok(()))
+        .optional()?
+        .is_some();
+    purge(conn, &key)?;
+    conn.execute("DELETE FROM wanted WHERE record_id = ?1", [&key])?;
+    let receiving: Option<Vec<u8>> = conn
+        .query_row("SELECT record_id FROM download WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if receiving.as_deref() == Some(&id.wire()[..]) {
+        conn.execute("DELETE FROM download_pieces", [])?;
+        conn.execute("DELETE FROM download", [])?;
+    }
+    let uploading = get_meta(conn, "upload")?
+        .and_then(|v| serde_json::from_slice::<intake_shared::plan::Upload>(&v).ok());
+    if uploading.is_some_and(|u| u.record == id.wire()) {
+        conn.execute("DELETE FROM meta WHERE key = 'upload'", [])?;
+    }
+    Ok(usize::from(here))
 }
 
 /// When a page's cursor is held and none of the records it removed still waits to be

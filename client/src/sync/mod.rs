@@ -21,7 +21,7 @@ use intake_shared::RecordId;
 use intake_shared::plan::{self, Answer, Budgets, Failure, Fate, Plan, Retry, Shape, Step, Upload};
 use intake_shared::protocol::{
     EnrolAnswer, EnrolRequest, ItemKind, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
-    SyncRequest, pieces,
+    Rejection, SyncRequest, pieces,
 };
 
 use crate::store::{Enrolment, Outgoing, PageCommit, Store};
@@ -37,6 +37,8 @@ pub struct SyncSummary {
     pub received: usize,
     /// Records dropped because this user may no longer see them.
     pub removed: usize,
+    /// Records an admin erased for good: dropped whole, unsynced edits too.
+    pub erased: usize,
     pub bytes_up: usize,
     pub bytes_down: usize,
     pub requests: usize,
@@ -226,6 +228,7 @@ fn run(
         summary.refused += round.refused;
         summary.received += round.received;
         summary.removed += round.removed;
+        summary.erased += round.erased;
         if written != Some(plan.budgets()) {
             store.set_budgets(plan.budgets())?;
             written = Some(plan.budgets());
@@ -248,6 +251,7 @@ struct Round {
     refused: usize,
     received: usize,
     removed: usize,
+    erased: usize,
     more: bool,
     /// The answer came from a server restored from a backup (another store id): the
     /// device forgot what it believed the server had, and the sync starts over.
@@ -331,6 +335,7 @@ fn round_trip(
                     refused: 0,
                     received: 0,
                     removed: 0,
+                    erased: 0,
                     more: true,
                     server_restored: true,
                 });
@@ -371,6 +376,7 @@ fn round_trip(
             || !response.docs.is_empty()
             || !response.changes.is_empty()
             || !response.removed.is_empty()
+            || !response.erased.is_empty()
             || !response.unavailable.is_empty()
             || response.piece.as_ref().is_some_and(|p| !p.bytes.is_empty())
             || response.cursor != cursor,
@@ -396,6 +402,7 @@ fn round_trip(
         refused: 0,
         received: 0,
         removed: 0,
+        erased: 0,
         more: response.more,
         server_restored: false,
     };
@@ -410,6 +417,13 @@ fn round_trip(
                     round.refused += 1;
                 }
                 page.resend.push((o.id, message, !now));
+            }
+            Fate::Refused {
+                reason: Rejection::Erased,
+                ..
+            } => {
+                // Erased for good on the server: dropped here with the page, edits too.
+                page.erased.push(o.id);
             }
             Fate::Refused { reason, message } => {
                 round.refused += 1;
@@ -432,12 +446,15 @@ fn round_trip(
         .map(|c| (RecordId::from_wire(&c.record), c.changes))
         .collect();
     page.removed = response.removed.iter().map(RecordId::from_wire).collect();
+    page.erased
+        .extend(response.erased.iter().map(RecordId::from_wire));
     let result = store.commit_page(page)?;
     if result.item_bad {
         plan.pull_again();
     }
     round.received = result.received;
     round.removed = result.removed;
+    round.erased = result.erased;
     Ok(round)
 }
 

@@ -71,6 +71,32 @@ enum Command {
     /// Manage devices
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Erase a client's record for good
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Erase records closed longer than `[retention] erase_closed_after_days`
+    Retention {
+        /// Only list what would be erased (id, closed since); change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordCommand {
+    /// Erase a record for good: its document, history, index entry and links are
+    /// removed, and devices that hold it drop it (unsynced edits too) on their next
+    /// sync. The audit trail keeps who, when, the id and the reason.
+    Erase {
+        /// The record's id
+        id: String,
+        /// Why (kept in the audit trail)
+        #[arg(long)]
+        reason: String,
+        /// Do not ask for confirmation (needed when not on a terminal)
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +191,16 @@ fn main() -> anyhow::Result<()> {
                 if let Some(aside) = &report.replaced {
                     println!("the database it replaced is kept as {}", aside.display());
                 }
+                match report.erasures_reapplied {
+                    Some(0) => {}
+                    Some(n) => println!(
+                        "{n} record(s) erased after this backup was taken were erased again"
+                    ),
+                    None => println!(
+                        "the database it replaced could not be read: erase again the records its \
+                         audit trail lists as erased (intake-server record erase)"
+                    ),
+                }
                 println!(
                     "devices push again what the backup lacks on their next sync; devices enrolled after the backup must be enrolled again (docs/OPERATIONS.md, Restore)"
                 );
@@ -179,6 +215,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::User(cmd) => user(&settings, env_key, cmd),
         Command::Device(cmd) => device(&settings, env_key, cmd),
+        Command::Record(cmd) => record(&settings, env_key, cmd),
+        Command::Retention { dry_run } => retention(&settings, env_key, dry_run),
     }
 }
 
@@ -247,6 +285,8 @@ fn serve(settings: Settings, env_key: Option<&str>) -> anyhow::Result<()> {
         settings.data_dir.display()
     );
     println!("  dashboard: {url}/    health: {url}/health    API: {url}/openapi.json");
+    // Retention runs once a day in the background when it is set.
+    intake_server::retention::spawn_daily(storage.clone(), settings.retention.clone());
     let app = Application::build(settings, storage, listener)?;
     actix_web::rt::System::new().block_on(app.run())?;
     Ok(())
@@ -400,4 +440,67 @@ fn device(settings: &Settings, env_key: Option<&str>, cmd: DeviceCommand) -> any
             Ok(())
         }
     }
+}
+
+fn record(settings: &Settings, env_key: Option<&str>, cmd: RecordCommand) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let RecordCommand::Erase { id, reason, yes } = cmd;
+    let id: intake_shared::RecordId = id
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{id:?} is not a record id"))?;
+    // Checked before asking, so a missing reason is said at once.
+    let reason = intake_server::erase::check_reason(&reason)?;
+    if !yes {
+        anyhow::ensure!(
+            std::io::stdin().is_terminal(),
+            "not on a terminal: pass --yes to erase without confirmation"
+        );
+        eprintln!("Erasing record {id} for good: it cannot be undone, and devices that");
+        eprintln!("hold it drop it, with any edits they have not synced.");
+        eprint!("Type the record id again to confirm: ");
+        std::io::stderr().flush()?;
+        let mut typed = String::new();
+        std::io::stdin().lock().read_line(&mut typed)?;
+        anyhow::ensure!(
+            typed.trim() == id.to_string(),
+            "the id typed does not match: nothing erased"
+        );
+    }
+    let storage = store(settings, env_key)?;
+    let who = intake_server::erase::Requester {
+        via: "command line",
+        ..Default::default()
+    };
+    intake_server::erase::erase(storage.as_ref(), id, &reason, &who, chrono::Utc::now())?;
+    println!("erased record {id}: devices that hold it drop it on their next sync");
+    Ok(())
+}
+
+fn retention(settings: &Settings, env_key: Option<&str>, dry_run: bool) -> anyhow::Result<()> {
+    let r = &settings.retention;
+    anyhow::ensure!(
+        r.enabled(),
+        "retention is off: set [retention] erase_closed_after_days in the config"
+    );
+    let storage = store(settings, env_key)?;
+    let now = chrono::Utc::now();
+    if dry_run {
+        let due = intake_server::retention::due(storage.as_ref(), r, now)?;
+        for (id, since) in &due {
+            println!("{id}  closed since {}", since.format("%Y-%m-%d %H:%M UTC"));
+        }
+        println!(
+            "{} record(s) closed more than {} days would be erased (dry run: nothing changed)",
+            due.len(),
+            r.erase_closed_after_days
+        );
+        return Ok(());
+    }
+    let n = intake_server::retention::apply(storage.as_ref(), r, now)?;
+    println!(
+        "erased {n} record(s) closed more than {} days",
+        r.erase_closed_after_days
+    );
+    Ok(())
 }

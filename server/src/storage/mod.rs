@@ -202,6 +202,8 @@ pub struct Page {
     pub docs: Vec<(RecordId, Vec<u8>)>,
     pub changes: Vec<LogEntry>,
     pub removed: Vec<RecordId>,
+    /// Records erased for good since the cursor that the user could see.
+    pub erased: Vec<RecordId>,
     pub cursor: u64,
     pub more: bool,
 }
@@ -413,6 +415,28 @@ pub trait Storage: Send + Sync + 'static {
     /// Every device (revoked ones too) by its actor (hex): its id, user and label, to
     /// say who made a change and on which device.
     fn device_users(&self) -> Result<HashMap<String, (i64, String, String)>>;
+
+    // Erasure and retention (`crate::erase`, `crate::retention` decide and audit).
+    /// Erases each record for good, in one transaction with its audit entry: its
+    /// document, every log entry, its index row, links, late grants, pending upload
+    /// pieces and reassignment rows. Each erasure takes a new log position, which
+    /// devices whose user could see the record are told in (`Page::erased`). Returns,
+    /// per record, that position, or `None` when it was erased already. A record not
+    /// stored here is marked erased all the same (a database restored from a backup
+    /// older than the record must not take it back from a device). Afterwards no copy
+    /// of the erased pages is left in the database file or its write-ahead log (secure
+    /// delete, then a checkpoint).
+    fn erase(&self, erasures: &[(RecordId, AuditEntry)]) -> Result<Vec<Option<u64>>>;
+    /// Whether `id` was erased: a push to it is refused, never stored again.
+    fn erased(&self, id: RecordId) -> Result<bool>;
+    /// Every erased record, in erasure order (to erase them again in a database
+    /// restored from a backup made before).
+    fn erased_ids(&self) -> Result<Vec<RecordId>>;
+    /// Records closed at or before `cutoff` (server time), and since when, oldest first.
+    fn closed_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<(RecordId, DateTime<Utc>)>>;
+    /// The tables that still hold a row naming `id`, beyond the audit trail and the
+    /// erasure itself: empty for an erased record.
+    fn traces(&self, id: RecordId) -> Result<Vec<&'static str>>;
 }
 
 /// The arguments of [`Storage::pull`].

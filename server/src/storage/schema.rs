@@ -235,6 +235,55 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE devices ADD COLUMN wipe_ordered_at INTEGER;
     ALTER TABLE devices ADD COLUMN wipe_sent_at INTEGER;
     ALTER TABLE devices ADD COLUMN wiped_at INTEGER;",
+    // 8: erasure and retention.
+    //
+    // `erasures`: a record an admin erased for good (or retention did). Nothing of its
+    // content is kept: its id, the log position the erasure took (`seq`, from the log's
+    // own AUTOINCREMENT sequence, so the log head never goes back when a record's last
+    // entries go and devices are told in log order), who it belonged to (owner, team,
+    // assignee: only devices whose user could see it are told) and when. Who erased it
+    // and why is in the audit trail. `erasure_users`: users reassigned away from it
+    // whose devices may still hold it (their `access_revoked` rows go with the record).
+    // A push to an erased record is refused: the server never recreates it.
+    //
+    // `record_index.closed_at` (milliseconds, the server's clock): when the record's
+    // status last became `closed`; cleared when it reopens. The triggers keep it on
+    // every write of the index. Records already closed get the time of this migration:
+    // when they closed is not known, and retention must not erase them at once.
+    "CREATE TABLE erasures (
+        seq         INTEGER PRIMARY KEY,
+        record_id   BLOB NOT NULL UNIQUE,
+        owner       TEXT NOT NULL,
+        team        TEXT,
+        assigned_to TEXT,
+        erased_at   INTEGER NOT NULL
+    );
+    CREATE INDEX erasures_owner ON erasures(owner, seq);
+    CREATE INDEX erasures_team ON erasures(team, seq);
+    CREATE INDEX erasures_assigned ON erasures(assigned_to, seq);
+    CREATE TABLE erasure_users (
+        seq  INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        PRIMARY KEY (user, seq)
+    ) WITHOUT ROWID;
+
+    ALTER TABLE record_index ADD COLUMN closed_at INTEGER;
+    UPDATE record_index SET closed_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+        WHERE status = 'closed';
+    CREATE INDEX record_index_closed ON record_index(closed_at) WHERE closed_at IS NOT NULL;
+    CREATE TRIGGER record_index_closed_insert AFTER INSERT ON record_index
+        WHEN NEW.status = 'closed'
+        BEGIN
+            UPDATE record_index SET closed_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+                WHERE record_id = NEW.record_id;
+        END;
+    CREATE TRIGGER record_index_closed_update AFTER UPDATE OF status ON record_index
+        WHEN (NEW.status = 'closed') IS NOT (OLD.status = 'closed')
+        BEGIN
+            UPDATE record_index SET closed_at = CASE WHEN NEW.status = 'closed'
+                THEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 END
+                WHERE record_id = NEW.record_id;
+        END;",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

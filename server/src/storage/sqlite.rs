@@ -4,12 +4,14 @@
 //! the mutex is held.
 //!
 //! The dashboard's tables live in submodules: [`listing`] (the record index, lists,
-//! duplicates, links), [`accounts`] (passwords, browser sessions), [`audit`]. The
-//! database is encrypted with SQLCipher ([`cipher`]).
+//! duplicates, links), [`accounts`] (passwords, browser sessions), [`audit`];
+//! [`erasure`] removes a record for good. The database is encrypted with SQLCipher
+//! ([`cipher`]).
 
 mod accounts;
 mod audit;
 pub mod cipher;
+mod erasure;
 mod listing;
 mod wipe;
 
@@ -151,6 +153,10 @@ impl SqliteStorage {
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -32768;",
         )?;
+        // What is deleted is overwritten, not just unlinked: an erased record's content
+        // must not stay readable in free pages of the file. Deletes are rare here
+        // (erasures, upload pieces, sessions), so the extra writes cost little.
+        conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > schema::CURRENT {
             return Err(StorageError::Backend(format!(
@@ -551,6 +557,10 @@ impl Storage for SqliteStorage {
             if current != w.expected_heads {
                 return Err(StorageError::Stale);
             }
+            if current.is_none() && erasure::is_erased(&tx, w.meta.id)? {
+                // Erased while the push was prepared: prepared again, it is refused.
+                return Err(StorageError::Stale);
+            }
             let mut last_seq = None;
             {
                 let mut insert = tx.prepare_cached(
@@ -592,8 +602,7 @@ impl Storage for SqliteStorage {
                 )?;
             }
         }
-        let position: i64 =
-            tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+        let position = erasure::head(&tx)?;
         tx.commit()?;
         Ok(position as u64)
     }
@@ -604,7 +613,7 @@ impl Storage for SqliteStorage {
         // hand out covers exactly what was considered.
         let tx = conn.transaction()?;
         let (cond, param) = scope_sql(req.scope);
-        let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+        let head = erasure::head(&tx)?;
         let mut page = Page::default();
         let mut used = 0usize;
         let fits = |used: usize, size: usize, any: bool| !any || used + size <= req.budget;
@@ -713,6 +722,7 @@ impl Storage for SqliteStorage {
                 |r| rid(r.get(0)?),
             )?
             .collect::<rusqlite::Result<_>>()?;
+        page.erased = erasure::erased_between(&tx, req.scope, req.user, removed_after, position)?;
         page.cursor = position as u64;
         Ok(page)
     }
@@ -829,6 +839,26 @@ impl Storage for SqliteStorage {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(devices)
+    }
+
+    fn erase(&self, erasures: &[(RecordId, AuditEntry)]) -> Result<Vec<Option<u64>>> {
+        erasure::erase(&mut self.conn(), erasures)
+    }
+
+    fn erased(&self, id: RecordId) -> Result<bool> {
+        Ok(erasure::is_erased(&self.conn(), id)?)
+    }
+
+    fn erased_ids(&self) -> Result<Vec<RecordId>> {
+        erasure::erased_ids(&self.conn())
+    }
+
+    fn closed_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<(RecordId, DateTime<Utc>)>> {
+        erasure::closed_before(&self.conn(), cutoff)
+    }
+
+    fn traces(&self, id: RecordId) -> Result<Vec<&'static str>> {
+        erasure::traces(&self.conn(), id)
     }
 }
 

@@ -36,6 +36,7 @@ pub mod action {
     pub const VIEW_AUDIT: &str = "view_audit";
     /// Lost phones (issue 12): a device revoked with an order to wipe its store.
     pub const WIPE_DEVICE: &str = "wipe_device";
+    pub const ERASE_RECORD: &str = crate::erase::ACTION;
     pub const ALL: &[&str] = &[
         SIGN_IN,
         SIGN_IN_FAILED,
@@ -57,6 +58,7 @@ pub mod action {
         REVOKE_DEVICE,
         VIEW_AUDIT,
         WIPE_DEVICE,
+        ERASE_RECORD,
     ];
 }
 

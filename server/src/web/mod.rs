@@ -10,12 +10,14 @@
 //!   reject, reassign, comment, link) — each an Automerge change made by the server on
 //!   her behalf through her dashboard device, judged by the same policy as a push;
 //! - [`export`] and [`summary`]: CSV/JSON exports and the donor summary (pages and API);
-//! - [`admin`]: users, devices and the audit trail; [`audit`] writes the trail.
+//! - [`admin`]: users, devices and the audit trail; [`audit`] writes the trail;
+//!   [`erase`]: erasing a record for good (admins).
 
 pub mod admin;
 pub mod audit;
 pub mod cookies;
 pub mod csrf;
+pub mod erase;
 pub mod errors;
 pub mod export;
 pub mod limiter;
@@ -73,7 +75,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/devices/{id}/wipe",
             web::post().to(admin::revoke_and_wipe),
         )
-        .route("/admin/audit", web::get().to(admin::audit_trail));
+        .route("/admin/audit", web::get().to(admin::audit_trail))
+        .route(erase::PATH, web::get().to(erase::form))
+        .route(erase::PATH, web::post().to(erase::erase));
 }
 
 /// Headers every dashboard page carries: never cached (pages hold case data), never

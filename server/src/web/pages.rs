@@ -20,6 +20,7 @@ pub fn signed_page(who: &Signed, title: &str, active: &str, body: Markup) -> Mar
             ("/admin/users", Msg::Users),
             ("/admin/devices", Msg::Devices),
             ("/admin/audit", Msg::AuditTrail),
+            (super::erase::PATH, Msg::EraseRecord),
         ],
         _ => vec![
             ("/records", Msg::Cases),

@@ -22,6 +22,13 @@
 //! item too large for the current budget crosses in resumable [`pieces`] both ways; and
 //! wanted records the server cannot supply are named (`unavailable`), so the device
 //! stops asking for them instead of guessing.
+//!
+//! Version 4 is version 3 plus erasure: an answer names records an admin erased for
+//! good (`erased`: drop them whole, unsynced edits too), and a push to an erased record
+//! is refused with [`Rejection::Erased`]. The request is version 3's layout. An older
+//! app is answered as it understands: the erased records in `removed` and the
+//! refusal as `Forbidden` ([`SyncResponse::encode`] does it, so no older answer can
+//! carry what its reader does not know).
 
 mod count;
 mod enrol;
@@ -38,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// The oldest version a server built from this code still answers.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
@@ -138,6 +145,11 @@ pub struct SyncResponse {
     /// v3: how much of the request's upload the server holds, and its outcome once whole.
     #[serde(skip)]
     pub upload: Option<UploadAck>,
+    /// v4: records an admin erased for good that this device's user could see: drop
+    /// each whole, with any unsynced edits (they are erased too). Older versions get
+    /// them in `removed`.
+    #[serde(skip)]
+    pub erased: Vec<WireId>,
 }
 
 /// The version 2 encoding of a [`SyncRequest`]: the pushed changes packed.
@@ -192,6 +204,22 @@ struct ResponseV3 {
     upload: Option<UploadAck>,
 }
 
+/// The version 4 encoding of a [`SyncResponse`]: version 3's, then the erased records.
+#[derive(Serialize, Deserialize)]
+struct ResponseV4 {
+    version: u16,
+    refused: Vec<Refused>,
+    docs: Packed,
+    changes: Packed,
+    removed: Vec<WireId>,
+    cursor: u64,
+    more: bool,
+    unavailable: Vec<WireId>,
+    piece: Option<Piece>,
+    upload: Option<UploadAck>,
+    erased: Vec<WireId>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Refused {
     index: u32,
@@ -230,6 +258,9 @@ pub enum Rejection {
     MissingDependencies,
     /// Too many operations, or the document would grow too large.
     TooLarge,
+    /// v4: an admin erased this record for good; the server never takes it again.
+    /// Drop it, with its unsynced edits. (Older versions are told `Forbidden`.)
+    Erased,
 }
 
 /// A message that could not be decoded.
@@ -326,8 +357,56 @@ impl SyncRequest {
 }
 
 impl SyncResponse {
+    /// The answer as an app of a version before 4 understands it: erased records are
+    /// `removed` (it drops them once nothing of its own is unsynced) and a push to one
+    /// is `Forbidden`. `None`: nothing to change (the usual case; no copy is made).
+    fn before_erasure(&self) -> Option<SyncResponse> {
+        let refused_erased = |o: &Outcome| {
+            matches!(
+                o,
+                Outcome::Rejected {
+                    reason: Rejection::Erased,
+                    ..
+                }
+            )
+        };
+        let any = !self.erased.is_empty()
+            || self.results.iter().any(|r| refused_erased(&r.outcome))
+            || self
+                .upload
+                .as_ref()
+                .and_then(|u| u.outcome.as_ref())
+                .is_some_and(refused_erased);
+        if !any {
+            return None;
+        }
+        let forbid = |o: &mut Outcome| {
+            if let Outcome::Rejected { reason, .. } = o
+                && *reason == Rejection::Erased
+            {
+                *reason = Rejection::Forbidden;
+            }
+        };
+        let mut old = self.clone();
+        old.results.iter_mut().for_each(|r| forbid(&mut r.outcome));
+        if let Some(o) = old.upload.as_mut().and_then(|u| u.outcome.as_mut()) {
+            forbid(o);
+        }
+        for id in std::mem::take(&mut old.erased) {
+            if !old.removed.contains(&id) {
+                old.removed.push(id);
+            }
+        }
+        Some(old)
+    }
+
     /// Encodes in the layout of `self.version`.
     pub fn encode(&self) -> Vec<u8> {
+        if self.version < 4
+            && let Some(old) = self.before_erasure()
+        {
+            return old.encode();
+        }
         if self.version == 1 {
             return postcard::to_allocvec(self).expect("encoding to a Vec cannot fail");
         }
@@ -344,6 +423,22 @@ impl SyncResponse {
                 }),
             })
             .collect();
+        if self.version >= 4 {
+            let v4 = ResponseV4 {
+                version: self.version,
+                refused,
+                docs: pack::pack_docs(&self.docs),
+                changes: pack::pack(&self.changes),
+                removed: self.removed.clone(),
+                cursor: self.cursor,
+                more: self.more,
+                unavailable: self.unavailable.clone(),
+                piece: self.piece.clone(),
+                upload: self.upload.clone(),
+                erased: self.erased.clone(),
+            };
+            return postcard::to_allocvec(&v4).expect("encoding to a Vec cannot fail");
+        }
         if self.version >= 3 {
             let v3 = ResponseV3 {
                 version: self.version,
@@ -378,7 +473,7 @@ impl SyncResponse {
             1 => return decode(bytes),
             2 => {
                 let v2: ResponseV2 = decode(bytes)?;
-                ResponseV3 {
+                ResponseV4 {
                     version: v2.version,
                     refused: v2.refused,
                     docs: v2.docs,
@@ -389,9 +484,26 @@ impl SyncResponse {
                     unavailable: Vec::new(),
                     piece: None,
                     upload: None,
+                    erased: Vec::new(),
                 }
             }
-            _ => decode::<ResponseV3>(bytes)?,
+            3 => {
+                let v3: ResponseV3 = decode(bytes)?;
+                ResponseV4 {
+                    version: v3.version,
+                    refused: v3.refused,
+                    docs: v3.docs,
+                    changes: v3.changes,
+                    removed: v3.removed,
+                    cursor: v3.cursor,
+                    more: v3.more,
+                    unavailable: v3.unavailable,
+                    piece: v3.piece,
+                    upload: v3.upload,
+                    erased: Vec::new(),
+                }
+            }
+            _ => decode::<ResponseV4>(bytes)?,
         };
         let mut results: Vec<PushResult> = pushed
             .iter()
@@ -424,6 +536,7 @@ impl SyncResponse {
             unavailable: v2.unavailable,
             piece: v2.piece,
             upload: v2.upload,
+            erased: v2.erased,
         })
     }
 }
@@ -451,7 +564,7 @@ mod tests {
 
     #[test]
     fn counting_agrees_with_the_encoding() {
-        for version in [1, 2, 3] {
+        for version in [1, 2, 3, 4] {
             let req = SyncRequest {
                 version,
                 cursor: u64::MAX >> 1,

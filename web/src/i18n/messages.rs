@@ -298,6 +298,8 @@ messages! {
     /// Progress of a running sync: records sent and received, kilobytes moved.
     SyncProgress { en: "Sent: {sent} · received: {received} · {kb} KB", sq: "Dërguar: {sent} · marrë: {received} · {kb} KB", sr: "Poslato: {sent} · primljeno: {received} · {kb} KB" }
     SyncDone { en: "Sync finished.", sq: "Sinkronizimi përfundoi.", sr: "Sinhronizacija je završena." }
+    /// `{n}`: how many cases the organisation erased (dropped here, unsynced edits too).
+    SyncErased { en: "Cases erased by your organisation: {n}. They were removed from this device, with any edits not synced yet.", sq: "Raste të fshira nga organizata juaj: {n}. U hoqën nga kjo pajisje, bashkë me ndryshimet ende pa sinkronizuar.", sr: "Slučajevi koje je vaša organizacija obrisala: {n}. Uklonjeni su sa ovog uređaja, zajedno sa izmenama koje još nisu sinhronizovane." }
     LastSyncFailed { en: "The last sync did not finish", sq: "Sinkronizimi i fundit nuk përfundoi", sr: "Poslednja sinhronizacija nije završena" }
     SyncOffline { en: "The server cannot be reached (no network, or the server is down). Your cases are safe on this device; the app tries again later.", sq: "Serveri nuk mund të arrihet (pa rrjet, ose serveri nuk punon). Rastet tuaja janë të sigurta në këtë pajisje; aplikacioni provon sërish më vonë.", sr: "Server nije dostupan (nema mreže ili server ne radi). Vaši slučajevi su bezbedni na ovom uređaju; aplikacija pokušava ponovo kasnije." }
     SyncTemporary { en: "The connection broke or the server is busy. What was already sent is kept; the app tries again later.", sq: "Lidhja u ndërpre ose serveri është i zënë. Çfarë është dërguar ruhet; aplikacioni provon sërish më vonë.", sr: "Veza je prekinuta ili je server zauzet. Ono što je već poslato je sačuvano; aplikacija pokušava ponovo kasnije." }
@@ -325,6 +327,17 @@ messages! {
     WipeExplain { en: "Everything this app keeps on this device is destroyed at once: every case, the store and its key. Cases not synced yet: {n}; they cannot be recovered. This cannot be undone.", sq: "Gjithçka që ky aplikacion mban në këtë pajisje shkatërrohet menjëherë: çdo rast, hapësira dhe çelësi i saj. Raste ende pa sinkronizuar: {n}; ato nuk mund të rikthehen. Ky veprim nuk kthehet mbrapsht.", sr: "Sve što ova aplikacija čuva na ovom uređaju odmah se uništava: svi slučajevi, skladište i njegov ključ. Slučajevi još nesinhronizovani: {n}; oni se ne mogu povratiti. Ovo se ne može poništiti." }
     WipeNow { en: "Destroy everything now", sq: "Shkatërro gjithçka tani", sr: "Uništi sve odmah" }
     Wiped { en: "Everything the app kept on this device has been destroyed.", sq: "Gjithçka që aplikacioni mbante në këtë pajisje u shkatërrua.", sr: "Sve što je aplikacija čuvala na ovom uređaju je uništeno." }
+
+    // ---- Dashboard: erasing a record (admins)
+    EraseRecord { en: "Erase a case", sq: "Fshi një rast", sr: "Obriši slučaj" }
+    EraseExplain { en: "Erasing a case removes it for good: its answers, history, comments and links. Devices that hold it drop it on their next sync, with any edits not synced yet. Backups keep it until they are rotated out. The audit trail keeps who erased which case, when and why. This cannot be undone.", sq: "Fshirja e një rasti e heq përgjithmonë: përgjigjet, historinë, komentet dhe lidhjet e tij. Pajisjet që e mbajnë e heqin në sinkronizimin e ardhshëm, bashkë me ndryshimet ende pa sinkronizuar. Kopjet rezervë e mbajnë derisa të zëvendësohen. Gjurmët e auditimit ruajnë kush e fshiu cilin rast, kur dhe pse. Ky veprim nuk kthehet mbrapsht.", sr: "Brisanje slučaja uklanja ga zauvek: odgovore, istoriju, komentare i veze. Uređaji koji ga čuvaju uklanjaju ga pri sledećoj sinhronizaciji, zajedno sa izmenama koje još nisu sinhronizovane. Rezervne kopije ga čuvaju dok ne budu zamenjene. Revizijski trag čuva ko je obrisao koji slučaj, kada i zašto. Ovo se ne može poništiti." }
+    CaseId { en: "Case ID", sq: "ID e rastit", sr: "ID slučaja" }
+    ConfirmCaseId { en: "Type the case ID again to confirm", sq: "Shkruani sërish ID-në e rastit për ta konfirmuar", sr: "Ponovo unesite ID slučaja da potvrdite" }
+    EraseReason { en: "Reason (kept in the audit trail)", sq: "Arsyeja (ruhet në gjurmët e auditimit)", sr: "Razlog (čuva se u revizijskom tragu)" }
+    EraseForGood { en: "Erase for good", sq: "Fshije përgjithmonë", sr: "Obriši zauvek" }
+    /// `{id}`: the erased case's id.
+    CaseErased { en: "The case {id} was erased.", sq: "Rasti {id} u fshi.", sr: "Slučaj {id} je obrisan." }
+    EraseMismatch { en: "The two case IDs do not match: nothing was erased.", sq: "Dy ID-të e rastit nuk përputhen: asgjë nuk u fshi.", sr: "Dva ID-a slučaja se ne poklapaju: ništa nije obrisano." }
 
     // ---- Errors
     ErrorTitle { en: "Something went wrong", sq: "Diçka shkoi keq", sr: "Nešto nije u redu" }

@@ -93,6 +93,14 @@ pub fn sync(home: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
             line += &format!("; {} not yet synced", s.unsynced);
         }
         println!("{line}");
+        if s.erased > 0 {
+            // Said on a line of its own: unsynced edits of these records are gone too.
+            println!(
+                "{} record{} erased by your organisation: removed from this device, with any edits not synced",
+                s.erased,
+                if s.erased == 1 { "" } else { "s" }
+            );
+        }
     }
     Ok(())
 }

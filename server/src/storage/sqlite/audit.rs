@@ -15,6 +15,14 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 
 pub(super) fn append(conn: &mut Connection, e: &AuditEntry) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    insert(&tx, e)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Appends an entry inside the caller's transaction (an erasure and its entry are
+/// written together).
+pub(super) fn insert(tx: &Connection, e: &AuditEntry) -> Result<()> {
     tx.execute(
         "INSERT INTO audit (at, user, device_id, session_id, action, scope, peer)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -29,15 +37,11 @@ pub(super) fn append(conn: &mut Connection, e: &AuditEntry) -> Result<()> {
         ],
     )?;
     let seq = tx.last_insert_rowid();
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO audit_records (seq, pos, record_id) VALUES (?1, ?2, ?3)",
-        )?;
-        for (pos, id) in e.records.iter().enumerate() {
-            insert.execute(params![seq, pos as i64, key(*id)])?;
-        }
+    let mut insert =
+        tx.prepare_cached("INSERT INTO audit_records (seq, pos, record_id) VALUES (?1, ?2, ?3)")?;
+    for (pos, id) in e.records.iter().enumerate() {
+        insert.execute(params![seq, pos as i64, key(*id)])?;
     }
-    tx.commit()?;
     Ok(())
 }
 
