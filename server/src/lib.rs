@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod gate;
 pub mod index;
+pub mod net;
 pub mod policy;
 pub mod routes;
 pub mod startup;
