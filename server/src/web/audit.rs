@@ -34,6 +34,11 @@ pub mod action {
     pub const DISABLE_USER: &str = "disable_user";
     pub const REVOKE_DEVICE: &str = "revoke_device";
     pub const VIEW_AUDIT: &str = "view_audit";
+    /// The admin API's listings (its changes use the actions above).
+    pub const LIST_USERS: &str = "list_users";
+    pub const LIST_DEVICES: &str = "list_devices";
+    /// A call to the admin API by someone who is not an admin.
+    pub const ADMIN_REFUSED: &str = "admin_refused";
     pub const ALL: &[&str] = &[
         SIGN_IN,
         SIGN_IN_FAILED,
@@ -54,6 +59,9 @@ pub mod action {
         DISABLE_USER,
         REVOKE_DEVICE,
         VIEW_AUDIT,
+        LIST_USERS,
+        LIST_DEVICES,
+        ADMIN_REFUSED,
     ];
 }
 
