@@ -51,7 +51,7 @@ impl Problem {
                 Permanent::Revoked => Problem::Revoked,
                 Permanent::UpdateApp => Problem::UpdateApp,
                 Permanent::Enrolment => Problem::Enrolment,
-                Permanent::Refused => Problem::Refused(message.clone()),
+                Permanent::Refused | Permanent::Transport => Problem::Refused(message.clone()),
             },
             SyncError::NotEnrolled => Problem::NotEnrolled,
             SyncError::Store(e) => Problem::Store(e.to_string()),

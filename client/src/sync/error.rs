@@ -41,6 +41,10 @@ pub enum Permanent {
     Refused,
     /// Enrolment failed (bad, used or expired code; device already enrolled).
     Enrolment,
+    /// The connection is not one this app will use: plain HTTP to another machine, a
+    /// redirect, an answer larger than any the server sends. The message says what
+    /// to do.
+    Transport,
 }
 
 impl std::fmt::Display for Permanent {
@@ -50,6 +54,7 @@ impl std::fmt::Display for Permanent {
             Permanent::UpdateApp => "update the app",
             Permanent::Refused => "refused by the server",
             Permanent::Enrolment => "enrolment failed",
+            Permanent::Transport => "cannot talk to this server safely",
         })
     }
 }

@@ -10,7 +10,7 @@ mod error;
 mod http;
 
 pub use error::{Permanent, SyncError};
-pub use http::ensure_crypto_provider;
+pub use http::{MAX_ANSWER_BYTES, check_server_url, ensure_crypto_provider};
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -102,6 +102,9 @@ pub fn sync(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<SyncSummary, SyncError> {
     let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
+    // Checked at every sync, not only at enrolment: an enrolment edited to point at
+    // plain HTTP elsewhere does not get the token sent there.
+    http::check_server_url(&enrolment.server, enrolment.insecure_http)?;
     let transport = http::Transport::new(
         &enrolment.server,
         &enrolment.token,
@@ -346,7 +349,8 @@ fn round_trip(
 }
 
 /// Enrols this device with a server using a one-time code from an admin, and keeps
-/// the token inside the encrypted store.
+/// the token inside the encrypted store. Plain `http://` only to this machine (see
+/// [`enroll_with`]).
 pub fn enroll(
     store: &mut Store,
     server: &str,
@@ -354,8 +358,22 @@ pub fn enroll(
     label: &str,
     ca_file: Option<&str>,
 ) -> Result<Enrolment, SyncError> {
+    enroll_with(store, server, code, label, ca_file, false)
+}
+
+/// [`enroll`], and with `insecure_http` plain `http://` to another machine too (the
+/// user's explicit choice, kept with the enrolment for every later sync).
+pub fn enroll_with(
+    store: &mut Store,
+    server: &str,
+    code: &str,
+    label: &str,
+    ca_file: Option<&str>,
+    insecure_http: bool,
+) -> Result<Enrolment, SyncError> {
+    let server = server.trim().trim_end_matches('/');
+    http::check_server_url(server, insecure_http)?;
     let client = http::client(ca_file, Duration::from_secs(60))?;
-    let server = server.trim_end_matches('/');
     let resp = client
         .post(format!("{server}/v1/enroll"))
         .json(&EnrolRequest {
@@ -365,8 +383,7 @@ pub fn enroll(
         })
         .send()
         .map_err(http::classify)?;
-    let status = resp.status();
-    let body = resp.bytes().map_err(http::classify)?;
+    let (status, body) = http::enrol_answer(resp)?;
     if !status.is_success() {
         let message = http::server_message(status, &body);
         return Err(match status.as_u16() {
@@ -388,6 +405,7 @@ pub fn enroll(
         team: answer.team,
         ca_file: ca_file.map(str::to_string),
         limits: answer.limits,
+        insecure_http,
     };
     store.set_enrolment(&enrolment)?;
     Ok(enrolment)
