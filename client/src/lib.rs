@@ -8,4 +8,4 @@ pub mod store;
 pub mod sync;
 
 pub use store::{Enrolment, Key, Store, StoreError, Summary};
-pub use sync::{SyncError, SyncOptions, SyncSummary, enroll, rotate_token, sync};
+pub use sync::{SyncError, SyncOptions, SyncSummary, enroll, enroll_with, rotate_token, sync};

@@ -55,6 +55,8 @@ pub enum AdminError {
     NoDashboard,
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    NoRandom(#[from] auth::NoRandom),
 }
 
 /// Creates a user and an enrolment code for their first device.
@@ -84,7 +86,7 @@ pub fn new_code(storage: &dyn Storage, name: &str, minutes: i64) -> Result<Enrol
 }
 
 fn issue_code(storage: &dyn Storage, user: User, minutes: i64) -> Result<Enrolment, AdminError> {
-    let (code, hash) = auth::new_enrolment_code();
+    let (code, hash) = auth::new_enrolment_code()?;
     let expires_at = Utc::now() + Duration::minutes(minutes);
     storage.add_enrolment_code(&user.name, hash, expires_at)?;
     Ok(Enrolment {
@@ -118,7 +120,7 @@ pub fn sign_in_code(
     if user.role == Role::Paralegal {
         return Err(AdminError::NoDashboard);
     }
-    let (code, hash) = auth::new_enrolment_code();
+    let (code, hash) = auth::new_enrolment_code()?;
     let expires_at = Utc::now() + Duration::minutes(minutes);
     if !storage.reset_password(&user.name, hash, expires_at)? {
         return Err(AdminError::NoUser(name.into()));

@@ -80,6 +80,39 @@ pub struct Settings {
     pub lock_after_days: u32,
     /// `[retention]`: erase closed records after a time (off by default).
     pub retention: crate::retention::Retention,
+    /// The server sits behind a reverse proxy that terminates TLS: plain HTTP on a
+    /// non-loopback address is then allowed, and `X-Forwarded-For` from
+    /// `trusted_proxies` gives the client's address (see `net.rs`).
+    pub behind_proxy: bool,
+    /// The proxies' addresses or ranges (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`).
+    pub trusted_proxies: Vec<crate::net::Cidr>,
+    /// Whether the HTTP admin API (`/v1/admin/*`) exists: off by default.
+    pub admin_api: AdminApi,
+}
+
+/// The HTTP admin API: off (answers 404 like an unknown route), only for requests
+/// from this machine, or on. The `intake-server user`/`device` commands and the
+/// dashboard's admin pages do the same without it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminApi {
+    #[default]
+    Off,
+    Loopback,
+    On,
+}
+
+impl std::str::FromStr for AdminApi {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<AdminApi, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Ok(AdminApi::Off),
+            "loopback" => Ok(AdminApi::Loopback),
+            "on" => Ok(AdminApi::On),
+            other => Err(format!("{other:?}: off, loopback or on")),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -95,6 +128,9 @@ impl Default for Settings {
             key_file: None,
             lock_after_days: 0,
             retention: Default::default(),
+            behind_proxy: false,
+            trusted_proxies: Vec::new(),
+            admin_api: AdminApi::Off,
         }
     }
 }
@@ -171,10 +207,68 @@ impl Settings {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_RETENTION_DAYS: {e}"))?;
         }
+        if let Some(v) = env("INTAKE_SERVER_BEHIND_PROXY") {
+            settings.behind_proxy = match v.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" | "" => false,
+                other => {
+                    anyhow::bail!("INTAKE_SERVER_BEHIND_PROXY: {other:?} is not true or false")
+                }
+            };
+        }
+        if let Some(v) = env("INTAKE_SERVER_TRUSTED_PROXIES") {
+            settings.trusted_proxies = v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_TRUSTED_PROXIES: {e}"))?;
+        }
+        if let Some(v) = env("INTAKE_SERVER_ADMIN_API") {
+            settings.admin_api = v
+                .parse()
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_ADMIN_API: {e}"))?;
+        }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");
         }
         Ok(settings)
+    }
+
+    /// Whether the server speaks TLS itself.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// Whether browsers reach the server over HTTPS (its own TLS, or a proxy's): then
+    /// cookies are `Secure` and answers carry `Strict-Transport-Security`.
+    pub fn https(&self) -> bool {
+        self.tls() || self.behind_proxy
+    }
+
+    /// Refuses to serve in ways that expose records or tokens on the network: plain
+    /// HTTP on an address other machines can reach, unless a TLS-terminating proxy is
+    /// in front (`behind_proxy`); and a proxy setup that names no proxy, which would
+    /// leave every client address unknown. `listening` is the address actually bound.
+    pub fn check_transport(&self, listening: SocketAddr) -> anyhow::Result<()> {
+        if self.behind_proxy && self.trusted_proxies.is_empty() {
+            anyhow::bail!(
+                "behind_proxy = true needs trusted_proxies (INTAKE_SERVER_TRUSTED_PROXIES): \
+                 the addresses of the proxies in front of this server. Without them every \
+                 request seems to come from the proxy, so one person's failed codes would \
+                 lock everyone out and the audit trail could not say where a request came from."
+            );
+        }
+        if !self.tls() && !self.behind_proxy && !listening.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve plain HTTP on {listening}: records and device tokens would \
+                 cross the network unencrypted. Either set tls_cert and tls_key, or put a \
+                 TLS-terminating reverse proxy in front and set behind_proxy = true with \
+                 trusted_proxies (see \"TLS and a reverse proxy\" in docs/OPERATIONS.md), or \
+                 listen on 127.0.0.1."
+            );
+        }
+        Ok(())
     }
 }
 
@@ -199,6 +293,33 @@ mod tests {
                 .then(|| "k.pem".into()))
             .is_err()
         );
+    }
+
+    #[test]
+    fn proxy_and_admin_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("intake-server.toml"),
+            "behind_proxy = true\ntrusted_proxies = [\"10.0.0.0/8\"]\nadmin_api = \"loopback\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(None, Some(dir.path()), |_| None).unwrap();
+        assert!(s.behind_proxy);
+        assert_eq!(s.trusted_proxies, vec!["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(s.admin_api, AdminApi::Loopback);
+        let env = |k: &str| match k {
+            "INTAKE_SERVER_TRUSTED_PROXIES" => Some("192.0.2.1, fd00::/8".to_string()),
+            "INTAKE_SERVER_ADMIN_API" => Some("on".to_string()),
+            "INTAKE_SERVER_BEHIND_PROXY" => Some("false".to_string()),
+            _ => None,
+        };
+        let s = Settings::load(None, Some(dir.path()), env).unwrap();
+        assert!(!s.behind_proxy);
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.admin_api, AdminApi::On);
+        let bad = |k: &str| (k == "INTAKE_SERVER_TRUSTED_PROXIES").then(|| "proxy.lan".into());
+        assert!(Settings::load(None, Some(dir.path()), bad).is_err());
+        assert_eq!(Settings::default().admin_api, AdminApi::Off);
     }
 
     #[test]

@@ -214,6 +214,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
+        settings.check_transport(listener.local_addr()?)?;
         let workers = settings.workers;
         let tls = crate::tls::server_config(&settings)?;
         let heavy_syncs = Gate::new(settings.limits.heavy_syncs());
@@ -221,9 +222,11 @@ impl Application {
             storage,
             settings,
             heavy_syncs,
-            // 10 failed codes per address and 100 overall per 10 minutes: guessing a
-            // 60-bit code is hopeless, and a mistyping user waits minutes, not forever.
-            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 100),
+            // 10 failed codes per address (an IPv6 /64) and 10 tries of any one code per
+            // 10 minutes: guessing a 60-bit code is hopeless, a mistyping user waits
+            // minutes, not forever, and no overall limit lets one attacker shut
+            // everyone else out.
+            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10),
             signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default()),
         });
         let shared = state.clone();
@@ -241,6 +244,7 @@ impl Application {
                         web::PathConfig::default()
                             .error_handler(|_, _| crate::error::ApiError::NotFound.into()),
                     )
+                    .wrap(from_fn(security_headers))
                     .wrap(from_fn(log_request))
                     .configure(crate::routes::configure)
                     .default_service(web::to(|| async {
@@ -285,6 +289,38 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Headers on every answer, errors and unknown routes included: browsers must not
+/// guess content types (`nosniff`), nothing of the API may be kept by a cache on the
+/// phone or a proxy on the way (`no-store` on `/v1/*`; the dashboard's pages set it
+/// themselves), and over HTTPS browsers are told to use nothing else for a year (HSTS;
+/// behind a proxy the proxy terminates TLS, so the server says it for it).
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{self, HeaderValue};
+    let api = req.path().starts_with("/v1/");
+    let https = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.settings.https());
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    Ok(res)
 }
 
 /// One log line per request: method, route pattern (never the query or headers),

@@ -64,6 +64,15 @@ impl TestServer {
         TestServer::start_with(Settings::default())
     }
 
+    /// The server with its HTTP admin API turned on (`admin_api = "on"`; it is off by
+    /// default), for tests that administer through `/v1/admin/*`.
+    pub fn start_with_admin_api() -> TestServer {
+        TestServer::start_with(Settings {
+            admin_api: intake_server::config::AdminApi::On,
+            ..Settings::default()
+        })
+    }
+
     pub fn start_with(mut settings: Settings) -> TestServer {
         if std::env::var_os("TEST_LOG").is_some() {
             intake_server::telemetry::init("debug", false);

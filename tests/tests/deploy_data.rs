@@ -493,3 +493,54 @@ fn after_a_restore_devices_push_again_and_nothing_is_lost() {
          records pushed again per device {resynced:?}"
     );
 }
+
+/// A record erased after the backup was taken stays erased through a restore: the
+/// restore erases it again in the restored store, and the device that still holds it
+/// (it had not synced since) pushes it to the restored server in vain and drops it.
+#[test]
+fn a_restore_never_brings_back_a_record_erased_after_the_backup() {
+    let data = tempfile::tempdir().unwrap();
+    let s = settings(data.path());
+    init_store(&s, None).unwrap();
+    let key = load_key(&s, None).unwrap();
+    let mut served = Served::start(&s, "127.0.0.1:0".parse().unwrap());
+    let addr = served.addr;
+    let mut dev = device(&served, "drita", "prizren");
+    let erased = dev.create(&[("full_name", text("Client who asked to be forgotten"))]);
+    let kept = dev.create(&[("full_name", text("Another client"))]);
+    dev.sync().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("backup.db");
+    backup::backup(&s, &key, &file).unwrap();
+
+    let who = intake_server::erase::Requester {
+        via: "command line",
+        ..Default::default()
+    };
+    intake_server::erase::erase(
+        served.storage(),
+        erased,
+        "the client withdrew consent",
+        &who,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    served.stop();
+
+    let report = backup::restore(&s, &key, &file).unwrap();
+    assert_eq!(report.erasures_reapplied, Some(1));
+    let served = Served::start(&s, addr);
+    assert!(served.storage().record(erased).unwrap().is_none());
+    assert_eq!(served.storage().traces(erased).unwrap(), Vec::<&str>::new());
+    assert!(served.storage().record(kept).unwrap().is_some());
+
+    // The device pushes everything again to the restored store: the erased record is
+    // refused for good and dropped, the other one is simply there already.
+    assert!(dev.has(erased));
+    let summary = dev.sync().unwrap();
+    assert_eq!(summary.erased, 1, "{summary:?}");
+    assert!(!dev.has(erased));
+    assert!(dev.has(kept));
+    assert!(served.storage().record(erased).unwrap().is_none());
+    assert_eq!(dev.store.unsynced().unwrap(), 0);
+}

@@ -52,13 +52,57 @@ fn erase_now(server: &TestServer, id: RecordId) -> u64 {
 }
 
 /// The server's database file and write-ahead log, as bytes on disk.
+/// Every page of the server's database file and of its WAL, decrypted: free pages and
+/// superseded WAL frames included, which SQL cannot reach. An erased record must not be
+/// in any of them; encryption alone would make that check pass without proving it.
 fn raw_database(server: &TestServer) -> Vec<u8> {
     let db = server.dir.path().join(intake_server::startup::DB_FILE);
-    let mut bytes = std::fs::read(&db).unwrap();
+    let key: [u8; 32] = hex::decode(server.key().to_hex().as_str())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut plain = Vec::new();
+    let file = std::fs::read(&db).unwrap();
+    for (i, page) in file.chunks_exact(PAGE).enumerate() {
+        plain.extend(decrypt_page(&key, i as u32 + 1, page));
+    }
     let mut wal = db.into_os_string();
     wal.push("-wal");
-    bytes.extend(std::fs::read(wal).unwrap_or_default());
-    bytes
+    let wal = std::fs::read(wal).unwrap_or_default();
+    // A WAL is a 32-byte header, then frames: a 24-byte header (page number first),
+    // then the page as the database file would hold it.
+    if wal.len() > 32 {
+        for frame in wal[32..].chunks_exact(24 + PAGE) {
+            let number = u32::from_be_bytes(frame[..4].try_into().unwrap());
+            plain.extend(decrypt_page(&key, number, &frame[24..]));
+        }
+    }
+    plain
+}
+
+/// SQLCipher 4's defaults, as the server uses them.
+const PAGE: usize = 4096;
+/// Each page ends with its IV (16 bytes) and HMAC (64 bytes).
+const RESERVE: usize = 80;
+
+/// One SQLCipher 4 page, decrypted: AES-256-CBC under the raw key with the page's own
+/// IV; page 1 starts with the file's salt, in the clear.
+fn decrypt_page(key: &[u8; 32], number: u32, page: &[u8]) -> Vec<u8> {
+    use aes::cipher::{BlockDecrypt, KeyInit, generic_array::GenericArray};
+    let aes = aes::Aes256::new(GenericArray::from_slice(key));
+    let start = if number == 1 { 16 } else { 0 };
+    let body = &page[start..PAGE - RESERVE];
+    let mut previous: [u8; 16] = page[PAGE - RESERVE..PAGE - RESERVE + 16]
+        .try_into()
+        .unwrap();
+    let mut out = Vec::with_capacity(body.len());
+    for block in body.chunks_exact(16) {
+        let mut b = GenericArray::clone_from_slice(block);
+        aes.decrypt_block(&mut b);
+        out.extend(b.iter().zip(previous).map(|(p, c)| p ^ c));
+        previous = block.try_into().unwrap();
+    }
+    out
 }
 
 fn holds(haystack: &[u8], needle: &str) -> bool {

@@ -230,7 +230,7 @@ fn the_background_loop_obeys_a_wipe_order() {
 
 #[test]
 fn the_admin_api_and_the_dashboard_order_wipes_and_the_dashboard_audits_it() {
-    let server = TestServer::start();
+    let server = TestServer::start_with_admin_api();
     let admin = server.enroll(&server.admin_code, [0xad; 16]);
     let one = server.user_device("drita", Role::Paralegal, Some("prizren"));
     let two = server.user_device("besa", Role::Paralegal, Some("prizren"));
@@ -372,6 +372,7 @@ fn a_device_enrolled_before_the_setting_learns_it_from_the_sync_answer() {
             team: Some("prizren".into()),
             ca_file: None,
             limits: None,
+            insecure_http: false,
         })
         .unwrap();
     assert_eq!(store.lock_after_days().unwrap(), None);

@@ -20,7 +20,8 @@ use serde_json::json;
 fn start() -> TestServer {
     // reqwest is built without a crypto provider in this workspace; ring is ours.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    TestServer::start()
+    // The table covers the admin API too.
+    TestServer::start_with_admin_api()
 }
 
 /// An identity of `dev` whose session part is `session`: every test edit gets its own

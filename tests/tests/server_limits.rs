@@ -40,6 +40,8 @@ fn start(limits: Limits) -> TestServer {
     let _ = rustls::crypto::ring::default_provider().install_default();
     TestServer::start_with(Settings {
         limits,
+        // Bad input to the admin API is among the cases.
+        admin_api: intake_server::config::AdminApi::On,
         ..Default::default()
     })
 }

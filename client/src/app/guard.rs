@@ -133,7 +133,7 @@ mod tests {
         let ok = headers(std::slice::from_ref(&host));
         assert_eq!(check(&s, &ok, "/launch", None), Ok(()));
         assert_eq!(check(&s, &ok, "/", None), Err(Refusal::NoSession));
-        let session = s.launch("s3cret").unwrap();
+        let session = s.launch("s3cret").unwrap().unwrap();
         assert_eq!(check(&s, &ok, "/", Some(&session.token)), Ok(()));
         assert_eq!(check(&s, &ok, "/", Some("nope")), Err(Refusal::NoSession));
         for bad_host in [
@@ -171,8 +171,8 @@ mod tests {
     #[test]
     fn the_secret_works_once() {
         let s = state();
-        assert!(s.launch("wrong").is_none());
-        assert!(s.launch("s3cret").is_some());
-        assert!(s.launch("s3cret").is_none());
+        assert!(s.launch("wrong").unwrap().is_none());
+        assert!(s.launch("s3cret").unwrap().is_some());
+        assert!(s.launch("s3cret").unwrap().is_none());
     }
 }

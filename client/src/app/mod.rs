@@ -74,7 +74,7 @@ impl RunningApp {
     /// `intake app` bind port 0).
     pub fn start(config: Config, listener: TcpListener) -> std::io::Result<RunningApp> {
         let port = listener.local_addr()?.port();
-        let secret = csrf::new_token();
+        let secret = csrf::new_token()?;
         let state = AppState::shared(config, port, &secret);
         state::start_reaper(Arc::downgrade(&state));
         let data = web::Data::from(state.clone());

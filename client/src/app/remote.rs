@@ -64,7 +64,7 @@ impl Problem {
                 Permanent::Revoked => Problem::Revoked,
                 Permanent::UpdateApp => Problem::UpdateApp,
                 Permanent::Enrolment => Problem::Enrolment,
-                Permanent::Refused => Problem::Refused(message.clone()),
+                Permanent::Refused | Permanent::Transport => Problem::Refused(message.clone()),
                 Permanent::Wiped => Problem::Wiped,
             },
             SyncError::NotEnrolled => Problem::NotEnrolled,

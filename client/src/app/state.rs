@@ -134,22 +134,23 @@ impl AppState {
     }
 
     /// Trades the launch secret for a new session, once: a second use (or a wrong
-    /// secret) gets nothing.
-    pub fn launch(&self, sent: &str) -> Option<Session> {
+    /// secret) gets nothing. A failing OS random source is an error, and leaves the
+    /// secret unspent.
+    pub fn launch(&self, sent: &str) -> std::io::Result<Option<Session>> {
+        let session = Session {
+            token: super::csrf::new_token()?,
+            csrf: super::csrf::new_token()?,
+        };
         let mut secret = locked(&self.secret);
         let ok = secret
             .as_deref()
             .is_some_and(|s| super::csrf::matches(s, sent));
         if !ok {
-            return None;
+            return Ok(None);
         }
         *secret = None;
-        let session = Session {
-            token: super::csrf::new_token(),
-            csrf: super::csrf::new_token(),
-        };
         *locked(&self.session) = Some(session.clone());
-        Some(session)
+        Ok(Some(session))
     }
 
     /// The session whose cookie value is `token`.

@@ -33,11 +33,17 @@ pub async fn launch(
     query: web::Query<LaunchQuery>,
 ) -> HttpResponse {
     match state.launch(&query.secret) {
-        Some(session) => HttpResponse::SeeOther()
+        Ok(Some(session)) => HttpResponse::SeeOther()
             .cookie(cookies::session(state.port, session.token))
             .insert_header(("Location", "/"))
             .finish(),
-        None => {
+        Err(e) => {
+            let lang = cookies::lang_of(&req);
+            HttpResponse::InternalServerError()
+                .content_type("text/html; charset=utf-8")
+                .body(message_page(lang, t(lang, Msg::ErrorTitle), &e.to_string()).into_string())
+        }
+        Ok(None) => {
             let lang = cookies::lang_of(&req);
             HttpResponse::Forbidden()
                 .content_type("text/html; charset=utf-8")

@@ -29,6 +29,11 @@ pub struct Enrolment {
     /// before servers said).
     #[serde(default)]
     pub limits: Option<intake_shared::protocol::DeviceLimits>,
+    /// The user asked at enrolment (`--insecure-http`) to sync over plain HTTP with a
+    /// server that is not on this machine. Without it such an address is refused, at
+    /// enrolment and at every sync, so an enrolment edited by hand cannot turn it on.
+    #[serde(default)]
+    pub insecure_http: bool,
 }
 
 impl fmt::Debug for Enrolment {

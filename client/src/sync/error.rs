@@ -45,6 +45,10 @@ pub enum Permanent {
     /// 12). A host app that keeps the store's key in the platform keystore must delete
     /// that key too.
     Wiped,
+    /// The connection is not one this app will use: plain HTTP to another machine, a
+    /// redirect, an answer larger than any the server sends. The message says what
+    /// to do.
+    Transport,
 }
 
 impl std::fmt::Display for Permanent {
@@ -55,6 +59,7 @@ impl std::fmt::Display for Permanent {
             Permanent::Refused => "refused by the server",
             Permanent::Enrolment => "enrolment failed",
             Permanent::Wiped => "device wiped",
+            Permanent::Transport => "cannot talk to this server safely",
         })
     }
 }

@@ -2,6 +2,12 @@
 //! both ways, the token only in the `Authorization` header, and HTTP failures turned
 //! into classified [`SyncError`]s. When a CA file is configured, only it is trusted.
 //!
+//! What a network attacker or a hostile server could do to the device is bounded here:
+//! plain `http://` is refused unless the server is on this machine (or the user said
+//! `--insecure-http` at enrolment), redirects are not followed (the token would go to
+//! wherever they point) but reported, and no answer is read or decompressed past
+//! [`MAX_ANSWER_BYTES`]: more is an error, never a silent truncation.
+//!
 //! A host app's background loop syncs again and again, and one sync is several round
 //! trips. A client built per sync would open a new TCP connection and make a full TLS
 //! handshake (about 2.6 KB, most of it the certificate chain) every time. So
@@ -24,6 +30,125 @@ use intake_shared::protocol::{
 use intake_shared::protocol::LOCK_HEADER;
 
 use super::error::{Permanent, SyncError};
+
+/// The most of one answer the device reads, as sent and again once decompressed. The
+/// server's pages are at most what the device asks for (1 MiB by default, never over
+/// the server's `max_page_bytes`, 4 MiB by default); this leaves room for servers tuned
+/// up, and keeps a hostile answer (a zstd bomb, an endless body) from exhausting a
+/// phone's memory.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// The most of an enrolment answer (a few hundred bytes of JSON) the device reads.
+const MAX_ENROL_ANSWER_BYTES: usize = 1 << 20;
+
+fn transport_error(message: String) -> SyncError {
+    SyncError::Permanent {
+        kind: Permanent::Transport,
+        message,
+    }
+}
+
+/// Whether a host name or address is this machine: `localhost`, 127.0.0.0/8, `::1`.
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// Checks a server address before anything is sent to it: `https://`, or `http://` to
+/// this machine, or `http://` anywhere when the user asked for it (`insecure_http`).
+pub fn check_server_url(server: &str, insecure_http: bool) -> Result<(), SyncError> {
+    let url = reqwest::Url::parse(server.trim()).map_err(|e| {
+        transport_error(format!(
+            "{server:?} is not a server address ({e}); it looks like https://intake.example.org"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if insecure_http || is_loopback_host(&url) => Ok(()),
+        "http" => Err(transport_error(format!(
+            "{server} is plain HTTP to another machine: the device token and the records \
+             would cross the network unencrypted. Use the server's https:// address; only \
+             on a network you control and trust, enrol again with --insecure-http"
+        ))),
+        other => Err(transport_error(format!(
+            "{server}: {other}:// is not a server address; use https://"
+        ))),
+    }
+}
+
+/// A redirect is not followed (the token, or the enrolment code, would go to wherever
+/// it points): it is a permanent error that says where it pointed.
+fn redirect_error(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap) -> SyncError {
+    let to = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(nowhere)");
+    // Only the address: a query could carry anything.
+    let to: String = to
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    transport_error(format!(
+        "the server answered {status}, a redirect to {to}; this app does not follow \
+         redirects. If that address is the server's, enrol again with it"
+    ))
+}
+
+/// Reads at most `cap` bytes of an answer's body; more is an error.
+pub(crate) fn read_capped(
+    resp: reqwest::blocking::Response,
+    cap: usize,
+) -> Result<Vec<u8>, SyncError> {
+    use std::io::Read;
+    let too_large = || {
+        transport_error(format!(
+            "the server's answer is larger than the {} MiB this app reads: not an answer \
+             this server sends (a misconfigured proxy in between?)",
+            cap >> 20
+        ))
+    };
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    resp.take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SyncError::Retryable(format!("reading the answer: {e}")))?;
+    if out.len() > cap {
+        return Err(too_large());
+    }
+    Ok(out)
+}
+
+/// Decompresses a zstd answer, stopping past `cap` bytes: a small answer that would
+/// expand without end (a zstd bomb) is an error after `cap` bytes, not a full memory.
+pub(crate) fn decompress_capped(bytes: &[u8], cap: usize) -> Result<Vec<u8>, SyncError> {
+    use std::io::Read;
+    let decoder = zstd::stream::read::Decoder::new(bytes)
+        .map_err(|e| SyncError::Retryable(format!("bad compressed response: {e}")))?;
+    let mut out = Vec::new();
+    decoder
+        .take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SyncError::Retryable(format!("bad compressed response: {e}")))?;
+    if out.len() > cap {
+        return Err(transport_error(format!(
+            "the server's answer decompresses to more than the {} MiB this app reads: \
+             not an answer this server sends",
+            cap >> 20
+        )));
+    }
+    Ok(out)
+}
 
 pub(crate) struct Transport {
     client: reqwest::blocking::Client,
@@ -59,6 +184,8 @@ pub(crate) fn client(
         // the moment the server closes it.
         .pool_idle_timeout(Duration::from_secs(60))
         .timeout(timeout)
+        // The token goes with every request: never to wherever a redirect points.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("intake/", env!("CARGO_PKG_VERSION")));
     // No `tcp_nodelay(true)`: reqwest 0.13 already sets TCP_NODELAY by default, so a
     // small request is not held back by Nagle's algorithm waiting for an ACK.
@@ -148,6 +275,17 @@ fn server_code(body: &[u8]) -> Option<String> {
 /// The error code of a 401 that orders the device to wipe its store.
 const WIPE_CODE: &str = "wipe";
 
+/// An enrolment answer: a redirect is reported, the body read up to a small cap.
+pub(crate) fn enrol_answer(
+    resp: reqwest::blocking::Response,
+) -> Result<(reqwest::StatusCode, Vec<u8>), SyncError> {
+    let status = resp.status();
+    if status.is_redirection() {
+        return Err(redirect_error(status, resp.headers()));
+    }
+    Ok((status, read_capped(resp, MAX_ENROL_ANSWER_BYTES)?))
+}
+
 /// Classifies a non-success HTTP answer.
 pub(crate) fn status_error(status: reqwest::StatusCode, body: &[u8]) -> SyncError {
     let message = server_message(status, body);
@@ -229,7 +367,10 @@ impl Transport {
             .get(LOCK_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u32>().ok());
-        let bytes = resp.bytes().map_err(classify)?;
+        if status.is_redirection() {
+            return Err(redirect_error(status, resp.headers()));
+        }
+        let bytes = read_capped(resp, MAX_ANSWER_BYTES)?;
         let down = bytes.len();
         if status.as_u16() == 503
             && let Some(secs) = retry_after
@@ -240,15 +381,9 @@ impl Transport {
             return Err(status_error(status, &bytes));
         }
         let plain = if zstd {
-            // Bounded: a response is at most a page, far below this.
-            let mut out = Vec::new();
-            let decoder = zstd::stream::read::Decoder::new(&bytes[..])
-                .map_err(|e| SyncError::Retryable(e.to_string()))?;
-            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, 256 << 20), &mut out)
-                .map_err(|e| SyncError::Retryable(format!("bad compressed response: {e}")))?;
-            out
+            decompress_capped(&bytes, MAX_ANSWER_BYTES)?
         } else {
-            bytes.to_vec()
+            bytes
         };
         let pushed: Vec<_> = req.push.iter().map(|p| p.record).collect();
         let response = SyncResponse::decode(&plain, &pushed).map_err(|e| match e {
@@ -290,5 +425,59 @@ impl Transport {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(server: &str, insecure: bool) -> bool {
+        matches!(
+            check_server_url(server, insecure),
+            Err(SyncError::Permanent {
+                kind: Permanent::Transport,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_unless_asked() {
+        for ok in [
+            "https://intake.example.org",
+            "http://127.0.0.1:8080",
+            "http://127.8.0.1",
+            "http://localhost:8080/",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert!(!refused(ok, false), "{ok}");
+        }
+        for bad in [
+            "http://intake.example.org",
+            "http://192.168.1.10:8080",
+            "http://[2001:db8::1]",
+            "http://localhost.evil.example",
+            "ftp://intake.example.org",
+            "intake.example.org",
+        ] {
+            assert!(refused(bad, false), "{bad}");
+        }
+        assert!(!refused("http://192.168.1.10:8080", true));
+        assert!(refused("ftp://intake.example.org", true));
+    }
+
+    #[test]
+    fn decompression_stops_at_the_cap() {
+        let small = zstd::bulk::compress(&[1u8; 1000], 3).unwrap();
+        assert_eq!(decompress_capped(&small, 1000).unwrap().len(), 1000);
+        assert!(matches!(
+            decompress_capped(&small, 999),
+            Err(SyncError::Permanent {
+                kind: Permanent::Transport,
+                ..
+            })
+        ));
     }
 }

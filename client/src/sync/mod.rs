@@ -11,7 +11,7 @@ mod http;
 mod token;
 
 pub use error::{Permanent, SyncError};
-pub use http::ensure_crypto_provider;
+pub use http::{MAX_ANSWER_BYTES, check_server_url, ensure_crypto_provider};
 pub use token::rotate_token;
 
 use std::collections::HashSet;
@@ -107,6 +107,9 @@ pub fn sync(
 ) -> Result<SyncSummary, SyncError> {
     let transport = {
         let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
+        // Checked at every sync, not only at enrolment: an enrolment edited to point
+        // at plain HTTP elsewhere does not get the token sent there.
+        http::check_server_url(&enrolment.server, enrolment.insecure_http)?;
         http::Transport::new(
             &enrolment.server,
             &enrolment.token,
@@ -459,7 +462,8 @@ fn round_trip(
 }
 
 /// Enrols this device with a server using a one-time code from an admin, and keeps
-/// the token inside the encrypted store.
+/// the token inside the encrypted store. Plain `http://` only to this machine (see
+/// [`enroll_with`]).
 pub fn enroll(
     store: &mut Store,
     server: &str,
@@ -467,8 +471,22 @@ pub fn enroll(
     label: &str,
     ca_file: Option<&str>,
 ) -> Result<Enrolment, SyncError> {
+    enroll_with(store, server, code, label, ca_file, false)
+}
+
+/// [`enroll`], and with `insecure_http` plain `http://` to another machine too (the
+/// user's explicit choice, kept with the enrolment for every later sync).
+pub fn enroll_with(
+    store: &mut Store,
+    server: &str,
+    code: &str,
+    label: &str,
+    ca_file: Option<&str>,
+    insecure_http: bool,
+) -> Result<Enrolment, SyncError> {
+    let server = server.trim().trim_end_matches('/');
+    http::check_server_url(server, insecure_http)?;
     let client = http::client(ca_file, Duration::from_secs(60))?;
-    let server = server.trim_end_matches('/');
     let resp = client
         .post(format!("{server}/v1/enroll"))
         .json(&EnrolRequest {
@@ -478,8 +496,7 @@ pub fn enroll(
         })
         .send()
         .map_err(http::classify)?;
-    let status = resp.status();
-    let body = resp.bytes().map_err(http::classify)?;
+    let (status, body) = http::enrol_answer(resp)?;
     if !status.is_success() {
         let message = http::server_message(status, &body);
         return Err(match status.as_u16() {
@@ -501,6 +518,7 @@ pub fn enroll(
         team: answer.team,
         ca_file: ca_file.map(str::to_string),
         limits: answer.limits,
+        insecure_http,
     };
     store.set_enrolment(&enrolment)?;
     if let Some(id) = &answer.store {

@@ -1,20 +1,81 @@
 //! The admin API: users and devices (the same operations as the `intake-server user`
-//! and `device` commands). Only admins; anyone else gets 403.
+//! and `device` commands). Off unless the `admin_api` setting turns it on (or on for
+//! this machine only): a remote device token is then no key to the whole installation.
+//! Only admins; anyone else gets 403. Every call that reaches a handler, allowed or
+//! refused, goes into the audit trail with the user, the device and what was done
+//! (names and ids, never a code or a token), before the answer is sent.
 
-use actix_web::{HttpResponse, web};
+use actix_web::guard::GuardContext;
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::admin::{self, AdminError};
+use crate::config::AdminApi;
 use crate::error::ApiError;
 use crate::policy::{self, Principal};
 use crate::startup::AppState;
 use crate::storage::Role;
+use crate::web::audit::{self, action};
 
-fn only_admin(p: &Principal) -> Result<(), ApiError> {
-    if policy::may_administer(p) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("only an admin may do this".into()))
+/// Whether `/v1/admin/*` exists for this request (a route guard: when it does not, the
+/// request answers 404 like any unknown route). `loopback` asks for the client address
+/// after proxy resolution, so a request relayed by a proxy on this machine is not
+/// taken for a local one.
+pub fn enabled(ctx: &GuardContext<'_>) -> bool {
+    let Some(state) = ctx.app_data::<web::Data<AppState>>() else {
+        return false;
+    };
+    match state.settings.admin_api {
+        AdminApi::Off => false,
+        AdminApi::On => true,
+        AdminApi::Loopback => {
+            let head = ctx.head();
+            crate::net::client_addr_of(head.peer_addr, &head.headers, &state.settings)
+                .is_some_and(|ip| ip.is_loopback())
+        }
     }
+}
+
+/// Lets only admins through; a refusal is written to the audit trail first.
+async fn only_admin(
+    req: &HttpRequest,
+    p: &Principal,
+    state: &web::Data<AppState>,
+) -> Result<(), ApiError> {
+    if policy::may_administer(p) {
+        return Ok(());
+    }
+    let scope = format!("{} {}", req.method(), req.path());
+    audit::record_api(
+        state,
+        p,
+        crate::net::client_addr(req),
+        action::ADMIN_REFUSED,
+        scope,
+    )
+    .await
+    .map_err(crate::web::export::api_error)?;
+    Err(ApiError::Forbidden("only an admin may do this".into()))
+}
+
+/// Writes what an admin's call did (or tried: a failure says its status), then gives
+/// back its outcome. A call whose entry cannot be written fails.
+async fn audited<T>(
+    req: &HttpRequest,
+    p: &Principal,
+    state: &web::Data<AppState>,
+    what: &str,
+    scope: String,
+    outcome: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    use actix_web::ResponseError;
+    let scope = match &outcome {
+        Ok(_) => format!("api {scope}"),
+        Err(e) => format!("api {scope} failed={}", e.status_code().as_u16()),
+    };
+    audit::record_api(state, p, crate::net::client_addr(req), what, scope)
+        .await
+        .map_err(crate::web::export::api_error)?;
+    outcome
 }
 
 impl From<AdminError> for ApiError {
@@ -25,6 +86,7 @@ impl From<AdminError> for ApiError {
             }
             AdminError::NoUser(_) => ApiError::NotFound,
             AdminError::Storage(e) => e.into(),
+            AdminError::NoRandom(e) => e.into(),
         }
     }
 }
@@ -37,22 +99,33 @@ pub struct NewUser {
     pub team: Option<String>,
 }
 
-pub async fn users(p: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    only_admin(&p)?;
+pub async fn users(
+    req: HttpRequest,
+    p: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    only_admin(&req, &p, &state).await?;
     let storage = state.storage.clone();
-    Ok(HttpResponse::Ok().json(web::block(move || storage.users()).await??))
+    let outcome = web::block(move || storage.users())
+        .await
+        .map_err(ApiError::from)
+        .and_then(|r| r.map_err(ApiError::from));
+    let users = audited(&req, &p, &state, action::LIST_USERS, String::new(), outcome).await?;
+    Ok(HttpResponse::Ok().json(users))
 }
 
 pub async fn add_user(
+    req: HttpRequest,
     p: Principal,
     body: web::Json<NewUser>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    only_admin(&p)?;
+    only_admin(&req, &p, &state).await?;
     let minutes = state.settings.enrolment_code_minutes;
     let storage = state.storage.clone();
     let b = body.into_inner();
-    let enrolment = web::block(move || {
+    let scope = format!("user={} role={}", b.name, b.role.as_str());
+    let outcome = web::block(move || {
         admin::add_user(
             storage.as_ref(),
             &b.name,
@@ -61,42 +134,79 @@ pub async fn add_user(
             minutes,
         )
     })
-    .await??;
+    .await
+    .map_err(ApiError::from)
+    .and_then(|r| r.map_err(ApiError::from));
+    let enrolment = audited(&req, &p, &state, action::ADD_USER, scope, outcome).await?;
     Ok(HttpResponse::Created().json(enrolment))
 }
 
 pub async fn new_code(
+    req: HttpRequest,
     p: Principal,
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    only_admin(&p)?;
+    only_admin(&req, &p, &state).await?;
     let minutes = state.settings.enrolment_code_minutes;
     let storage = state.storage.clone();
-    let enrolment = web::block(move || admin::new_code(storage.as_ref(), &name, minutes)).await??;
+    let name = name.into_inner();
+    let scope = format!("user={name}");
+    let outcome = web::block(move || admin::new_code(storage.as_ref(), &name, minutes))
+        .await
+        .map_err(ApiError::from)
+        .and_then(|r| r.map_err(ApiError::from));
+    let enrolment = audited(&req, &p, &state, action::ENROLMENT_CODE, scope, outcome).await?;
     Ok(HttpResponse::Ok().json(enrolment))
 }
 
 pub async fn disable_user(
+    req: HttpRequest,
     p: Principal,
     name: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    only_admin(&p)?;
+    only_admin(&req, &p, &state).await?;
     let storage = state.storage.clone();
     let name = name.into_inner();
     let shown = name.clone();
-    if web::block(move || storage.set_user_disabled(&name, true)).await?? {
-        Ok(HttpResponse::Ok().json(serde_json::json!({ "user": shown, "disabled": true })))
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let scope = format!("user={name}");
+    let outcome = web::block(move || storage.set_user_disabled(&name, true))
+        .await
+        .map_err(ApiError::from)
+        .and_then(|r| r.map_err(ApiError::from))
+        .and_then(|found| {
+            if found {
+                Ok(())
+            } else {
+                Err(ApiError::NotFound)
+            }
+        });
+    audited(&req, &p, &state, action::DISABLE_USER, scope, outcome).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "user": shown, "disabled": true })))
 }
 
-pub async fn devices(p: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    only_admin(&p)?;
+pub async fn devices(
+    req: HttpRequest,
+    p: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    only_admin(&req, &p, &state).await?;
     let storage = state.storage.clone();
-    Ok(HttpResponse::Ok().json(web::block(move || storage.devices()).await??))
+    let outcome = web::block(move || storage.devices())
+        .await
+        .map_err(ApiError::from)
+        .and_then(|r| r.map_err(ApiError::from));
+    let devices = audited(
+        &req,
+        &p,
+        &state,
+        action::LIST_DEVICES,
+        String::new(),
+        outcome,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(devices))
 }
 
 /// The optional body of a revocation: `{"wipe": true}` also orders a wipe.
@@ -108,35 +218,52 @@ pub struct Revoke {
 }
 
 pub async fn revoke_device(
+    req: HttpRequest,
     p: Principal,
     id: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    only_admin(&p)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    only_admin(&req, &p, &state).await?;
+    let scope = format!("device={}", id.as_str());
     // No body is a plain revocation (as before wipe orders existed); a body that is
     // not `{"wipe": bool}` is refused rather than read as "no wipe".
-    let revoke: Revoke = if body.iter().all(u8::is_ascii_whitespace) {
-        Revoke::default()
+    let revoke: Result<Revoke, ApiError> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Revoke::default())
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("expected {{\"wipe\": true|false}}: {e}")))?
+            .map_err(|e| ApiError::BadRequest(format!("expected {{\"wipe\": true|false}}: {e}")))
     };
-    let wipe = revoke.wipe;
-    let storage = state.storage.clone();
-    let found = web::block(move || {
-        if wipe {
-            storage.order_wipe(id, chrono::Utc::now())
-        } else {
-            storage.revoke_device(id)
+    let wipe = revoke.as_ref().is_ok_and(|r| r.wipe);
+    let outcome = match (revoke, id.parse::<i64>()) {
+        (Err(e), _) => Err(e),
+        (_, Err(_)) => Err(ApiError::NotFound),
+        (Ok(_), Ok(id)) => {
+            let storage = state.storage.clone();
+            web::block(move || {
+                if wipe {
+                    storage.order_wipe(id, chrono::Utc::now())
+                } else {
+                    storage.revoke_device(id)
+                }
+            })
+            .await
+            .map_err(ApiError::from)
+            .and_then(|r| r.map_err(ApiError::from))
+            .and_then(|found| {
+                if found {
+                    Ok(id)
+                } else {
+                    Err(ApiError::NotFound)
+                }
+            })
         }
-    })
-    .await??;
-    if found {
-        Ok(HttpResponse::Ok()
-            .json(serde_json::json!({ "device": id, "revoked": true, "wipe": wipe })))
+    };
+    let act = if wipe {
+        action::WIPE_DEVICE
     } else {
-        Err(ApiError::NotFound)
-    }
+        action::REVOKE_DEVICE
+    };
+    let id = audited(&req, &p, &state, act, scope, outcome).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "device": id, "revoked": true, "wipe": wipe })))
 }

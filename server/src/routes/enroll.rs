@@ -1,5 +1,6 @@
 //! `POST /v1/enroll`: a device trades a one-time enrolment code for a token, and binds
-//! its Automerge actor id to itself. Failed attempts are rate-limited.
+//! its Automerge actor id to itself. Attempts are limited per client address and per
+//! code (`auth::AttemptLimiter`); a right code does not count.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -15,14 +16,7 @@ pub async fn enroll(
     body: web::Json<EnrolRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let addr = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    state
-        .enrol_limiter
-        .check(addr)
-        .map_err(ApiError::TooManyRequests)?;
+    let addr = crate::net::client_addr(&req).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
     let body = body.into_inner();
     let actor: [u8; 16] = hex::decode(body.actor.trim())
         .ok()
@@ -33,8 +27,15 @@ pub async fn enroll(
     if body.label.chars().count() > 100 {
         return Err(ApiError::BadRequest("label: at most 100 characters".into()));
     }
-    let (token, token_hash) = auth::new_token();
     let code_hash = auth::hash_secret(&auth::normalize_code(&body.code));
+    // The slot is taken before the code is looked up, in one step with the check: many
+    // guesses at once from one address cannot all slip past a check made before any of
+    // them was counted.
+    let attempt = state
+        .enrol_limiter
+        .reserve(addr, code_hash)
+        .map_err(ApiError::TooManyRequests)?;
+    let (token, token_hash) = auth::new_token()?;
     let storage = state.storage.clone();
     let label = body.label.clone();
     let found = web::block(move || {
@@ -50,9 +51,11 @@ pub async fn enroll(
     })
     .await?;
     let (user, device) = match found {
-        Ok(Some(found)) => found,
+        Ok(Some(found)) => {
+            state.enrol_limiter.succeeded(attempt);
+            found
+        }
         Ok(None) => {
-            state.enrol_limiter.failed(addr);
             return Err(ApiError::Unauthorized(
                 "bad_code",
                 "this enrolment code is unknown, used or expired: ask an admin for a new one"

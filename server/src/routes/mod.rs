@@ -22,25 +22,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/me", web::get().to(records::me))
         .route("/v1/records", web::get().to(records::list))
         .route("/v1/records/{id}", web::get().to(records::get))
-        .route("/v1/admin/users", web::get().to(admin::users))
-        .route("/v1/admin/users", web::post().to(admin::add_user))
-        .route(
-            "/v1/admin/users/{name}/code",
-            web::post().to(admin::new_code),
-        )
-        .route(
-            "/v1/admin/users/{name}/disable",
-            web::post().to(admin::disable_user),
-        )
-        .route("/v1/admin/devices", web::get().to(admin::devices))
-        .route(
-            "/v1/admin/devices/{id}/revoke",
-            web::post().to(admin::revoke_device),
-        )
         .route("/v1/export", web::get().to(crate::web::export::api))
         .route("/v1/summary", web::get().to(crate::web::summary::api))
         // Lost phones (issue 12): a device confirms the wipe it was ordered.
         .route("/v1/wiped", web::post().to(wiped::wiped));
+    // The admin API exists only where the `admin_api` setting allows (a guard: when it
+    // fails, the request falls through to the 404 of an unknown route).
+    cfg.service(
+        web::scope("/v1/admin")
+            .guard(actix_web::guard::fn_guard(admin::enabled))
+            .route("/users", web::get().to(admin::users))
+            .route("/users", web::post().to(admin::add_user))
+            .route("/users/{name}/code", web::post().to(admin::new_code))
+            .route("/users/{name}/disable", web::post().to(admin::disable_user))
+            .route("/devices", web::get().to(admin::devices))
+            .route("/devices/{id}/revoke", web::post().to(admin::revoke_device)),
+    );
     crate::web::configure(cfg);
 }
 

@@ -26,7 +26,7 @@ pub async fn rotate(
         )
     })?;
     let used_hash = auth::hash_secret(&used);
-    let (token, new_hash) = auth::new_token();
+    let (token, new_hash) = auth::new_token()?;
     let grace_until = Utc::now() + Duration::days(TOKEN_GRACE_DAYS);
     let storage = state.storage.clone();
     let device = p.device.id;

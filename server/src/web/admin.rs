@@ -24,6 +24,7 @@ fn admin_error(lang: intake_shared::Lang, e: AdminError) -> WebError {
             WebError::BadRequest(lang, format!("{what} already exists"))
         }
         AdminError::Storage(e) => WebError::internal(lang, e),
+        AdminError::NoRandom(e) => WebError::internal(lang, e),
         AdminError::NoUser(_) => WebError::NotFound(lang),
         other => WebError::BadRequest(lang, other.to_string()),
     }

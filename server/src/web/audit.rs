@@ -37,6 +37,11 @@ pub mod action {
     /// Lost phones (issue 12): a device revoked with an order to wipe its store.
     pub const WIPE_DEVICE: &str = "wipe_device";
     pub const ERASE_RECORD: &str = crate::erase::ACTION;
+    /// The admin API's listings (its changes use the actions above).
+    pub const LIST_USERS: &str = "list_users";
+    pub const LIST_DEVICES: &str = "list_devices";
+    /// A call to the admin API by someone who is not an admin.
+    pub const ADMIN_REFUSED: &str = "admin_refused";
     pub const ALL: &[&str] = &[
         SIGN_IN,
         SIGN_IN_FAILED,
@@ -59,6 +64,9 @@ pub mod action {
         VIEW_AUDIT,
         WIPE_DEVICE,
         ERASE_RECORD,
+        LIST_USERS,
+        LIST_DEVICES,
+        ADMIN_REFUSED,
     ];
 }
 

@@ -1,5 +1,5 @@
 //! The dashboard's cookies, in one place: the session cookie (an opaque 256-bit token,
-//! stored hashed on the server, `HttpOnly`, `SameSite=Strict`, `Secure` under TLS) and
+//! stored hashed on the server, `HttpOnly`, `SameSite=Strict`, `Secure` under TLS or behind a TLS proxy) and
 //! the remembered language (not a secret). Nothing else is kept in cookies.
 
 use actix_web::HttpRequest;
@@ -12,6 +12,13 @@ pub const SESSION: &str = "intake_session";
 pub const LANG: &str = "intake_lang";
 /// A random value bound to the sign-in form before there is a session (login CSRF).
 pub const PRE: &str = "intake_pre";
+
+/// Whether cookies are `Secure`: when browsers reach the server over HTTPS, its own
+/// TLS or a TLS-terminating proxy's (`behind_proxy`). A session cookie sent once over
+/// plain HTTP is a session anyone on the network can take.
+pub fn secure(settings: &crate::config::Settings) -> bool {
+    settings.https()
+}
 
 /// A cookie with the attributes every dashboard cookie has.
 fn base(name: &'static str, value: String, secure: bool) -> Cookie<'static> {

@@ -7,11 +7,10 @@
 
 use sha2::{Digest, Sha256};
 
-/// A fresh token: 32 random bytes, hex.
-pub fn new_token() -> String {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    hex::encode(b)
+/// A fresh token: 32 random bytes, hex; an error, not a panic, when the OS random
+/// source fails.
+pub fn new_token() -> Result<String, crate::auth::NoRandom> {
+    crate::auth::random_hex::<32>()
 }
 
 /// Whether `sent` is `expected`, in time that does not depend on where they differ.
@@ -32,9 +31,9 @@ mod tests {
 
     #[test]
     fn only_the_same_token_matches() {
-        let t = new_token();
+        let t = new_token().unwrap();
         assert!(matches(&t, &t));
-        assert!(!matches(&t, &new_token()));
+        assert!(!matches(&t, &new_token().unwrap()));
         assert!(!matches(&t, ""));
         assert!(!matches("", ""), "an empty expected token never matches");
     }

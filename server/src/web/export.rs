@@ -329,7 +329,7 @@ pub async fn api(
     audit::record_api(
         &state,
         &p,
-        req.peer_addr().map(|a| a.ip()),
+        crate::net::client_addr(&req),
         action::EXPORT,
         scope,
     )

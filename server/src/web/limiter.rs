@@ -1,6 +1,7 @@
 //! Limits failed sign-ins per account and per address, in fixed windows that expire,
 //! so guessing a password is slow and a mistyping supervisor waits minutes, not
-//! forever. Per process by design for now (the PostgreSQL issue moves shared state into
+//! forever. Addresses are client addresses (`crate::net`: behind a trusted proxy, the
+//! one it forwards), an IPv6 address counted by its /64. Per process by design for now (the PostgreSQL issue moves shared state into
 //! the database). A successful sign-in does not reset the address's count: an attacker
 //! with one account of her own could otherwise wash her failures away.
 
@@ -69,6 +70,7 @@ impl SignInLimiter {
     pub fn check(&self, account: &str, addr: IpAddr) -> Result<(), u64> {
         let w = self.window();
         let account = account.to_lowercase();
+        let addr = crate::net::limit_key(addr);
         let over = w.accounts.get(&account).copied().unwrap_or(0) >= self.limits.per_account
             || w.addresses.get(&addr).copied().unwrap_or(0) >= self.limits.per_address;
         if over {
@@ -81,7 +83,7 @@ impl SignInLimiter {
     pub fn failed(&self, account: &str, addr: IpAddr) {
         let mut w = self.window();
         *w.accounts.entry(account.to_lowercase()).or_insert(0) += 1;
-        *w.addresses.entry(addr).or_insert(0) += 1;
+        *w.addresses.entry(crate::net::limit_key(addr)).or_insert(0) += 1;
     }
 }
 

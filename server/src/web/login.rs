@@ -57,10 +57,13 @@ fn login_response(
     next: &str,
     name: &str,
     error: Option<&str>,
-) -> HttpResponse {
+) -> Result<HttpResponse, WebError> {
     let (pre, fresh) = match pre {
         Some(p) if !p.is_empty() => (p, false),
-        _ => (csrf::new_token(), true),
+        _ => (
+            csrf::new_token().map_err(|e| WebError::internal(v.lang, e))?,
+            true,
+        ),
     };
     let body = public_page(
         v.lang,
@@ -73,11 +76,15 @@ fn login_response(
     if fresh {
         resp.cookie(cookies::pre(pre, v.secure));
     }
-    resp.body(body.into_string())
+    Ok(resp.body(body.into_string()))
 }
 
 /// `GET /login`.
-pub async fn form(req: HttpRequest, v: Visitor, q: web::Query<Next>) -> HttpResponse {
+pub async fn form(
+    req: HttpRequest,
+    v: Visitor,
+    q: web::Query<Next>,
+) -> Result<HttpResponse, WebError> {
     let pre = req.cookie(cookies::PRE).map(|c| c.value().to_string());
     login_response(&v, actix_web::http::StatusCode::OK, pre, &q.next, "", None)
 }
@@ -155,18 +162,18 @@ pub async fn sign_in(
                 },
             )
             .await?;
-            return Ok(login_response(
+            return login_response(
                 &v,
                 actix_web::http::StatusCode::UNAUTHORIZED,
                 cookie,
                 &form.next,
                 &name,
                 Some(t(lang, Msg::WrongCredentials)),
-            ));
+            );
         }
     };
-    let (token, hash) = new_token();
-    let csrf_token = csrf::new_token();
+    let (token, hash) = new_token().map_err(|e| WebError::internal(lang, e))?;
+    let csrf_token = csrf::new_token().map_err(|e| WebError::internal(lang, e))?;
     let storage = state.storage.clone();
     let now = Utc::now();
     let user_name = user.name.clone();
@@ -276,10 +283,6 @@ pub async fn set_password(
 ) -> Result<HttpResponse, WebError> {
     let lang = v.lang;
     let addr = v.peer.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    state
-        .enrol_limiter
-        .check(addr)
-        .map_err(|secs| WebError::TooMany(lang, secs))?;
     let again = |text: String| {
         let mut resp = HttpResponse::BadRequest();
         html_headers(&mut resp);
@@ -299,7 +302,14 @@ pub async fn set_password(
         }
         Ok(()) => {}
     }
+    // The slot is taken before the code is looked up, and only once the form is
+    // otherwise right, so retyping a mismatched password costs no attempt (see
+    // `AttemptLimiter`).
     let code_hash = hash_secret(&normalize_code(&form.code));
+    let attempt = state
+        .enrol_limiter
+        .reserve(addr, code_hash)
+        .map_err(|secs| WebError::TooMany(lang, secs))?;
     let typed = form.password.clone();
     let storage = state.storage.clone();
     let user = web::block(move || -> anyhow::Result<Option<crate::storage::User>> {
@@ -309,9 +319,9 @@ pub async fn set_password(
     .await?
     .map_err(|e| WebError::internal(lang, e))?;
     let Some(user) = user else {
-        state.enrol_limiter.failed(addr);
         return Ok(again(t(lang, Msg::CodeInvalid).to_string()));
     };
+    state.enrol_limiter.succeeded(attempt);
     audit::write(
         &state,
         AuditEntry {

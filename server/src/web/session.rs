@@ -73,9 +73,10 @@ impl Signed {
     }
 }
 
-/// The client address as the socket saw it.
+/// The client address: the socket's peer, or behind a trusted proxy the address it
+/// forwards (`crate::net`).
 pub fn peer(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    crate::net::client_addr(req)
 }
 
 fn here(req: &HttpRequest) -> String {
@@ -105,7 +106,7 @@ impl FromRequest for Signed {
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| WebError::internal(lang, anyhow::anyhow!("no app state")))?;
-            let secure = state.settings.tls_cert.is_some();
+            let secure = cookies::secure(&state.settings);
             let token = token
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| WebError::SignIn { next: next.clone() })?;
@@ -156,7 +157,7 @@ impl FromRequest for Visitor {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let secure = req
             .app_data::<web::Data<AppState>>()
-            .is_some_and(|s| s.settings.tls_cert.is_some());
+            .is_some_and(|s| cookies::secure(&s.settings));
         std::future::ready(Ok(Visitor {
             lang: cookies::lang_of(req),
             secure,

@@ -299,7 +299,7 @@ pub async fn api(
     let records = in_scope(&state, &p, &list, lang)
         .await
         .map_err(super::export::api_error)?;
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = crate::net::client_addr(&req);
     audit::record_api(&state, &p, peer, action::SUMMARY, list.describe())
         .await
         .map_err(super::export::api_error)?;

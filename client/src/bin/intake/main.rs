@@ -193,6 +193,10 @@ enum Command {
         /// Trust only this CA certificate (PEM) instead of the system's
         #[arg(long, value_name = "FILE")]
         ca: Option<PathBuf>,
+        /// Allow a plain http:// server on another machine (records and the token
+        /// cross the network unencrypted: only on a network you control)
+        #[arg(long)]
+        insecure_http: bool,
     },
     /// Send your changes to the server and receive everyone else's
     Sync {
@@ -270,7 +274,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             code,
             label,
             ca,
-        } => remote::enroll(home, &server, &code, &label, ca.as_deref()),
+            insecure_http,
+        } => remote::enroll(home, &server, &code, &label, ca.as_deref(), insecure_http),
         Command::Sync { json } => remote::sync(home, json),
         Command::RotateToken => remote::rotate_token(home),
         Command::Assign { id, user } => commands::assign(home, lang, &id, &user),

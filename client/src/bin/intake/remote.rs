@@ -15,7 +15,11 @@ pub fn enroll(
     code: &str,
     label: &str,
     ca: Option<&Path>,
+    insecure_http: bool,
 ) -> anyhow::Result<()> {
+    // Before the passphrase is asked for: an address this app will not use is said at
+    // once.
+    intake_client::sync::check_server_url(server.trim(), insecure_http).map_err(explain)?;
     let mut store = open::store(home)?;
     if let Some(existing) = store.enrolment()? {
         anyhow::bail!(
@@ -25,8 +29,15 @@ pub fn enroll(
         );
     }
     let ca = ca.map(|p| p.display().to_string());
-    let e =
-        intake_client::enroll(&mut store, server, code, label, ca.as_deref()).map_err(explain)?;
+    let e = intake_client::enroll_with(
+        &mut store,
+        server,
+        code,
+        label,
+        ca.as_deref(),
+        insecure_http,
+    )
+    .map_err(explain)?;
     let team = e
         .team
         .as_deref()
