@@ -58,10 +58,10 @@ pub struct RestoreReport {
     pub replaced: Option<PathBuf>,
     /// The restored store's new id.
     pub store_id: String,
-    /// How many records erased in the replaced database were erased again in the
-    /// restored one (`None`: the replaced database could not be read; erase again by
-    /// hand what its audit trail lists).
-    pub erasures_reapplied: Option<usize>,
+    /// What the replaced database had decided since the backup and was done again in
+    /// the restored one: erasures, revocations, disabled users (`None`: the replaced
+    /// database could not be read; do them again by hand).
+    pub reapplied: Option<Reapplied>,
 }
 
 /// Checks a backup: it opens with `key`, passes `PRAGMA integrity_check`, and its
@@ -123,18 +123,20 @@ pub fn restore(settings: &Settings, key: &DbKey, from: &Path) -> anyhow::Result<
         let storage = SqliteStorage::open(&incoming, key)?;
         storage.renew_store_id()?
     };
-    // Records erased in the database being replaced stay erased: read before the swap.
-    // A damaged database may not say; the restore goes on and the report tells.
-    let erased = if db.exists() {
-        match SqliteStorage::open(&db, key).and_then(|old| old.erased_ids()) {
-            Ok(ids) => Some(ids),
+    // What the database being replaced decided since the backup and a restore must not
+    // undo: erasures, revoked devices (a lost phone must not come back to life) and
+    // disabled users. Read before the swap. A damaged database may not say; the restore
+    // goes on and the report tells.
+    let carried = if db.exists() {
+        match SqliteStorage::open(&db, key).and_then(|old| Carried::read(&old)) {
+            Ok(c) => Some(c),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the erasures of the database replaced");
+                tracing::warn!(error = %e, "cannot read the database replaced");
                 None
             }
         }
     } else {
-        Some(Vec::new())
+        Some(Carried::default())
     };
     let replaced = if db.exists() {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -155,21 +157,90 @@ pub fn restore(settings: &Settings, key: &DbKey, from: &Path) -> anyhow::Result<
     std::fs::rename(&incoming, &db)?;
     cipher::sync_dir(&db)?;
     let storage = SqliteStorage::open(&db, key)?;
-    let erasures_reapplied = match &erased {
-        Some(ids) => Some(after_restore(&storage, ids)?),
+    let reapplied = match &carried {
+        Some(c) => Some(after_restore(&storage, c)?),
         None => None,
     };
     Ok(RestoreReport {
         replaced,
         store_id,
-        erasures_reapplied,
+        reapplied,
     })
+}
+
+/// What the replaced database decided that the restored one must keep.
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// Records erased.
+    pub erased: Vec<RecordId>,
+    /// Devices revoked: (id, actor prefix, whether a wipe was ordered).
+    pub revoked: Vec<(i64, String, bool)>,
+    /// Users disabled.
+    pub disabled: Vec<String>,
+}
+
+impl Carried {
+    pub fn read(old: &dyn Storage) -> crate::storage::Result<Carried> {
+        Ok(Carried {
+            erased: old.erased_ids()?,
+            revoked: old
+                .devices()?
+                .into_iter()
+                .filter(|d| d.revoked)
+                .map(|d| (d.id, d.actor, d.wipe.ordered_at.is_some()))
+                .collect(),
+            disabled: old
+                .users()?
+                .into_iter()
+                .filter(|u| u.disabled)
+                .map(|u| u.name)
+                .collect(),
+        })
+    }
+}
+
+/// What [`after_restore`] did again in the restored store.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Reapplied {
+    pub erasures: usize,
+    pub revocations: usize,
+    pub disabled_users: usize,
 }
 
 /// Runs on the restored store, after it is in place and before any server serves it:
 /// erasures made after the backup was taken (which the backup still holds) are made
-/// again, so a restore never brings an erased client's record back. Returns how many
-/// records were erased now.
-pub fn after_restore(storage: &SqliteStorage, erased: &[RecordId]) -> anyhow::Result<usize> {
-    Ok(crate::erase::reapply(storage, erased, chrono::Utc::now())?)
+/// again, so a restore never brings an erased client's record back; devices revoked
+/// since are revoked again (with their wipe order), and users disabled since are
+/// disabled again, so a lost phone or a departed user does not come back to life.
+/// A device is the same one when its id and actor match (ids are never reused).
+pub fn after_restore(storage: &SqliteStorage, carried: &Carried) -> anyhow::Result<Reapplied> {
+    let now = chrono::Utc::now();
+    let mut done = Reapplied {
+        erasures: crate::erase::reapply(storage, &carried.erased, now)?,
+        ..Reapplied::default()
+    };
+    let live: std::collections::HashMap<i64, String> = storage
+        .devices()?
+        .into_iter()
+        .filter(|d| !d.revoked)
+        .map(|d| (d.id, d.actor))
+        .collect();
+    for (id, actor, wipe) in &carried.revoked {
+        if live.get(id) != Some(actor) {
+            continue;
+        }
+        if *wipe {
+            storage.order_wipe(*id, now)?;
+        } else {
+            storage.revoke_device(*id)?;
+        }
+        done.revocations += 1;
+    }
+    for name in &carried.disabled {
+        let enabled = storage.user(name)?.is_some_and(|u| !u.disabled);
+        if enabled && storage.set_user_disabled(name, true)? {
+            done.disabled_users += 1;
+        }
+    }
+    Ok(done)
 }

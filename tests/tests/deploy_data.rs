@@ -528,7 +528,7 @@ fn a_restore_never_brings_back_a_record_erased_after_the_backup() {
     served.stop();
 
     let report = backup::restore(&s, &key, &file).unwrap();
-    assert_eq!(report.erasures_reapplied, Some(1));
+    assert_eq!(report.reapplied.map(|r| r.erasures), Some(1));
     let served = Served::start(&s, addr);
     assert!(served.storage().record(erased).unwrap().is_none());
     assert_eq!(served.storage().traces(erased).unwrap(), Vec::<&str>::new());
@@ -543,4 +543,72 @@ fn a_restore_never_brings_back_a_record_erased_after_the_backup() {
     assert!(dev.has(kept));
     assert!(served.storage().record(erased).unwrap().is_none());
     assert_eq!(dev.store.unsynced().unwrap(), 0);
+}
+
+/// A phone revoked (with a wipe order) and a user disabled after the backup stay so
+/// through a restore: the backup still had them live, and a restore must not give a
+/// lost phone its access back.
+#[test]
+fn a_restore_never_brings_back_a_revoked_phone_or_a_disabled_user() {
+    let data = tempfile::tempdir().unwrap();
+    let s = settings(data.path());
+    init_store(&s, None).unwrap();
+    let key = load_key(&s, None).unwrap();
+    let mut served = Served::start(&s, "127.0.0.1:0".parse().unwrap());
+    let addr = served.addr;
+    let mut lost = device(&served, "drita", "prizren");
+    let mut gone = device(&served, "arben", "prizren");
+    lost.create(&[("full_name", text("A client"))]);
+    lost.sync().unwrap();
+    gone.sync().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("backup.db");
+    backup::backup(&s, &key, &file).unwrap();
+
+    let lost_id = lost.store.enrolment().unwrap().unwrap().device_id;
+    assert!(
+        served
+            .storage()
+            .order_wipe(lost_id, chrono::Utc::now())
+            .unwrap()
+    );
+    assert!(served.storage().set_user_disabled("arben", true).unwrap());
+    served.stop();
+
+    let report = backup::restore(&s, &key, &file).unwrap();
+    let again = report.reapplied.expect("the replaced database was read");
+    assert_eq!(
+        (again.revocations, again.disabled_users),
+        (1, 1),
+        "{again:?}"
+    );
+    let served = Served::start(&s, addr);
+    let devices = served.storage().devices().unwrap();
+    let d = devices.iter().find(|d| d.id == lost_id).unwrap();
+    assert!(d.revoked && d.wipe.ordered_at.is_some(), "{d:?}");
+    assert!(served.storage().user("arben").unwrap().unwrap().disabled);
+
+    // The lost phone is told to wipe at its next contact; the disabled user is refused.
+    let wiped = lost.sync().unwrap_err();
+    assert!(
+        matches!(
+            wiped,
+            intake_client::SyncError::Permanent {
+                kind: intake_client::sync::Permanent::Wiped,
+                ..
+            }
+        ),
+        "{wiped}"
+    );
+    let refused = gone.sync().unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            intake_client::SyncError::Permanent {
+                kind: intake_client::sync::Permanent::Revoked,
+                ..
+            }
+        ),
+        "{refused}"
+    );
 }

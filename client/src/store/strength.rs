@@ -70,7 +70,8 @@ pub fn check_new_passphrase(
     let why = entropy
         .feedback()
         .and_then(|f| f.warning())
-        .map(|w| format!(": {w}"))
+        // zxcvbn's warnings end with a full stop; the message goes on after it.
+        .map(|w| format!(": {}", w.to_string().trim_end_matches('.')))
         .unwrap_or_default();
     Err(WeakPassphrase::Guessable { score, why })
 }

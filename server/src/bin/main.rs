@@ -150,8 +150,19 @@ enum DeviceCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // The message and its causes, not a Debug dump (with RUST_BACKTRACE set, anyhow's
+    // would add a stack trace an administrator has no use for).
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("intake-server: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref(), cli.data.as_deref(), |k| {
         std::env::var(k).ok()
     })?;
@@ -191,14 +202,16 @@ fn main() -> anyhow::Result<()> {
                 if let Some(aside) = &report.replaced {
                     println!("the database it replaced is kept as {}", aside.display());
                 }
-                match report.erasures_reapplied {
-                    Some(0) => {}
-                    Some(n) => println!(
-                        "{n} record(s) erased after this backup was taken were erased again"
+                match report.reapplied {
+                    Some(r) => println!(
+                        "done again since the backup: {} record(s) erased, {} device(s) revoked, \
+                         {} user(s) disabled",
+                        r.erasures, r.revocations, r.disabled_users
                     ),
                     None => println!(
-                        "the database it replaced could not be read: erase again the records its \
-                         audit trail lists as erased (intake-server record erase)"
+                        "the database it replaced could not be read: erase, revoke and disable \
+                         again what was done since the backup (intake-server record erase, \
+                         device revoke, user disable)"
                     ),
                 }
                 println!(
@@ -280,14 +293,18 @@ fn serve(settings: Settings, env_key: Option<&str>) -> anyhow::Result<()> {
         "http"
     };
     let url = format!("{scheme}://{addr}");
+    let data_dir = settings.data_dir.clone();
+    let retention = settings.retention.clone();
+    // Built before anything is said: a refused transport (plain HTTP on a public
+    // address) must not be announced as listening first.
+    let app = Application::build(settings, storage.clone(), listener)?;
     println!(
         "Intake server listening on {url} (data in {})",
-        settings.data_dir.display()
+        data_dir.display()
     );
     println!("  dashboard: {url}/    health: {url}/health    API: {url}/openapi.json");
     // Retention runs once a day in the background when it is set.
-    intake_server::retention::spawn_daily(storage.clone(), settings.retention.clone());
-    let app = Application::build(settings, storage, listener)?;
+    intake_server::retention::spawn_daily(storage, retention);
     actix_web::rt::System::new().block_on(app.run())?;
     Ok(())
 }
