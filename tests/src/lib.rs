@@ -343,5 +343,19 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        wait_released(&self.storage);
+    }
+}
+
+/// Waits (at most 10 s) until `shared` is held only by the caller. The server's worker
+/// threads drop their handles on the store a moment after a stop returns, and the last
+/// one closes the SQLCipher connections. A test process that exits meanwhile can crash
+/// on its way out (SIGSEGV, seen once in CI after every test had passed): OpenSSL, which
+/// SQLCipher encrypts with, frees its state in an `atexit` handler while that thread is
+/// still using it. Waiting here makes the store close on the test's own thread.
+pub fn wait_released<T: ?Sized>(shared: &Arc<T>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Arc::strong_count(shared) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }

@@ -83,6 +83,9 @@ impl Served {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        if let Some(storage) = &self.storage {
+            intake_tests::wait_released(storage);
+        }
         self.storage = None;
         self.lock = None;
     }
