@@ -66,9 +66,13 @@ impl SignInLimiter {
         w
     }
 
-    /// `Err(seconds to wait)` when the account or the address has failed too often.
-    pub fn check(&self, account: &str, addr: IpAddr) -> Result<(), u64> {
-        let w = self.window();
+    /// Counts a sign-in attempt before the password is checked, or `Err(seconds to
+    /// wait)` when the account or the address has failed too often. Check and count are
+    /// one step under the lock, so concurrent guesses cannot all pass the check before
+    /// any of them is counted; a right password gives its slot back
+    /// ([`SignInLimiter::succeeded`]).
+    pub fn reserve(&self, account: &str, addr: IpAddr) -> Result<Attempt, u64> {
+        let mut w = self.window();
         let account = account.to_lowercase();
         let addr = crate::net::limit_key(addr);
         let over = w.accounts.get(&account).copied().unwrap_or(0) >= self.limits.per_account
@@ -77,14 +81,38 @@ impl SignInLimiter {
             let left = self.limits.window.saturating_sub(w.started.elapsed());
             return Err(left.as_secs().max(1));
         }
-        Ok(())
+        *w.accounts.entry(account.clone()).or_insert(0) += 1;
+        *w.addresses.entry(addr).or_insert(0) += 1;
+        Ok(Attempt {
+            account,
+            addr,
+            window: w.started,
+        })
     }
 
-    pub fn failed(&self, account: &str, addr: IpAddr) {
+    /// The attempt signed in: its slot is given back (in the window it was counted in).
+    pub fn succeeded(&self, attempt: Attempt) {
         let mut w = self.window();
-        *w.accounts.entry(account.to_lowercase()).or_insert(0) += 1;
-        *w.addresses.entry(crate::net::limit_key(addr)).or_insert(0) += 1;
+        if w.started != attempt.window {
+            return;
+        }
+        if let Some(n) = w.accounts.get_mut(&attempt.account) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = w.addresses.get_mut(&attempt.addr) {
+            *n = n.saturating_sub(1);
+        }
     }
+}
+
+/// A counted sign-in attempt (see [`SignInLimiter::reserve`]); dropped, it stays
+/// counted as a failure.
+#[derive(Debug)]
+#[must_use = "a right password gives the slot back with `succeeded`"]
+pub struct Attempt {
+    account: String,
+    addr: IpAddr,
+    window: Instant,
 }
 
 #[cfg(test)]
@@ -100,16 +128,58 @@ mod tests {
         });
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
-        l.failed("Vesa", a);
-        l.failed("vesa", b);
+        drop(l.reserve("Vesa", a).unwrap());
+        drop(l.reserve("vesa", b).unwrap());
         assert!(
-            l.check("vesa", "127.0.0.3".parse().unwrap()).is_err(),
+            l.reserve("vesa", "127.0.0.3".parse().unwrap()).is_err(),
             "per account"
         );
-        assert!(l.check("arta", b).is_ok());
-        l.failed("arta", a);
-        l.failed("drita", a);
-        assert!(l.check("lule", a).is_err(), "per address");
-        assert!(l.check("lule", b).is_ok());
+        let ok = l.reserve("arta", b).unwrap();
+        l.succeeded(ok);
+        drop(l.reserve("arta", a).unwrap());
+        drop(l.reserve("drita", a).unwrap());
+        assert!(l.reserve("lule", a).is_err(), "per address");
+        assert!(l.reserve("lule", b).is_ok());
+    }
+
+    #[test]
+    fn concurrent_wrong_passwords_are_checked_at_most_per_account_times() {
+        let l = SignInLimiter::new(SignInLimits {
+            window: Duration::from_secs(600),
+            per_account: 10,
+            per_address: 1000,
+        });
+        let checked = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for i in 0..32u8 {
+                let (l, checked) = (&l, &checked);
+                s.spawn(move || {
+                    let addr = IpAddr::from([10, 0, 0, i]);
+                    if let Ok(attempt) = l.reserve("vesa", addr) {
+                        // The password check would run here; it fails.
+                        checked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(5));
+                        drop(attempt);
+                    }
+                });
+            }
+        });
+        assert_eq!(checked.load(std::sync::atomic::Ordering::SeqCst), 10);
+    }
+
+    #[test]
+    fn a_right_password_gives_its_slot_back() {
+        let l = SignInLimiter::new(SignInLimits {
+            window: Duration::from_secs(600),
+            per_account: 1,
+            per_address: 1,
+        });
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..5 {
+            let attempt = l.reserve("vesa", a).unwrap();
+            l.succeeded(attempt);
+        }
+        drop(l.reserve("vesa", a).unwrap());
+        assert!(l.reserve("vesa", a).is_err());
     }
 }

@@ -117,9 +117,12 @@ pub async fn sign_in(
     }
     let name = form.username.trim().to_string();
     let addr = v.peer.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    if let Err(secs) = state.signin_limiter.check(&name, addr) {
-        return Err(WebError::TooMany(lang, secs));
-    }
+    // Counted before the password is checked (see `limiter.rs`); given back below
+    // when it is right.
+    let attempt = match state.signin_limiter.reserve(&name, addr) {
+        Ok(a) => a,
+        Err(secs) => return Err(WebError::TooMany(lang, secs)),
+    };
     let storage = state.storage.clone();
     let typed = form.password;
     let lookup = name.clone();
@@ -140,7 +143,7 @@ pub async fn sign_in(
     let user = match found {
         Some(u) if matches!(u.role, Role::Supervisor | Role::Admin) => u,
         _ => {
-            state.signin_limiter.failed(&name, addr);
+            drop(attempt);
             // The name typed is kept only when it is a user's: a password typed into
             // the name box must not land in the trail.
             let known = {
@@ -172,6 +175,7 @@ pub async fn sign_in(
             );
         }
     };
+    state.signin_limiter.succeeded(attempt);
     let (token, hash) = new_token().map_err(|e| WebError::internal(lang, e))?;
     let csrf_token = csrf::new_token().map_err(|e| WebError::internal(lang, e))?;
     let storage = state.storage.clone();
