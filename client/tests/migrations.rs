@@ -1,7 +1,9 @@
 //! The store's migrations, pinned: every shipped step keeps the SHA-256 it shipped
 //! with, and a store from every earlier schema version (committed fixtures under
 //! `tests/fixtures/`, SQLCipher-encrypted with a fixed test key, as every store is)
-//! opens with today's app with all its rows intact. `INTAKE_BLESS=1` rewrites the
+//! opens with today's app with all its rows intact; an app killed while it migrates
+//! (this test binary, run again as a child that opens the store) leaves a store at a
+//! step boundary whose schema is that version's. `INTAKE_BLESS=1` rewrites the
 //! fixtures (only needed when a step is appended: then add the new version's).
 
 use std::collections::BTreeSet;
@@ -245,4 +247,93 @@ fn a_store_of_every_earlier_version_opens_with_all_its_data() {
             "rows of schema {version} changed by the migration"
         );
     }
+}
+
+/// Set in the child the kill test starts: the store directory to open.
+const CHILD: &str = "INTAKE_MIGRATIONS_CHILD";
+
+#[test]
+fn an_app_killed_while_migrating_leaves_a_step_boundary() {
+    // In the child: open the store (which migrates it) and stop.
+    if let Some(dir) = std::env::var_os(CHILD) {
+        drop(Store::open(Path::new(&dir), &Key::from_bytes(KEY)).unwrap());
+        return;
+    }
+    // The oldest store: an upgrade runs every step.
+    let oldest = fixture(1);
+    let old = keyed(&oldest);
+    let before = rows(&old, &old);
+    let shapes: Vec<_> = (0..=SCHEMA_VERSION).map(shape_at).collect();
+    let child = |dir: &Path| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args([
+            "--exact",
+            "an_app_killed_while_migrating_leaves_a_step_boundary",
+            "--test-threads=1",
+        ])
+        .env(CHILD, dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        c
+    };
+    let copy = |root: &Path| {
+        let dir = root.join("store");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(&oldest, dir.join(DB_FILE)).unwrap();
+        dir
+    };
+
+    // How long an upgrade takes when it is not killed.
+    let root = tempfile::tempdir().unwrap();
+    let dir = copy(root.path());
+    let start = std::time::Instant::now();
+    assert!(child(&dir).status().unwrap().success());
+    let full = start.elapsed();
+    assert_eq!(user_version(&keyed(&dir.join(DB_FILE))), SCHEMA_VERSION);
+
+    // Kills spread over that time and a little past it, with a jitter.
+    const RUNS: u32 = 50;
+    let mut seen = BTreeSet::new();
+    let mut seed = 0x9e37_79b9_u64;
+    for run in 0..RUNS {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let jitter = std::time::Duration::from_micros((seed >> 33) % 500);
+        let delay = full.mul_f64(1.2 * f64::from(run) / f64::from(RUNS)) + jitter;
+        let root = tempfile::tempdir().unwrap();
+        let dir = copy(root.path());
+        let mut c = child(&dir).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = c.kill();
+        let _ = c.wait();
+
+        let conn = keyed(&dir.join(DB_FILE));
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok", "run {run}");
+        let version = user_version(&conn);
+        assert!(
+            (1..=SCHEMA_VERSION).contains(&version),
+            "run {run}: schema {version}"
+        );
+        assert_eq!(
+            shape(&conn),
+            shapes[version as usize],
+            "run {run}: the schema is not that of version {version}"
+        );
+        assert_eq!(rows(&conn, &old), before, "run {run}: rows lost");
+        drop(conn);
+        seen.insert(version);
+
+        // Today's app finishes the upgrade.
+        let store = Store::open(&dir, &Key::from_bytes(KEY)).unwrap();
+        assert_eq!(store.list(None).unwrap().len(), 2, "run {run}");
+    }
+    eprintln!("upgrade took {full:?}; versions left by kills: {seen:?}");
+    // The kills saw both ends: the old store, and the upgraded one.
+    assert!(
+        seen.contains(&1) && seen.contains(&SCHEMA_VERSION),
+        "{seen:?}"
+    );
 }
