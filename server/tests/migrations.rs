@@ -72,6 +72,17 @@ fn every_shipped_step_is_pinned_by_its_hash() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Held by every test here that opens databases in this process. Encrypting in place
+/// runs `sqlcipher_export` on a connection without a key; while another thread of the
+/// same process closes SQLCipher connections it intermittently fails ("no such
+/// function: sqlcipher_export", or "unable to open database" for the new file). A
+/// server encrypts once, at start, before any other connection: only tests meet it.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn key() -> DbKey {
     DbKey::from_bytes([0x5a; 32])
 }
@@ -234,6 +245,7 @@ fn is_plaintext(path: &Path) -> bool {
 
 #[test]
 fn a_database_of_every_earlier_version_opens_with_all_its_data() {
+    let _serial = serial();
     let fixtures = fixtures();
     assert_eq!(fixtures.len() as i64, CURRENT - 1);
     for (version, path) in fixtures {
@@ -321,6 +333,7 @@ fn data_dir(root: &Path, db: &Path) -> PathBuf {
 
 #[test]
 fn a_server_killed_while_migrating_leaves_a_step_boundary() {
+    let _serial = serial();
     // The oldest database: an upgrade runs every step and the encryption.
     let oldest = fixture(1);
     let old = Connection::open(&oldest).unwrap();
@@ -402,6 +415,7 @@ fn a_server_killed_while_migrating_leaves_a_step_boundary() {
 
 #[test]
 fn a_database_from_a_newer_server_is_refused() {
+    let _serial = serial();
     let root = tempfile::tempdir().unwrap();
     let db = root.path().join("intake-server.db");
     drop(SqliteStorage::create(&db, &key()).unwrap());
