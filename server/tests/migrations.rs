@@ -91,8 +91,12 @@ fn fixture(version: i64) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/db-v{version}.sqlite"))
 }
 
-/// A record made on device `actor`, its saved document, heads and changes.
-fn record(n: u8, actor: &[u8]) -> (RecordId, Vec<u8>, Vec<u8>, Vec<([u8; 32], Vec<u8>)>) {
+/// A record as the server stores it: id, saved document, heads, and its changes as
+/// (hash, bytes) for the log.
+type Made = (RecordId, Vec<u8>, Vec<u8>, Vec<([u8; 32], Vec<u8>)>);
+
+/// A record made on device `actor`.
+fn record(n: u8, actor: &[u8]) -> Made {
     let at = |s: i64| Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap();
     let mut who = actor.to_vec();
     who.extend([0, 0, 0, n]);
