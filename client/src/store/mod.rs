@@ -17,6 +17,7 @@ mod wipe;
 pub use key::Key;
 pub use lock::{Clock, system_clock};
 pub use schema::CURRENT as SCHEMA_VERSION;
+pub use schema::steps as migration_steps;
 pub use strength::WeakPassphrase;
 pub use sync_state::Enrolment;
 pub(crate) use sync_state::{Outgoing, PageCommit};

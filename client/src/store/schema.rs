@@ -77,6 +77,12 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
+/// Every step as shipped, in order (step `i + 1` is `steps()[i]`): the migration tests
+/// pin each by its SHA-256 and build stores of earlier versions with them.
+pub fn steps() -> &'static [&'static str] {
+    MIGRATIONS
+}
+
 /// Brings the database up to [`CURRENT`]. A database from a newer app is refused
 /// rather than written to.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

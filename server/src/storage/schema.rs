@@ -288,6 +288,20 @@ const MIGRATIONS: &[&str] = &[
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
+/// Every step as shipped, in order (step `i + 1` is `steps()[i]`): the migration tests
+/// pin each by its SHA-256, so an edited shipped step fails them.
+pub fn steps() -> &'static [&'static str] {
+    MIGRATIONS
+}
+
+/// The refusal of a database written by a newer server: an older server must not
+/// write to a schema it does not know.
+pub fn too_new(version: i64) -> String {
+    format!(
+        "this database was written by a newer intake-server (schema {version}; this one knows {CURRENT}): upgrade the server"
+    )
+}
+
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     migrate_to(conn, CURRENT)
 }

@@ -159,10 +159,7 @@ impl SqliteStorage {
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > schema::CURRENT {
-            return Err(StorageError::Backend(format!(
-                "the database has schema {version}, newer than this server's {}: update the server",
-                schema::CURRENT
-            )));
+            return Err(StorageError::Backend(schema::too_new(version)));
         }
         schema::migrate(&mut conn)?;
         let store_id = conn.query_row("SELECT store_id FROM store_identity", [], |r| r.get(0))?;
