@@ -50,7 +50,10 @@ fn every_committed_corpus_input_replays_cleanly() {
 #[test]
 fn every_crash_the_fuzzer_found_is_now_a_clean_error() {
     let (_, failed) = replay(&root().join("shared/tests/fixtures/fuzz"));
-    assert!(failed.is_empty(), "crash fixtures that panic again: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "crash fixtures that panic again: {failed:#?}"
+    );
 }
 
 #[test]
@@ -72,8 +75,8 @@ fn the_seed_corpus_is_made_of_real_data() {
         .iter()
         .flat_map(|kind| (1..=4).map(move |v| format!("sync-v{v}-{kind}.hex")))
         .map(|name| {
-            let hex = std::fs::read_to_string(root().join("shared/tests/fixtures").join(name))
-                .unwrap();
+            let hex =
+                std::fs::read_to_string(root().join("shared/tests/fixtures").join(name)).unwrap();
             (0..hex.trim().len())
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
@@ -83,12 +86,16 @@ fn the_seed_corpus_is_made_of_real_data() {
     let write = std::env::var_os("INTAKE_FUZZ_WRITE_SEEDS").is_some();
     let mut missing = Vec::new();
     for (target, data) in targets::seeds(&fixtures) {
-        let digest: String = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&data))
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let path = root().join("fuzz/corpus").join(target).join(format!("seed-{digest}"));
+        let digest: String =
+            sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&data))
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+        let path = root()
+            .join("fuzz/corpus")
+            .join(target)
+            .join(format!("seed-{digest}"));
         if write {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, &data).unwrap();
@@ -96,5 +103,8 @@ fn the_seed_corpus_is_made_of_real_data() {
             missing.push(path.display().to_string());
         }
     }
-    assert!(missing.is_empty(), "seeds not committed (INTAKE_FUZZ_WRITE_SEEDS=1 writes them): {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "seeds not committed (INTAKE_FUZZ_WRITE_SEEDS=1 writes them): {missing:#?}"
+    );
 }
