@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 /// inside `shared`'s `catch_unwind`s) unwind quietly to those; one that escapes `target`
 /// is reported with its message and aborts, which libFuzzer counts as a crash.
 /// (libfuzzer-sys's own panic hook aborts on every panic, caught or not.)
-pub fn fuzz(data: &[u8], target: fn(&[u8])) {
+pub fn fuzz(data: &[u8], target: Target) {
     use std::cell::RefCell;
     thread_local!(static LAST: RefCell<String> = const { RefCell::new(String::new()) });
     static QUIET: std::sync::Once = std::sync::Once::new();
@@ -47,8 +47,11 @@ pub fn fuzz(data: &[u8], target: fn(&[u8])) {
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const CHANGE: u8 = 1;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name, for the replay test and the seed writer.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("sync_request", sync_request),
     ("unpack", unpack),
     ("ingest", ingest),
@@ -294,15 +297,18 @@ pub fn ingest(data: &[u8]) {
         let _ = record.review_values_at("status", &[info.hash]);
         let _ = record.review_values_at("assigned_to", &[info.hash]);
     }
-    let doc = match new.as_slice() {
-        [only] if m & 2 == 0 => only.info.bytes.clone(),
-        _ => record.save_plain(),
+    let (doc, merged) = match new.as_slice() {
+        [only] if m & 2 == 0 => (only.info.bytes.clone(), false),
+        _ => (record.save_plain(), true),
     };
+    // As the server does: a merged document that does not load again is refused (the
+    // first crash of this target; in release builds Automerge 0.12 can merge hostile
+    // changes into operations out of order, which its own `debug_assert` would catch).
+    if merged && Record::load(&doc, FormRegistry::builtin()).is_err() {
+        return;
+    }
     let _ = (record.assigned_to(), record.status(), record.heads());
     let _ = (record.validate(), record.has_conflicts(), record.to_json());
-    // Not asserted yet: a merge whose saved document does not load again was found
-    // (issue 13 report, "open findings"); the server's fix is pending.
-    let _ = Record::load(&doc, FormRegistry::builtin());
 }
 
 /// The device applying a pull page, as `client/src/sync/http.rs` decodes it and
