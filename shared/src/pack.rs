@@ -240,7 +240,11 @@ pub fn pack(records: &[RecordChanges]) -> Packed {
         for change in &r.changes {
             let parsed = change_body(change).and_then(|body| {
                 let (dir_len, columns) = directory(body)?;
-                let data: usize = columns.iter().map(|(_, n)| n).sum();
+                // Checked: column lengths are read from the chunk and may add up past
+                // `usize::MAX`, which would wrap and pass (a fuzzer found it).
+                let data = columns
+                    .iter()
+                    .try_fold(0usize, |sum, (_, n)| sum.checked_add(*n))?;
                 (dir_len.checked_add(data)? <= body.len()).then_some((body, dir_len, columns))
             });
             // A change that does not check out exactly as written travels as it is.
