@@ -96,6 +96,22 @@ fn issue_code(storage: &dyn Storage, user: User, minutes: i64) -> Result<Enrolme
     })
 }
 
+/// Revokes device `id` (its next request is refused), ordering it, when `wipe`, to
+/// destroy its store at its next contact. The one way the CLI, the admin API, the
+/// dashboard and a restore revoke. False when there is no such device.
+pub fn revoke_device(
+    storage: &dyn Storage,
+    id: i64,
+    wipe: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    if wipe {
+        storage.order_wipe(id, now)
+    } else {
+        storage.revoke_device(id)
+    }
+}
+
 /// A one-time code with which a supervisor or admin sets her dashboard password.
 /// `Debug` never shows the code.
 #[derive(serde::Serialize)]

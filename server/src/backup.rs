@@ -229,11 +229,7 @@ pub fn after_restore(storage: &SqliteStorage, carried: &Carried) -> anyhow::Resu
         if live.get(id) != Some(actor) {
             continue;
         }
-        if *wipe {
-            storage.order_wipe(*id, now)?;
-        } else {
-            storage.revoke_device(*id)?;
-        }
+        crate::admin::revoke_device(storage, *id, *wipe, now)?;
         done.revocations += 1;
     }
     for name in &carried.disabled {

@@ -440,20 +440,19 @@ fn device(settings: &Settings, env_key: Option<&str>, cmd: DeviceCommand) -> any
             }
             Ok(())
         }
-        DeviceCommand::Revoke { id, wipe: false } => {
-            anyhow::ensure!(storage.revoke_device(id)?, "no device {id}");
-            println!("revoked device {id}: it is refused from its next request");
-            Ok(())
-        }
-        DeviceCommand::Revoke { id, wipe: true } => {
+        DeviceCommand::Revoke { id, wipe } => {
             anyhow::ensure!(
-                storage.order_wipe(id, chrono::Utc::now())?,
+                admin::revoke_device(storage.as_ref(), id, wipe, chrono::Utc::now())?,
                 "no device {id}"
             );
-            println!(
-                "revoked device {id} and ordered a wipe: at its next contact it destroys its store \
-                 and reports back (see `device list`)"
-            );
+            if wipe {
+                println!(
+                    "revoked device {id} and ordered a wipe: at its next contact it destroys its \
+                     store and reports back (see `device list`)"
+                );
+            } else {
+                println!("revoked device {id}: it is refused from its next request");
+            }
             Ok(())
         }
     }

@@ -240,23 +240,17 @@ pub async fn revoke_device(
         (_, Err(_)) => Err(ApiError::NotFound),
         (Ok(_), Ok(id)) => {
             let storage = state.storage.clone();
-            web::block(move || {
-                if wipe {
-                    storage.order_wipe(id, chrono::Utc::now())
-                } else {
-                    storage.revoke_device(id)
-                }
-            })
-            .await
-            .map_err(ApiError::from)
-            .and_then(|r| r.map_err(ApiError::from))
-            .and_then(|found| {
-                if found {
-                    Ok(id)
-                } else {
-                    Err(ApiError::NotFound)
-                }
-            })
+            web::block(move || admin::revoke_device(storage.as_ref(), id, wipe, chrono::Utc::now()))
+                .await
+                .map_err(ApiError::from)
+                .and_then(|r| r.map_err(ApiError::from))
+                .and_then(|found| {
+                    if found {
+                        Ok(id)
+                    } else {
+                        Err(ApiError::NotFound)
+                    }
+                })
         }
     };
     let act = if wipe {

@@ -373,22 +373,7 @@ pub async fn revoke_and_wipe(
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
-    who.admin()?;
-    who.check_csrf(&form.csrf)?;
-    let id = path.into_inner();
-    let storage = state.storage.clone();
-    if !web::block(move || storage.order_wipe(id, chrono::Utc::now())).await?? {
-        return Err(WebError::NotFound(who.lang));
-    }
-    audit::record(
-        &state,
-        &who,
-        action::WIPE_DEVICE,
-        format!("device={id}"),
-        Vec::new(),
-    )
-    .await?;
-    Ok(super::see_other("/admin/devices"))
+    revoke_device(who, state, path.into_inner(), &form, true).await
 }
 
 /// `POST /admin/devices/{id}/revoke`: the device's next request is refused.
@@ -398,21 +383,29 @@ pub async fn revoke(
     path: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
+    revoke_device(who, state, path.into_inner(), &form, false).await
+}
+
+async fn revoke_device(
+    who: Signed,
+    state: web::Data<AppState>,
+    id: i64,
+    form: &CsrfForm,
+    wipe: bool,
+) -> Result<HttpResponse, WebError> {
     who.admin()?;
     who.check_csrf(&form.csrf)?;
-    let id = path.into_inner();
     let storage = state.storage.clone();
-    if !web::block(move || storage.revoke_device(id)).await?? {
+    let now = chrono::Utc::now();
+    if !web::block(move || crate::admin::revoke_device(storage.as_ref(), id, wipe, now)).await?? {
         return Err(WebError::NotFound(who.lang));
     }
-    audit::record(
-        &state,
-        &who,
-        action::REVOKE_DEVICE,
-        format!("device={id}"),
-        Vec::new(),
-    )
-    .await?;
+    let act = if wipe {
+        action::WIPE_DEVICE
+    } else {
+        action::REVOKE_DEVICE
+    };
+    audit::record(&state, &who, act, format!("device={id}"), Vec::new()).await?;
     Ok(super::see_other("/admin/devices"))
 }
 
