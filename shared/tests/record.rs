@@ -484,7 +484,7 @@ fn review_values_at_heads_are_what_a_writer_saw() {
 
 /// Every change the record API makes passes the append-only check: the server must
 /// not refuse what an honest app does (crafted breaches are refused end to end, in
-/// `tests/tests/review_trust.rs`).
+/// `tests/tests/e2e/review_trust.rs`).
 #[test]
 fn what_the_record_api_writes_only_appends() {
     let followup = FormRegistry::builtin().get("followup", 1).unwrap();

@@ -4,6 +4,7 @@
 //! HTTP. Quiet unless `TEST_LOG` is set. The binary `intake-kill-writer` is a helper
 //! process for the crash test.
 
+pub mod alone;
 pub mod browser;
 pub mod craft;
 pub mod dashboard;

@@ -230,6 +230,8 @@ fn settle(proxy: &FaultProxy) -> ProxyStats {
 
 #[test]
 fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
+    // Measures or captures the whole process: by itself, not beside other tests.
+    intake_tests::alone!(a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing);
     let started = Instant::now();
     let seed = std::env::var("FAULT_SEED")
         .ok()

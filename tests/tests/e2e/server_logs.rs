@@ -89,12 +89,14 @@ fn canary_record(dev: &Enrolled, name: &str, n: u64) -> Record {
 }
 
 fn hostile_fixture() -> Vec<u8> {
-    let hex = include_str!("../../shared/tests/fixtures/automerge-0.12-load-panic.hex");
+    let hex = include_str!("../../../shared/tests/fixtures/automerge-0.12-load-panic.hex");
     hex::decode(hex.trim()).unwrap()
 }
 
 #[test]
 fn server_logs_hold_no_record_content_tokens_or_codes() {
+    // Measures or captures the whole process: by itself, not beside other tests.
+    intake_tests::alone!(server_logs_hold_no_record_content_tokens_or_codes);
     let captured = capture_everything();
     // reqwest is built without a crypto provider in this workspace; ring is ours.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -562,6 +562,8 @@ fn peak_memory() -> u64 {
 
 #[test]
 fn a_zstd_bomb_is_a_clear_error_with_bounded_memory() {
+    // Measures or captures the whole process: by itself, not beside other tests.
+    intake_tests::alone!(a_zstd_bomb_is_a_clear_error_with_bounded_memory);
     provider();
     let server = TestServer::start();
     // zstd frames decode one after another: 4,096 frames of a mebibyte of zeros are
