@@ -10,6 +10,7 @@ pub mod craft;
 pub mod dashboard;
 pub mod link;
 pub mod proxy;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -75,6 +76,9 @@ impl TestServer {
     }
 
     pub fn start_with(mut settings: Settings) -> TestServer {
+        // reqwest is built without a crypto provider in this workspace: the tests' HTTP
+        // client (and any other a test builds) needs one installed first.
+        intake_client::sync::ensure_crypto_provider();
         if std::env::var_os("TEST_LOG").is_some() {
             intake_server::telemetry::init("debug", false);
         }
@@ -96,7 +100,6 @@ impl TestServer {
             })
         });
         let handle = rx.recv().expect("server started");
-        intake_client::sync::ensure_crypto_provider();
         let http = reqwest::blocking::Client::builder()
             .no_proxy()
             .build()
@@ -265,6 +268,18 @@ impl TestServer {
     }
 }
 
+/// The cast of the randomized scenarios (a breaking link, server kills): two paralegals
+/// of team `prizren` and their supervisor, at [`SUPERVISOR`]; she sees and edits every
+/// record of the team.
+pub const CAST: [(&str, Role); 3] = [
+    ("drita", Role::Paralegal),
+    ("ajshe", Role::Paralegal),
+    ("merita", Role::Supervisor),
+];
+
+/// The supervisor's index in [`CAST`].
+pub const SUPERVISOR: usize = 2;
+
 /// A device: the real client library with its own encrypted store, enrolled with a
 /// [`TestServer`].
 pub struct TestDevice {
@@ -280,13 +295,28 @@ impl TestDevice {
         TestDevice::enroll_with_code(server, name, &code)
     }
 
+    /// Adds each `(name, role)` of `people` to `team` and enrols a device for each, in
+    /// that order: the cast of the randomized scenarios.
+    pub fn enroll_all(server: &TestServer, people: &[(&str, Role)], team: &str) -> Vec<TestDevice> {
+        people
+            .iter()
+            .map(|&(name, role)| TestDevice::enroll(server, name, role, Some(team)))
+            .collect()
+    }
+
     /// Enrols a new device with an existing code (e.g. a second device of a user).
     pub fn enroll_with_code(server: &TestServer, name: &str, code: &str) -> TestDevice {
+        TestDevice::enroll_at(&server.url, name, code)
+    }
+
+    /// Enrols a new device with the server at `url` (one that is not a [`TestServer`],
+    /// such as a server process a test kills).
+    pub fn enroll_at(url: &str, name: &str, code: &str) -> TestDevice {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store =
             intake_client::Store::open(dir.path(), &intake_client::Key::from_bytes([7; 32]))
                 .expect("store");
-        intake_client::enroll(&mut store, &server.url, code, name, None).expect("enrol");
+        intake_client::enroll(&mut store, url, code, name, None).expect("enrol");
         TestDevice {
             name: name.to_string(),
             store,

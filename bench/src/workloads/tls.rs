@@ -3,16 +3,16 @@
 //! loopback, as README asks). The proxy then counts TLS records, handshakes included;
 //! requests are counted by the client, since the proxy cannot read them.
 //!
-//! The certificates are made with the `openssl` command: a CA the devices trust (their
-//! `ca_file`) and a server certificate for 127.0.0.1, sent as a two-certificate chain
-//! like a public CA's leaf and intermediate. Both keys are RSA 2048, the most common
-//! choice for public certificates.
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
+//! The certificates are the tests' (`intake_tests::tls::Certs`): a CA the devices trust
+//! (their `ca_file`) and a server certificate for 127.0.0.1, sent as a two-certificate
+//! chain like a public CA's leaf and intermediate, with ECDSA P-256 keys (Let's Encrypt's
+//! default). Until session 6 they were RSA 2048 from the `openssl` command, whose larger
+//! certificates and signatures cost more bytes per handshake.
 
 use anyhow::Context;
 use serde_json::json;
+
+pub use intake_tests::tls::Certs;
 
 use crate::Ctx;
 use crate::data::{self, Template};
@@ -20,102 +20,6 @@ use crate::measure::{emit, report};
 use crate::rig::Rig;
 use crate::server::UserSpec;
 use crate::workloads::w1;
-
-/// A CA and a server certificate chain for 127.0.0.1.
-pub struct Certs {
-    _dir: tempfile::TempDir,
-    pub chain: PathBuf,
-    pub key: PathBuf,
-    pub ca: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .context("running openssl")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-impl Certs {
-    pub fn make() -> anyhow::Result<Certs> {
-        let dir = tempfile::Builder::new()
-            .prefix("intake-bench-tls")
-            .tempdir()?;
-        let d = dir.path();
-        std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n")?;
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=Intake Bench CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-        )?;
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-        )?;
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "30",
-                "-extfile",
-                "ext.cnf",
-                "-out",
-                "server.pem",
-            ],
-        )?;
-        let chain = [
-            std::fs::read(d.join("server.pem"))?,
-            std::fs::read(d.join("ca.pem"))?,
-        ];
-        std::fs::write(d.join("chain.pem"), chain.concat())?;
-        Ok(Certs {
-            chain: d.join("chain.pem"),
-            key: d.join("server.key"),
-            ca: d.join("ca.pem"),
-            _dir: dir,
-        })
-    }
-}
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let n = 1_000;

@@ -6,12 +6,9 @@
 
 use intake_server::storage::{AuditFilter, Role, Storage};
 use intake_shared::{ReviewStatus, Value};
+use intake_tests::craft::text;
 use intake_tests::dashboard::{Dashboard, PASSWORD, hidden};
 use intake_tests::{TestDevice, TestServer};
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
 
 /// A paralegal of team `prizren` with a submitted record per name.
 fn field_work(server: &TestServer, names: &[&str]) -> (TestDevice, Vec<intake_shared::RecordId>) {
@@ -21,7 +18,7 @@ fn field_work(server: &TestServer, names: &[&str]) -> (TestDevice, Vec<intake_sh
         .enumerate()
         .map(|(i, name)| {
             let id = drita.create(&[
-                ("full_name", text(name)),
+                ("full_name", text(*name)),
                 ("consent_intake", Value::Bool(true)),
                 (
                     "municipality",

@@ -12,12 +12,9 @@ use std::time::Instant;
 use intake_server::storage::Role;
 use intake_shared::{ReviewStatus, Value};
 use intake_tests::browser::Browser;
+use intake_tests::craft::text;
 use intake_tests::dashboard::PASSWORD;
 use intake_tests::{TestDevice, TestServer};
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
 
 /// Where screenshots go: `INTAKE_SCREENSHOTS` when set (to refresh the committed ones),
 /// else the browser's own temporary directory.

@@ -16,12 +16,9 @@ use intake_server::storage::key::DbKey;
 use intake_server::storage::sqlite::{SqliteStorage, cipher};
 use intake_server::storage::{Role, Scope, Storage, schema};
 use intake_server::{Application, Settings, admin, init_store, load_key, open_store};
-use intake_shared::{RecordId, Value};
+use intake_shared::RecordId;
 use intake_tests::TestDevice;
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
+use intake_tests::craft::text;
 
 fn settings(dir: &Path) -> Settings {
     Settings {
@@ -274,7 +271,7 @@ fn backups_are_encrypted_consistent_while_syncing_and_never_overwrite() {
     let writer = std::thread::spawn(move || {
         let mut n = 0;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-            busy.create(&[("full_name", text(&format!("Case {n}")))]);
+            busy.create(&[("full_name", text(format!("Case {n}")))]);
             busy.sync().unwrap();
             n += 1;
         }
@@ -417,7 +414,7 @@ fn after_a_restore_devices_push_again_and_nothing_is_lost() {
     // Before the backup: two records each, one edited.
     for (d, dev) in devices.iter_mut().enumerate() {
         for i in 0..2 {
-            ids[d].push(dev.create(&[("full_name", text(&format!("{} before {i}", dev.name)))]));
+            ids[d].push(dev.create(&[("full_name", text(format!("{} before {i}", dev.name)))]));
         }
         dev.edit(ids[d][0], |e| e.add_comment("edited before the backup"));
         dev.sync().unwrap();
@@ -429,7 +426,7 @@ fn after_a_restore_devices_push_again_and_nothing_is_lost() {
 
     // After it: a new record each, and edits of records the backup already has.
     for (d, dev) in devices.iter_mut().enumerate() {
-        ids[d].push(dev.create(&[("full_name", text(&format!("{} after", dev.name)))]));
+        ids[d].push(dev.create(&[("full_name", text(format!("{} after", dev.name)))]));
         dev.edit(ids[d][0], |e| e.add_comment("edited after the backup"));
         dev.edit(ids[d][1], |e| e.set("urgency", text("high")));
         dev.sync().unwrap();

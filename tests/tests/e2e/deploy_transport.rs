@@ -21,15 +21,10 @@ use intake_tests::dashboard::{PASSWORD, hidden};
 use intake_tests::{TestDevice, TestServer};
 use serde_json::json;
 
-fn provider() {
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A client whose connections come from `from` (any address of 127.0.0.0/8 is this
 /// machine on Linux), so the server sees distinct peers without a network.
 fn client_from(from: &str) -> reqwest::blocking::Client {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     reqwest::blocking::Client::builder()
         .no_proxy()
         .local_address(from.parse::<IpAddr>().unwrap())
@@ -124,7 +119,7 @@ fn plain_http_off_loopback_is_refused_unless_behind_a_trusted_proxy() {
 
 #[test]
 fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start_with(behind_proxy(AdminApi::On));
     let proxy = client_from("127.0.0.1");
     let stranger = client_from("127.0.0.2");
@@ -174,7 +169,7 @@ fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
 
 #[test]
 fn every_answer_says_nosniff_api_answers_no_store_and_https_hsts() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let plain = TestServer::start();
     let http = client_from("127.0.0.1");
     let get =
@@ -257,7 +252,7 @@ fn every_answer_says_nosniff_api_answers_no_store_and_https_hsts() {
 
 #[test]
 fn the_admin_api_is_off_by_default() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start();
     let admin = server.enroll(&server.admin_code, [0xad; 16]);
     let (status, unknown) = server.get("/v1/nothing-here", Some(&admin.token));
@@ -281,7 +276,7 @@ fn the_admin_api_is_off_by_default() {
 
 #[test]
 fn every_admin_api_call_allowed_or_refused_is_in_the_audit_trail() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start_with_admin_api();
     let admin = server.enroll(&server.admin_code, [0xad; 16]);
     let besa = server.user_device("besa", Role::Paralegal, None);
@@ -334,7 +329,7 @@ fn every_admin_api_call_allowed_or_refused_is_in_the_audit_trail() {
 
 #[test]
 fn a_loopback_admin_api_asks_the_client_address_not_the_proxys() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start_with(behind_proxy(AdminApi::Loopback));
     let admin = server.enroll(&server.admin_code, [0xad; 16]);
     let http = client_from("127.0.0.1");
@@ -359,7 +354,7 @@ fn a_loopback_admin_api_asks_the_client_address_not_the_proxys() {
 
 #[test]
 fn an_attacker_cannot_block_enrolment_for_everyone() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start();
     // Ten addresses, ten wrong codes each: on a limit of 100 overall, that was
     // everyone's enrolment blocked for ten minutes.
@@ -381,7 +376,7 @@ fn an_attacker_cannot_block_enrolment_for_everyone() {
 
 #[test]
 fn concurrent_wrong_guesses_reach_the_store_at_most_per_address_times() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = Arc::new(TestServer::start());
     let http = client_from("127.0.0.30");
     let n = 40;
@@ -480,7 +475,7 @@ fn transport_error(e: SyncError) -> String {
 
 #[test]
 fn plain_http_to_another_machine_is_refused_at_enrolment_and_at_every_sync() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start();
     let code = server.add_user("arta", Role::Paralegal, None);
     let dir = tempfile::tempdir().unwrap();
@@ -512,7 +507,7 @@ fn plain_http_to_another_machine_is_refused_at_enrolment_and_at_every_sync() {
 
 #[test]
 fn redirects_are_not_followed_and_neither_token_nor_code_leaves() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start();
     let elsewhere = fake(|s| {
         let _ = s.write_all(
@@ -564,7 +559,7 @@ fn peak_memory() -> u64 {
 fn a_zstd_bomb_is_a_clear_error_with_bounded_memory() {
     // Measures or captures the whole process: by itself, not beside other tests.
     intake_tests::alone!(a_zstd_bomb_is_a_clear_error_with_bounded_memory);
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start();
     // zstd frames decode one after another: 4,096 frames of a mebibyte of zeros are
     // 4 GiB once decompressed, from a few hundred kilobytes.
@@ -598,7 +593,7 @@ fn a_zstd_bomb_is_a_clear_error_with_bounded_memory() {
 
 #[test]
 fn an_endless_answer_is_a_clear_error() {
-    provider();
+    intake_client::sync::ensure_crypto_provider();
     let server = TestServer::start();
     // No length: the body ends when the connection does, here after 48 MiB (a bound
     // for this test only; without a cap the client would read until its timeout).

@@ -11,15 +11,12 @@ use intake_server::retention::{self, Retention};
 use intake_server::storage::{AuditFilter, Role, Storage};
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest};
 use intake_shared::{RecordId, ReviewStatus, Value};
+use intake_tests::craft::text;
 use intake_tests::dashboard::Dashboard;
 use intake_tests::{TestDevice, TestServer};
 
 /// What the client told her paralegal: it must be nowhere once the record is erased.
 const STORY: &str = "Zebra-okapi 7731: the teacher sent him to the back row again";
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
 
 /// A submitted intake of `name`, whose narrative is `STORY` then the name.
 fn intake(device: &mut TestDevice, name: &str) -> RecordId {
@@ -30,7 +27,7 @@ fn intake(device: &mut TestDevice, name: &str) -> RecordId {
         ("issue_type", text("school_segregation")),
         ("birth_year", Value::Int(1990)),
         ("phone", text("+383 44 123 456")),
-        ("narrative", text(&format!("{STORY} ({name})"))),
+        ("narrative", text(format!("{STORY} ({name})"))),
     ]);
     device.edit(id, |e| e.set_status(ReviewStatus::Submitted, None));
     id

@@ -11,10 +11,11 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use intake_server::storage::{Role, Scope, Storage};
+use intake_server::storage::{Scope, Storage};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
+use intake_tests::craft::text;
 use intake_tests::proxy::{FaultConfig, FaultProxy, ProxyStats};
-use intake_tests::{TestDevice, TestServer};
+use intake_tests::{CAST, SUPERVISOR, TestDevice, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -22,9 +23,6 @@ const SESSIONS: usize = 100;
 const FAULT_RATE: f64 = 0.3;
 /// The run's seed; `FAULT_SEED=<u64>` replays or explores another run.
 const SEED: u64 = 0x1a7a_2024_0b5e_55ed;
-const NAMES: [&str; 3] = ["drita", "ajshe", "merita"];
-/// `merita` supervises team prizren: she sees and edits every record of the team.
-const SUPERVISOR: usize = 2;
 const URGENCY: [&str; 4] = ["low", "medium", "high", "critical"];
 /// Connections through the proxy that may stay open after the syncs: the client keeps
 /// one HTTP client per server URL for the life of the process (shared by the three
@@ -71,10 +69,6 @@ impl Ledger {
             vec![creator, SUPERVISOR]
         }
     }
-}
-
-fn text(s: impl Into<String>) -> Value {
-    Value::Text(s.into())
 }
 
 /// One local edit by `d`, acknowledged (or the test fails) and written to the ledger.
@@ -246,20 +240,10 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
             seed,
         },
     );
-    let mut devices: Vec<TestDevice> = NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let role = if i == SUPERVISOR {
-                Role::Supervisor
-            } else {
-                Role::Paralegal
-            };
-            let mut d = TestDevice::enroll(&server, name, role, Some("prizren"));
-            d.point_at(&proxy.url());
-            d
-        })
-        .collect();
+    let mut devices = TestDevice::enroll_all(&server, &CAST, "prizren");
+    for d in &mut devices {
+        d.point_at(&proxy.url());
+    }
     let threads_before = thread_count();
     let fds_before = fd_count();
 
@@ -271,7 +255,7 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
     for session in 0..SESSIONS {
         let d = rng.random_range(0..devices.len());
         for k in 0..rng.random_range(1..=4) {
-            let tag = format!("{session}.{k} by {}", NAMES[d]);
+            let tag = format!("{session}.{k} by {}", CAST[d].0);
             edit(&mut rng, &mut ledger, &mut devices, d, &tag);
         }
         match sync_in_small_steps(&mut devices[d]) {
@@ -283,7 +267,7 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
                 assert!(
                     e.is_retryable(),
                     "session {session}: {} got a permanent error over a flaky link: {e:?}",
-                    NAMES[d]
+                    CAST[d].0
                 );
                 failed += 1;
             }
@@ -330,7 +314,7 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
         let Some(stored) = server.storage.record(*id).unwrap() else {
             findings.lost.push(format!(
                 "server: record {id} by {} missing",
-                NAMES[e.creator]
+                CAST[e.creator].0
             ));
             continue;
         };
@@ -347,20 +331,20 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
             if !dev.has(*id) {
                 findings
                     .lost
-                    .push(format!("{}: record {id} missing", NAMES[h]));
+                    .push(format!("{}: record {id} missing", CAST[h].0));
                 continue;
             }
             let mut copy = dev.record(*id);
-            check_copy(NAMES[h], *id, &mut copy, e, &mut findings);
+            check_copy(CAST[h].0, *id, &mut copy, e, &mut findings);
             if copy.heads() != heads {
-                diverged.push(format!("{}: record {id} has other heads", NAMES[h]));
+                diverged.push(format!("{}: record {id} has other heads", CAST[h].0));
             }
         }
         for (i, dev) in devices.iter().enumerate() {
             assert!(
                 ledger.holders(*id).contains(&i) || !dev.has(*id),
                 "{} holds {id}, a record she may not see",
-                NAMES[i]
+                CAST[i].0
             );
         }
     }
@@ -372,9 +356,10 @@ fn a_hundred_syncs_over_a_breaking_link_lose_and_duplicate_nothing() {
             .filter(|id| ledger.holders(**id).contains(&i))
             .count();
         if held > may {
-            findings
-                .duplicated
-                .push(format!("{} holds {held} records, expected {may}", NAMES[i]));
+            findings.duplicated.push(format!(
+                "{} holds {held} records, expected {may}",
+                CAST[i].0
+            ));
         }
     }
 

@@ -7,17 +7,12 @@ use intake_shared::Value;
 use intake_tests::{TestDevice, TestServer};
 use serde_json::json;
 
-fn start() -> TestServer {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    TestServer::start()
-}
-
 /// A revoked phone's actor id cannot be enrolled for another user: the changes it
 /// signed would become that user's. The same user may bring it back (a phone revoked by
 /// mistake), and the refused code stays usable for a phone with a fresh store.
 #[test]
 fn an_actor_stays_bound_to_its_first_user() {
-    let server = start();
+    let server = TestServer::start();
     let actor = [0x42; 16];
     let drita = server.enroll(
         &server.add_user("drita", Role::Paralegal, Some("prizren")),
@@ -60,7 +55,7 @@ fn an_actor_stays_bound_to_its_first_user() {
 /// new one is used (an answer lost on a 2G link locks nobody out), then never again.
 #[test]
 fn a_rotated_token_replaces_the_old_one_once_it_is_used() {
-    let server = start();
+    let server = TestServer::start();
     let dev = server.user_device("drita", Role::Paralegal, Some("prizren"));
     let rotate = |token: &str| {
         let (status, body) = server.post("/v1/token", Some(token), &json!({}));
@@ -93,7 +88,7 @@ fn a_rotated_token_replaces_the_old_one_once_it_is_used() {
 /// lost on the way.
 #[test]
 fn a_device_rotates_its_token_and_keeps_syncing() {
-    let server = start();
+    let server = TestServer::start();
     let mut dev = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
     let id = dev.create(&[("full_name", Value::Text("Drita Krasniqi".into()))]);
     let old = dev.store.enrolment().unwrap().unwrap().token;

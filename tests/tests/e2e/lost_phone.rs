@@ -17,17 +17,13 @@ use intake_client::sync::{Permanent, SyncError};
 use intake_client::{Key, Store};
 use intake_server::Settings;
 use intake_server::storage::{Role, Storage};
-use intake_shared::Value;
+use intake_tests::craft::text;
 use intake_tests::dashboard::Dashboard;
 use intake_tests::{TestDevice, TestServer};
 use intake_web::i18n::Msg;
 
 /// A name that must not survive a wipe anywhere on disk.
 const CANARY: &str = "Canary Krasniqi-Wipe";
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
 
 fn device_status(server: &TestServer, id: i64) -> intake_server::storage::Device {
     server

@@ -7,15 +7,11 @@
 use intake_client::{Key, Store, SyncOptions};
 use intake_server::Settings;
 use intake_server::storage::{Role, Storage};
-use intake_shared::Value;
 use intake_shared::protocol::{ItemKind, Outcome, Piece, Rejection, pieces as wire_pieces};
+use intake_tests::craft::text;
 use intake_tests::craft::{self, push_of, wire};
 use intake_tests::proxy::{Fault, FaultConfig, FaultProxy};
 use intake_tests::{TestDevice, TestServer};
-
-fn text(s: impl Into<String>) -> Value {
-    Value::Text(s.into())
-}
 
 /// Pieces of at most `bytes` each way.
 fn small(bytes: u32) -> SyncOptions {

@@ -7,11 +7,8 @@
 use intake_client::store::COMPACT_AFTER;
 use intake_server::storage::{Role, Storage};
 use intake_shared::{RecordId, Value};
+use intake_tests::craft::text;
 use intake_tests::{TestDevice, TestServer};
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
 
 /// The heads the server stores for a record.
 fn server_heads(server: &TestServer, id: RecordId) -> Vec<u8> {

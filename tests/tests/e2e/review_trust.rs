@@ -10,100 +10,16 @@
 //! Automerge directly; the rest are made with the record API or by real devices.
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 use chrono::Utc;
 use intake_server::storage::{Role, Storage};
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
-use intake_shared::record::{Identity, inspect_changes};
-use intake_shared::{Edit, FormRegistry, Record, RecordError, RecordId, ReviewStatus, Value};
-use intake_tests::craft::{identity, push_of, request, wire};
+use intake_shared::record::Identity;
+use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
+use intake_tests::craft::{
+    edit_of, identity, load, new_record, push, push_of, raw_change, record_id, text, wire,
+};
 use intake_tests::{Enrolled, TestDevice, TestServer};
-
-fn start() -> TestServer {
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    TestServer::start()
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
-
-fn record_id(n: u64) -> RecordId {
-    RecordId::new_v7(1_790_000_000_000 + n, [(n % 251) as u8; 10])
-}
-
-/// A complete new record (name and consent answered) as `who` creates it: the creating
-/// change, then one with the answers.
-fn new_record(who: &Identity, n: u64) -> Record {
-    let form = FormRegistry::builtin().get("intake", 1).unwrap();
-    let mut r = Record::create(record_id(n), form, who, Utc::now());
-    r.edit(Utc::now(), |e| {
-        e.set("full_name", text(&format!("Person {n}")))?;
-        e.set("consent_intake", Value::Bool(true))
-    })
-    .unwrap();
-    r
-}
-
-/// A cursor past the end of the log: a pull at it returns only what is asked by id.
-const PAST_THE_END: u64 = 1 << 40;
-
-/// Pushes one record's changes and returns its outcome (the reply must be a 200).
-fn push(server: &TestServer, token: &str, changes: RecordChanges) -> Outcome {
-    let reply = server.sync(Some(token), &request(PAST_THE_END, vec![changes], vec![]));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.response.unwrap().results.remove(0).outcome
-}
-
-/// The changes one edit of (a copy of) `r` by `who` makes.
-fn edit_of(
-    r: &Record,
-    who: &Identity,
-    edit: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
-) -> RecordChanges {
-    let mut copy = r.clone();
-    copy.set_identity(who);
-    let before = copy.heads();
-    copy.edit(Utc::now(), edit).unwrap();
-    push_of(&mut copy, &before)
-}
-
-/// A change made with Automerge directly on a copy of `r` (what a tampered app could
-/// send): `f` edits the document as `who`, with `who`'s author name as the message.
-fn raw_change(
-    r: &Record,
-    who: &Identity,
-    f: impl FnOnce(&mut AutoCommit) -> Result<(), automerge::AutomergeError>,
-) -> RecordChanges {
-    let mut copy = r.clone();
-    let mut doc = AutoCommit::load(&copy.save())
-        .unwrap()
-        .with_actor(ActorId::from(who.actor.as_slice()));
-    let heads = doc.get_heads();
-    f(&mut doc).unwrap();
-    let mut options =
-        automerge::transaction::CommitOptions::default().with_time(Utc::now().timestamp_millis());
-    if let Some(author) = &who.author {
-        options = options.with_message(author.clone());
-    }
-    doc.commit_with(options);
-    let changes: Vec<Vec<u8>> = inspect_changes(&doc.save_after(&heads))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.bytes)
-        .collect();
-    assert_eq!(changes.len(), 1, "the edit makes one change");
-    RecordChanges {
-        record: wire(r.id()),
-        changes,
-    }
-}
 
 /// The object at `key` of the root (a list or map the record was created with).
 fn root_obj(doc: &AutoCommit, key: &str) -> ObjId {
@@ -114,15 +30,6 @@ fn root_obj(doc: &AutoCommit, key: &str) -> ObjId {
 fn entry(doc: &AutoCommit, list: &str, i: usize) -> ObjId {
     let list = root_obj(doc, list);
     doc.get(&list, i).unwrap().expect("present").1
-}
-
-/// The record as the server holds it, fetched whole by `token`'s device.
-fn load(server: &TestServer, token: &str, id: RecordId) -> Record {
-    let resp = server
-        .sync(Some(token), &request(PAST_THE_END, vec![], vec![wire(id)]))
-        .response
-        .unwrap();
-    Record::load(&resp.docs[0].doc, FormRegistry::builtin()).unwrap()
 }
 
 fn refused(reason: Rejection, message: &str) -> Outcome {
@@ -169,7 +76,7 @@ fn judge_all(
 
 #[test]
 fn a_change_signed_with_another_users_name_is_refused() {
-    let server = start();
+    let server = TestServer::start();
     let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
     let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
     let mut r = new_record(&identity(&drita, "drita", 1), 1);
@@ -266,7 +173,7 @@ fn a_change_signed_with_another_users_name_is_refused() {
 
 #[test]
 fn comments_and_actions_only_grow() {
-    let server = start();
+    let server = TestServer::start();
     let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
     let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
     let me = identity(&drita, "drita", 1);
@@ -446,7 +353,7 @@ fn comments_and_actions_only_grow() {
 
 #[test]
 fn the_status_moves_only_as_the_role_allows_from_what_the_writer_saw() {
-    let server = start();
+    let server = TestServer::start();
     let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
     let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
     let valbona = server.user_device("valbona", Role::Supervisor, Some("prizren"));
@@ -650,7 +557,7 @@ fn the_status_moves_only_as_the_role_allows_from_what_the_writer_saw() {
 
 #[test]
 fn two_supervisors_deciding_one_case_offline_make_a_visible_conflict() {
-    let server = start();
+    let server = TestServer::start();
     let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
     let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
     let mut valbona = TestDevice::enroll(&server, "valbona", Role::Supervisor, Some("prizren"));
@@ -766,7 +673,7 @@ fn two_supervisors_deciding_one_case_offline_make_a_visible_conflict() {
 
 #[test]
 fn an_assignee_must_be_an_enabled_user_of_the_records_team() {
-    let server = start();
+    let server = TestServer::start();
     let drita = server.user_device("drita", Role::Paralegal, Some("prizren"));
     let merita = server.user_device("merita", Role::Supervisor, Some("prizren"));
     server.add_user("ajshe", Role::Paralegal, Some("prizren"));

@@ -11,59 +11,17 @@ use chrono::Utc;
 use intake_server::admin;
 use intake_server::storage::{Role, Storage};
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
-use intake_shared::record::{Identity, inspect_changes};
+use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
-use intake_tests::craft::{push_of, request, wire};
+use intake_tests::craft::{
+    PAST_THE_END, identity, load, new_record, push, push_of, raw_change, record_id, request, wire,
+};
 use intake_tests::{Enrolled, TestServer};
 use serde_json::json;
 
 fn start() -> TestServer {
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     // The table covers the admin API too.
     TestServer::start_with_admin_api()
-}
-
-/// An identity of `dev` whose session part is `session`: every test edit gets its own
-/// session so two edits made from copies of one record never reuse a sequence number.
-fn identity(dev: &Enrolled, name: &str, session: u32) -> Identity {
-    let mut actor = dev.actor.to_vec();
-    actor.extend(session.to_be_bytes());
-    Identity {
-        actor,
-        author: Some(name.into()),
-    }
-}
-
-fn record_id(n: u64) -> RecordId {
-    RecordId::new_v7(1_790_000_000_000 + n, [(n % 251) as u8; 10])
-}
-
-/// A complete new record (full name and consent answered), as `who` creates it.
-fn new_record(who: &Identity, n: u64) -> Record {
-    let form = FormRegistry::builtin().get("intake", 1).unwrap();
-    let mut r = Record::create(record_id(n), form, who, Utc::now());
-    r.edit(Utc::now(), |e| {
-        e.set("full_name", Value::Text(format!("Person {n}")))?;
-        e.set("consent_intake", Value::Bool(true))
-    })
-    .unwrap();
-    r
-}
-
-/// A cursor past the end of the log: a pull at it returns only what is asked by id.
-const PAST_THE_END: u64 = 1 << 40;
-
-/// Pushes one record's changes and returns its outcome (the reply must be a 200).
-fn push(server: &TestServer, token: &str, changes: RecordChanges) -> Outcome {
-    let reply = server.sync(Some(token), &request(PAST_THE_END, vec![changes], vec![]));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.response.unwrap().results.remove(0).outcome
 }
 
 /// An edit of (a copy of) `r` by `who`, pushed by `token`.
@@ -681,33 +639,6 @@ fn revoking_a_device_or_disabling_a_user_takes_effect_on_the_next_request() {
 // ---------------------------------------------------------------------------------
 // Protected fields and foreign actors.
 
-/// A change made directly with Automerge (what a tampered app could send): `f` edits a
-/// copy of `r` as `who`.
-fn raw_change(
-    r: &Record,
-    who: &Identity,
-    f: impl FnOnce(&mut automerge::AutoCommit) -> Result<(), automerge::AutomergeError>,
-) -> RecordChanges {
-    use automerge::{ActorId, AutoCommit};
-    let mut copy = r.clone();
-    let mut doc = AutoCommit::load(&copy.save())
-        .unwrap()
-        .with_actor(ActorId::from(who.actor.as_slice()));
-    let heads = doc.get_heads();
-    f(&mut doc).unwrap();
-    doc.commit();
-    let changes = inspect_changes(&doc.save_after(&heads))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.bytes)
-        .collect::<Vec<_>>();
-    assert_eq!(changes.len(), 1, "the edit makes one change");
-    RecordChanges {
-        record: wire(r.id()),
-        changes,
-    }
-}
-
 #[test]
 fn protected_fields_and_foreign_actors_are_refused_and_change_nothing() {
     use automerge::transaction::Transactable;
@@ -1033,15 +964,6 @@ fn protected_fields_and_foreign_actors_are_refused_and_change_nothing() {
     let (_, json) = server.get(&format!("/v1/records/{}", r.id()), Some(&sup.token));
     assert_eq!(json["status"], "closed");
     assert_eq!(json["assigned_to"], "blerta");
-}
-
-/// The record as the server holds it, fetched whole by `token`'s device.
-fn load(server: &TestServer, token: &str, id: RecordId) -> Record {
-    let resp = server
-        .sync(Some(token), &request(PAST_THE_END, vec![], vec![wire(id)]))
-        .response
-        .unwrap();
-    Record::load(&resp.docs[0].doc, FormRegistry::builtin()).unwrap()
 }
 
 // ---------------------------------------------------------------------------------

@@ -30,13 +30,12 @@ use intake_shared::protocol::{
 };
 use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, Value};
+use intake_tests::craft::random_text;
 use intake_tests::{Enrolled, TestServer, craft};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 fn start(limits: Limits) -> TestServer {
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     TestServer::start_with(Settings {
         limits,
         ..Default::default()
@@ -178,13 +177,6 @@ fn record(who: &Identity, n: u64, narrative: &str) -> Record {
         },
     )
     .unwrap()
-}
-
-/// `n` letters that compress poorly, so that bodies are about as large as the text.
-fn random_text(rng: &mut StdRng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from(rng.random_range(b'a'..=b'z')))
-        .collect()
 }
 
 fn stored(server: &TestServer, r: &Record) -> bool {

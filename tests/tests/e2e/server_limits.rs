@@ -13,13 +13,13 @@
 use chrono::Utc;
 use intake_server::storage::{Role, Storage};
 use intake_server::{Limits, Settings};
+use intake_shared::Value;
 use intake_shared::protocol::{
     Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest, VERSION_HEADER,
 };
-use intake_shared::record::Identity;
-use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::craft::push_of;
-use intake_tests::{Enrolled, SyncReply, TestServer};
+use intake_tests::craft::{identity, new_record, random_text};
+use intake_tests::{SyncReply, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -36,38 +36,12 @@ const LIMITS: Limits = Limits {
 };
 
 fn start(limits: Limits) -> TestServer {
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     TestServer::start_with(Settings {
         limits,
         // Bad input to the admin API is among the cases.
         admin_api: intake_server::config::AdminApi::On,
         ..Default::default()
     })
-}
-
-fn identity(dev: &Enrolled, name: &str, session: u8) -> Identity {
-    let mut actor = dev.actor.to_vec();
-    actor.push(session);
-    Identity {
-        actor,
-        author: Some(name.into()),
-    }
-}
-
-fn new_record(who: &Identity, n: u64) -> Record {
-    let form = FormRegistry::builtin().get("intake", 1).unwrap();
-    let mut r = Record::create(
-        RecordId::new_v7(1_790_000_000_000 + n, [n as u8; 10]),
-        form,
-        who,
-        Utc::now(),
-    );
-    r.edit(Utc::now(), |e| {
-        e.set("full_name", Value::Text(format!("Person {n}")))
-    })
-    .unwrap();
-    r
 }
 
 fn request(push: Vec<RecordChanges>) -> SyncRequest {
@@ -79,13 +53,6 @@ fn request(push: Vec<RecordChanges>) -> SyncRequest {
         want_docs: vec![],
         ..SyncRequest::default()
     }
-}
-
-/// `n` letters that compress poorly, so documents grow by about what is typed.
-fn random_text(rng: &mut StdRng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
-        .collect()
 }
 
 /// Every row of every table of the server's database, in primary-key order, as bytes:

@@ -98,8 +98,6 @@ fn server_logs_hold_no_record_content_tokens_or_codes() {
     // Measures or captures the whole process: by itself, not beside other tests.
     intake_tests::alone!(server_logs_hold_no_record_content_tokens_or_codes);
     let captured = capture_everything();
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     // The admin API's answers carry codes: they must stay out of the log too.
     let server = TestServer::start_with_admin_api();
     let mut codes = vec![server.admin_code.clone()];

@@ -228,8 +228,6 @@ fn dump(server: &TestServer) -> (Vec<u8>, [usize; 3]) {
 
 #[test]
 fn replaying_every_push_twice_in_any_order_changes_nothing() {
-    // reqwest is built without a crypto provider in this workspace; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut s = Session {
         server: TestServer::start(),
         sent: Vec::new(),

@@ -22,14 +22,11 @@ use intake_server::{Limits, Settings};
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::craft::{identity, push_of, request};
+use intake_tests::craft::{random_text, text};
 use intake_tests::proxy::{Fault, FaultConfig, FaultProxy};
 use intake_tests::{Enrolled, TestDevice, TestServer};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
-fn text(s: impl Into<String>) -> Value {
-    Value::Text(s.into())
-}
 
 /// Sync options with these sizes; whatever else a sync can be told keeps its default.
 fn options(page_bytes: u32, push_bytes: usize) -> SyncOptions {
@@ -439,13 +436,6 @@ fn a_device_enrolled_after_the_reassignment_may_not_deliver_to_the_record() {
 
 // ---------------------------------------------------------------------------------
 // 6, 7, 8: requests the server cannot take whole.
-
-/// `n` letters that compress poorly, so a request's bytes grow with what is typed.
-fn random_text(rng: &mut StdRng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
-        .collect()
-}
 
 fn server_with(limits: Limits) -> TestServer {
     TestServer::start_with(Settings {

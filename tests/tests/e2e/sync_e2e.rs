@@ -6,11 +6,8 @@
 
 use intake_server::storage::Role;
 use intake_shared::{ReviewStatus, Value};
+use intake_tests::craft::text;
 use intake_tests::{TestDevice, TestServer};
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
 
 fn converged(devices: &mut [&mut TestDevice], id: intake_shared::RecordId) {
     let mut first = devices[0].record(id);

@@ -4,7 +4,6 @@
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -13,28 +12,24 @@ use std::time::Duration;
 use intake_server::Settings;
 use intake_server::storage::{Role, Storage};
 use intake_shared::{FormRegistry, Record, ReviewStatus, Value};
+use intake_tests::tls::Certs;
 use intake_tests::{TestDevice, TestServer};
 
-/// A server with a fresh self-signed certificate for `localhost`: the server, the
-/// directory holding the certificate (removed on drop) and the certificate's path.
-fn tls_server() -> (TestServer, tempfile::TempDir, PathBuf) {
-    let certs = tempfile::tempdir().unwrap();
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert = certs.path().join("cert.pem");
-    let key = certs.path().join("key.pem");
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+/// A server with a fresh certificate for `localhost` from a fresh CA: the server and the
+/// certificates (removed on drop); devices trust `certs.ca`.
+fn tls_server() -> (TestServer, Certs) {
+    let certs = Certs::make().unwrap();
     let settings = Settings {
-        tls_cert: Some(cert.clone()),
-        tls_key: Some(key),
+        tls_cert: Some(certs.chain.clone()),
+        tls_key: Some(certs.key.clone()),
         ..Settings::default()
     };
-    (TestServer::start_with(settings), certs, cert)
+    (TestServer::start_with(settings), certs)
 }
 
 #[test]
 fn a_device_enrols_and_syncs_over_tls_trusting_only_the_configured_ca() {
-    let (server, _certs, cert) = tls_server();
+    let (server, certs) = tls_server();
     let port = server.url.rsplit(':').next().unwrap();
     let url = format!("https://localhost:{port}");
 
@@ -50,7 +45,7 @@ fn a_device_enrols_and_syncs_over_tls_trusting_only_the_configured_ca() {
     );
 
     // Trusting exactly that certificate: enrolled, and syncs over TLS.
-    let ca = cert.display().to_string();
+    let ca = certs.ca.display().to_string();
     intake_client::enroll(&mut store, &url, &code, "phone", Some(&ca)).unwrap();
     let id = store
         .create("intake", |e| {
@@ -151,14 +146,14 @@ impl Drop for CountingRelay {
 
 #[test]
 fn consecutive_syncs_over_tls_reuse_one_connection() {
-    let (server, _certs, cert) = tls_server();
+    let (server, certs) = tls_server();
     let upstream: SocketAddr = server.url.strip_prefix("http://").unwrap().parse().unwrap();
     let relay = CountingRelay::start(upstream);
     let dir = tempfile::tempdir().unwrap();
     let mut store =
         intake_client::Store::open(dir.path(), &intake_client::Key::from_bytes([5; 32])).unwrap();
     let code = server.add_user("drita", Role::Paralegal, Some("prizren"));
-    let ca = cert.display().to_string();
+    let ca = certs.ca.display().to_string();
     let direct = format!("https://localhost:{}", upstream.port());
     let mut enrolment =
         intake_client::enroll(&mut store, &direct, &code, "phone", Some(&ca)).unwrap();
