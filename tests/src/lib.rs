@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod craft;
 pub mod dashboard;
+pub mod disk_full;
 pub mod link;
 pub mod proxy;
 
