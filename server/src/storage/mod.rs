@@ -231,7 +231,11 @@ pub enum StorageError {
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        // `sqlcipher_export` (backups) reports a full disk inside the SQL function as
+        // a plain SQLITE_ERROR carrying SQLITE_FULL's own text.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            || e.to_string().contains("database or disk is full")
+        {
             StorageError::Full(e.to_string())
         } else {
             StorageError::Backend(e.to_string())
