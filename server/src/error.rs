@@ -6,6 +6,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
+/// How long a device waits before it tries again after `507 storage full`: freeing
+/// space takes a person, so sooner is wasted.
+pub const STORAGE_FULL_RETRY_SECS: u64 = 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{1}")]
@@ -30,6 +34,14 @@ pub enum ApiError {
     /// seconds.
     #[error("the server is busy with other large syncs; try again in {0} seconds")]
     Busy(u64),
+    /// Disk full (issue 13): the server's storage is full. Nothing of the request was
+    /// stored; the same request succeeds once an administrator frees space. Answered
+    /// `507 Insufficient Storage` with a `Retry-After`: devices keep what they hold and
+    /// try again later. The string names the place to free (for the operator's log).
+    #[error(
+        "the server's storage is full: nothing of this request was stored; try again in {STORAGE_FULL_RETRY_SECS} seconds"
+    )]
+    StorageFull(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -47,6 +59,7 @@ impl ApiError {
             ApiError::UpgradeRequired(_) => "update_the_app",
             ApiError::TooManyRequests(_) => "rate_limited",
             ApiError::Busy(_) => "busy",
+            ApiError::StorageFull(_) => "storage_full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -65,6 +78,7 @@ impl ResponseError for ApiError {
             ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,9 +88,19 @@ impl ResponseError for ApiError {
             // The cause chain of our own errors never holds record content or tokens.
             tracing::error!(error = format!("{e:#}"), "request failed");
         }
+        if let ApiError::StorageFull(place) = self {
+            // For the operator: what to do, and where. No record content: the cause is
+            // SQLite's or the file system's message, and `place` a path.
+            tracing::error!(
+                "storage full: free space on {place}; writes are refused (507) until then"
+            );
+        }
         let mut resp = HttpResponse::build(self.status_code());
         if let ApiError::TooManyRequests(secs) | ApiError::Busy(secs) = self {
             resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        if let ApiError::StorageFull(_) = self {
+            resp.insert_header(("Retry-After", STORAGE_FULL_RETRY_SECS.to_string()));
         }
         resp.json(serde_json::json!({ "error": self.code(), "message": self.to_string() }))
     }
@@ -88,6 +112,9 @@ impl From<crate::storage::StorageError> for ApiError {
             crate::storage::StorageError::Exists(what) => {
                 ApiError::Conflict(format!("{what} already exists"))
             }
+            crate::storage::StorageError::Full(cause) => ApiError::StorageFull(format!(
+                "the disk that holds the server's data directory ({cause})"
+            )),
             other => ApiError::Internal(anyhow::Error::new(other).context("Failed to use storage")),
         }
     }

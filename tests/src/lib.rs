@@ -8,6 +8,7 @@ pub mod alone;
 pub mod browser;
 pub mod craft;
 pub mod dashboard;
+pub mod disk_full;
 pub mod link;
 pub mod proxy;
 pub mod tls;

@@ -94,7 +94,7 @@ impl Key {
                 super::write_new_file(&salt_path, &salt)?;
                 salt
             }
-            Err(e) => return Err(StoreError::Io(e)),
+            Err(e) => return Err(e.into()),
         };
         Key::derive(passphrase, &salt)
     }

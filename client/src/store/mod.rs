@@ -57,9 +57,9 @@ pub enum StoreError {
     #[error("the stored record {id} is damaged: {why}")]
     Damaged { id: String, why: String },
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("file: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     // Lost phones (issue 12).
     /// A new store's passphrase is too weak; the message says why and what to do.
     #[error("{0}")]
@@ -77,6 +77,46 @@ pub enum StoreError {
     /// The server ordered this device wiped and its store was destroyed.
     #[error("this store was wiped on the order of the server's administrator")]
     Wiped,
+    // Disk full (issue 13).
+    /// The device's storage is full (SQLite's `SQLITE_FULL`, or `ENOSPC` from a file
+    /// write). What failed changed nothing and everything saved before is intact: free
+    /// some space and do it again. The cause is kept for the log, not shown.
+    #[error(
+        "the device storage is full: nothing was saved by this action, and everything saved before is safe; \
+         free some space on this device, then try again"
+    )]
+    Full(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// `SQLITE_FULL` becomes [`StoreError::Full`]: SQLite answers it when a write
+    /// (database, WAL, journal or a temporary file) met `ENOSPC`, and a person must
+    /// be told to free space, not shown "database or disk is full".
+    fn from(e: rusqlite::Error) -> Self {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            StoreError::Full(Box::new(e))
+        } else {
+            StoreError::Sqlite(e)
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StoreError::Full(Box::new(e))
+        } else {
+            StoreError::Io(e)
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the device's storage is full: the same action succeeds once space is
+    /// freed, so a sync that failed this way is retried later, not given up.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StoreError::Full(_))
+    }
 }
 
 /// One row of [`Store::list`]: what a list screen shows without opening the record.

@@ -73,7 +73,7 @@ impl SyncError {
                 | SyncError::Retryable(_)
                 | SyncError::TooLarge(_)
                 | SyncError::Busy(..)
-        )
+        ) || matches!(self, SyncError::Store(e) if e.is_full())
     }
 
     /// Whether a background loop must stop and wait for a person: the device was

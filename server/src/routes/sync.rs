@@ -116,6 +116,7 @@ pub async fn sync(
     };
     let storage = state.storage.clone();
     let store_id = storage.store_id().to_string();
+    let data_dir = state.settings.data_dir.clone();
     let answer = web::block(move || {
         let mut work = Work {
             gate,
@@ -130,6 +131,10 @@ pub async fn sync(
             sync::handle(storage.as_ref(), &p, request, &work.limits).map_err(|e| match e {
                 SyncError::TooLarge(m) => ApiError::TooLarge(m),
                 SyncError::Malformed(m) => ApiError::Unprocessable(m),
+                // Disk full: the operator's log line names the data directory.
+                SyncError::Storage(crate::storage::StorageError::Full(cause)) => {
+                    ApiError::StorageFull(format!("{} ({cause})", data_dir.display()))
+                }
                 SyncError::Storage(e) => e.into(),
             })?;
         work.answer(response.encode(), accepts_zstd)

@@ -221,11 +221,37 @@ pub enum StorageError {
     ActorTaken,
     #[error("storage: {0}")]
     Backend(String),
+    /// Disk full (issue 13): a write met `SQLITE_FULL` (SQLite's answer to `ENOSPC` on
+    /// the database, its WAL or a temporary file) or `ENOSPC` itself. The transaction
+    /// rolled back whole: nothing of it is stored. Transient: the same request succeeds
+    /// once space is freed.
+    #[error("storage full: {0}")]
+    Full(String),
 }
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Backend(e.to_string())
+        // `sqlcipher_export` (backups) reports a full disk inside the SQL function as
+        // a plain SQLITE_ERROR carrying SQLITE_FULL's own text.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            || e.to_string().contains("database or disk is full")
+        {
+            StorageError::Full(e.to_string())
+        } else {
+            StorageError::Backend(e.to_string())
+        }
+    }
+}
+
+impl StorageError {
+    /// An I/O error on `path`: `ENOSPC` is [`StorageError::Full`], anything else a
+    /// backend failure. (For file writes outside SQLite: backups, key files.)
+    pub fn io(path: &std::path::Path, e: std::io::Error) -> StorageError {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StorageError::Full(format!("{}: {e}", path.display()))
+        } else {
+            StorageError::Backend(format!("{}: {e}", path.display()))
+        }
     }
 }
 

@@ -121,7 +121,17 @@ impl FromRequest for Signed {
                 // at most once a minute, not on every page (each write is a disk sync).
                 let expires = (now + IDLE).min(s.created_at + LONGEST);
                 if expires - s.expires_at >= Duration::minutes(1) {
-                    storage.extend_session(s.id, expires)?;
+                    match storage.extend_session(s.id, expires) {
+                        // Disk full (issue 13): reading the dashboard must still work
+                        // while an administrator frees space; the session just keeps
+                        // its current expiry.
+                        Err(crate::storage::StorageError::Full(_)) => {
+                            tracing::warn!(
+                                "storage full: a session's idle expiry was not extended"
+                            );
+                        }
+                        other => other?,
+                    }
                 }
                 Ok(Some(s))
             })

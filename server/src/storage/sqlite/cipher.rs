@@ -32,7 +32,7 @@ pub(crate) fn is_plaintext(path: &Path) -> Result<bool> {
 }
 
 fn io(path: &Path, e: std::io::Error) -> StorageError {
-    StorageError::Backend(format!("{}: {e}", path.display()))
+    StorageError::io(path, e)
 }
 
 /// Keys `conn`, checks that SQLCipher is linked and that the key opens the database,
