@@ -13,6 +13,7 @@ mod dashboard;
 mod dashboard_browser;
 mod deploy_data;
 mod deploy_transport;
+mod disk_full;
 mod erasure;
 mod faults;
 mod field_app;
