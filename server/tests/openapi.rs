@@ -2,8 +2,16 @@
 //! server embeds and serves at `/openapi.json` is that file, it is OpenAPI 3.x JSON, it
 //! documents every route in `intake_server::routes::ROUTES` and nothing else, and its
 //! internal references and path parameters are consistent.
+//!
+//! The list itself comes from the table that registers the routes
+//! (`intake_server::routes::route_table!`), and a test here calls every listed route
+//! (and every dashboard route) on the real app to prove it is registered: the router
+//! answers something other than 404/405 for a request without credentials, while an
+//! unlisted path answers 404.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::App;
 use actix_web::test as http;
@@ -169,5 +177,96 @@ fn every_reference_resolves() {
             .strip_prefix('#')
             .unwrap_or_else(|| panic!("{r}: only local references"));
         assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+}
+
+/// What the server's handlers reach, as the server builds it but with the admin API on
+/// and the storage in `dir`.
+fn state(dir: &std::path::Path) -> actix_web::web::Data<intake_server::AppState> {
+    use intake_server::config::AdminApi;
+    use intake_server::storage::key::DbKey;
+    use intake_server::storage::sqlite::SqliteStorage;
+    let key = DbKey::generate().unwrap();
+    let storage = Arc::new(SqliteStorage::create(&dir.join("routes.db"), &key).unwrap());
+    let settings = intake_server::Settings {
+        admin_api: AdminApi::On,
+        ..Default::default()
+    };
+    actix_web::web::Data::new(intake_server::AppState {
+        storage,
+        heavy_syncs: intake_server::gate::Gate::new(settings.limits.heavy_syncs()),
+        settings,
+        enrol_limiter: intake_server::auth::AttemptLimiter::new(Duration::from_secs(600), 10, 10),
+        signin_limiter: intake_server::web::limiter::SignInLimiter::new(Default::default()),
+    })
+}
+
+/// A concrete path for a route: each `{parameter}` becomes `1`.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "1" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[actix_web::test]
+async fn every_listed_route_is_registered_and_nothing_unlisted_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = http::init_service(
+        App::new()
+            .app_data(state(dir.path()))
+            .configure(intake_server::routes::configure),
+    )
+    .await;
+    // The status of a request without credentials.
+    macro_rules! status_of {
+        ($method:expr, $path:expr) => {{
+            let req = match $method {
+                "get" => http::TestRequest::get(),
+                "post" => http::TestRequest::post(),
+                other => panic!("a route with method {other}: teach this test to call it"),
+            };
+            http::call_service(&app, req.uri(&concrete($path)).to_request())
+                .await
+                .status()
+                .as_u16()
+        }};
+    }
+    let listed = intake_server::routes::ROUTES
+        .iter()
+        .chain(intake_server::web::DASHBOARD_ROUTES);
+    let mut unrouted = Vec::new();
+    for &(method, path) in listed {
+        // The route's extractors or handler answer (401, 400, 403, a redirect to sign
+        // in, 200), never the router's "no such route" or "no such method".
+        let status = status_of!(method, path);
+        if status == 404 || status == 405 {
+            unrouted.push(format!("{method} {path}: {status}"));
+        }
+    }
+    assert!(
+        unrouted.is_empty(),
+        "listed but not registered: {unrouted:#?}"
+    );
+    // And the router does answer 404 where nothing is listed (the check above can
+    // fail), 404 or 405 for a listed path with a method not listed for it.
+    for (method, path) in [
+        ("get", "/v1/nothing"),
+        ("post", "/v1/admin/nothing"),
+        ("get", "/v1/records/1/more"),
+        ("get", "/nothing"),
+    ] {
+        assert_eq!(
+            status_of!(method, path),
+            404,
+            "{method} {path} is not listed"
+        );
+    }
+    for (method, path) in [("post", "/v1/me"), ("get", "/v1/admin/users/1/code")] {
+        let status = status_of!(method, path);
+        assert!(
+            status == 404 || status == 405,
+            "{method} {path} is not listed: {status}"
+        );
     }
 }

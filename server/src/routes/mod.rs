@@ -13,51 +13,75 @@ mod wiped;
 
 use actix_web::web;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::health))
-        .route("/openapi.json", web::get().to(health::openapi))
-        .route("/v1/enroll", web::post().to(enroll::enroll))
-        .route("/v1/sync", web::post().to(sync::sync))
-        .route("/v1/token", web::post().to(token::rotate))
-        .route("/v1/me", web::get().to(records::me))
-        .route("/v1/records", web::get().to(records::list))
-        .route("/v1/records/{id}", web::get().to(records::get))
-        .route("/v1/export", web::get().to(crate::web::export::api))
-        .route("/v1/summary", web::get().to(crate::web::summary::api))
+/// One table of routes, expanded into both their registration and their list, so the
+/// two cannot drift (issue 13): `method "path" => handler` entries become a
+/// `register(cfg)` that adds each route to the root `ServiceConfig` (no `web::scope("")`:
+/// an empty-prefix scope would swallow the dashboard's routes with 404), an optional
+/// `scope "/prefix", fn name { ... }` section becomes a function building that scope
+/// (its guard is added where it is used), and the list holds `(method, full path)` of
+/// every entry, the scope's prefix included. The method is an `actix_web::web`
+/// function name (`get`, `post`), which is also its lower-case OpenAPI name.
+macro_rules! route_table {
+    (
+        $(#[$doc:meta])*
+        $vis:vis const $list:ident, fn $register:ident;
+        { $( $method:ident $path:expr => $handler:path ),* $(,)? }
+        $( scope $prefix:literal, fn $scope:ident {
+            $( $smethod:ident $spath:literal => $shandler:path ),* $(,)?
+        } )?
+    ) => {
+        $(#[$doc])*
+        $vis const $list: &[(&str, &str)] = &[
+            $( (stringify!($method), $path), )*
+            $( $( (stringify!($smethod), concat!($prefix, $spath)), )* )?
+        ];
+
+        fn $register(cfg: &mut ::actix_web::web::ServiceConfig) {
+            $( cfg.route($path, ::actix_web::web::$method().to($handler)); )*
+        }
+
+        $(
+            fn $scope() -> ::actix_web::Scope {
+                ::actix_web::web::scope($prefix)
+                    $( .route($spath, ::actix_web::web::$smethod().to($shandler)) )*
+            }
+        )?
+    };
+}
+pub(crate) use route_table;
+
+route_table! {
+    /// Every route of the API, (method, full path): what the OpenAPI document must
+    /// describe, and what the access matrix of the end-to-end tests must cover.
+    pub const ROUTES, fn register_api;
+    {
+        get "/health" => health::health,
+        get "/openapi.json" => health::openapi,
+        post "/v1/enroll" => enroll::enroll,
+        post "/v1/sync" => sync::sync,
+        post "/v1/token" => token::rotate,
+        get "/v1/me" => records::me,
+        get "/v1/records" => records::list,
+        get "/v1/records/{id}" => records::get,
+        get "/v1/export" => crate::web::export::api,
+        get "/v1/summary" => crate::web::summary::api,
         // Lost phones (issue 12): a device confirms the wipe it was ordered.
-        .route("/v1/wiped", web::post().to(wiped::wiped));
-    // The admin API exists only where the `admin_api` setting allows (a guard: when it
-    // fails, the request falls through to the 404 of an unknown route).
-    cfg.service(
-        web::scope("/v1/admin")
-            .guard(actix_web::guard::fn_guard(admin::enabled))
-            .route("/users", web::get().to(admin::users))
-            .route("/users", web::post().to(admin::add_user))
-            .route("/users/{name}/code", web::post().to(admin::new_code))
-            .route("/users/{name}/disable", web::post().to(admin::disable_user))
-            .route("/devices", web::get().to(admin::devices))
-            .route("/devices/{id}/revoke", web::post().to(admin::revoke_device)),
-    );
-    crate::web::configure(cfg);
+        post "/v1/wiped" => wiped::wiped,
+    }
+    scope "/v1/admin", fn admin_scope {
+        get "/users" => admin::users,
+        post "/users" => admin::add_user,
+        post "/users/{name}/code" => admin::new_code,
+        post "/users/{name}/disable" => admin::disable_user,
+        get "/devices" => admin::devices,
+        post "/devices/{id}/revoke" => admin::revoke_device,
+    }
 }
 
-/// Every route, for the OpenAPI completeness test: (method, path).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/health"),
-    ("get", "/openapi.json"),
-    ("post", "/v1/enroll"),
-    ("post", "/v1/sync"),
-    ("post", "/v1/token"),
-    ("get", "/v1/me"),
-    ("get", "/v1/records"),
-    ("get", "/v1/records/{id}"),
-    ("get", "/v1/admin/users"),
-    ("post", "/v1/admin/users"),
-    ("post", "/v1/admin/users/{name}/code"),
-    ("post", "/v1/admin/users/{name}/disable"),
-    ("get", "/v1/admin/devices"),
-    ("post", "/v1/admin/devices/{id}/revoke"),
-    ("get", "/v1/export"),
-    ("get", "/v1/summary"),
-    ("post", "/v1/wiped"),
-];
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    register_api(cfg);
+    // The admin API exists only where the `admin_api` setting allows (a guard: when it
+    // fails, the request falls through to the 404 of an unknown route).
+    cfg.service(admin_scope().guard(actix_web::guard::fn_guard(admin::enabled)));
+    crate::web::configure(cfg);
+}

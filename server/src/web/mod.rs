@@ -31,53 +31,48 @@ pub mod summary;
 
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
 
+crate::routes::route_table! {
+    /// Every dashboard route, (method, path), from the same table that registers them:
+    /// for tests that must reach every page (these are HTML, not in the OpenAPI
+    /// document).
+    pub const DASHBOARD_ROUTES, fn register;
+    {
+        get "/" => login::home,
+        get "/login" => login::form,
+        post "/login" => login::sign_in,
+        post intake_web::layout::SIGN_OUT_PATH => login::sign_out,
+        get "/set-password" => login::password_form,
+        post "/set-password" => login::set_password,
+        get "/lang" => login::switch_lang,
+        get "/records" => records::list,
+        get "/records/{id}" => records::show,
+        post "/records/{id}/resolve" => review::resolve,
+        post "/records/{id}/review" => review::decide,
+        post "/records/{id}/assign" => review::assign,
+        post "/records/{id}/comment" => review::comment,
+        post "/records/{id}/link" => review::link,
+        get "/duplicates" => records::duplicates,
+        get "/export.csv" => export::csv_page,
+        get "/export.json" => export::json_page,
+        get "/summary" => summary::page,
+        get "/summary.csv" => summary::csv_page,
+        get "/admin/users" => admin::users,
+        post "/admin/users" => admin::add_user,
+        post "/admin/users/{name}/password" => admin::reset_password,
+        post "/admin/users/{name}/code" => admin::enrolment_code,
+        post "/admin/users/{name}/disable" => admin::disable,
+        get "/admin/devices" => admin::devices,
+        post "/admin/devices/{id}/revoke" => admin::revoke,
+        post "/admin/devices/{id}/wipe" => admin::revoke_and_wipe,
+        get "/admin/audit" => admin::audit_trail,
+        get erase::PATH => erase::form,
+        post erase::PATH => erase::erase,
+    }
+}
+
 /// Every dashboard route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(login::home))
-        .route("/login", web::get().to(login::form))
-        .route("/login", web::post().to(login::sign_in))
-        .route(
-            intake_web::layout::SIGN_OUT_PATH,
-            web::post().to(login::sign_out),
-        )
-        .route("/set-password", web::get().to(login::password_form))
-        .route("/set-password", web::post().to(login::set_password))
-        .route("/lang", web::get().to(login::switch_lang))
-        .route("/records", web::get().to(records::list))
-        .route("/records/{id}", web::get().to(records::show))
-        .route("/records/{id}/resolve", web::post().to(review::resolve))
-        .route("/records/{id}/review", web::post().to(review::decide))
-        .route("/records/{id}/assign", web::post().to(review::assign))
-        .route("/records/{id}/comment", web::post().to(review::comment))
-        .route("/records/{id}/link", web::post().to(review::link))
-        .route("/duplicates", web::get().to(records::duplicates))
-        .route("/export.csv", web::get().to(export::csv_page))
-        .route("/export.json", web::get().to(export::json_page))
-        .route("/summary", web::get().to(summary::page))
-        .route("/summary.csv", web::get().to(summary::csv_page))
-        .route("/admin/users", web::get().to(admin::users))
-        .route("/admin/users", web::post().to(admin::add_user))
-        .route(
-            "/admin/users/{name}/password",
-            web::post().to(admin::reset_password),
-        )
-        .route(
-            "/admin/users/{name}/code",
-            web::post().to(admin::enrolment_code),
-        )
-        .route(
-            "/admin/users/{name}/disable",
-            web::post().to(admin::disable),
-        )
-        .route("/admin/devices", web::get().to(admin::devices))
-        .route("/admin/devices/{id}/revoke", web::post().to(admin::revoke))
-        .route(
-            "/admin/devices/{id}/wipe",
-            web::post().to(admin::revoke_and_wipe),
-        )
-        .route("/admin/audit", web::get().to(admin::audit_trail))
-        .route(erase::PATH, web::get().to(erase::form))
-        .route(erase::PATH, web::post().to(erase::erase));
+    register(cfg);
 }
 
 /// Headers every dashboard page carries: never cached (pages hold case data), never

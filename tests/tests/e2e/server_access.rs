@@ -76,6 +76,9 @@ enum Caller {
     RevokedDevice,
     /// A paralegal of team prizren whose user was disabled.
     DisabledUser,
+    /// A's third phone, revoked with a wipe order (lost): 401 everywhere, but it may
+    /// report its store wiped.
+    WipeOrdered,
     NoToken,
 }
 
@@ -99,7 +102,7 @@ enum Target {
 /// `None`: the caller is not authenticated at all (401 on every authenticated endpoint).
 /// A missing record is visible to nobody; every authenticated non-admin may create one.
 #[rustfmt::skip] // A table reads best aligned.
-const VISIBLE: [(Caller, Option<[bool; 3]>); 9] = [
+const VISIBLE: [(Caller, Option<[bool; 3]>); 10] = [
     //                         A's own  C's    assigned to B
     (Caller::A,               Some([true,  false, false])),
     (Caller::B,               Some([false, false, true ])),
@@ -109,12 +112,15 @@ const VISIBLE: [(Caller, Option<[bool; 3]>); 9] = [
     (Caller::Admin,           Some([false, false, false])),
     (Caller::RevokedDevice,   None),
     (Caller::DisabledUser,    None),
+    (Caller::WipeOrdered,     None),
     (Caller::NoToken,         None),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
     Health,
+    OpenApi,
+    Enroll,
     Me,
     ListRecords,
     GetRecord,
@@ -127,11 +133,17 @@ enum Endpoint {
     AdminDisableUser,
     AdminListDevices,
     AdminRevokeDevice,
+    Export,
+    Summary,
+    /// Rotating the caller's token: later cells use the new token.
+    Token,
+    Wiped,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 13] = [
+    const ALL: [Endpoint; 19] = [
         Endpoint::Health,
+        Endpoint::OpenApi,
         Endpoint::Me,
         Endpoint::ListRecords,
         Endpoint::GetRecord,
@@ -144,7 +156,40 @@ impl Endpoint {
         Endpoint::AdminDisableUser,
         Endpoint::AdminListDevices,
         Endpoint::AdminRevokeDevice,
+        Endpoint::Export,
+        Endpoint::Summary,
+        Endpoint::Token,
+        Endpoint::Wiped,
+        // Last: its wrong codes use up the address's failed attempts (10 per 10
+        // minutes), after which the throwaway enrolments of other cells are refused.
+        Endpoint::Enroll,
     ];
+
+    /// The route an endpoint calls, as the server's route list names it (the pulls
+    /// are the same route as the push).
+    fn route(self) -> (&'static str, &'static str) {
+        match self {
+            Endpoint::Health => ("get", "/health"),
+            Endpoint::OpenApi => ("get", "/openapi.json"),
+            Endpoint::Enroll => ("post", "/v1/enroll"),
+            Endpoint::Me => ("get", "/v1/me"),
+            Endpoint::ListRecords => ("get", "/v1/records"),
+            Endpoint::GetRecord => ("get", "/v1/records/{id}"),
+            Endpoint::SyncPush | Endpoint::SyncPullWanted | Endpoint::SyncPullFromZero => {
+                ("post", "/v1/sync")
+            }
+            Endpoint::AdminListUsers => ("get", "/v1/admin/users"),
+            Endpoint::AdminAddUser => ("post", "/v1/admin/users"),
+            Endpoint::AdminNewCode => ("post", "/v1/admin/users/{name}/code"),
+            Endpoint::AdminDisableUser => ("post", "/v1/admin/users/{name}/disable"),
+            Endpoint::AdminListDevices => ("get", "/v1/admin/devices"),
+            Endpoint::AdminRevokeDevice => ("post", "/v1/admin/devices/{id}/revoke"),
+            Endpoint::Export => ("get", "/v1/export"),
+            Endpoint::Summary => ("get", "/v1/summary"),
+            Endpoint::Token => ("post", "/v1/token"),
+            Endpoint::Wiped => ("post", "/v1/wiped"),
+        }
+    }
 
     fn targets(self) -> &'static [Target] {
         const RECORDS: &[Target] = &[
@@ -155,6 +200,7 @@ impl Endpoint {
         ];
         match self {
             Endpoint::ListRecords
+            | Endpoint::Export
             | Endpoint::GetRecord
             | Endpoint::SyncPush
             | Endpoint::SyncPullWanted
@@ -181,8 +227,21 @@ enum Expect {
 
 fn expected(caller: Caller, endpoint: Endpoint, target: Target) -> Expect {
     let rights = VISIBLE.iter().find(|(c, _)| *c == caller).unwrap().1;
-    if endpoint == Endpoint::Health {
-        return Expect::Status(200);
+    match endpoint {
+        // Public.
+        Endpoint::Health | Endpoint::OpenApi => return Expect::Status(200),
+        // A wrong code opens nothing, whoever sends it.
+        Endpoint::Enroll => return Expect::Status(401),
+        // Only a device under a wipe order may report its store wiped; any other
+        // token (live or revoked) is refused like a revoked one.
+        Endpoint::Wiped => {
+            return Expect::Status(if caller == Caller::WipeOrdered {
+                200
+            } else {
+                401
+            });
+        }
+        _ => {}
     }
     let Some(rights) = rights else {
         return Expect::Status(401);
@@ -195,8 +254,14 @@ fn expected(caller: Caller, endpoint: Endpoint, target: Target) -> Expect {
     };
     let is_admin = caller == Caller::Admin;
     match endpoint {
-        Endpoint::Health => unreachable!(),
-        Endpoint::Me => Expect::Status(200),
+        Endpoint::Health | Endpoint::OpenApi | Endpoint::Enroll | Endpoint::Wiped => {
+            unreachable!()
+        }
+        // Any enrolled device may rotate its token, and see the summary of what it
+        // may see (an admin: nothing).
+        Endpoint::Me | Endpoint::Token | Endpoint::Summary => Expect::Status(200),
+        // An export holds what the caller may read (non-sensitive fields: every role).
+        Endpoint::Export => Expect::Read { visible },
         Endpoint::ListRecords
         | Endpoint::GetRecord
         | Endpoint::SyncPullWanted
@@ -240,6 +305,14 @@ impl World {
             .unwrap()
             .enrolment_code;
         let revoked = server.enroll(&code, [0xa2; 16]);
+        let code = admin::new_code(server.storage.as_ref(), "arta", 60)
+            .unwrap()
+            .enrolment_code;
+        let lost = server.enroll(&code, [0xa3; 16]);
+        assert!(
+            admin::revoke_device(server.storage.as_ref(), lost.device_id, true, Utc::now())
+                .unwrap()
+        );
 
         let mut own_of_a = new_record(&identity(&a, "arta", 1), 1);
         assert_eq!(
@@ -284,6 +357,7 @@ impl World {
                 (Caller::Admin, Some(admin), "admin"),
                 (Caller::RevokedDevice, Some(revoked), "arta"),
                 (Caller::DisabledUser, Some(disabled), "dardan"),
+                (Caller::WipeOrdered, Some(lost), "arta"),
                 (Caller::NoToken, None, "nobody"),
             ],
             server,
@@ -333,6 +407,92 @@ impl World {
             Endpoint::Health => {
                 let (s, body) = server.get("/health", token);
                 status_is(s, &body)
+            }
+            Endpoint::OpenApi => {
+                let (s, body) = get_raw(server, "/openapi.json", token);
+                status_is(s, &body)?;
+                if !body.contains("\"openapi\"") {
+                    return Err(format!("not the document: {body:.80}"));
+                }
+                Ok(())
+            }
+            Endpoint::Enroll => {
+                let devices = server.storage.devices().unwrap().len();
+                let (s, body) = server.post(
+                    "/v1/enroll",
+                    token,
+                    &json!({
+                        "code": format!("WRONG-{caller}-CODE"),
+                        "actor": "ee".repeat(16),
+                        "label": "guess",
+                    }),
+                );
+                status_is(s, &body)?;
+                if server.storage.devices().unwrap().len() != devices {
+                    return Err("a device was enrolled".into());
+                }
+                Ok(())
+            }
+            Endpoint::Export => {
+                let (s, body) = server.get("/v1/export?format=json", token);
+                let Expect::Read { visible } = expect else {
+                    return status_is(s, &body);
+                };
+                let listed = body
+                    .as_array()
+                    .ok_or_else(|| format!("{s}: {body}"))?
+                    .iter()
+                    .any(|r| r["id"] == id.to_string());
+                if s != 200 || listed != visible {
+                    return Err(format!("{s}, exported: {listed}"));
+                }
+                Ok(())
+            }
+            Endpoint::Summary => {
+                let (s, body) = server.get("/v1/summary", token);
+                status_is(s, &body)?;
+                if s == 200 {
+                    // It counts exactly the records the caller may list.
+                    let (_, list) = server.get("/v1/records", token);
+                    let listed = list.as_array().map_or(0, Vec::len) as u64;
+                    if body["total"].as_u64() != Some(listed) {
+                        return Err(format!("total {} of {listed} listed", body["total"]));
+                    }
+                }
+                Ok(())
+            }
+            Endpoint::Token => {
+                let (s, body) = server.post("/v1/token", token, &json!({}));
+                status_is(s, &body)?;
+                if s != 200 {
+                    return Ok(());
+                }
+                let new = body["token"]
+                    .as_str()
+                    .ok_or_else(|| format!("no token: {body}"))?
+                    .to_string();
+                // The new token works (and its first use ends the old one's grace):
+                // later cells of this caller use it.
+                let (me, who) = server.get("/v1/me", Some(&new));
+                if me != 200 || who["user"] != name {
+                    return Err(format!("the new token: {me} {who}"));
+                }
+                let old = server.get("/v1/me", token).0;
+                if old != 401 {
+                    return Err(format!("the old token after the new one was used: {old}"));
+                }
+                if let Some(d) = self.callers[caller].1.as_mut() {
+                    d.token = new;
+                }
+                Ok(())
+            }
+            Endpoint::Wiped => {
+                let (s, body) = server.post("/v1/wiped", token, &json!({}));
+                status_is(s, &body)?;
+                if s == 200 && body["wiped"] != true {
+                    return Err(format!("{body}"));
+                }
+                Ok(())
             }
             Endpoint::Me => {
                 let (s, body) = server.get("/v1/me", token);
@@ -568,7 +728,28 @@ fn every_endpoint_answers_every_caller_as_the_table_says() {
         failures.len()
     );
     assert!(failures.is_empty(), "{failures:#?}");
-    assert!(cells >= 250, "the matrix covers every cell ({cells})");
+    assert!(cells >= 360, "the matrix covers every cell ({cells})");
+}
+
+/// Every route the server registers (its one route list) is an endpoint of the
+/// matrix: a new route fails here until the table says who may call it.
+#[test]
+fn every_route_of_the_server_is_in_the_matrix() {
+    let covered: Vec<(&str, &str)> = Endpoint::ALL.iter().map(|e| e.route()).collect();
+    let missing: Vec<_> = intake_server::routes::ROUTES
+        .iter()
+        .filter(|r| !covered.contains(r))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the access matrix (decide who may call them): {missing:?}"
+    );
+    // And the matrix calls nothing the server does not list.
+    let unknown: Vec<_> = covered
+        .iter()
+        .filter(|r| !intake_server::routes::ROUTES.contains(r))
+        .collect();
+    assert!(unknown.is_empty(), "matrix rows for no route: {unknown:?}");
 }
 
 // ---------------------------------------------------------------------------------

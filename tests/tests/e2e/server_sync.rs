@@ -122,22 +122,67 @@ fn pages_follow_the_byte_budget_and_resume_by_cursor() {
     let mut records: Vec<Record> = (0..20).map(|n| new_record(&drita, "drita", n)).collect();
     let push: Vec<_> = records.iter_mut().map(|r| push_of(r, &[])).collect();
     server.sync(Some(&drita.token), &request(0, push));
+    // What a page's budget counts (the server's `PAGE_ITEM_COST`): each document's
+    // bytes and 20 for its framing.
+    const ITEM_COST: usize = 20;
+    const BUDGET: usize = 2048;
     let mut cursor = 0;
-    let mut got = std::collections::BTreeSet::new();
-    let mut pages = 0;
+    let mut pages: Vec<Vec<usize>> = Vec::new();
+    let mut got: Vec<[u8; 16]> = Vec::new();
     loop {
         let mut req = request(cursor, vec![]);
-        req.page_bytes = 2048;
-        let resp = server.sync(Some(&merita.token), &req).response.unwrap();
-        pages += 1;
+        req.page_bytes = BUDGET as u32;
+        let reply = server.sync(Some(&merita.token), &req);
+        let resp = reply.response.unwrap();
+        let sizes: Vec<usize> = resp.docs.iter().map(|d| d.doc.len() + ITEM_COST).collect();
+        let used: usize = sizes.iter().sum();
+        let n = pages.len();
+        assert!(
+            resp.piece.is_none(),
+            "page {n}: no item is larger than the page"
+        );
+        // Within the budget, counted as the server counts it and as encoded on the
+        // wire (the answer's own fields add a few bytes), unless one item alone is
+        // larger than the budget.
+        if sizes.len() > 1 {
+            assert!(used <= BUDGET, "page {n}: {used} bytes of items");
+            assert!(
+                reply.body.len() <= BUDGET + 64,
+                "page {n}: {} bytes encoded",
+                reply.body.len()
+            );
+        }
+        assert!(
+            !(resp.more && sizes.is_empty()),
+            "page {n} is empty but says more"
+        );
         got.extend(resp.docs.iter().map(|d| d.record));
+        pages.push(sizes);
         cursor = resp.cursor;
         if !resp.more {
             break;
         }
     }
-    assert_eq!(got.len(), 20);
-    assert!(pages > 3, "a small budget means several pages ({pages})");
+    // Each record exactly once.
+    let distinct: std::collections::BTreeSet<_> = got.iter().collect();
+    assert_eq!(distinct.len(), 20, "every record arrives");
+    assert_eq!(got.len(), 20, "no record arrives twice");
+    // Pages are filled: a page ends only where the next page's first item would not
+    // have fit in it.
+    for (n, pair) in pages.windows(2).enumerate() {
+        let used: usize = pair[0].iter().sum();
+        let next = pair[1][0];
+        assert!(
+            used + next > BUDGET,
+            "page {n} ({used} bytes) ended although the next item ({next}) fit"
+        );
+    }
+    assert!(
+        pages.len() > 3,
+        "a small budget means several pages ({})",
+        pages.len()
+    );
+    eprintln!("page item bytes: {pages:?}");
 }
 
 #[test]
