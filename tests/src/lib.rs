@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod craft;
 pub mod dashboard;
+pub mod hostile;
 pub mod link;
 pub mod proxy;
 
