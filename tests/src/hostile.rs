@@ -178,6 +178,7 @@ pub fn put_run(obj: Option<(u64, u64)>, key: &[u8], n: u64) -> Vec<(u32, Vec<u8>
         columns.push((2, run(n, &uleb_of(counter)))); // objCtr
     }
     columns.push((1 << 4 | 5, run(n, &key_value))); // keyStr
+    columns.push((3 << 4 | 4, uleb_of(n))); // insert: a run of n falses
     columns.push((4 << 4 | 2, run(n, &uleb_of(1)))); // action: put
     columns.push((5 << 4 | 6, run(n, &uleb_of(0)))); // value: null
     columns.push((7 << 4, run(n, &uleb_of(0)))); // no predecessors

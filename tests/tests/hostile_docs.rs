@@ -318,7 +318,7 @@ fn post_sync(
     url: &str,
     token: &str,
     req: &SyncRequest,
-) -> (u16, Vec<u8>) {
+) -> reqwest::Result<(u16, Vec<u8>)> {
     let body = zstd::bulk::compress(&req.encode(), 3).unwrap();
     let resp = http
         .post(format!("{url}/v1/sync"))
@@ -327,9 +327,8 @@ fn post_sync(
         .header("content-encoding", "zstd")
         .bearer_auth(token)
         .body(body)
-        .send()
-        .expect("sync request");
-    (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
+        .send()?;
+    Ok((resp.status().as_u16(), resp.bytes()?.to_vec()))
 }
 
 fn enrol_over_http(
@@ -367,16 +366,37 @@ fn figures(mut d: Vec<Duration>) -> String {
     )
 }
 
-/// One honest round: an edit, then a sync; its time.
-fn honest_round(dev: &mut TestDevice, id: RecordId, i: usize) -> Duration {
+/// One honest round: an edit, then a sync; its time, or why it failed.
+fn honest_round(dev: &mut TestDevice, id: RecordId, i: usize) -> Result<Duration, String> {
     dev.edit(id, |e| {
         e.set("full_name", Value::Text(format!("Honest {i}")))
     });
     let started = Instant::now();
     let summary = dev.sync();
     let took = started.elapsed();
-    summary.unwrap_or_else(|e| panic!("honest sync {i} failed: {e}"));
-    took
+    summary
+        .map(|_| took)
+        .map_err(|e| format!("honest sync {i} failed: {e}"))
+}
+
+/// What one hostile upload got: `Ok` when refused as its kind should be.
+fn judge(
+    kind: Kind,
+    push: &RecordChanges,
+    reply: reqwest::Result<(u16, Vec<u8>)>,
+) -> Result<(), String> {
+    let (status, body) = reply.map_err(|e| format!("{kind:?}: no answer: {e}"))?;
+    if status != 200 {
+        return Err(format!(
+            "{kind:?}: {status} {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    let answer = SyncResponse::decode(&body, &[push.record]).map_err(|e| e.to_string())?;
+    match &answer.results[0].outcome {
+        Outcome::Rejected { reason, .. } if *reason == kind.expected().0 => Ok(()),
+        other => Err(format!("{kind:?}: {other:?}")),
+    }
 }
 
 const ATTACKERS: usize = 20;
@@ -432,7 +452,8 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
         &url,
         &a.token,
         &request(0, vec![push.clone()], vec![]),
-    );
+    )
+    .unwrap();
     assert_eq!(status, 200);
     let answer = SyncResponse::decode(&body, &[push.record]).unwrap();
     assert_eq!(answer.results[0].outcome, Outcome::Stored);
@@ -458,7 +479,9 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
     };
     let id = honest.create(&[("full_name", Value::Text("Honest".into()))]);
     honest.sync().unwrap();
-    let quiet: Vec<Duration> = (0..10).map(|i| honest_round(&mut honest, id, i)).collect();
+    let quiet: Vec<Duration> = (0..10)
+        .map(|i| honest_round(&mut honest, id, i).unwrap())
+        .collect();
     let (hwm_before, _) = memory_kib(pid).expect("the server's /proc status");
 
     // The attack, with a sampler of the server's memory.
@@ -480,8 +503,8 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
             let (pushes, url, token) = (pushes.clone(), url.clone(), a.token.clone());
             std::thread::spawn(move || {
                 let http = reqwest::blocking::Client::new();
-                let mut times: Vec<(Kind, Duration)> = Vec::new();
-                let mut busy = 0usize;
+                // (kind, time to the answer, how it was answered)
+                let mut seen: Vec<(Kind, Duration, Result<(), String>)> = Vec::new();
                 let deadline = Instant::now() + ATTACK;
                 let mine = &pushes[t * KINDS.len()..(t + 1) * KINDS.len()];
                 let mut i = t;
@@ -490,23 +513,10 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
                     i += 1;
                     let req = request(0, vec![push.clone()], vec![]);
                     let started = Instant::now();
-                    let (status, body) = post_sync(&http, &url, &token, &req);
-                    let took = started.elapsed();
-                    if status == 503 {
-                        busy += 1; // a heavy body without a permit: refused too
-                        continue;
-                    }
-                    assert_eq!(status, 200, "{kind:?}: {}", String::from_utf8_lossy(&body));
-                    let answer = SyncResponse::decode(&body, &[push.record]).unwrap();
-                    let (reason, _) = kind.expected();
-                    assert!(
-                        matches!(&answer.results[0].outcome, Outcome::Rejected { reason: r, .. } if *r == reason),
-                        "{kind:?}: {:?}",
-                        answer.results[0].outcome
-                    );
-                    times.push((*kind, took));
+                    let reply = post_sync(&http, &url, &token, &req);
+                    seen.push((*kind, started.elapsed(), judge(*kind, push, reply)));
                 }
-                (times, busy)
+                seen
             })
         })
         .collect();
@@ -517,30 +527,36 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
         during.push(honest_round(&mut honest, id, i));
         i += 1;
     }
-    let mut times = Vec::new();
-    let mut busy = 0;
-    for a in attackers {
-        let (t, b) = a.join().expect("an attacker thread");
-        times.extend(t);
-        busy += b;
-    }
+    let seen: Vec<_> = attackers
+        .into_iter()
+        .flat_map(|a| a.join().expect("an attacker thread"))
+        .collect();
     stop.store(true, Ordering::SeqCst);
     sampler.join().unwrap();
     let (hwm, rss) = memory_kib(pid).expect("the server's /proc status");
 
     for kind in KINDS {
-        let of_kind: Vec<Duration> = times
+        let of_kind: Vec<Duration> = seen
             .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, d)| *d)
+            .filter(|(k, _, r)| *k == kind && r.is_ok())
+            .map(|(_, d, _)| *d)
             .collect();
-        assert!(!of_kind.is_empty(), "{kind:?} was never refused");
         eprintln!("refusing {kind:?}: {}", figures(of_kind));
     }
+    let wrong: Vec<&String> = seen
+        .iter()
+        .filter_map(|(_, _, r)| r.as_ref().err())
+        .collect();
+    let honest_failed: Vec<&String> = during.iter().filter_map(|r| r.as_ref().err()).collect();
+    let during: Vec<Duration> = during
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
     eprintln!(
-        "{} hostile uploads refused, {busy} answered 503 busy; server peak RSS (VmHWM) {} MiB \
+        "{} hostile uploads, {} not refused as they should be; server peak RSS (VmHWM) {} MiB \
          (before the attack {} MiB, sampled peak {} MiB, now {} MiB)",
-        times.len(),
+        seen.len(),
+        wrong.len(),
         hwm / 1024,
         hwm_before / 1024,
         peak_rss.load(Ordering::SeqCst) / 1024,
@@ -552,14 +568,27 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
         figures(during.clone())
     );
     assert!(
-        during.len() >= 3,
-        "the honest device synced only {} times",
-        during.len()
-    );
-    assert!(
         hwm < RSS_LIMIT_KIB,
         "the server's peak RSS was {} MiB",
         hwm / 1024
     );
+    assert!(
+        wrong.is_empty(),
+        "{} hostile uploads not refused, first: {}",
+        wrong.len(),
+        wrong[0]
+    );
+    assert!(honest_failed.is_empty(), "{honest_failed:?}");
+    assert!(
+        during.len() >= 3,
+        "the honest device synced only {} times",
+        during.len()
+    );
+    for kind in KINDS {
+        assert!(
+            seen.iter().any(|(k, _, _)| *k == kind),
+            "{kind:?} was never sent"
+        );
+    }
     drop(server);
 }
