@@ -143,7 +143,7 @@ pub fn declared(chunk: &[u8]) -> Result<Declared, RecordError> {
             out.compressed = true;
             continue;
         }
-        let counted = count_column(spec, data)?;
+        let counted = count_column(spec, data);
         out.ops = out.ops.max(counted.items);
         out.inflated_bytes = out.inflated_bytes.saturating_add(counted.inflated);
         if spec == ACTION {
@@ -162,9 +162,17 @@ struct Counted {
     makes: u64,
 }
 
-fn count_column(spec: u32, data: &[u8]) -> Result<Counted, RecordError> {
-    let mut r = Reader(data);
+/// Counts stop at the first byte that does not parse, keeping what came before: Automerge
+/// decodes a column lazily and walks every operation before the bad byte, so a run of
+/// a billion followed by garbage must still count as a billion.
+fn count_column(spec: u32, data: &[u8]) -> Counted {
     let mut c = Counted::default();
+    let _ = count_into(spec, data, &mut c);
+    c
+}
+
+fn count_into(spec: u32, data: &[u8], c: &mut Counted) -> Result<(), RecordError> {
+    let mut r = Reader(data);
     let kind = spec & 7;
     match kind {
         7 => {} // Raw values: plain bytes, counted by the value metadata column.
@@ -211,7 +219,7 @@ fn count_column(spec: u32, data: &[u8]) -> Result<Counted, RecordError> {
             }
         }
     }
-    Ok(c)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -235,6 +243,16 @@ mod tests {
         assert_eq!(d.ops, 15);
         assert_eq!((d.actors, d.objects, d.compressed), (1, 3, false));
         assert_eq!(d.inflated_bytes, 0);
+    }
+
+    #[test]
+    fn a_run_followed_by_garbage_still_counts() {
+        // A run of a billion puts, then a byte that is no run header: Automerge would
+        // walk the billion before it met the byte.
+        let mut column = vec![0x80, 0x94, 0xeb, 0xdc, 0x03, 0x01]; // sleb 10^9, value 1
+        column.push(0x80); // an unfinished number
+        let c = count_column(ACTION, &column);
+        assert_eq!((c.items, c.makes), (1_000_000_000, 0));
     }
 
     #[test]
