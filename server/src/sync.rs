@@ -342,6 +342,10 @@ fn inspect(push: &RecordChanges, limits: &Limits) -> Inspected {
     Ok(out)
 }
 
+/// How many operations other than deletions a change may declare beyond its size in
+/// bytes (see [`refuse_declared`]).
+const CHEAP_OPS_SLACK: usize = 64 << 10;
+
 /// Refuses a change by what its bytes declare, before Automerge walks or builds a
 /// single operation of it (see `intake_shared::record::declared`): a few bytes of
 /// run-length encoding can declare a billion operations, thousands of nested maps or
@@ -362,6 +366,18 @@ fn refuse_declared(bytes: &[u8], limits: &Limits) -> Result<(), (Rejection, Stri
         return too_large(format!(
             "a change declares {} operations; at most {} are accepted",
             d.ops, limits.max_ops_per_change
+        ));
+    }
+    // Every operation but a deletion costs an honest change at least a byte (the
+    // character it inserts, the key or value it writes); a change declaring far more
+    // than its size is run-length encoding repeating one operation, which the server
+    // would build in memory a million times over (~750 bytes each).
+    let not_deletes = d.ops.saturating_sub(d.deletes);
+    if not_deletes > (bytes.len() + CHEAP_OPS_SLACK) as u64 {
+        return too_large(format!(
+            "a change declares {} operations other than deletions in {} bytes",
+            not_deletes,
+            bytes.len()
         ));
     }
     if d.actors > limits.max_actors_per_change {

@@ -1,7 +1,7 @@
 //! Hostile but well-formed documents (issue 13, item 2): an enrolled device pushes
 //! Automerge changes with the right header, checksum and columns, built to exhaust the
-//! server — a billion operations declared in a few bytes of run-length encoding,
-//! thousands of actors, maps nested thousands deep, keys that inflate a hundredfold
+//! server — a billion operations declared in a few bytes of run-length encoding (and a
+//! million, within the operation limit, in 150 bytes), thousands of actors, maps nested thousands deep, keys that inflate a hundredfold
 //! through repeat runs, a DEFLATE-compressed column. Each is refused (that record
 //! `TooLarge` or `Malformed`, as the protocol answers a change over its limits) quickly,
 //! before Automerge walks its operations, and nothing of it is stored.
@@ -38,18 +38,23 @@ use intake_tests::{Enrolled, TestDevice, TestServer};
 enum Kind {
     /// A billion operations declared by one run per column (a creating change).
     Ops,
+    /// A million writes of one short key in `fields`, in 150 bytes, within
+    /// `max_ops_per_change`: built, the server held ~750 MB for it, and stored it.
+    CheapOps,
     /// A record's creation naming 5,000 actors.
     Actors,
     /// A comment appended as a map with 5,000 maps nested inside it.
     Nesting,
-    /// 100,000 writes of one 1,000-byte key in `fields`: ~100 MB once expanded.
+    /// 60,000 writes of one 2,000-byte key in `fields` (few enough operations for
+    /// their bytes): ~120 MB of keys once expanded.
     RepeatedKey,
     /// An edit whose action column is DEFLATE-compressed: 1 KB inflating to 1 MB.
     Deflate,
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::Ops,
+    Kind::CheapOps,
     Kind::Actors,
     Kind::Nesting,
     Kind::RepeatedKey,
@@ -61,6 +66,7 @@ impl Kind {
     fn expected(self) -> (Rejection, &'static str) {
         match self {
             Kind::Ops => (Rejection::TooLarge, "operations"),
+            Kind::CheapOps => (Rejection::TooLarge, "other than deletions"),
             Kind::Actors => (Rejection::TooLarge, "actors"),
             Kind::Nesting => (Rejection::TooLarge, "objects"),
             Kind::RepeatedKey => (Rejection::TooLarge, "inflate"),
@@ -132,7 +138,7 @@ fn hostile(kind: Kind, dev: &Enrolled, stored: &mut Stored, n: u64) -> RecordCha
             }
             (on_stored, last_change(&mut doc))
         }
-        Kind::RepeatedKey => {
+        Kind::RepeatedKey | Kind::CheapOps => {
             let doc = AutoCommit::load(&stored.record.save()).unwrap();
             let (_, fields) = doc.get(ROOT, "fields").unwrap().unwrap();
             let ObjId::Id(counter, actor, _) = fields else {
@@ -140,7 +146,11 @@ fn hostile(kind: Kind, dev: &Enrolled, stored: &mut Stored, n: u64) -> RecordCha
             };
             let mut b = body(&me, stored.heads.clone(), 1, 1 << 20);
             b.others = vec![actor.to_bytes().to_vec()];
-            b.columns = put_run(Some((1, counter)), &[b'x'; 1000], 100_000);
+            b.columns = if kind == Kind::CheapOps {
+                put_run(Some((1, counter)), b"k", 1_000_000)
+            } else {
+                put_run(Some((1, counter)), &[b'x'; 2000], 60_000)
+            };
             (on_stored, b.chunk())
         }
         Kind::Deflate => {
@@ -231,13 +241,18 @@ fn refused(kind: Kind) {
     }
     assert_eq!(holdings(&server), before, "{kind:?}: something was stored");
     // Refused by its declared shape, not after walking it: a billion operations take
-    // Automerge minutes, 100 MB of keys seconds.
+    // Automerge minutes, a million built operations seconds.
     assert!(took < Duration::from_secs(2), "{kind:?} took {took:?}");
 }
 
 #[test]
 fn a_billion_operations_in_a_few_bytes_are_refused_unwalked() {
     refused(Kind::Ops);
+}
+
+#[test]
+fn a_million_operations_in_150_bytes_are_refused_unbuilt() {
+    refused(Kind::CheapOps);
 }
 
 #[test]

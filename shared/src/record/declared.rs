@@ -24,6 +24,7 @@ const CHANGE: u8 = 1;
 const ACTION: u32 = 4 << 4 | 2;
 /// The action numbers that make an object: map, list, text, table.
 const MAKES: [u64; 4] = [0, 2, 4, 6];
+const DELETE: u64 = 3;
 const DEFLATE: u32 = 8;
 
 /// What one change chunk declares (see the module doc).
@@ -36,6 +37,9 @@ pub struct Declared {
     pub actors: usize,
     /// Operations that make an object: an upper bound on how deep this change nests.
     pub objects: u64,
+    /// Deletions (the only operations an honest change holds many of in few bytes: a
+    /// cleared narrative is a run of deletions).
+    pub deletes: u64,
     /// Bytes that runs of repeated strings add beyond what the chunk spells out.
     pub inflated_bytes: u64,
     /// Some column carries the DEFLATE bit.
@@ -148,6 +152,7 @@ pub fn declared(chunk: &[u8]) -> Result<Declared, RecordError> {
         out.inflated_bytes = out.inflated_bytes.saturating_add(counted.inflated);
         if spec == ACTION {
             out.objects = counted.makes;
+            out.deletes = counted.deletes;
         }
     }
     Ok(out)
@@ -160,6 +165,7 @@ struct Counted {
     items: u64,
     inflated: u64,
     makes: u64,
+    deletes: u64,
 }
 
 /// Counts stop at the first byte that does not parse, keeping what came before: Automerge
@@ -214,6 +220,9 @@ fn count_into(spec: u32, data: &[u8], c: &mut Counted) -> Result<(), RecordError
                     }
                     if spec == ACTION && MAKES.contains(&value) {
                         c.makes = c.makes.saturating_add(copies);
+                    }
+                    if spec == ACTION && value == DELETE {
+                        c.deletes = c.deletes.saturating_add(copies);
                     }
                 }
             }
