@@ -27,6 +27,15 @@ pub struct Limits {
     /// decompressed; see `gate.rs`); another one is answered `503 busy` with a
     /// `Retry-After`. 0: one per CPU, at least 2 (see [`Limits::heavy_syncs`]).
     pub max_heavy_syncs: usize,
+    // Hostile but well-formed changes (issue 13): read off a pushed change's bytes
+    // before anything decodes it (`intake_shared::record::declared`); beyond them the
+    // record is refused `TooLarge`, as for `max_ops_per_change`.
+    /// Most actors one change names (its own and the others its operations refer to).
+    pub max_actors_per_change: usize,
+    /// Most objects (maps, lists, texts) one change makes: bounds how deep it nests.
+    pub max_objects_per_change: usize,
+    /// Most bytes a change's runs of repeated strings may add beyond its own size.
+    pub max_inflated_bytes_per_change: usize,
 }
 
 impl Limits {
@@ -54,6 +63,15 @@ impl Default for Limits {
             max_document_bytes: 8 << 20,
             max_page_bytes: 4 << 20,
             max_heavy_syncs: 0,
+            // Every session of every device that edited a record is an actor; a change
+            // names those whose operations it overwrites or deletes. A thousand is
+            // years of sessions; a record's creation names one.
+            max_actors_per_change: 1024,
+            // A record's creation makes its `fields`, `comments`, `actions` and one
+            // text per long-text field; an append makes one entry.
+            max_objects_per_change: 1024,
+            // Our devices repeat a key only when one change sets a field twice.
+            max_inflated_bytes_per_change: 1 << 20,
         }
     }
 }

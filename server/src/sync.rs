@@ -318,6 +318,7 @@ type Inspected = Result<Vec<Incoming>, (Rejection, String)>;
 fn inspect(push: &RecordChanges, limits: &Limits) -> Inspected {
     let mut out = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
+        refuse_declared(bytes, limits)?;
         let mut decoded =
             decode_incoming(bytes).map_err(|e| (Rejection::Malformed, e.to_string()))?;
         if decoded.len() != 1 {
@@ -339,6 +340,65 @@ fn inspect(push: &RecordChanges, limits: &Limits) -> Inspected {
         out.push(change);
     }
     Ok(out)
+}
+
+/// How many operations other than deletions a change may declare beyond its size in
+/// bytes (see [`refuse_declared`]).
+const CHEAP_OPS_SLACK: usize = 64 << 10;
+
+/// Refuses a change by what its bytes declare, before Automerge walks or builds a
+/// single operation of it (see `intake_shared::record::declared`): a few bytes of
+/// run-length encoding can declare a billion operations, thousands of nested maps or
+/// megabytes of repeated keys. A chunk this cannot read is left to the strict decoding
+/// that follows, which refuses it with Automerge's own reason.
+fn refuse_declared(bytes: &[u8], limits: &Limits) -> Result<(), (Rejection, String)> {
+    let Ok(d) = intake_shared::record::declared(bytes) else {
+        return Ok(());
+    };
+    let too_large = |what: String| Err((Rejection::TooLarge, what));
+    if d.compressed {
+        return Err((
+            Rejection::Malformed,
+            "a change has a compressed (DEFLATE) column; send uncompressed changes".into(),
+        ));
+    }
+    if d.ops > limits.max_ops_per_change as u64 {
+        return too_large(format!(
+            "a change declares {} operations; at most {} are accepted",
+            d.ops, limits.max_ops_per_change
+        ));
+    }
+    // Every operation but a deletion costs an honest change at least a byte (the
+    // character it inserts, the key or value it writes); a change declaring far more
+    // than its size is run-length encoding repeating one operation, which the server
+    // would build in memory a million times over (~750 bytes each).
+    let not_deletes = d.ops.saturating_sub(d.deletes);
+    if not_deletes > (bytes.len() + CHEAP_OPS_SLACK) as u64 {
+        return too_large(format!(
+            "a change declares {} operations other than deletions in {} bytes",
+            not_deletes,
+            bytes.len()
+        ));
+    }
+    if d.actors > limits.max_actors_per_change {
+        return too_large(format!(
+            "a change names {} actors; at most {} are accepted",
+            d.actors, limits.max_actors_per_change
+        ));
+    }
+    if d.objects > limits.max_objects_per_change as u64 {
+        return too_large(format!(
+            "a change makes {} objects; at most {} are accepted",
+            d.objects, limits.max_objects_per_change
+        ));
+    }
+    if d.inflated_bytes > limits.max_inflated_bytes_per_change as u64 {
+        return too_large(format!(
+            "a change's repeated values inflate by {} bytes; at most {} are accepted",
+            d.inflated_bytes, limits.max_inflated_bytes_per_change
+        ));
+    }
+    Ok(())
 }
 
 /// The least work worth a thread of its own (records of one push).

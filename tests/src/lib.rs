@@ -9,6 +9,7 @@ pub mod browser;
 pub mod craft;
 pub mod dashboard;
 pub mod disk_full;
+pub mod hostile;
 pub mod link;
 pub mod proxy;
 pub mod tls;

@@ -19,6 +19,7 @@
 mod append;
 mod chunks;
 mod conflict;
+mod declared;
 mod edit;
 mod history;
 mod inspect;
@@ -27,6 +28,7 @@ mod review;
 
 pub use append::AppendOnly;
 pub use conflict::{Conflict, ConflictKind, ConflictValue};
+pub use declared::{Declared, declared};
 pub use edit::Edit;
 pub use history::FieldEvent;
 pub use inspect::{ChangeInfo, Incoming, RootWrite, decode_incoming, inspect_changes};

@@ -18,6 +18,7 @@ mod erasure;
 mod faults;
 mod field_app;
 mod hardening;
+mod hostile_docs;
 mod kill;
 mod link;
 mod lost_phone;
