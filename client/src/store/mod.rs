@@ -124,7 +124,8 @@ pub struct Store {
     identity: Identity,
     forms: &'static FormRegistry,
     dir: PathBuf,
-    /// "Now" for the lock after N days without a sync (`lock.rs`).
+    /// "Now" for the lock after N days without a sync (`lock.rs`) and the device time
+    /// of the changes this store makes.
     clock: Clock,
     /// The files were destroyed on the server's order (`wipe.rs`): every record
     /// operation answers [`StoreError::Wiped`].
@@ -268,7 +269,8 @@ impl Store {
         f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
     ) -> Result<RecordId, StoreError> {
         self.usable()?;
-        let now = Utc::now();
+        // The store's clock ([`Store::set_clock`]): a test gives a device a skewed one.
+        let now = self.now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
         let id = new_record_id(now)?;
         let mut record = Record::create_with(id, form, &self.identity, now, f)?;
@@ -288,7 +290,8 @@ impl Store {
         if self.exists(id)? {
             return Err(StoreError::Exists(id));
         }
-        let now = Utc::now();
+        // The store's clock ([`Store::set_clock`]): a test gives a device a skewed one.
+        let now = self.now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
         let mut record = Record::create_with(id, form, &self.identity, now, f)?;
         self.save(&mut record)
@@ -316,7 +319,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         self.usable()?;
         let mut record = self.get(id)?;
-        let out = record.edit(Utc::now(), f)?;
+        let out = record.edit(self.now(), f)?;
         self.save(&mut record)?;
         Ok(out)
     }
