@@ -121,16 +121,17 @@ pub fn judge(
         .collect()
 }
 
-/// A rough size for people: whole years from 360 days, else days from 2 days, else
-/// hours. `(n, unit)`.
+/// A rough size for people, rounded to the nearest unit: years from 360 days, else
+/// days from 2 days, else hours (at least 1). `(n, unit)`. A change reaches the server
+/// a moment after it is made, so "5 hours ahead" measures as a little less.
 pub fn rough(d: Duration) -> (i64, RoughUnit) {
     let d = d.abs();
     if d >= Duration::days(360) {
         ((d.num_days() + 182) / 365, RoughUnit::Years)
     } else if d >= Duration::days(2) {
-        (d.num_days(), RoughUnit::Days)
+        ((d.num_hours() + 12) / 24, RoughUnit::Days)
     } else {
-        (d.num_hours().max(1), RoughUnit::Hours)
+        (((d.num_minutes() + 30) / 60).max(1), RoughUnit::Hours)
     }
 }
 
@@ -202,6 +203,9 @@ mod tests {
         );
         assert_eq!(judged[&[4; 32]].error, None);
         assert_eq!(rough(Duration::days(365)), (1, RoughUnit::Years));
-        assert_eq!(rough(Duration::hours(5)), (5, RoughUnit::Hours));
+        assert_eq!(
+            rough(Duration::hours(5) - Duration::seconds(2)),
+            (5, RoughUnit::Hours)
+        );
     }
 }
