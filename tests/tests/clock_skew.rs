@@ -353,6 +353,14 @@ fn the_record_page_says_when_a_device_clock_was_wrong() {
         reply.contains("device clock was wrong: at least 1 yr. behind"),
         "{reply}"
     );
+    // The creation time a year-ahead phone wrote is marked too.
+    let created = vesa.get(&format!("/records/{}", s.ids[1]));
+    let meta = section(&created.body, "class=\"meta\"");
+    let meta = &meta[..meta.find("</dl>").unwrap_or(meta.len())];
+    assert!(
+        meta.contains("device clock was wrong: at least 1 yr. ahead"),
+        "{meta}"
+    );
     let ahead = items.iter().find(|c| c.contains("comment of 1")).unwrap();
     assert!(
         ahead.contains("device clock was wrong: at least 1 yr. ahead"),

@@ -14,20 +14,35 @@ use maud::{Markup, html};
 use crate::storage::Storage;
 
 /// Every change of a record, judged, by hash (hex).
-pub type Judgements = HashMap<String, Judged>;
+#[derive(Debug, Default)]
+pub struct Judgements {
+    pub by_change: HashMap<String, Judged>,
+    /// The change that created the record (it wrote `created_at`), hex.
+    pub creation: String,
+}
 
 /// Judges `record`'s change times against the server's receipts.
 pub fn judge(storage: &dyn Storage, record: &mut Record) -> crate::storage::Result<Judgements> {
     let received = storage.receipts(record.id())?;
-    Ok(skew::judge(&record.change_times(), &received)
+    let changes = record.change_times();
+    let creation = changes
+        .iter()
+        .find(|c| c.deps.is_empty())
+        .map(|c| hex::encode(c.hash))
+        .unwrap_or_default();
+    let by_change = skew::judge(&changes, &received)
         .into_iter()
         .map(|(h, j)| (hex::encode(h), j))
-        .collect())
+        .collect();
+    Ok(Judgements {
+        by_change,
+        creation,
+    })
 }
 
 /// What follows a device time: the receipt, and the warning when the clock was wrong.
 pub fn mark(lang: intake_shared::Lang, judged: &Judgements, change: &str) -> Markup {
-    let Some(j) = judged.get(change) else {
+    let Some(j) = judged.by_change.get(change) else {
         return html! {};
     };
     html! {

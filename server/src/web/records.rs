@@ -601,7 +601,7 @@ impl RecordView {
                 dt { (t(lang, Msg::CaseNumber)) } dd { code { (self.id) } }
                 dt { (t(lang, Msg::Paralegal)) } dd { (self.owner) }
                 dt { (t(lang, Msg::AssignedTo)) } dd { (self.assigned_to.as_deref().unwrap_or("—")) }
-                dt { (t(lang, Msg::Created)) } dd { (when(self.created)) }
+                dt { (t(lang, Msg::Created)) } dd { (when(self.created)) (clock_mark(lang, &self.clock, &self.clock.creation)) }
                 @if let Some(note) = &self.review_note {
                     dt { (t(lang, Msg::ReviewNote)) } dd { (note) }
                 }
