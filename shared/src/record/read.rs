@@ -83,6 +83,10 @@ pub(super) fn values_and_conflicted(
     (values, conflicted)
 }
 
+/// One map of a list: its keys, the device and author that appended it, and the hash
+/// (hex) of the change that did.
+type ListEntry = (BTreeMap<String, Value>, String, Option<String>, String);
+
 impl Record {
     fn root_str(&self, key: &str) -> Option<String> {
         match self.doc.get(automerge::ROOT, key) {
@@ -160,10 +164,7 @@ impl Record {
     }
 
     /// [`Record::list_maps`] with the hash (hex) of the change that appended each map.
-    fn list_maps_with_change(
-        &mut self,
-        key: &str,
-    ) -> Vec<(BTreeMap<String, Value>, String, Option<String>, String)> {
+    fn list_maps_with_change(&mut self, key: &str) -> Vec<ListEntry> {
         let Ok(Some((automerge::Value::Object(ObjType::List), list))) =
             self.doc.get(automerge::ROOT, key)
         else {
