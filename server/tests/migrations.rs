@@ -42,6 +42,8 @@ const PINNED: &[&str] = &[
     "72160ce5a8d27e9231b8bf3be9084b8c27a7aae2f7f52463124abe28d147d8ae",
     // 8
     "4a0624b3acba9be1ec0e8a94932216b1d0a2b92f4ba57a8584ffd80ab2516a1c",
+    // 9
+    "ab07b8767d95e44e74796e8ca66a63064c99a1b26dfefc5f7c31548dc7efb726",
 ];
 
 #[test]

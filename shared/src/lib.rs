@@ -11,6 +11,7 @@ pub mod pack;
 pub mod plan;
 pub mod protocol;
 pub mod record;
+pub mod skew;
 pub mod status;
 pub mod validate;
 pub mod value;

@@ -164,7 +164,8 @@ pub struct Store {
     identity: Identity,
     forms: &'static FormRegistry,
     dir: PathBuf,
-    /// "Now" for the lock after N days without a sync (`lock.rs`).
+    /// "Now" for the lock after N days without a sync (`lock.rs`) and the device time
+    /// of the changes this store makes.
     clock: Clock,
     /// The files were destroyed on the server's order (`wipe.rs`): every record
     /// operation answers [`StoreError::Wiped`].
@@ -308,7 +309,8 @@ impl Store {
         f: impl FnOnce(&mut Edit<'_>) -> Result<(), RecordError>,
     ) -> Result<RecordId, StoreError> {
         self.usable()?;
-        let now = Utc::now();
+        // The store's clock ([`Store::set_clock`]): a test gives a device a skewed one.
+        let now = self.now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
         let id = new_record_id(now)?;
         let mut record = Record::create_with(id, form, &self.identity, now, f)?;
@@ -328,7 +330,8 @@ impl Store {
         if self.exists(id)? {
             return Err(StoreError::Exists(id));
         }
-        let now = Utc::now();
+        // The store's clock ([`Store::set_clock`]): a test gives a device a skewed one.
+        let now = self.now();
         let form = self.forms.latest(form).map_err(RecordError::from)?;
         let mut record = Record::create_with(id, form, &self.identity, now, f)?;
         self.save(&mut record)
@@ -356,7 +359,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         self.usable()?;
         let mut record = self.get(id)?;
-        let out = record.edit(Utc::now(), f)?;
+        let out = record.edit(self.now(), f)?;
         self.save(&mut record)?;
         Ok(out)
     }

@@ -463,6 +463,11 @@ pub trait Storage: Send + Sync + 'static {
     /// The tables that still hold a row naming `id`, beyond the audit trail and the
     /// erasure itself: empty for an erased record.
     fn traces(&self, id: RecordId) -> Result<Vec<&'static str>>;
+
+    // Clock skew (issue 13).
+    /// When the server stored each of a record's changes (its clock), by change hash.
+    /// Changes stored before the server kept receipts are missing.
+    fn receipts(&self, id: RecordId) -> Result<HashMap<[u8; 32], DateTime<Utc>>>;
 }
 
 /// The arguments of [`Storage::pull`].

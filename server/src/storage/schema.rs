@@ -284,6 +284,12 @@ const MIGRATIONS: &[&str] = &[
                 THEN CAST(strftime('%s', 'now') AS INTEGER) * 1000 END
                 WHERE record_id = NEW.record_id;
         END;",
+    // 9: clock skew (issue 13). `log.received_at` (milliseconds, the server's clock):
+    // when the server stored the change. A change's own time is the device's clock,
+    // which can be a year off; pages show the receipt beside it and say when the
+    // device's clock was clearly wrong (`intake_shared::skew`). Entries stored before
+    // this step have none (NULL): their receipt is not known.
+    "ALTER TABLE log ADD COLUMN received_at INTEGER;",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -561,11 +561,22 @@ impl Storage for SqliteStorage {
             let mut last_seq = None;
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO log (record_id, hash, device_id, bytes) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO log (record_id, hash, device_id, bytes, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (hash) DO NOTHING",
                 )?;
+                // The server's receipt, in milliseconds: what pages show beside a
+                // change's device time (issue 13, clock skew). A replay keeps the first.
+                let received = now.timestamp_millis();
                 for (hash, bytes) in &w.new_changes {
-                    if insert.execute(params![key(w.meta.id), hash.to_vec(), device, bytes])? > 0 {
+                    if insert.execute(params![
+                        key(w.meta.id),
+                        hash.to_vec(),
+                        device,
+                        bytes,
+                        received
+                    ])? > 0
+                    {
                         last_seq = Some(tx.last_insert_rowid());
                     }
                 }
@@ -840,6 +851,28 @@ impl Storage for SqliteStorage {
 
     fn erase(&self, erasures: &[(RecordId, AuditEntry)]) -> Result<Vec<Option<u64>>> {
         erasure::erase(&mut self.conn(), erasures)
+    }
+
+    // Clock skew (issue 13).
+    fn receipts(&self, id: RecordId) -> Result<HashMap<[u8; 32], DateTime<Utc>>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT hash, received_at FROM log WHERE record_id = ?1 AND received_at IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([key(id)], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (hash, at) = row?;
+            if let (Ok(hash), Some(at)) = (
+                <[u8; 32]>::try_from(hash),
+                DateTime::from_timestamp_millis(at),
+            ) {
+                out.insert(hash, at);
+            }
+        }
+        Ok(out)
     }
 
     fn erased(&self, id: RecordId) -> Result<bool> {

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod clock;
 pub mod cookies;
 pub mod csrf;
 pub mod erase;

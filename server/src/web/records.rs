@@ -15,6 +15,7 @@ use intake_web::table::{Pager, pager};
 use maud::{Markup, html};
 
 use super::audit::{self, action};
+use super::clock::mark as clock_mark;
 use super::errors::WebError;
 use super::pages::signed_page;
 use super::session::Signed;
@@ -454,17 +455,14 @@ pub async fn show(
     })
     .await??;
     let history = q.history.clone();
-    let view = web::block(move || -> Result<RecordView, intake_shared::RecordError> {
-        let record = Record::load(&stored.doc, FormRegistry::builtin())?;
-        Ok(RecordView::build(record, &stored, &history))
+    let storage = state.storage.clone();
+    let view = web::block(move || -> anyhow::Result<RecordView> {
+        let mut record = Record::load(&stored.doc, FormRegistry::builtin())?;
+        let clock = super::clock::judge(storage.as_ref(), &mut record)?;
+        Ok(RecordView::build(record, &stored, &history, clock))
     })
     .await?
-    .map_err(|e| {
-        WebError::internal(
-            lang,
-            anyhow::Error::new(e).context("Failed to read a stored record"),
-        )
-    })?;
+    .map_err(|e| WebError::internal(lang, e.context("Failed to read a stored record")))?;
     let title = if view.name.trim().is_empty() {
         id.to_string()
     } else {
@@ -507,10 +505,17 @@ struct RecordView {
     actions: Vec<intake_shared::record::Action>,
     issues: Vec<intake_shared::Issue>,
     history: Option<(String, Vec<intake_shared::FieldEvent>)>,
+    /// Each change's receipt and clock judgement (issue 13), by hash (hex).
+    clock: super::clock::Judgements,
 }
 
 impl RecordView {
-    fn build(mut record: Record, stored: &StoredRecord, history: &str) -> RecordView {
+    fn build(
+        mut record: Record,
+        stored: &StoredRecord,
+        history: &str,
+        clock: super::clock::Judgements,
+    ) -> RecordView {
         let form = record.form().clone();
         let values = record.values();
         let mut last_set = HashMap::new();
@@ -541,6 +546,7 @@ impl RecordView {
             last_set,
             history,
             form,
+            clock,
         }
     }
 
@@ -595,7 +601,7 @@ impl RecordView {
                 dt { (t(lang, Msg::CaseNumber)) } dd { code { (self.id) } }
                 dt { (t(lang, Msg::Paralegal)) } dd { (self.owner) }
                 dt { (t(lang, Msg::AssignedTo)) } dd { (self.assigned_to.as_deref().unwrap_or("—")) }
-                dt { (t(lang, Msg::Created)) } dd { (when(self.created)) }
+                dt { (t(lang, Msg::Created)) } dd { (when(self.created)) (clock_mark(lang, &self.clock, &self.clock.creation)) }
                 @if let Some(note) = &self.review_note {
                     dt { (t(lang, Msg::ReviewNote)) } dd { (note) }
                 }
@@ -615,7 +621,7 @@ impl RecordView {
                                             input type="hidden" name="field" value=(c.field);
                                             input type="hidden" name="value" value=(typed(&v.value));
                                             strong.value { (show_value(form, &c.field, &v.value, lang)) }
-                                            " — " (who_wrote(devices, &v.device, v.author.as_deref())) ", " (when(v.at)) " "
+                                            " — " (who_wrote(devices, &v.device, v.author.as_deref())) ", " (when(v.at)) (clock_mark(lang, &self.clock, &v.change)) " "
                                             button type="submit" { (t(lang, Msg::ResolveWithThisValue)) }
                                         }
                                     }
@@ -681,7 +687,7 @@ impl RecordView {
                                     None => span.muted { (t(lang, Msg::NotAnswered)) },
                                 } }
                                 td { @if let Some(e) = self.last_set.get(&f.name) {
-                                    (who_wrote(devices, &e.device, e.author.as_deref())) br; small { (when(e.at)) }
+                                    (who_wrote(devices, &e.device, e.author.as_deref())) br; small { (when(e.at)) (clock_mark(lang, &self.clock, &e.change)) }
                                 } }
                                 td { a href={ (base) "?history=" (f.name) "#history" } { (t(lang, Msg::ShowHistory)) } }
                             }
@@ -697,7 +703,7 @@ impl RecordView {
                     ol {
                         @for e in events {
                             li {
-                                (when(e.at)) " — " (who_wrote(devices, &e.device, e.author.as_deref())) ": "
+                                (when(e.at)) (clock_mark(lang, &self.clock, &e.change)) " — " (who_wrote(devices, &e.device, e.author.as_deref())) ": "
                                 @match &e.value {
                                     Some(v) => strong { (show_value(form, name, v, lang)) },
                                     None => em { (t(lang, Msg::NotAnswered)) },
@@ -711,7 +717,7 @@ impl RecordView {
                 h2 { (t(lang, Msg::Comments)) }
                 @if self.comments.is_empty() { p.muted { (t(lang, Msg::NoComments)) } }
                 ul { @for c in &self.comments {
-                    li { blockquote { (c.text) } small { (who_wrote(devices, &c.device, c.author.as_deref())) ", " (c.at) } }
+                    li { blockquote { (c.text) } small { (who_wrote(devices, &c.device, c.author.as_deref())) ", " (c.at) (clock_mark(lang, &self.clock, &c.change)) } }
                 } }
                 form method="post" action={ (base) "/comment" } {
                     (csrf_input(csrf))

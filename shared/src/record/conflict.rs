@@ -20,6 +20,10 @@ pub struct ConflictValue {
     pub author: Option<String>,
     /// When the device says the change was made.
     pub at: Option<DateTime<Utc>>,
+    /// The hash of the change that wrote it, hex (to find its receipt on the server;
+    /// not in the JSON, which stays as it was).
+    #[serde(skip)]
+    pub change: String,
 }
 
 /// What holds the conflicting values.
@@ -76,6 +80,7 @@ impl Record {
                         device,
                         author,
                         at,
+                        change: self.change_of(&id),
                     }
                 })
                 .collect();
@@ -102,6 +107,14 @@ impl Record {
     pub(super) fn provenance(&mut self, obj: &ObjId) -> (String, Option<String>) {
         let (device, author, _) = self.op_provenance(obj);
         (device, author)
+    }
+
+    /// The hash (hex) of the change that made an operation or object, or empty.
+    pub(super) fn change_of(&mut self, op: &ObjId) -> String {
+        self.doc
+            .hash_for_opid(op)
+            .map(|h| h.0.iter().map(|b| format!("{b:02x}")).collect())
+            .unwrap_or_default()
     }
 
     fn op_provenance(&mut self, op: &ObjId) -> (String, Option<String>, Option<DateTime<Utc>>) {

@@ -25,6 +25,7 @@ mod history;
 mod inspect;
 mod read;
 mod review;
+mod times;
 
 pub use append::AppendOnly;
 pub use conflict::{Conflict, ConflictKind, ConflictValue};

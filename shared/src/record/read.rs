@@ -19,6 +19,10 @@ pub struct Comment {
     /// The device (the device part of the actor id, hex) that wrote it.
     pub device: String,
     pub author: Option<String>,
+    /// The hash of the change that appended it, hex (to find its receipt on the
+    /// server; not in the JSON, which stays as it was).
+    #[serde(skip)]
+    pub change: String,
 }
 
 /// A follow-up action (visit, letter, complaint filed, …).
@@ -78,6 +82,10 @@ pub(super) fn values_and_conflicted(
     }
     (values, conflicted)
 }
+
+/// One map of a list: its keys, the device and author that appended it, and the hash
+/// (hex) of the change that did.
+type ListEntry = (BTreeMap<String, Value>, String, Option<String>, String);
 
 impl Record {
     fn root_str(&self, key: &str) -> Option<String> {
@@ -149,6 +157,14 @@ impl Record {
     }
 
     fn list_maps(&mut self, key: &str) -> Vec<(BTreeMap<String, Value>, String, Option<String>)> {
+        self.list_maps_with_change(key)
+            .into_iter()
+            .map(|(m, device, author, _)| (m, device, author))
+            .collect()
+    }
+
+    /// [`Record::list_maps`] with the hash (hex) of the change that appended each map.
+    fn list_maps_with_change(&mut self, key: &str) -> Vec<ListEntry> {
         let Ok(Some((automerge::Value::Object(ObjType::List), list))) =
             self.doc.get(automerge::ROOT, key)
         else {
@@ -167,20 +183,22 @@ impl Record {
                 }
             }
             let (device, author) = self.provenance(&map);
-            out.push((entry, device, author));
+            let change = self.change_of(&map);
+            out.push((entry, device, author, change));
         }
         out
     }
 
     /// Comments, oldest first (in list order, which every replica agrees on).
     pub fn comments(&mut self) -> Vec<Comment> {
-        self.list_maps("comments")
+        self.list_maps_with_change("comments")
             .into_iter()
-            .map(|(mut m, device, author)| Comment {
+            .map(|(mut m, device, author, change)| Comment {
                 text: take_text(&mut m, "text"),
                 at: take_text(&mut m, "at"),
                 device,
                 author,
+                change,
             })
             .collect()
     }

@@ -360,4 +360,14 @@ messages! {
     /// `{days}`: the server's limit.
     SyncLocked { en: "No successful sync for {days} days: connect and sync to unlock.", sq: "Asnjë sinkronizim i suksesshëm për {days} ditë: lidhuni dhe sinkronizoni për ta zhbllokuar.", sr: "Nema uspešne sinhronizacije {days} dana: povežite se i sinhronizujte da otključate." }
     PassphraseGuessable { en: "This passphrase is too easy to guess. Use four or more random words that do not form a phrase (for example: river candle orbit meadow), not names, dates or your user name.", sq: "Ky fjalëkalim gjendet shumë lehtë. Përdorni katër ose më shumë fjalë të rastësishme që nuk formojnë një shprehje (për shembull: lumë qiri orbitë livadh), jo emra, data ose emrin tuaj të përdoruesit.", sr: "Ovu lozinku je previše lako pogoditi. Upotrebite četiri ili više nasumičnih reči koje ne čine izraz (na primer: reka sveća orbita livada), ne imena, datume ili vaše korisničko ime." }
+
+    // ---- Clock skew (issue 13): a device time beside the server's receipt
+    /// `{when}`: the server's time, "2026-11-28 15:24 UTC".
+    ReceivedAt { en: "received by the server {when}", sq: "marrë nga serveri {when}", sr: "server primio {when}" }
+    /// `{amount}`: a rough duration (`RoughYears` …).
+    ClockAhead { en: "device clock was wrong: at least {amount} ahead", sq: "ora e pajisjes ishte gabim: të paktën {amount} përpara", sr: "sat uređaja je bio pogrešan: bar {amount} unapred" }
+    ClockBehind { en: "device clock was wrong: at least {amount} behind", sq: "ora e pajisjes ishte gabim: të paktën {amount} prapa", sr: "sat uređaja je bio pogrešan: bar {amount} unazad" }
+    RoughYears { en: "{n} yr.", sq: "{n} vj.", sr: "{n} god." }
+    RoughDays { en: "{n} d.", sq: "{n} ditë", sr: "{n} d." }
+    RoughHours { en: "{n} h", sq: "{n} orë", sr: "{n} č." }
 }
