@@ -9,6 +9,7 @@
 //! subscriber) runs itself in a fresh process of this binary with `intake_tests::alone!`.
 
 mod browser_harness;
+mod clock_skew;
 mod dashboard;
 mod dashboard_browser;
 mod deploy_data;

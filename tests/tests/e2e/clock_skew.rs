@@ -15,12 +15,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use intake_server::storage::{Role, Storage};
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
+use intake_tests::craft::text;
 use intake_tests::dashboard::Dashboard;
 use intake_tests::{TestDevice, TestServer};
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
 
 /// The clocks of the five devices: correct, a year ahead, a year behind, five hours
 /// ahead, three hours behind.
@@ -293,7 +290,10 @@ fn skewed_clocks_change_no_decision_and_lose_or_reorder_nothing() {
     );
     assert_eq!(
         s[3].urgency_history,
-        CHAIN.iter().map(|(_, v)| Some(text(v))).collect::<Vec<_>>(),
+        CHAIN
+            .iter()
+            .map(|(_, v)| Some(text(*v)))
+            .collect::<Vec<_>>(),
         "history in causal order"
     );
     assert_eq!(s[3].values["urgency"], text("high"), "the last edit wins");
