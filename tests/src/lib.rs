@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod craft;
 pub mod dashboard;
+pub mod kill_mid_sync;
 pub mod link;
 pub mod proxy;
 
