@@ -236,6 +236,31 @@ fn check_after_kill(dir: &Path, ledger: &Ledger, run: usize) {
     }
 }
 
+/// The server's log holds each change of a record once: as many entries as the stored
+/// document has changes (more: a change logged twice; fewer: one missing).
+fn check_log(
+    db: &rusqlite::Connection,
+    id: RecordId,
+    doc: &mut Record,
+    lost: &mut Vec<String>,
+    duplicated: &mut Vec<String>,
+) {
+    let logged: i64 = db
+        .query_row(
+            "SELECT count(*) FROM log WHERE record_id = ?1",
+            [id.as_uuid().as_bytes().to_vec()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let changes = doc.change_count() as i64;
+    let line = format!("record {id}: {logged} log entries, {changes} changes in its document");
+    if logged > changes {
+        duplicated.push(line);
+    } else if logged < changes {
+        lost.push(line);
+    }
+}
+
 /// Change rows the device holds twice for one record (a page applied twice).
 fn device_duplicate_rows(dir: &Path) -> i64 {
     let db = rusqlite::Connection::open(dir.join("intake.db")).unwrap();
@@ -416,12 +441,14 @@ fn sigkilled_client_mid_sync_loses_nothing() {
             duplicated.push(format!("server record {id} was never created"));
         }
     }
+    let db = server.raw_db(true);
     for (id, (creator, comments)) in &ledger.records {
         let Some(stored) = server.storage.record(*id).unwrap() else {
             lost.push(format!("record {id} missing on the server"));
             continue;
         };
         let mut server_copy = Record::load(&stored.doc, FormRegistry::builtin()).unwrap();
+        check_log(&db, *id, &mut server_copy, &mut lost, &mut duplicated);
         let heads = server_copy.heads();
         let mut copies = vec![("server".to_string(), server_copy)];
         let mut holders = vec![&merita];
@@ -456,7 +483,6 @@ fn sigkilled_client_mid_sync_loses_nothing() {
             }
         }
     }
-    let db = server.raw_db(true);
     let integrity: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -544,8 +570,9 @@ struct Browser {
 }
 
 impl Browser {
-    /// Sets `name`'s password with her one-time code and signs her in.
-    fn sign_in(url: &str, name: &str, code: &str) -> Browser {
+    /// Sets `name`'s password with her one-time code, signs her in and takes the
+    /// session's CSRF token from `page`.
+    fn sign_in(url: &str, name: &str, code: &str, page: &str) -> Browser {
         let dash = intake_tests::dashboard::Dashboard {
             url: url.to_string(),
             http: reqwest::blocking::Client::builder()
@@ -561,7 +588,7 @@ impl Browser {
         let signed = dash.sign_in(name, intake_tests::dashboard::PASSWORD);
         assert_eq!(signed.status, 303, "{}", signed.body);
         // One CSRF token per session: any page's forms carry it.
-        let csrf = dash.get("/records").csrf();
+        let csrf = dash.get(page).csrf();
         Browser { dash, csrf }
     }
 
@@ -586,12 +613,36 @@ impl Browser {
             .to_string();
         // The whole answer must arrive: a page cut off by the kill is no answer.
         let body = resp.text().map_err(|e| format!("{e:?}"))?;
-        Ok(match status {
+        let done = match status {
             303 => !location.contains("error="),
             200 => !body.contains("class=\"error"),
             _ => false,
-        })
+        };
+        if !done {
+            eprintln!(
+                "{path}: {status} {location} {}",
+                &body[..body.len().min(2000)]
+            );
+        }
+        Ok(done)
     }
+}
+
+/// A complete case, submitted: a supervisor may send it back for changes.
+fn submitted_case(dev: &mut TestDevice, name: &str) -> RecordId {
+    let text = |s: &str| Value::Text(s.to_string());
+    let id = dev.create(&[
+        ("full_name", text(name)),
+        ("consent_intake", Value::Bool(true)),
+        ("municipality", text("prizren")),
+        ("issue_type", text("school_segregation")),
+        ("birth_year", Value::Int(1990)),
+        ("phone", text("+383 44 123 456")),
+    ]);
+    dev.edit(id, |e| {
+        e.set_status(intake_shared::ReviewStatus::Submitted, None)
+    });
+    id
 }
 
 /// Does `w`; `Ok(true)`: answered as done, `Err`: no answer (the server died).
@@ -686,6 +737,8 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let started = Instant::now();
+    // reqwest's rustls needs its provider installed before the first client is built.
+    intake_client::sync::ensure_crypto_provider();
     let data = tempfile::tempdir().unwrap();
     let addr = free_address();
     let url = format!("http://{addr}");
@@ -724,8 +777,8 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
         data.path(),
         addr,
     );
-    let supervisor = Browser::sign_in(&url, "merita", &merita_code);
-    let admin_browser = Browser::sign_in(&url, "admin", &admin_code);
+    let supervisor = Browser::sign_in(&url, "merita", &merita_code, "/records");
+    let admin_browser = Browser::sign_in(&url, "admin", &admin_code, "/admin/users");
     let mut drita = {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path(), &Key::from_bytes(KEY)).unwrap();
@@ -747,12 +800,7 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
         })
         .collect();
     let mut records: Vec<RecordId> = (0..6)
-        .map(|i| {
-            drita.create(&[
-                ("full_name", Value::Text(format!("Case {i}"))),
-                ("narrative", Value::Text(format!("Told on visit {i}."))),
-            ])
-        })
+        .map(|i| submitted_case(&mut drita, &format!("Case {i}")))
         .collect();
     drita.sync().unwrap();
 
@@ -797,8 +845,7 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
             _ => {
                 let text = format!("paralegal comment {tag}");
                 if rng.random_bool(0.2) {
-                    let id = drita.create(&[("full_name", Value::Text(format!("Case {tag}")))]);
-                    records.push(id);
+                    records.push(submitted_case(&mut drita, &format!("Case {tag}")));
                 }
                 drita.edit(record, |e| e.add_comment(&text));
                 Write::Push { record, text }
@@ -909,11 +956,13 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
         }
     }
     let storage = SqliteStorage::open(&db_path, &key).unwrap();
+    let db = intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap();
     let mut duplicated = Vec::new();
     let mut diverged = Vec::new();
     for id in &records {
         let stored = storage.record(*id).unwrap().expect("record on the server");
         let mut on_server = Record::load(&stored.doc, FormRegistry::builtin()).unwrap();
+        check_log(&db, *id, &mut on_server, &mut lost, &mut duplicated);
         let mut on_device = drita.record(*id);
         if on_server.heads() != on_device.heads() {
             diverged.push(format!("record {id}"));
@@ -942,7 +991,6 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
             lost.push(format!("user {name}"));
         }
     }
-    let db = intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap();
     for device in &revoked {
         let gone: bool = db
             .query_row(
