@@ -394,8 +394,21 @@ fn sigkilled_client_mid_sync_loses_nothing() {
     // No more kills: the child syncs to the end once, then everyone syncs until a
     // whole round moves nothing.
     let (mut kid, lines) = spawn(&dir_path, "merita.last", 1, 1, "none");
+    // Bounded: a sync that never ends (say, a push stored again at every replay) fails
+    // here instead of hanging the suite.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last: Vec<String> = Vec::new();
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => last.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                "the last sync did not end within 60 s; its last lines: {:?}",
+                &last[last.len().saturating_sub(5)..]
+            ),
+        }
+    }
     let status = kid.0.wait().unwrap();
-    let last: Vec<String> = lines.iter().collect();
     assert!(status.success(), "the last run failed: {last:?}");
     for line in &last {
         ledger.read(line);
