@@ -278,7 +278,7 @@ fn device_duplicate_rows(dir: &Path) -> i64 {
 fn sigkilled_client_mid_sync_loses_nothing() {
     let started = Instant::now();
     let server = TestServer::start();
-    let mut others = vec![
+    let mut others = [
         TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren")),
         TestDevice::enroll(&server, "ajshe", Role::Paralegal, Some("prizren")),
     ];
