@@ -8,4 +8,6 @@ pub mod store;
 pub mod sync;
 
 pub use store::{Enrolment, Key, Store, StoreError, Summary};
-pub use sync::{SyncError, SyncOptions, SyncSummary, enroll, enroll_with, rotate_token, sync};
+pub use sync::{
+    SyncError, SyncOptions, SyncSummary, enroll, enroll_with, rotate_token, sync, sync_observed,
+};

@@ -2,7 +2,7 @@
 //! every chunk has the right magic, checksum, header and columns, and Automerge's own
 //! parser accepts its framing; what makes it hostile is what its run-length encoding
 //! declares (a billion operations, megabytes of repeated keys) or what it names
-//! (thousands of actors). `tests/tests/hostile_docs.rs` pushes them at a real server.
+//! (thousands of actors). `tests/tests/e2e/hostile_docs.rs` pushes them at a real server.
 //!
 //! The change layout (Automerge's binary format): magic, checksum (first 4 bytes of
 //! SHA-256 over type, length and body), type 1, body length (LEB128), then deps, actor,

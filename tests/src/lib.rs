@@ -10,6 +10,7 @@ pub mod craft;
 pub mod dashboard;
 pub mod disk_full;
 pub mod hostile;
+pub mod kill_mid_sync;
 pub mod link;
 pub mod proxy;
 pub mod tls;

@@ -105,6 +105,53 @@ pub fn sync(
     options: &SyncOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<SyncSummary, SyncError> {
+    sync_observed(store, options, progress, &mut ())
+}
+
+/// A request about to be sent, as an [`Observer`] sees it.
+#[derive(Clone, Debug)]
+pub struct Sending {
+    /// Records whose changes it pushes (an upload in pieces counts as one).
+    pub push_records: usize,
+    /// The page it asks for (0: none).
+    pub page_bytes: u32,
+}
+
+/// An answer received and decoded but not yet committed, as an [`Observer`] sees it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Pushed records the answer says something about.
+    pub push_results: usize,
+    /// Whole records and records with changes in the page.
+    pub docs: usize,
+    pub changes: usize,
+    pub removed: usize,
+    /// Whether the server has more to send.
+    pub more: bool,
+}
+
+/// Watches a sync from inside, for tests that must act at an exact point of it (issue
+/// 13: a process SIGKILLed between receiving a page and committing it). Only
+/// [`sync_observed`] takes one; [`sync`], which apps call, passes `()`, which does
+/// nothing, so these points cannot fire in production by accident.
+pub trait Observer {
+    /// Before a request goes out (its contents are built from the store by then).
+    fn sending(&mut self, _request: &Sending) {}
+    /// After an answer arrived and decoded, before anything of it is committed: the
+    /// store still holds exactly what it held before the request.
+    fn received(&mut self, _answer: &Received) {}
+}
+
+/// The observer that watches nothing.
+impl Observer for () {}
+
+/// [`sync`] with an [`Observer`] told of each request and each answer before its commit.
+pub fn sync_observed(
+    store: &mut Store,
+    options: &SyncOptions,
+    progress: &mut dyn FnMut(&Progress),
+    observer: &mut dyn Observer,
+) -> Result<SyncSummary, SyncError> {
     let transport = {
         let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
         // Checked at every sync, not only at enrolment: an enrolment edited to point
@@ -116,7 +163,7 @@ pub fn sync(
             enrolment.ca_file.as_deref(),
         )?
     };
-    match run(store, &transport, options, progress) {
+    match run(store, &transport, options, progress, observer) {
         // Lost phones (issue 12): the server answered this device's token with a wipe
         // order. Nothing more is sent or kept.
         Err(SyncError::Permanent {
@@ -163,6 +210,7 @@ fn run(
     transport: &http::Transport,
     options: &SyncOptions,
     progress: &mut dyn FnMut(&Progress),
+    observer: &mut dyn Observer,
 ) -> Result<SyncSummary, SyncError> {
     let enrolment = store.enrolment()?.ok_or(SyncError::NotEnrolled)?;
     let server_records = enrolment
@@ -191,7 +239,7 @@ fn run(
             Step::Send(shape) => shape,
             Step::Done => break,
         };
-        let round = match round_trip(store, transport, &mut plan, &shape) {
+        let round = match round_trip(store, transport, &mut plan, &shape, observer) {
             Ok(round) => round,
             Err(e) => {
                 let retry = plan.failed(failure(&e));
@@ -268,6 +316,7 @@ fn round_trip(
     transport: &http::Transport,
     plan: &mut Plan,
     shape: &Shape,
+    observer: &mut dyn Observer,
 ) -> Result<Round, SyncError> {
     let skip: HashSet<RecordId> = plan.tried().iter().map(RecordId::from_wire).collect();
     let mut outgoing = Vec::new();
@@ -327,7 +376,18 @@ fn round_trip(
         upload: upload.as_ref().map(|(_, piece)| piece.clone()),
         resume: shape.resume,
     };
+    observer.sending(&Sending {
+        push_records: request.push.len() + usize::from(request.upload.is_some()),
+        page_bytes: request.page_bytes,
+    });
     let (response, moved, store_id) = transport.exchange(&request)?;
+    observer.received(&Received {
+        push_results: response.results.len() + usize::from(response.upload.is_some()),
+        docs: response.docs.len(),
+        changes: response.changes.len(),
+        removed: response.removed.len(),
+        more: response.more,
+    });
     if let Some(id) = store_id {
         match store.server_store()? {
             Some(known) if known != id => {

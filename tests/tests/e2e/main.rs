@@ -21,6 +21,7 @@ mod field_app;
 mod hardening;
 mod hostile_docs;
 mod kill;
+mod kill_mid_sync;
 mod link;
 mod lost_phone;
 mod pages;

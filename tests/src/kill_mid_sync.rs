@@ -1,0 +1,99 @@
+//! Support for `tests/tests/e2e/kill_mid_sync.rs`: the real server as a child process
+//! (`intake-test-server`) on a fixed loopback address over a data directory, which a
+//! test SIGKILLs at any moment and starts again on the same address and data. Killed
+//! and reaped when dropped, so a failing test leaves no server behind.
+//! (`tests/tests/e2e/server_kill.rs` keeps its own copy of this, older; one can replace the
+//! other when the helpers are gathered here.)
+
+use std::io::{BufRead, BufReader, Lines};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// The server as a child process.
+pub struct ServerProcess {
+    dir: PathBuf,
+    pub addr: SocketAddr,
+    /// Shared with a killer thread.
+    pub child: Arc<Mutex<Option<Child>>>,
+    /// Kept open: the server must never meet a closed stdout.
+    stdout: Option<Lines<BufReader<ChildStdout>>>,
+    /// The path of `intake-test-server` (`env!("CARGO_BIN_EXE_…")` exists only in the
+    /// test that calls this).
+    bin: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `bin` (the `intake-test-server` binary) over `dir` on `addr`.
+    pub fn start(bin: &Path, dir: &Path, addr: SocketAddr) -> ServerProcess {
+        let mut server = ServerProcess {
+            dir: dir.to_path_buf(),
+            addr,
+            child: Arc::new(Mutex::new(None)),
+            stdout: None,
+            bin: bin.to_path_buf(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts the process and waits until it says it is listening.
+    fn spawn(&mut self) {
+        let mut child = Command::new(&self.bin)
+            .arg(&self.dir)
+            .arg(self.addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start intake-test-server");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        match lines.next() {
+            Some(Ok(line)) if line.starts_with("listening") => {}
+            other => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!(
+                    "the server did not start on {}: {other:?}, {status:?}",
+                    self.addr
+                );
+            }
+        }
+        self.stdout = Some(lines);
+        *self.child.lock().unwrap() = Some(child);
+    }
+
+    /// SIGKILLs the process now (if it still runs); true if it was running.
+    pub fn kill(child: &Mutex<Option<Child>>) -> bool {
+        let mut child = child.lock().unwrap();
+        match child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)) && c.kill().is_ok(),
+            None => false,
+        }
+    }
+
+    /// Reaps the killed process and starts a new one on the same address and data.
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.lock().unwrap().take() {
+            let _ = c.kill();
+            c.wait().unwrap();
+        }
+        self.spawn();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut c) = guard.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free loopback address: bound once to find a port, then released for the server.
+pub fn free_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
