@@ -99,7 +99,7 @@ fn season(clocks: [Duration; 5]) -> Season {
     let ids: Vec<RecordId> = (0..5)
         .map(|i| {
             devices[i].create(&[
-                ("full_name", text(&format!("Case {i}"))),
+                ("full_name", text(format!("Case {i}"))),
                 ("consent_intake", Value::Bool(true)),
                 ("municipality", text("prizren")),
             ])
@@ -111,10 +111,10 @@ fn season(clocks: [Duration; 5]) -> Season {
     // each of record 1, a comment each on record 2.
     for (i, d) in devices.iter_mut().enumerate() {
         d.edit(ids[0], |e| {
-            e.set("village", text(&format!("village of {i}")))
+            e.set("village", text(format!("village of {i}")))
         });
         d.edit(ids[1], |e| {
-            e.set(OWN_FIELDS[i], text(&format!("answer of {i}")))
+            e.set(OWN_FIELDS[i], text(format!("answer of {i}")))
         });
         d.edit(ids[2], |e| e.add_comment(&format!("comment of {i}")));
     }
@@ -265,7 +265,7 @@ fn skewed_clocks_change_no_decision_and_lose_or_reorder_nothing() {
     let expected: Vec<(usize, String, Vec<Value>)> = vec![(
         0,
         "village".into(),
-        (0..5).map(|i| text(&format!("village of {i}"))).collect(),
+        (0..5).map(|i| text(format!("village of {i}"))).collect(),
     )];
     assert_eq!(right.conflicts_seen, expected, "correct clocks");
     assert_eq!(wrong.conflicts_seen, expected, "skewed clocks");
@@ -279,7 +279,7 @@ fn skewed_clocks_change_no_decision_and_lose_or_reorder_nothing() {
     for (i, field) in OWN_FIELDS.iter().enumerate() {
         assert_eq!(
             s[1].values.get(*field),
-            Some(&text(&format!("answer of {i}")))
+            Some(&text(format!("answer of {i}")))
         );
     }
     assert_eq!(s[2].comments.len(), 7, "{:?}", s[2].comments);
