@@ -1,8 +1,7 @@
 //! Disk-full support (issue 13): a small size-limited file system ([`SmallFs`], a
 //! `tmpfs` mounted with `size=` in a private temporary directory, unmounted in `Drop`
-//! even when a test fails) that a filler file fills to leave only a little room, and
-//! [`FullServer`], the real server with its data directory on such a file system
-//! (`TestServer` always makes its own directory on the ordinary disk).
+//! even when a test fails) that a filler file fills to leave only a little room; the
+//! server goes on it with `TestServer::start_in`, a device with [`device`].
 //!
 //! Mounting needs root (CAP_SYS_ADMIN). Without it a test fails and says so, unless
 //! `INTAKE_TEST_NO_MOUNT=1` is set: then [`SmallFs::mount`] answers `None` and the test
@@ -10,16 +9,12 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use actix_web::dev::ServerHandle;
-use intake_server::storage::sqlite::SqliteStorage;
-use intake_server::storage::{Role, Storage};
-use intake_server::{Application, Settings, admin, init_store};
+use intake_server::storage::Role;
+
+use crate::TestServer;
 
 /// The environment variable that lets the disk-full tests pass without running where
 /// mounting is not permitted.
@@ -110,97 +105,18 @@ impl Drop for SmallFs {
     }
 }
 
-/// The real server over a data directory the test chose (on a [`SmallFs`]).
-pub struct FullServer {
-    pub url: String,
-    pub storage: Arc<SqliteStorage>,
-    pub data_dir: PathBuf,
-    handle: ServerHandle,
-    thread: Option<JoinHandle<()>>,
-    pub http: reqwest::blocking::Client,
-}
-
-impl FullServer {
-    pub fn start(data_dir: &Path) -> FullServer {
-        if std::env::var_os("TEST_LOG").is_some() {
-            intake_server::telemetry::init("debug", false);
-        }
-        let settings = Settings {
-            data_dir: data_dir.to_path_buf(),
-            workers: 2,
-            ..Settings::default()
-        };
-        let (storage, _first) = init_store(&settings, None).expect("create the store");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let dyn_storage: Arc<dyn Storage> = storage.clone();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let app =
-                    Application::build(settings, dyn_storage, listener).expect("build the server");
-                tx.send(app.handle()).unwrap();
-                app.run().await.expect("server runs");
-            })
-        });
-        let handle = rx.recv().expect("server started");
-        intake_client::sync::ensure_crypto_provider();
-        let http = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("http client");
-        FullServer {
-            url,
-            storage,
-            data_dir: data_dir.to_path_buf(),
-            handle,
-            thread: Some(thread),
-            http,
-        }
-    }
-
-    /// Adds a user directly in the store; returns their enrolment code.
-    pub fn add_user(&self, name: &str, role: Role, team: Option<&str>) -> String {
-        admin::add_user(self.storage.as_ref(), name, role, team, 60)
-            .expect("add user")
-            .enrolment_code
-    }
-
-    /// A device of a new user `name`: the real client with its store in `dir`.
-    pub fn device(
-        &self,
-        dir: &Path,
-        name: &str,
-        role: Role,
-        team: Option<&str>,
-    ) -> intake_client::Store {
-        let code = self.add_user(name, role, team);
-        let mut store =
-            intake_client::Store::open(dir, &intake_client::Key::from_bytes([7; 32])).unwrap();
-        intake_client::enroll(&mut store, &self.url, &code, name, None).expect("enrol");
-        store
-    }
-
-    /// The server's database key (from the key file `init_store` wrote).
-    pub fn key(&self) -> intake_server::storage::key::DbKey {
-        intake_server::load_key(
-            &Settings {
-                data_dir: self.data_dir.clone(),
-                ..Settings::default()
-            },
-            None,
-        )
-        .expect("the server's key")
-    }
-}
-
-impl Drop for FullServer {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        actix_web::rt::System::new().block_on(handle.stop(false));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        crate::wait_released(&self.storage);
-    }
+/// A device of a new user `name` of `server`: the real client with its store in `dir`
+/// (on a [`SmallFs`], where [`crate::TestDevice`] cannot put it).
+pub fn device(
+    server: &TestServer,
+    dir: &Path,
+    name: &str,
+    role: Role,
+    team: Option<&str>,
+) -> intake_client::Store {
+    let code = server.add_user(name, role, team);
+    let mut store =
+        intake_client::Store::open(dir, &intake_client::Key::from_bytes([7; 32])).unwrap();
+    intake_client::enroll(&mut store, &server.url, &code, name, None).expect("enrol");
+    store
 }

@@ -31,7 +31,11 @@ pub struct TestServer {
     /// The server's storage, for looking at what it holds (never for changing it
     /// behind the server's back).
     pub storage: Arc<SqliteStorage>,
-    pub dir: tempfile::TempDir,
+    /// The server's data directory: its database, key file and lock.
+    pub data_dir: std::path::PathBuf,
+    /// The temporary directory holding `data_dir`, removed on drop (none when the test
+    /// chose the directory: [`TestServer::start_in`]).
+    _tmp: Option<tempfile::TempDir>,
     /// The first admin's enrolment code.
     pub admin_code: String,
     handle: ServerHandle,
@@ -78,15 +82,23 @@ impl TestServer {
         })
     }
 
-    pub fn start_with(mut settings: Settings) -> TestServer {
+    pub fn start_with(settings: Settings) -> TestServer {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut server = TestServer::start_in(tmp.path(), settings);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// The server over `data_dir`, a directory the test chose (e.g. on a small file
+    /// system), which it keeps.
+    pub fn start_in(data_dir: &std::path::Path, mut settings: Settings) -> TestServer {
         // reqwest is built without a crypto provider in this workspace: the tests' HTTP
         // client (and any other a test builds) needs one installed first.
         intake_client::sync::ensure_crypto_provider();
         if std::env::var_os("TEST_LOG").is_some() {
             intake_server::telemetry::init("debug", false);
         }
-        let dir = tempfile::tempdir().expect("temp dir");
-        settings.data_dir = dir.path().to_path_buf();
+        settings.data_dir = data_dir.to_path_buf();
         settings.workers = 2;
         let (storage, first) = init_store(&settings, None).expect("create the store");
         let admin_code = first.enrolment.enrolment_code;
@@ -110,7 +122,8 @@ impl TestServer {
         TestServer {
             url,
             storage,
-            dir,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
             admin_code,
             handle,
             thread: Some(thread),
@@ -168,7 +181,7 @@ impl TestServer {
     pub fn key(&self) -> intake_server::storage::key::DbKey {
         intake_server::load_key(
             &Settings {
-                data_dir: self.dir.path().to_path_buf(),
+                data_dir: self.data_dir.clone(),
                 ..Settings::default()
             },
             None,
@@ -179,7 +192,7 @@ impl TestServer {
     /// A direct connection to the server's encrypted database, for tests that look at
     /// (or, read-write, damage) what it holds.
     pub fn raw_db(&self, read_only: bool) -> rusqlite::Connection {
-        let path = self.dir.path().join(intake_server::startup::DB_FILE);
+        let path = self.data_dir.join(intake_server::startup::DB_FILE);
         intake_server::storage::sqlite::cipher::connect(&path, &self.key(), read_only)
             .expect("open the server database")
     }

@@ -21,7 +21,8 @@ use intake_server::storage::{Role, Storage};
 use intake_shared::protocol::{CONTENT_TYPE, VERSION_HEADER};
 use intake_shared::{RecordId, Value};
 use intake_tests::craft::{push_of, request};
-use intake_tests::disk_full::{FullServer, SmallFs};
+
+use intake_tests::disk_full::{SmallFs, device};
 use intake_tests::{TestDevice, TestServer};
 
 /// The file systems: large enough for everything once the filler is gone.
@@ -169,12 +170,32 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
     let Some(fs) = SmallFs::mount(FS_BYTES) else {
         return;
     };
-    let server = FullServer::start(&fs.path().join("data"));
+    let data = fs.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let server = TestServer::start_in(&data, intake_server::Settings::default());
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut devices = [
-        server.device(dirs[0].path(), "drita", Role::Paralegal, Some("prizren")),
-        server.device(dirs[1].path(), "ajshe", Role::Paralegal, Some("prizren")),
-        server.device(dirs[2].path(), "merita", Role::Supervisor, Some("prizren")),
+        device(
+            &server,
+            dirs[0].path(),
+            "drita",
+            Role::Paralegal,
+            Some("prizren"),
+        ),
+        device(
+            &server,
+            dirs[1].path(),
+            "ajshe",
+            Role::Paralegal,
+            Some("prizren"),
+        ),
+        device(
+            &server,
+            dirs[2].path(),
+            "merita",
+            Role::Supervisor,
+            Some("prizren"),
+        ),
     ];
     let mut created = Vec::new();
     let mut n = 0;
@@ -226,7 +247,7 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
     let req = request(d.cursor().unwrap(), vec![push_of(&mut r, &[])], vec![]);
     let token = d.enrolment().unwrap().unwrap().token;
     let resp = server
-        .http
+        .http()
         .post(format!("{}/v1/sync", server.url))
         .bearer_auth(token)
         .header(VERSION_HEADER, req.version.to_string())
@@ -247,7 +268,7 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
 
     // Reads still work while full: health, and what is stored loads whole.
     let health = server
-        .http
+        .http()
         .get(format!("{}/health", server.url))
         .send()
         .unwrap();

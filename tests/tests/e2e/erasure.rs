@@ -53,7 +53,7 @@ fn erase_now(server: &TestServer, id: RecordId) -> u64 {
 /// superseded WAL frames included, which SQL cannot reach. An erased record must not be
 /// in any of them; encryption alone would make that check pass without proving it.
 fn raw_database(server: &TestServer) -> Vec<u8> {
-    let db = server.dir.path().join(intake_server::startup::DB_FILE);
+    let db = server.data_dir.join(intake_server::startup::DB_FILE);
     let key: [u8; 32] = hex::decode(server.key().to_hex().as_str())
         .unwrap()
         .try_into()

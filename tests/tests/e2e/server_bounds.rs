@@ -55,7 +55,7 @@ impl Instance {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let settings = Settings {
-            data_dir: server.dir.path().to_path_buf(),
+            data_dir: server.data_dir.clone(),
             workers: 2,
             limits,
             ..Default::default()
