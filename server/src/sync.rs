@@ -272,7 +272,7 @@ fn store_push(
     // Decode and inspect every change before touching storage. Records are decoded,
     // judged and merged independently of each other: the work is spread over the
     // cores (W1's 5,000 new records are CPU-bound here).
-    let inspected: Vec<Inspected> = par_map(push, |r| inspect(r, limits));
+    let inspected: Vec<Inspected> = par_map(push, |r| inspect(storage, r, limits));
 
     let mut results = Vec::new();
     for attempt in 0.. {
@@ -315,10 +315,31 @@ fn store_push(
 type Inspected = Result<Vec<Incoming>, (Rejection, String)>;
 
 /// Decodes a record's pushed changes, one change chunk each, within the limits.
-fn inspect(push: &RecordChanges, limits: &Limits) -> Inspected {
+fn inspect(storage: &dyn Storage, push: &RecordChanges, limits: &Limits) -> Inspected {
     let mut out = Vec::with_capacity(push.changes.len());
+    // Deletions are the one operation an honest change holds many of in few bytes (a
+    // cleared narrative), so the per-byte bound leaves them out; but each is built in
+    // memory (~390 bytes) when the change is decoded, and a million of them fit in
+    // 100 bytes. Beyond what the pushed bytes could have inserted, a change can only
+    // delete what the record already holds.
+    let (mut deletes, mut size) = (0u64, 0usize);
     for bytes in &push.changes {
-        refuse_declared(bytes, limits)?;
+        if let Some(d) = refuse_declared(bytes, limits)? {
+            deletes += d.deletes;
+        }
+        size += bytes.len();
+    }
+    if deletes > (size + CHEAP_OPS_SLACK) as u64 {
+        let held = held_ops(storage, RecordId::from_wire(&push.record));
+        if deletes > held.saturating_add((size + CHEAP_OPS_SLACK) as u64) {
+            return Err((
+                Rejection::TooLarge,
+                // The count the record holds is not said: it may be someone else's.
+                format!("the changes declare {deletes} deletions, more than the record holds"),
+            ));
+        }
+    }
+    for bytes in &push.changes {
         let mut decoded =
             decode_incoming(bytes).map_err(|e| (Rejection::Malformed, e.to_string()))?;
         if decoded.len() != 1 {
@@ -351,9 +372,12 @@ const CHEAP_OPS_SLACK: usize = 64 << 10;
 /// run-length encoding can declare a billion operations, thousands of nested maps or
 /// megabytes of repeated keys. A chunk this cannot read is left to the strict decoding
 /// that follows, which refuses it with Automerge's own reason.
-fn refuse_declared(bytes: &[u8], limits: &Limits) -> Result<(), (Rejection, String)> {
+fn refuse_declared(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Option<intake_shared::record::Declared>, (Rejection, String)> {
     let Ok(d) = intake_shared::record::declared(bytes) else {
-        return Ok(());
+        return Ok(None);
     };
     let too_large = |what: String| Err((Rejection::TooLarge, what));
     if d.compressed {
@@ -398,7 +422,20 @@ fn refuse_declared(bytes: &[u8], limits: &Limits) -> Result<(), (Rejection, Stri
             d.inflated_bytes, limits.max_inflated_bytes_per_change
         ));
     }
-    Ok(())
+    Ok(Some(d))
+}
+
+/// How many operations the stored record `id` holds (0 for a new record, or a stored
+/// one that cannot be read). Loads the record: asked only of a push declaring more
+/// deletions than its bytes could have inserted, which an honest device sends when it
+/// clears a long narrative. A storage failure refuses nothing here: the push meets it
+/// again, and reports it, when it is prepared.
+fn held_ops(storage: &dyn Storage, id: RecordId) -> u64 {
+    match storage.record(id) {
+        Ok(Some(s)) => Record::load(&s.doc, FormRegistry::builtin()).map_or(0, |r| r.op_count()),
+        Ok(None) => 0,
+        Err(_) => u64::MAX,
+    }
 }
 
 /// The least work worth a thread of its own (records of one push).

@@ -185,6 +185,18 @@ pub fn put_run(obj: Option<(u64, u64)>, key: &[u8], n: u64) -> Vec<(u32, Vec<u8>
     columns
 }
 
+/// `n` operations "delete `key`" in one object (no predecessors), declared in a few
+/// bytes like [`put_run`]'s puts.
+pub fn delete_run(obj: Option<(u64, u64)>, key: &[u8], n: u64) -> Vec<(u32, Vec<u8>)> {
+    let mut columns = put_run(obj, key, n);
+    for (spec, data) in &mut columns {
+        if *spec == 4 << 4 | 2 {
+            *data = run(n, &uleb_of(3)); // action: delete
+        }
+    }
+    columns
+}
+
 /// A change of `columns` by `actor`.
 pub fn body(actor: &[u8], deps: Vec<[u8; 32]>, seq: u64, start_op: u64) -> Body {
     Body {

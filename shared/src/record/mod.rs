@@ -307,6 +307,14 @@ impl Record {
 
     /// The current heads (hashes of the latest changes), sorted: equal heads mean equal
     /// documents.
+    /// How many operations the document holds: what a change can delete at most. (The
+    /// server bounds a pushed change's declared deletions by it: a few bytes can
+    /// declare a million deletions, each built in memory.)
+    pub fn op_count(&self) -> u64 {
+        use automerge::ReadDoc;
+        self.doc.stats().num_ops
+    }
+
     pub fn heads(&mut self) -> Vec<[u8; 32]> {
         let mut heads: Vec<[u8; 32]> = self.doc.get_heads().into_iter().map(|h| h.0).collect();
         heads.sort();

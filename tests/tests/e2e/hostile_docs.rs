@@ -27,8 +27,8 @@ use intake_shared::protocol::{
     CONTENT_TYPE, Outcome, RecordChanges, Rejection, SyncRequest, SyncResponse, VERSION_HEADER,
 };
 use intake_shared::{Record, RecordId, Value};
-use intake_tests::craft::{identity, new_record, push_of, request, wire};
-use intake_tests::hostile::{Body, body, put_run};
+use intake_tests::craft::{edit_of, identity, load, new_record, push_of, request, text, wire};
+use intake_tests::hostile::{Body, body, delete_run, put_run};
 use intake_tests::{Enrolled, TestDevice, TestServer};
 
 /// The kinds of hostile change, each refused for its own reason.
@@ -48,15 +48,19 @@ enum Kind {
     RepeatedKey,
     /// An edit whose action column is DEFLATE-compressed: 1 KB inflating to 1 MB.
     Deflate,
+    /// A million deletions in `fields` in 100 bytes, of a record holding a few dozen
+    /// operations: decoded, the server held ~390 MB for it before refusing it.
+    Deletions,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 7] = [
     Kind::Ops,
     Kind::CheapOps,
     Kind::Actors,
     Kind::Nesting,
     Kind::RepeatedKey,
     Kind::Deflate,
+    Kind::Deletions,
 ];
 
 impl Kind {
@@ -69,6 +73,7 @@ impl Kind {
             Kind::Nesting => (Rejection::TooLarge, "objects"),
             Kind::RepeatedKey => (Rejection::TooLarge, "inflate"),
             Kind::Deflate => (Rejection::Malformed, "compressed"),
+            Kind::Deletions => (Rejection::TooLarge, "more than the record holds"),
         }
     }
 }
@@ -121,7 +126,7 @@ fn hostile(kind: Kind, dev: &Enrolled, stored: &mut Stored, n: u64) -> RecordCha
             }
             (on_stored, last_change(&mut doc))
         }
-        Kind::RepeatedKey | Kind::CheapOps => {
+        Kind::RepeatedKey | Kind::CheapOps | Kind::Deletions => {
             let doc = AutoCommit::load(&stored.record.save()).unwrap();
             let (_, fields) = doc.get(ROOT, "fields").unwrap().unwrap();
             let ObjId::Id(counter, actor, _) = fields else {
@@ -129,10 +134,10 @@ fn hostile(kind: Kind, dev: &Enrolled, stored: &mut Stored, n: u64) -> RecordCha
             };
             let mut b = body(&me, stored.heads.clone(), 1, 1 << 20);
             b.others = vec![actor.to_bytes().to_vec()];
-            b.columns = if kind == Kind::CheapOps {
-                put_run(Some((1, counter)), b"k", 1_000_000)
-            } else {
-                put_run(Some((1, counter)), &[b'x'; 2000], 60_000)
+            b.columns = match kind {
+                Kind::CheapOps => put_run(Some((1, counter)), b"k", 1_000_000),
+                Kind::Deletions => delete_run(Some((1, counter)), b"k", 1_000_000),
+                _ => put_run(Some((1, counter)), &[b'x'; 2000], 60_000),
             };
             (on_stored, b.chunk())
         }
@@ -258,6 +263,11 @@ fn a_deflated_column_is_refused_uninflated() {
 }
 
 #[test]
+fn a_million_deletions_of_what_the_record_does_not_hold_are_refused_undecoded() {
+    refused(Kind::Deletions);
+}
+
+#[test]
 fn an_honest_device_pushing_the_same_shapes_small_is_stored() {
     // The limits refuse the hostile sizes only: a comment with a few nested maps, a
     // few repeated writes of one short key and a change naming a few actors are
@@ -280,6 +290,43 @@ fn an_honest_device_pushing_the_same_shapes_small_is_stored() {
         .sync(Some(&a.token), &request(0, vec![push.clone()], vec![]))
         .answer(&[push.record]);
     assert_eq!(answer.results[0].outcome, Outcome::Stored);
+}
+
+#[test]
+fn clearing_a_long_narrative_is_stored() {
+    // The honest shape of many deletions in few bytes: a paralegal clears an 80,000
+    // character narrative. Its change declares more deletions than its bytes could
+    // insert, so the server counts what the record holds (more) and takes it.
+    let (server, a, mut stored) = setup();
+    let who = identity(&a, "arta", 8);
+    let long = "A long testimony, told again and again. ".repeat(2_000);
+    let chars = long.chars().count() as u64;
+    let first = edit_of(&stored.record, &who, |e| {
+        e.set("narrative", text(long.clone()))
+    });
+    assert_eq!(
+        server
+            .sync(Some(&a.token), &request(0, vec![first.clone()], vec![]))
+            .answer(&[first.record])
+            .results[0]
+            .outcome,
+        Outcome::Stored
+    );
+    stored.record = load(&server, &a.token, stored.record.id());
+    let who = identity(&a, "arta", 9);
+    let clear = edit_of(&stored.record, &who, |e| e.set("narrative", text("")));
+    let declared = intake_shared::record::declared(&clear.changes[0]).unwrap();
+    assert!(
+        declared.deletes >= chars && clear.changes[0].len() < 1 << 10,
+        "{chars} deletions in a small change: {declared:?}, {} B",
+        clear.changes[0].len()
+    );
+    let answer = server
+        .sync(Some(&a.token), &request(0, vec![clear.clone()], vec![]))
+        .answer(&[clear.record]);
+    assert_eq!(answer.results[0].outcome, Outcome::Stored);
+    let now = load(&server, &a.token, stored.record.id());
+    assert_eq!(now.get("narrative"), Some(text("")));
 }
 
 // ---------------------------------------------------------------------------------
