@@ -665,7 +665,20 @@ fn prepare(
         expected_heads: expected,
         new_changes: ordered,
         revoked_from,
-        summary: crate::index::summarize(&record),
+        summary: {
+            let mut summary = crate::index::summarize(&record);
+            if stored.is_none() {
+                // Counted (date filters, donor counts by month) from the device's time
+                // unless its clock was clearly wrong. Kept from then on: storage never
+                // replaces a record's indexed creation time.
+                summary.created_at = Some(intake_shared::skew::creation_time(
+                    summary.created_at,
+                    chrono::Utc::now(),
+                    p.device.enrolled_at,
+                ));
+            }
+            summary
+        },
     })))
 }
 

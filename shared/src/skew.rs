@@ -142,6 +142,23 @@ pub enum RoughUnit {
     Hours,
 }
 
+/// The time a new record counts as created for lists, date filters and donor counts:
+/// the device's time, unless that clock was clearly wrong, then the server's receipt.
+/// Ahead: later than `received` by more than [`CLEARLY_WRONG`]. Behind: earlier than
+/// the device's enrolment by more than that (nothing can be recorded on a device before
+/// it exists; weeks offline are not "behind"). A record without a device time counts
+/// from its receipt.
+pub fn creation_time(
+    device_time: Option<DateTime<Utc>>,
+    received: DateTime<Utc>,
+    enrolled: DateTime<Utc>,
+) -> DateTime<Utc> {
+    match device_time {
+        Some(t) if t <= received + CLEARLY_WRONG && t >= enrolled - CLEARLY_WRONG => t,
+        _ => received,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +224,31 @@ mod tests {
             rough(Duration::hours(5) - Duration::seconds(2)),
             (5, RoughUnit::Hours)
         );
+    }
+
+    #[test]
+    fn a_creation_time_from_a_clearly_wrong_clock_counts_from_its_receipt() {
+        let at = |h: i64| DateTime::<Utc>::from_timestamp(1_790_000_000 + h * 3600, 0).unwrap();
+        let (enrolled, received) = (at(0), at(24 * 30));
+        // A week offline, correct clock: the device's time stands.
+        assert_eq!(
+            creation_time(Some(at(24 * 23)), received, enrolled),
+            at(24 * 23)
+        );
+        // Half an hour of drift either way stands too.
+        assert_eq!(
+            creation_time(Some(received + Duration::minutes(30)), received, enrolled),
+            received + Duration::minutes(30)
+        );
+        // A year ahead, or before the device existed: the receipt.
+        assert_eq!(
+            creation_time(Some(at(24 * 395)), received, enrolled),
+            received
+        );
+        assert_eq!(
+            creation_time(Some(at(-24 * 335)), received, enrolled),
+            received
+        );
+        assert_eq!(creation_time(None, received, enrolled), received);
     }
 }

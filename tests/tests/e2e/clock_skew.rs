@@ -398,3 +398,50 @@ fn section<'a>(body: &'a str, marker: &str) -> &'a str {
     let rest = &body[start..];
     &rest[..rest.find("</section>").unwrap_or(rest.len())]
 }
+
+#[test]
+fn a_wrong_clock_does_not_move_a_case_to_another_day() {
+    // Date filters and donor counts by month read the indexed creation time: the
+    // device's time, unless its clock was clearly wrong (then the server's receipt).
+    // All five cases were opened today; counted by their device times, the year-ahead
+    // and year-behind ones would fall a year away.
+    let s = season(skewed());
+    let today = Utc::now().date_naive();
+    let filter = intake_server::storage::ListFilter {
+        from: Some(today - Duration::days(1)),
+        to: Some(today + Duration::days(1)),
+        ..Default::default()
+    };
+    let scope = intake_server::storage::Scope::Team("prizren".into());
+    let (listed, total) = s
+        .server
+        .storage
+        .list_records(&scope, &filter, 0, 100)
+        .unwrap();
+    let mut counted: Vec<RecordId> = listed.iter().map(|l| l.meta.id).collect();
+    counted.sort();
+    let mut ids = s.ids.clone();
+    ids.sort();
+    assert_eq!((counted, total), (ids, 5), "every case counts today");
+    // The correct device keeps its own time (offline work keeps its day). The others
+    // were clearly wrong: ahead of the receipt (+1 y, +5 h) or before the device was
+    // enrolled (-1 y, -3 h: all were enrolled just now), so the receipt counts. The
+    // record page still shows each device's own time, marked.
+    for (i, id) in s.ids.iter().enumerate() {
+        let indexed = listed
+            .iter()
+            .find(|l| l.meta.id == *id)
+            .and_then(|l| l.summary.created_at)
+            .unwrap();
+        let on_device = s.devices[i].record(*id).created_at().unwrap();
+        if i == 0 {
+            assert_eq!(indexed, on_device, "device {i}: its own time stands");
+        } else {
+            assert_ne!(indexed, on_device, "device {i}: its clock was wrong");
+            assert!(
+                (indexed - Utc::now()).num_minutes().abs() < 10,
+                "device {i}: {indexed}"
+            );
+        }
+    }
+}

@@ -38,7 +38,9 @@ pub(super) fn put_written(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     let s = &w.summary;
-    // Owner and team never change after creation, as in `records`.
+    // Owner and team never change after creation, as in `records`; nor does the
+    // creation time the record was first indexed with (the sync engine judged the
+    // device's clock then: see `intake_shared::skew::creation_time`).
     conn.prepare_cached(
         "INSERT INTO record_index (record_id, owner, team, assigned_to, status, last_seq, form,
              created_at, updated_at, name_key, birth_year, municipality, community, gender,
@@ -46,7 +48,8 @@ pub(super) fn put_written(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT (record_id) DO UPDATE SET assigned_to = excluded.assigned_to,
              status = excluded.status, last_seq = excluded.last_seq, form = excluded.form,
-             created_at = excluded.created_at, updated_at = excluded.updated_at,
+             created_at = COALESCE(record_index.created_at, excluded.created_at),
+             updated_at = excluded.updated_at,
              name_key = excluded.name_key, birth_year = excluded.birth_year,
              municipality = excluded.municipality, community = excluded.community,
              gender = excluded.gender, issue_type = excluded.issue_type,
