@@ -90,6 +90,7 @@ pub async fn record(
     };
     write(state, entry).await.map_err(|e| match e {
         WebError::Internal(_, e) => WebError::Internal(who.lang, e),
+        WebError::StorageFull(_) => WebError::StorageFull(who.lang),
         e => e,
     })
 }

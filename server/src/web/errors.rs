@@ -26,6 +26,10 @@ pub enum WebError {
     Csrf(Lang),
     #[error("too many attempts")]
     TooMany(Lang, u64),
+    /// Disk full (issue 13): nothing of the request was written. Answered 507 with a
+    /// page that says so, not the generic error.
+    #[error("storage full")]
+    StorageFull(Lang),
     #[error("internal error")]
     Internal(Lang, #[source] anyhow::Error),
 }
@@ -43,6 +47,7 @@ impl WebError {
             | WebError::BadRequest(l, _)
             | WebError::Csrf(l)
             | WebError::TooMany(l, _)
+            | WebError::StorageFull(l)
             | WebError::Internal(l, _) => *l,
         }
     }
@@ -56,6 +61,7 @@ impl ResponseError for WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(..) => StatusCode::BAD_REQUEST,
             WebError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             WebError::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +78,11 @@ impl ResponseError for WebError {
             // Our own errors' causes never hold record content, tokens or passwords.
             tracing::error!(error = format!("{e:#}"), "dashboard request failed");
         }
+        if let WebError::StorageFull(_) = self {
+            tracing::error!(
+                "storage full: free space on the server's data directory; dashboard writes are refused until then"
+            );
+        }
         let lang = self.lang();
         let (title, detail) = match self {
             WebError::Forbidden(_) => (t(lang, Msg::Forbidden), String::new()),
@@ -86,12 +97,22 @@ impl ResponseError for WebError {
                     &[("n", &secs.div_ceil(60).to_string())],
                 ),
             ),
+            WebError::StorageFull(_) => (
+                t(lang, Msg::ErrorTitle),
+                t(lang, Msg::StorageFull).to_string(),
+            ),
             _ => (t(lang, Msg::ServerError), String::new()),
         };
         let body = super::pages::error_page(lang, title, &detail);
         let mut resp = HttpResponse::build(self.status_code());
         if let WebError::TooMany(_, secs) = self {
             resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        if let WebError::StorageFull(_) = self {
+            resp.insert_header((
+                "Retry-After",
+                crate::error::STORAGE_FULL_RETRY_SECS.to_string(),
+            ));
         }
         super::html_headers(&mut resp);
         resp.body(body)
@@ -100,6 +121,9 @@ impl ResponseError for WebError {
 
 impl From<crate::storage::StorageError> for WebError {
     fn from(e: crate::storage::StorageError) -> Self {
+        if let crate::storage::StorageError::Full(_) = e {
+            return WebError::StorageFull(Lang::En);
+        }
         WebError::Internal(
             Lang::En,
             anyhow::Error::new(e).context("Failed to use storage"),
@@ -110,5 +134,32 @@ impl From<crate::storage::StorageError> for WebError {
 impl From<actix_web::error::BlockingError> for WebError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         WebError::Internal(Lang::En, anyhow::anyhow!("a blocking task failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_a_507_page_that_says_so_in_the_users_language() {
+        let e = WebError::from(crate::storage::StorageError::Full("SQLITE_FULL".into()));
+        assert!(matches!(e, WebError::StorageFull(_)), "{e:?}");
+        let resp = WebError::StorageFull(Lang::Sq).error_response();
+        assert_eq!(resp.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "60");
+        let body = actix_web::body::to_bytes(resp.into_body());
+        let body = body_text(body);
+        assert!(
+            body.contains("Hapësira e ruajtjes së serverit është plot"),
+            "{body}"
+        );
+    }
+
+    fn body_text(
+        body: impl std::future::Future<Output = Result<actix_web::web::Bytes, impl std::fmt::Debug>>,
+    ) -> String {
+        let bytes = actix_web::rt::System::new().block_on(body).unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

@@ -348,6 +348,9 @@ pub fn api_error(e: WebError) -> crate::error::ApiError {
         WebError::BadRequest(_, m) => ApiError::BadRequest(m),
         WebError::NotFound(_) => ApiError::NotFound,
         WebError::Internal(_, e) => ApiError::Internal(e),
+        WebError::StorageFull(_) => {
+            ApiError::StorageFull("the disk that holds the server's data directory".into())
+        }
         other => ApiError::BadRequest(other.to_string()),
     }
 }

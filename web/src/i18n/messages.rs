@@ -349,6 +349,7 @@ messages! {
     TransitionNotAllowed { en: "This status change is not allowed.", sq: "Ky ndryshim statusi nuk lejohet.", sr: "Ova promena statusa nije dozvoljena." }
     CheckFields { en: "Please check the marked fields.", sq: "Ju lutemi kontrolloni fushat e shënuara.", sr: "Proverite označena polja." }
     ServerError { en: "The server could not finish this. Please try again later.", sq: "Serveri nuk mundi ta përfundojë këtë. Provoni sërish më vonë.", sr: "Server nije mogao da završi ovu radnju. Pokušajte ponovo kasnije." }
+    StorageFull { en: "The server's storage is full: nothing was saved. Tell your administrator, and try again once space is freed.", sq: "Hapësira e ruajtjes së serverit është plot: asgjë nuk u ruajt. Njoftoni administratorin dhe provoni sërish kur të lirohet hapësirë.", sr: "Skladište servera je puno: ništa nije sačuvano. Obavestite administratora i pokušajte ponovo kada se oslobodi prostor." }
 
     // ---- Lost phones (issue 12): wipe orders, the lock after N days, passphrase strength
     RevokeAndWipe { en: "Revoke and wipe", sq: "Revoko dhe fshi", sr: "Opozovi i obriši" }
