@@ -237,6 +237,15 @@ pub fn ingest(data: &[u8]) {
     let (id, _) = stored();
     let mut incoming: Vec<Incoming> = Vec::new();
     for bytes in changes(m & 1 == 1, rest) {
+        // The server reads what a change declares before Automerge decodes it (its
+        // column directory and run headers): that reader must never panic, and a
+        // change it finds declaring more than the server's cheap-operation bound is
+        // refused there, so not walked here either.
+        if let Ok(d) = intake_shared::record::declared(&bytes)
+            && d.ops.saturating_sub(d.deletes) > bytes.len() as u64 + (64 << 10)
+        {
+            return;
+        }
         match decode_incoming(&bytes) {
             Ok(mut one) if one.len() == 1 => incoming.push(one.remove(0)),
             _ => return, // Refused: `Rejection::Malformed`.
