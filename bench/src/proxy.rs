@@ -1,18 +1,20 @@
 //! A counting TCP proxy on loopback, in front of the server: what a device costs is
 //! measured at the socket, so HTTP headers, framing and compression are all included.
 //!
-//! Every accepted connection gets a connection to the server and a thread per
-//! direction that copies bytes and adds them to atomic counters. Each direction also
+//! It is a handler of the test support's relay skeleton (`intake_tests::relay`), which
+//! accepts, connects each connection to the server, and stops it all on drop. Per
+//! connection, each direction copies bytes and adds them to atomic counters as they are
+//! read from the socket. Each direction also
 //! follows HTTP/1.1 message framing (a head up to the blank line, then a body of
 //! `Content-Length` bytes) to count requests and the bytes spent on heads. A message
 //! framed any other way (chunked) is counted as `unframed` and ends the parsing of that
 //! direction; the byte counts stay exact regardless.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::thread::JoinHandle;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use intake_tests::relay::{Conn, Handler, Relay, both_ways};
 
 /// What went through the proxy since the last [`Proxy::reset`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,54 +61,62 @@ impl Counters {
     }
 }
 
-/// A running proxy; stops accepting when dropped.
+/// The proxy's handler: the counters, and whether to follow HTTP framing.
+struct Counting {
+    counters: Counters,
+    http: bool,
+}
+
+impl Handler for Counting {
+    fn accepted(&self, _id: u64) {
+        self.counters.connections.fetch_add(1, Relaxed);
+    }
+
+    fn serve(&self, conn: Conn) {
+        let (mut up, mut down) = (self.framer(), self.framer());
+        let c = &self.counters;
+        both_ways(
+            &conn,
+            |bytes| count(c, &mut up, Direction::Up, bytes),
+            |bytes| count(c, &mut down, Direction::Down, bytes),
+        );
+    }
+}
+
+impl Counting {
+    fn framer(&self) -> Framer {
+        Framer {
+            gave_up: !self.http,
+            ..Framer::default()
+        }
+    }
+}
+
+/// A running proxy; stops (listener, connections, threads) when dropped.
 pub struct Proxy {
     /// `http://127.0.0.1:PORT`: what devices are pointed at.
     pub url: String,
-    addr: SocketAddr,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
+    relay: Relay<Counting>,
 }
 
 impl Proxy {
     /// Listens on `127.0.0.1:0` and forwards every connection to `upstream`; follows
     /// HTTP framing when `http` (not over TLS, which it cannot read).
     pub fn start(upstream: SocketAddr, http: bool) -> io::Result<Proxy> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let counters = Arc::new(Counters::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let accept = {
-            let (counters, stop) = (counters.clone(), stop.clone());
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Relaxed) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    counters.connections.fetch_add(1, Relaxed);
-                    let counters = counters.clone();
-                    std::thread::spawn(move || {
-                        if let Err(e) = relay(conn, upstream, &counters, http) {
-                            eprintln!("proxy: connection failed: {e}");
-                        }
-                    });
-                }
-            })
+        let counting = Counting {
+            counters: Counters::default(),
+            http,
         };
+        let relay = Relay::start("bench-proxy", upstream, counting)?;
         Ok(Proxy {
-            url: format!("http://{addr}"),
-            addr,
-            counters,
-            stop,
-            accept: Some(accept),
+            url: format!("http://{}", relay.addr()),
+            relay,
         })
     }
 
     /// Sets every counter to zero (between enrolment and the measured phase).
     pub fn reset(&self) {
-        for c in self.counters.all() {
+        for c in self.relay.handler().counters.all() {
             c.store(0, Relaxed);
         }
     }
@@ -121,7 +131,7 @@ impl Proxy {
             responses,
             connections,
             unframed,
-        ] = self.counters.all().map(|c| c.load(Relaxed));
+        ] = self.relay.handler().counters.all().map(|c| c.load(Relaxed));
         Counts {
             up,
             down,
@@ -135,76 +145,38 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Carries one connection both ways until either side closes.
-fn relay(client: TcpStream, upstream: SocketAddr, c: &Arc<Counters>, http: bool) -> io::Result<()> {
-    let server = TcpStream::connect(upstream)?;
-    client.set_nodelay(true)?;
-    server.set_nodelay(true)?;
-    let up = {
-        let (from, to, c) = (client.try_clone()?, server.try_clone()?, c.clone());
-        std::thread::spawn(move || pump(from, to, Direction::Up, &c, http))
-    };
-    pump(server, client, Direction::Down, c, http);
-    let _ = up.join();
-    Ok(())
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Up,
     Down,
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, dir: Direction, c: &Counters, http: bool) {
-    let mut framer = Framer {
-        gave_up: !http,
-        ..Framer::default()
+/// Counts `bytes`, just read from one direction's socket (before they are written on),
+/// and the message heads the framer finds in them.
+fn count(c: &Counters, framer: &mut Framer, dir: Direction, bytes: &[u8]) {
+    let (total, heads, messages) = match dir {
+        Direction::Up => (&c.up, &c.head_up, &c.requests),
+        Direction::Down => (&c.down, &c.head_down, &c.responses),
     };
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let (bytes, heads, messages) = match dir {
-            Direction::Up => (&c.up, &c.head_up, &c.requests),
-            Direction::Down => (&c.down, &c.head_down, &c.responses),
-        };
-        bytes.fetch_add(n as u64, Relaxed);
-        framer.feed(&buf[..n], |head| {
-            heads.fetch_add(head.len() as u64, Relaxed);
-            let is_message = match dir {
-                Direction::Up => {
-                    const METHODS: [&[u8]; 5] = [b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD "];
-                    METHODS.iter().any(|m| head.starts_with(m))
-                }
-                Direction::Down => head.starts_with(b"HTTP/"),
-            };
-            if is_message {
-                messages.fetch_add(1, Relaxed);
+    total.fetch_add(bytes.len() as u64, Relaxed);
+    framer.feed(bytes, |head| {
+        heads.fetch_add(head.len() as u64, Relaxed);
+        let is_message = match dir {
+            Direction::Up => {
+                const METHODS: [&[u8]; 5] = [b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD "];
+                METHODS.iter().any(|m| head.starts_with(m))
             }
-        });
-        if framer.lost {
-            c.unframed.fetch_add(1, Relaxed);
-            framer.lost = false;
-            framer.gave_up = true;
+            Direction::Down => head.starts_with(b"HTTP/"),
+        };
+        if is_message {
+            messages.fetch_add(1, Relaxed);
         }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
+    });
+    if framer.lost {
+        c.unframed.fetch_add(1, Relaxed);
+        framer.lost = false;
+        framer.gave_up = true;
     }
-    let _ = to.shutdown(Shutdown::Write);
 }
 
 /// Follows HTTP/1.1 messages framed by `Content-Length` in one direction.

@@ -1,9 +1,7 @@
-//! Support for `tests/tests/e2e/kill_mid_sync.rs`: the real server as a child process
-//! (`intake-test-server`) on a fixed loopback address over a data directory, which a
-//! test SIGKILLs at any moment and starts again on the same address and data. Killed
-//! and reaped when dropped, so a failing test leaves no server behind.
-//! (`tests/tests/e2e/server_kill.rs` keeps its own copy of this, older; one can replace the
-//! other when the helpers are gathered here.)
+//! Support for `tests/tests/e2e/kill_mid_sync.rs` and `server_kill.rs`: the real server
+//! as a child process (`intake-test-server`) on a fixed loopback address over a data
+//! directory, which a test SIGKILLs at any moment and starts again on the same address
+//! and data. Killed and reaped when dropped, so a failing test leaves no server behind.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::net::{SocketAddr, TcpListener};

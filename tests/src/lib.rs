@@ -13,6 +13,7 @@ pub mod hostile;
 pub mod kill_mid_sync;
 pub mod link;
 pub mod proxy;
+pub mod relay;
 pub mod tls;
 
 use std::net::TcpListener;

@@ -27,21 +27,22 @@
 //! into a short queue and a writer thread sleeps until each chunk is due, so the delay
 //! pipelines instead of stalling reads. The queue is the link's buffer: when it is full the
 //! sender waits, as its TCP window would make it. Time is real wall-clock time, because
-//! the link models one and the benchmark measures what it costs. It is plain `std::net`
-//! with threads, like [`crate::proxy`]; dropping the link stops the listener, shuts every
-//! connection and joins every thread.
+//! the link models one and the benchmark measures what it costs. It is a
+//! [`crate::relay::Handler`], like [`crate::proxy`]: dropping the link stops the
+//! listener, wakes the writers waiting for a chunk to fall due, shuts every connection
+//! and joins every thread.
 
 mod relay;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use relay::{Counters, Shared, accept_loop, lock};
+use relay::{Counters, Shared};
+
+use crate::relay::Relay;
 
 /// What the link does to traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,56 +167,40 @@ impl fmt::Display for LinkStats {
 
 /// The running link; stopped (listener, connections, threads) when dropped.
 pub struct Link {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+    relay: Relay<Shared>,
 }
 
 impl Link {
     /// Starts a link on `127.0.0.1:0` in front of `upstream`.
     pub fn start(upstream: SocketAddr, config: LinkConfig) -> Link {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the link on loopback");
-        let addr = listener.local_addr().expect("the link's address");
-        let shared = Arc::new(Shared {
-            upstream,
+        let shared = Shared {
             config,
             counters: Counters::default(),
             stopped: Mutex::new(false),
             wake: Condvar::new(),
-            next_connection: AtomicU64::new(0),
-            sockets: Mutex::new(HashMap::new()),
-            threads: Mutex::new(Vec::new()),
-        });
-        let for_acceptor = shared.clone();
-        let acceptor = std::thread::Builder::new()
-            .name("link-accept".into())
-            .spawn(move || accept_loop(listener, for_acceptor))
-            .expect("spawn the link's listener thread");
-        Link {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        }
+        };
+        let relay = Relay::start("link", upstream, shared).expect("start the link on loopback");
+        Link { relay }
     }
 
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.relay.addr()
     }
 
     /// The base URL to point a device at.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// What the link does, e.g. to know a connection's budget.
     pub fn config(&self) -> LinkConfig {
-        self.shared.config
+        self.relay.handler().config
     }
 
     /// The counters as they are now.
     pub fn stats(&self) -> LinkStats {
-        let c = &self.shared.counters;
+        let c = &self.relay.handler().counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
         // Each read once, so that `cuts` is the sum of the two shown with it.
         let (cuts_up, cuts_down) = (get(&c.cuts_up), get(&c.cuts_down));
@@ -232,7 +217,7 @@ impl Link {
     /// Zeroes the counters, e.g. between the phases of a benchmark. Connections keep
     /// their numbers (and so their budgets): the run stays replayable.
     pub fn reset(&self) {
-        let c = &self.shared.counters;
+        let c = &self.relay.handler().counters;
         for a in [
             &c.bytes_up,
             &c.bytes_down,
@@ -241,30 +226,6 @@ impl Link {
             &c.cuts_down,
         ] {
             a.store(0, Ordering::SeqCst);
-        }
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        *lock(&self.shared.stopped) = true;
-        // Writers waiting for a chunk to fall due give up now, not when it is due.
-        self.shared.wake.notify_all();
-        // Wake the listener's blocking accept; it sees the flag and returns.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.acceptor.take() {
-            let _ = t.join();
-        }
-        // No connection starts from here on. Shutting the sockets down makes every
-        // blocked read or write return, so each connection's threads end.
-        for pair in lock(&self.shared.sockets).values() {
-            for s in pair {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
-        let threads = std::mem::take(&mut *lock(&self.shared.threads));
-        for t in threads {
-            let _ = t.join();
         }
     }
 }

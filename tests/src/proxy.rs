@@ -13,17 +13,19 @@
 //! ([`FaultProxy::script`]) or to every request from the n-th on
 //! ([`FaultProxy::fail_from`]), including answers the random choice never makes
 //! ([`Fault::Status`]: the proxy refuses with a status of the test's choosing).
-//! It is plain `std::net` with one thread per connection; dropping the proxy stops the
-//! listener, shuts down every connection and joins every thread.
+//! It is a [`crate::relay::Handler`]: the relay skeleton accepts, connects, tracks the
+//! connection threads, and on drop stops the listener, shuts down every connection and
+//! joins every thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::relay::{Conn, Handler, Relay, lock};
 
 /// How often and how reproducibly the proxy breaks requests.
 #[derive(Clone, Copy, Debug)]
@@ -99,14 +101,12 @@ impl Plan {
     }
 }
 
-/// Live counters, updated by the connection threads.
+/// Live counters, updated by the connection threads (connections and threads are
+/// counted by the relay).
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
     faults: [AtomicU64; 7],
-    connections_opened: AtomicU64,
-    connections_open: AtomicU64,
-    threads_alive: AtomicU64,
 }
 
 /// A snapshot of the proxy's counters.
@@ -162,85 +162,70 @@ impl fmt::Display for ProxyStats {
     }
 }
 
-/// State shared by the listener, the connection threads and the owner.
-struct Shared {
-    upstream: SocketAddr,
+/// What the proxy does to each connection, shared by its connection threads and the
+/// owner.
+struct Faults {
     config: FaultConfig,
     plan: Mutex<Plan>,
     counters: Counters,
-    shutdown: AtomicBool,
-    next_connection: AtomicU64,
-    /// Clones of every live connection's sockets, so `Drop` can unblock their reads.
-    sockets: Mutex<HashMap<u64, Vec<TcpStream>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Handler for Faults {
+    fn serve(&self, conn: Conn) {
+        let _ = relay(self, conn.client, conn.upstream);
+    }
 }
 
 /// The running proxy; stopped (listener, connections, threads) when dropped.
 pub struct FaultProxy {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+    relay: Relay<Faults>,
 }
 
 impl FaultProxy {
     /// Starts a proxy on `127.0.0.1:0` in front of `upstream`.
     pub fn start(upstream: SocketAddr, config: FaultConfig) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy on loopback");
-        let addr = listener.local_addr().expect("the proxy's address");
-        let shared = Arc::new(Shared {
-            upstream,
+        let faults = Faults {
             config,
             plan: Mutex::new(Plan::default()),
             counters: Counters::default(),
-            shutdown: AtomicBool::new(false),
-            next_connection: AtomicU64::new(0),
-            sockets: Mutex::new(HashMap::new()),
-            threads: Mutex::new(Vec::new()),
-        });
-        let for_acceptor = shared.clone();
-        let acceptor = std::thread::Builder::new()
-            .name("fault-proxy-accept".into())
-            .spawn(move || accept_loop(listener, for_acceptor))
-            .expect("spawn the proxy's listener thread");
-        FaultProxy {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        }
+        };
+        let relay =
+            Relay::start("fault-proxy", upstream, faults).expect("start the proxy on loopback");
+        FaultProxy { relay }
     }
 
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.relay.addr()
     }
 
     /// The base URL to point a device at.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// The next requests meet `faults`, one each, in order (`None`: passed on
     /// untouched); after them the plan of [`FaultProxy::fail_from`], then chance,
     /// decide again. Adds to what is already scripted.
     pub fn script(&self, faults: impl IntoIterator<Item = Option<Fault>>) {
-        lock(&self.shared.plan).script.extend(faults);
+        lock(&self.relay.handler().plan).script.extend(faults);
     }
 
     /// Every request from the `n`-th on (counted from 0 since the proxy started, as
     /// [`ProxyStats::requests`] counts) meets `fault`, until [`FaultProxy::heal`].
     pub fn fail_from(&self, n: u64, fault: Fault) {
-        lock(&self.shared.plan).from = Some((n, fault));
+        lock(&self.relay.handler().plan).from = Some((n, fault));
     }
 
     /// Forgets the script and `fail_from`: from the next request on, only chance
     /// (`fault_rate`) breaks requests.
     pub fn heal(&self) {
-        *lock(&self.shared.plan) = Plan::default();
+        *lock(&self.relay.handler().plan) = Plan::default();
     }
 
     /// The counters as they are now.
     pub fn stats(&self) -> ProxyStats {
-        let c = &self.shared.counters;
+        let c = &self.relay.handler().counters;
         let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let fault = |f: Fault| get(&c.faults[f.index()]);
         ProxyStats {
@@ -252,121 +237,11 @@ impl FaultProxy {
             bad_gateway: fault(Fault::BadGateway),
             unavailable: fault(Fault::Unavailable),
             status: fault(Fault::Status(0)),
-            connections_opened: get(&c.connections_opened),
-            connections_open: get(&c.connections_open),
-            threads_alive: get(&c.threads_alive),
+            connections_opened: self.relay.accepted(),
+            connections_open: self.relay.open(),
+            threads_alive: self.relay.threads_alive(),
         }
     }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        // Wake the listener's blocking accept; it sees the flag and returns.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.acceptor.take() {
-            let _ = t.join();
-        }
-        // No thread is started from here on. Shutting the sockets down makes every
-        // blocked read or write in a connection thread return, so each one ends.
-        for streams in lock(&self.shared.sockets).values() {
-            for s in streams {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
-        let threads = std::mem::take(&mut *lock(&self.shared.threads));
-        for t in threads {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Locks a mutex; a panicking connection thread must not stop the proxy's shutdown.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    for stream in listener.incoming() {
-        if shared.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(client) = stream else { continue };
-        shared
-            .counters
-            .connections_opened
-            .fetch_add(1, Ordering::SeqCst);
-        let id = shared.next_connection.fetch_add(1, Ordering::SeqCst);
-        let for_thread = shared.clone();
-        // Counted here, before the thread runs, so a caller never sees a connection
-        // accepted but not yet counted as open.
-        shared
-            .counters
-            .connections_open
-            .fetch_add(1, Ordering::SeqCst);
-        shared.counters.threads_alive.fetch_add(1, Ordering::SeqCst);
-        let spawned = std::thread::Builder::new()
-            .name(format!("fault-proxy-{id}"))
-            .spawn(move || {
-                let _alive = Decrement(&for_thread.counters.threads_alive);
-                let _open = Decrement(&for_thread.counters.connections_open);
-                connection(&for_thread, id, client);
-                close_connection(&for_thread, id);
-            });
-        let mut threads = lock(&shared.threads);
-        threads.retain(|t| !t.is_finished());
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(_) => {
-                shared
-                    .counters
-                    .connections_open
-                    .fetch_sub(1, Ordering::SeqCst);
-                shared.counters.threads_alive.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-    }
-}
-
-/// Decrements a counter when dropped, also when the thread panics.
-struct Decrement<'a>(&'a AtomicU64);
-
-impl Drop for Decrement<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Closes both sides of connection `id` and forgets its sockets.
-fn close_connection(shared: &Shared, id: u64) {
-    if let Some(streams) = lock(&shared.sockets).remove(&id) {
-        for s in streams {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// Serves one client connection until either side closes or a fault ends it.
-fn connection(shared: &Shared, id: u64, client: TcpStream) {
-    let Ok(upstream) = TcpStream::connect(shared.upstream) else {
-        let _ = client.shutdown(Shutdown::Both);
-        return;
-    };
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    {
-        let (Ok(c), Ok(u)) = (client.try_clone(), upstream.try_clone()) else {
-            return;
-        };
-        let mut sockets = lock(&shared.sockets);
-        // Checked under the lock `Drop` sweeps with: either this connection is in the
-        // sweep, or it sees the flag here.
-        if shared.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        sockets.insert(id, vec![c, u]);
-    }
-    let _ = relay(shared, client, upstream);
 }
 
 /// A small deterministic generator (SplitMix64): one per request, from the seed and
@@ -563,8 +438,8 @@ fn error_response(status: u16) -> Vec<u8> {
 }
 
 /// Relays requests one by one, injecting at most one fault into each. Returning closes
-/// the connection (the caller shuts both sockets down).
-fn relay(shared: &Shared, client: TcpStream, upstream: TcpStream) -> io::Result<()> {
+/// the connection (the relay shuts both sockets down).
+fn relay(shared: &Faults, client: TcpStream, upstream: TcpStream) -> io::Result<()> {
     let mut from_client = BufReader::new(client.try_clone()?);
     let mut to_client = client;
     let mut from_server = BufReader::new(upstream.try_clone()?);

@@ -1,18 +1,19 @@
-//! The threads that carry connections through the link: a listener that accepts them,
-//! and per connection a reader and a writer each way (see the model in [`super`]).
-//! Readers charge the connection's budget and stamp chunks with their delivery time;
-//! writers sleep until each is due.
+//! The threads that carry a connection through the link, as the link's
+//! [`crate::relay::Handler`] (the relay skeleton accepts connections and connects them
+//! to the server): per connection a reader and a writer each way (see the model in
+//! [`super`]). Readers charge the connection's budget and stamp chunks with their
+//! delivery time; writers sleep until each is due.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{JoinHandle, Scope};
+use std::sync::{Condvar, Mutex};
+use std::thread::Scope;
 use std::time::Instant;
 
 use super::LinkConfig;
+use crate::relay::{self, Handler, lock};
 
 /// The most a reader takes from a socket at once: small enough that delivery stays
 /// smooth at 40 KB/s (4 KiB is 0.1 s of link time).
@@ -54,26 +55,33 @@ impl Counters {
     }
 }
 
-/// State shared by the listener, the connection threads and the owner.
+/// The link's state, shared by the connection threads and the owner.
 pub(super) struct Shared {
-    pub(super) upstream: SocketAddr,
     pub(super) config: LinkConfig,
     pub(super) counters: Counters,
     /// Set when the link is dropped; writers sleeping until a chunk is due wait on
     /// `wake` so that they notice at once.
     pub(super) stopped: Mutex<bool>,
     pub(super) wake: Condvar,
-    pub(super) next_connection: AtomicU64,
-    /// Clones of every live connection's sockets, so `Drop` can unblock their threads.
-    pub(super) sockets: Mutex<HashMap<u64, [TcpStream; 2]>>,
-    pub(super) threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Handler for Shared {
+    fn accepted(&self, _id: u64) {
+        self.counters.connections.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn serve(&self, conn: relay::Conn) {
+        connection(self, conn);
+    }
+
+    fn stop(&self) {
+        *lock(&self.stopped) = true;
+        // Writers waiting for a chunk to fall due give up now, not when it is due.
+        self.wake.notify_all();
+    }
 }
 
 impl Shared {
-    fn stopped(&self) -> bool {
-        *lock(&self.stopped)
-    }
-
     /// Sleeps until `due`; false if the link stopped first.
     fn wait_until(&self, due: Instant) -> bool {
         let mut stopped = lock(&self.stopped);
@@ -90,32 +98,6 @@ impl Shared {
                 .wait_timeout(stopped, due - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
-        }
-    }
-}
-
-/// Locks a mutex; a panicking connection thread must not stop the link's shutdown.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    for stream in listener.incoming() {
-        if shared.stopped() {
-            return;
-        }
-        let Ok(client) = stream else { continue };
-        shared.counters.connections.fetch_add(1, Ordering::SeqCst);
-        let id = shared.next_connection.fetch_add(1, Ordering::SeqCst);
-        let for_thread = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("link-{id}"))
-            .spawn(move || connection(&for_thread, id, client));
-        let mut threads = lock(&shared.threads);
-        threads.retain(|t| !t.is_finished());
-        // A connection whose thread cannot start is dropped, i.e. closed: a cut too.
-        if let Ok(t) = spawned {
-            threads.push(t);
         }
     }
 }
@@ -168,26 +150,15 @@ impl Conn<'_> {
 }
 
 /// Serves one client connection until both directions end (by end of stream, a cut
-/// or the link stopping), then closes both sockets.
-fn connection(shared: &Shared, id: u64, client: TcpStream) {
-    let Ok(upstream) = TcpStream::connect(shared.upstream) else {
-        return;
-    };
-    // The link decides when bytes go; Nagle must not hold a chunk back on top of that.
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    {
-        let (Ok(c), Ok(u)) = (client.try_clone(), upstream.try_clone()) else {
-            return;
-        };
-        let mut sockets = lock(&shared.sockets);
-        // Checked under the lock `Drop` sweeps with: either this connection is in the
-        // sweep, or it sees the flag here.
-        if shared.stopped() {
-            return;
-        }
-        sockets.insert(id, [c, u]);
-    }
+/// or the link stopping); the relay then closes both sockets.
+fn connection(
+    shared: &Shared,
+    relay::Conn {
+        id,
+        client,
+        upstream,
+    }: relay::Conn,
+) {
     let conn = Conn {
         shared,
         client,
@@ -209,10 +180,8 @@ fn connection(shared: &Shared, id: u64, client: TcpStream) {
         });
         write_side(conn, Dir::Down, down_rx);
     });
-    // Dropping the registered clones too makes the kernel close the sockets; unread
-    // bytes (what a cut refused) then reach the peer as a reset.
-    lock(&shared.sockets).remove(&id);
-    conn.kill();
+    // The relay shuts the sockets down and drops its clones of them too: the kernel
+    // then closes them, and unread bytes (what a cut refused) reach the peer as a reset.
 }
 
 /// Starts one of a connection's threads; if it cannot start, its channel end is dropped

@@ -27,6 +27,7 @@ mod lost_phone;
 mod pages;
 mod pieces;
 mod push_rows;
+mod relays;
 mod review_trust;
 mod server_access;
 mod server_bounds;

@@ -2,16 +2,14 @@
 //! connection kept across syncs), and the background sync loop for host apps: it
 //! syncs, reports, and stops cleanly.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use intake_server::Settings;
 use intake_server::storage::{Role, Storage};
 use intake_shared::{FormRegistry, Record, ReviewStatus, Value};
+use intake_tests::relay::{Conn, Handler, Relay, both_ways};
 use intake_tests::tls::Certs;
 use intake_tests::{TestDevice, TestServer};
 
@@ -57,90 +55,14 @@ fn a_device_enrols_and_syncs_over_tls_trusting_only_the_configured_ca() {
     assert!(server.storage.record(id).unwrap().is_some());
 }
 
-/// A byte-for-byte TCP relay that counts the connections it accepts. TLS passes through
-/// it untouched (the fault proxy reads HTTP framing, so it cannot carry TLS). Dropping
-/// it closes every connection and joins every thread.
-struct CountingRelay {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    /// Both sockets of every connection, so `Drop` can unblock the copying threads.
-    sockets: Arc<Mutex<Vec<TcpStream>>>,
-    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    acceptor: Option<JoinHandle<()>>,
-}
+/// Carries every connection byte for byte: TLS passes through it untouched (the fault
+/// proxy reads HTTP framing, so it cannot carry TLS). The relay counts the connections
+/// it accepts; dropping it closes every connection and joins every thread.
+struct Verbatim;
 
-impl CountingRelay {
-    fn start(upstream: SocketAddr) -> CountingRelay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let sockets = Arc::new(Mutex::new(Vec::new()));
-        let threads = Arc::new(Mutex::new(Vec::new()));
-        let (a, st, so, th) = (
-            accepted.clone(),
-            stop.clone(),
-            sockets.clone(),
-            threads.clone(),
-        );
-        let acceptor = std::thread::spawn(move || {
-            for client in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(client) = client else { continue };
-                a.fetch_add(1, Ordering::SeqCst);
-                let server = TcpStream::connect(upstream).unwrap();
-                so.lock()
-                    .unwrap()
-                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                let mut th = th.lock().unwrap();
-                th.push(pipe(
-                    client.try_clone().unwrap(),
-                    server.try_clone().unwrap(),
-                ));
-                th.push(pipe(server, client));
-            }
-        });
-        CountingRelay {
-            addr,
-            accepted,
-            stop,
-            sockets,
-            threads,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn connections(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-/// Copies `from` to `to` until `from` ends, then ends `to`'s sending side.
-fn pipe(mut from: TcpStream, mut to: TcpStream) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let _ = io::copy(&mut from, &mut to);
-        let _ = to.flush();
-        let _ = to.shutdown(Shutdown::Write);
-    })
-}
-
-impl Drop for CountingRelay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wakes the blocking accept, which then sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.acceptor.take() {
-            let _ = t.join();
-        }
-        for s in self.sockets.lock().unwrap().iter() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-        for t in std::mem::take(&mut *self.threads.lock().unwrap()) {
-            let _ = t.join();
-        }
+impl Handler for Verbatim {
+    fn serve(&self, conn: Conn) {
+        both_ways(&conn, |_| {}, |_| {});
     }
 }
 
@@ -148,7 +70,7 @@ impl Drop for CountingRelay {
 fn consecutive_syncs_over_tls_reuse_one_connection() {
     let (server, certs) = tls_server();
     let upstream: SocketAddr = server.url.strip_prefix("http://").unwrap().parse().unwrap();
-    let relay = CountingRelay::start(upstream);
+    let relay = Relay::start("tls-relay", upstream, Verbatim).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut store =
         intake_client::Store::open(dir.path(), &intake_client::Key::from_bytes([5; 32])).unwrap();
@@ -158,7 +80,7 @@ fn consecutive_syncs_over_tls_reuse_one_connection() {
     let mut enrolment =
         intake_client::enroll(&mut store, &direct, &code, "phone", Some(&ca)).unwrap();
     // Syncs go through the relay; the certificate names `localhost`, so the URL does.
-    enrolment.server = format!("https://localhost:{}", relay.addr.port());
+    enrolment.server = format!("https://localhost:{}", relay.addr().port());
     store.set_enrolment(&enrolment).unwrap();
 
     let id = store
@@ -178,7 +100,7 @@ fn consecutive_syncs_over_tls_reuse_one_connection() {
         Some(Value::Text("Plemetin".into()))
     );
     assert_eq!(
-        relay.connections(),
+        relay.accepted(),
         1,
         "two syncs ({} and {} requests) opened more than one TCP connection (and TLS \
          handshake)",
