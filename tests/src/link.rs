@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use relay::{Counters, Shared};
 
-use crate::relay::Relay;
+use crate::relay::{Relay, SplitMix};
 
 /// What the link does to traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,19 +117,6 @@ impl LinkConfig {
         }
         let nanos = u128::from(bytes) * 1_000_000_000 / u128::from(self.bytes_per_sec);
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-}
-
-/// A small deterministic generator (SplitMix64), as in [`crate::proxy`].
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
 

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::relay::{Conn, Handler, Relay, lock};
+use crate::relay::{Conn, Handler, Relay, SplitMix, lock};
 
 /// How often and how reproducibly the proxy breaks requests.
 #[derive(Clone, Copy, Debug)]
@@ -244,34 +244,6 @@ impl FaultProxy {
     }
 }
 
-/// A small deterministic generator (SplitMix64): one per request, from the seed and
-/// the request's number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A float in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// An integer in [0, n); 0 when n is 0.
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
 /// The largest request or response head the proxy reads.
 const MAX_HEAD: usize = 64 * 1024;
 /// The largest request body the proxy holds in memory.
@@ -459,7 +431,7 @@ fn relay(shared: &Faults, client: TcpStream, upstream: TcpStream) -> io::Result<
         let body = read_body(&mut from_client, &Framing::Length(length))?;
         let c = &shared.counters;
         let n = c.requests.fetch_add(1, Ordering::SeqCst);
-        let mut rng = Rng(shared.config.seed ^ n.wrapping_mul(0xa076_1d64_78bd_642f));
+        let mut rng = SplitMix(shared.config.seed ^ n.wrapping_mul(0xa076_1d64_78bd_642f));
         // A test's plan comes first; chance decides only the requests it leaves open
         // (each request has its own generator, so the seeded sequence of the others
         // is unchanged).
