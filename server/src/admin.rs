@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::auth;
-use crate::storage::{Role, Storage, StorageError, User};
+use crate::storage::{Audit, Role, Storage, StorageError, User};
 
 /// A user with a fresh one-time enrolment code. `Debug` never shows the code.
 #[derive(serde::Serialize)]
@@ -67,28 +67,57 @@ pub fn add_user(
     team: Option<&str>,
     minutes: i64,
 ) -> Result<Enrolment, AdminError> {
+    add_user_audited(storage, name, role, team, minutes, None)
+}
+
+/// [`add_user`], its audit entry stored with the user (the code is a second write: a
+/// server stopped between the two leaves an audited user without a code, for whom an
+/// admin issues a new one).
+pub fn add_user_audited(
+    storage: &dyn Storage,
+    name: &str,
+    role: Role,
+    team: Option<&str>,
+    minutes: i64,
+    audit: Option<&Audit>,
+) -> Result<Enrolment, AdminError> {
     if !valid_name(name) {
         return Err(AdminError::BadName);
     }
     if role == Role::Supervisor && team.is_none() {
         return Err(AdminError::NeedsTeam("supervisor"));
     }
-    let user = storage.create_user(name, role, team)?;
-    issue_code(storage, user, minutes)
+    let user = storage.create_user_audited(name, role, team, audit)?;
+    issue_code(storage, user, minutes, None)
 }
 
 /// A new enrolment code for an existing user (a new or replaced phone).
 pub fn new_code(storage: &dyn Storage, name: &str, minutes: i64) -> Result<Enrolment, AdminError> {
+    new_code_audited(storage, name, minutes, None)
+}
+
+/// [`new_code`], its audit entry stored with the code.
+pub fn new_code_audited(
+    storage: &dyn Storage,
+    name: &str,
+    minutes: i64,
+    audit: Option<&Audit>,
+) -> Result<Enrolment, AdminError> {
     let user = storage
         .user(name)?
         .ok_or_else(|| AdminError::NoUser(name.into()))?;
-    issue_code(storage, user, minutes)
+    issue_code(storage, user, minutes, audit)
 }
 
-fn issue_code(storage: &dyn Storage, user: User, minutes: i64) -> Result<Enrolment, AdminError> {
+fn issue_code(
+    storage: &dyn Storage,
+    user: User,
+    minutes: i64,
+    audit: Option<&Audit>,
+) -> Result<Enrolment, AdminError> {
     let (code, hash) = auth::new_enrolment_code()?;
     let expires_at = Utc::now() + Duration::minutes(minutes);
-    storage.add_enrolment_code(&user.name, hash, expires_at)?;
+    storage.add_enrolment_code_audited(&user.name, hash, expires_at, audit)?;
     Ok(Enrolment {
         user,
         enrolment_code: code,
@@ -105,10 +134,22 @@ pub fn revoke_device(
     wipe: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, StorageError> {
+    revoke_device_audited(storage, id, wipe, now, None)
+}
+
+/// [`revoke_device`], its audit entry stored with the revocation (none when there is
+/// no such device).
+pub fn revoke_device_audited(
+    storage: &dyn Storage,
+    id: i64,
+    wipe: bool,
+    now: DateTime<Utc>,
+    audit: Option<&Audit>,
+) -> Result<bool, StorageError> {
     if wipe {
-        storage.order_wipe(id, now)
+        storage.order_wipe_audited(id, now, audit)
     } else {
-        storage.revoke_device(id)
+        storage.revoke_device_audited(id, audit)
     }
 }
 
@@ -130,6 +171,16 @@ pub fn sign_in_code(
     name: &str,
     minutes: i64,
 ) -> Result<SignInCode, AdminError> {
+    sign_in_code_audited(storage, name, minutes, None)
+}
+
+/// [`sign_in_code`], its audit entry stored with the code.
+pub fn sign_in_code_audited(
+    storage: &dyn Storage,
+    name: &str,
+    minutes: i64,
+    audit: Option<&Audit>,
+) -> Result<SignInCode, AdminError> {
     let user = storage
         .user(name)?
         .ok_or_else(|| AdminError::NoUser(name.into()))?;
@@ -138,7 +189,7 @@ pub fn sign_in_code(
     }
     let (code, hash) = auth::new_enrolment_code()?;
     let expires_at = Utc::now() + Duration::minutes(minutes);
-    if !storage.reset_password(&user.name, hash, expires_at)? {
+    if !storage.reset_password_audited(&user.name, hash, expires_at, audit)? {
         return Err(AdminError::NoUser(name.into()));
     }
     Ok(SignInCode {

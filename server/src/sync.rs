@@ -20,7 +20,7 @@ use intake_shared::{FormRegistry, Record, RecordError, RecordId, Value};
 
 use crate::config::Limits;
 use crate::policy::{self, Principal};
-use crate::storage::{PullRequest, RecordMeta, RecordWrite, Storage, StorageError};
+use crate::storage::{Audit, PullRequest, RecordMeta, RecordWrite, Storage, StorageError};
 
 /// A request that breaks a limit or cannot be used at all; nothing is stored.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ pub fn handle(
     // back the cursor of a page that removed records it still has edits of, until it
     // has pushed them.)
     storage.close_late_grants(p.device.id, req.cursor)?;
-    let mut results = store_push(storage, p, &req.push, limits)?;
+    let mut results = store_push(storage, p, &req.push, limits, None)?;
     if upload_judged && let Some(ack) = upload.as_mut() {
         ack.outcome = results.pop().map(|r| r.outcome);
     }
@@ -263,11 +263,14 @@ fn receive_piece(
 }
 
 /// Judges, merges and durably stores a push; one result per pushed record, in order.
+/// `audit` (a dashboard action's) is stored in the same transaction when every record
+/// of the push is stored, and not at all when one is refused.
 fn store_push(
     storage: &dyn Storage,
     p: &Principal,
     push: &[RecordChanges],
     limits: &Limits,
+    audit: Option<&Audit>,
 ) -> Result<Vec<PushResult>, SyncError> {
     // Decode and inspect every change before touching storage. Records are decoded,
     // judged and merged independently of each other: the work is spread over the
@@ -302,7 +305,8 @@ fn store_push(
                 },
             });
         }
-        match storage.write(&writes, p.device.id) {
+        let audit = audit.filter(|_| results.iter().all(|r| matches!(r.outcome, Outcome::Stored)));
+        match storage.write_audited(&writes, p.device.id, audit) {
             Ok(_) => break,
             Err(StorageError::Stale) if attempt < STALE_RETRIES => continue,
             Err(e) => return Err(e.into()),
@@ -773,18 +777,20 @@ fn causal_order(changes: &[&ChangeInfo]) -> Vec<([u8; 32], Vec<u8>)> {
 
 /// Judges and stores changes made on the server on a user's behalf (the dashboard's
 /// actions) exactly as if `p`'s device had pushed them: the same policy, the same log,
-/// so they reach the field on the next sync like any other change.
+/// so they reach the field on the next sync like any other change. The action's
+/// `audit` is stored with the changes, in one transaction, when they are stored.
 pub fn store_changes(
     storage: &dyn Storage,
     p: &Principal,
     record: RecordId,
     changes: Vec<Vec<u8>>,
     limits: &Limits,
+    audit: Option<&Audit>,
 ) -> Result<Outcome, SyncError> {
     let push = [RecordChanges {
         record: record.wire(),
         changes,
     }];
-    let mut results = store_push(storage, p, &push, limits)?;
+    let mut results = store_push(storage, p, &push, limits, audit)?;
     Ok(results.pop().map(|r| r.outcome).unwrap_or(Outcome::Stored))
 }

@@ -44,6 +44,8 @@ const PINNED: &[&str] = &[
     "4a0624b3acba9be1ec0e8a94932216b1d0a2b92f4ba57a8584ffd80ab2516a1c",
     // 9
     "ab07b8767d95e44e74796e8ca66a63064c99a1b26dfefc5f7c31548dc7efb726",
+    // 10
+    "a3e8e948468d4848c9d3edde4df912ee70a6c3217310c0aa7b260cf634a97aa5",
 ];
 
 #[test]

@@ -16,9 +16,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use intake_server::storage::key::DbKey;
 use intake_server::storage::sqlite::{SqliteStorage, cipher};
 use intake_server::storage::{
-    AuditEntry, AuditFilter, DASHBOARD_LABEL, Device, ListFilter, Listed, NewDevice, Page,
+    Audit, AuditEntry, AuditFilter, DASHBOARD_LABEL, Device, ListFilter, Listed, NewDevice, Page,
     PullRequest, RecordMeta, RecordSummary, RecordWrite, Role, Scope, Storage, StorageError,
-    schema,
+    UsedForm, schema,
 };
 use intake_shared::record::{Identity, inspect_changes};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
@@ -1699,6 +1699,85 @@ fn sessions_end_on_expiry_sign_out_disabling_and_revocation(s: &dyn Storage) {
     assert_eq!(dashboards("merita"), 2, "the revoked one stays listed");
 }
 
+/// A write's audit entry and form token are stored with it, in its transaction: a
+/// write that stores nothing (no such user, device) leaves no entry, and a form token
+/// already used refuses the whole write — nothing of it, nor a second entry.
+fn audited_writes_store_their_entry_and_form_token_with_them(s: &dyn Storage) {
+    let audit = |action: &str, token: Option<&str>| Audit {
+        entry: AuditEntry {
+            at: at(1),
+            user: Some("admin".into()),
+            device: None,
+            session: Some(7),
+            action: action.into(),
+            scope: String::new(),
+            records: Vec::new(),
+            peer: None,
+        },
+        form: token.map(|t| UsedForm {
+            token: t.into(),
+            answer: "/admin/users".into(),
+        }),
+    };
+    let count = |action: &str| {
+        let filter = AuditFilter {
+            action: Some(action.into()),
+            ..AuditFilter::default()
+        };
+        s.audit_entries(&filter, 0, 100).unwrap().1
+    };
+    s.create_user_audited(
+        "vjosa",
+        Role::Paralegal,
+        Some("north"),
+        Some(&audit("add_user", Some("t1"))),
+    )
+    .unwrap();
+    assert_eq!(count("add_user"), 1);
+    assert_eq!(
+        s.used_form("admin", "t1").unwrap().as_deref(),
+        Some("/admin/users")
+    );
+    assert_eq!(
+        s.used_form("besa", "t1").unwrap(),
+        None,
+        "another user's token"
+    );
+    assert_eq!(s.used_form("admin", "t2").unwrap(), None);
+
+    let again = s.create_user_audited(
+        "arben",
+        Role::Paralegal,
+        Some("north"),
+        Some(&audit("add_user", Some("t1"))),
+    );
+    assert!(matches!(again, Err(StorageError::Exists(_))), "{again:?}");
+    assert!(
+        s.user("arben").unwrap().is_none(),
+        "a used token's write is not stored"
+    );
+    assert_eq!(count("add_user"), 1, "nor its entry");
+
+    assert!(
+        !s.set_user_disabled_audited("nobody", true, Some(&audit("disable_user", None)))
+            .unwrap()
+    );
+    assert!(
+        !s.revoke_device_audited(999, Some(&audit("revoke_device", None)))
+            .unwrap()
+    );
+    assert_eq!(
+        count("disable_user") + count("revoke_device"),
+        0,
+        "nothing done, nothing audited"
+    );
+    assert!(
+        s.set_user_disabled_audited("vjosa", true, Some(&audit("disable_user", None)))
+            .unwrap()
+    );
+    assert_eq!(count("disable_user"), 1);
+}
+
 fn the_audit_trail_filters_and_pages_newest_first(s: &dyn Storage) {
     let [r1, r2, r3] = [1u8, 2, 3].map(|n| RecordId::new_v7(1_790_000_000_000, [n; 10]));
     let entry = |minute, user: &str, action: &str, records: Vec<RecordId>| AuditEntry {
@@ -2333,6 +2412,7 @@ conformance! {
         password_codes_are_redeemed_once_unexpired_by_enabled_users,
         sessions_end_on_expiry_sign_out_disabling_and_revocation,
         the_audit_trail_filters_and_pages_newest_first,
+        audited_writes_store_their_entry_and_form_token_with_them,
         ten_thousand_records_list_a_page_and_the_total,
         an_erased_record_leaves_no_trace_and_the_head_never_goes_back,
         closed_records_are_found_by_when_they_closed,

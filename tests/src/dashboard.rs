@@ -1,6 +1,6 @@
 //! Speaking to the dashboard over real HTTP as a browser would without JavaScript:
-//! cookies kept, forms posted with their CSRF token, redirects not followed (so a test
-//! sees where a form sends it). [`Dashboard::supervisor`] adds a supervisor, sets her
+//! cookies kept, forms posted with their CSRF token and their one-time token (`once`),
+//! redirects not followed (so a test sees where a form sends it). [`Dashboard::supervisor`] adds a supervisor, sets her
 //! password with a one-time code through the page, and signs her in.
 
 use intake_server::admin;
@@ -26,6 +26,15 @@ impl Page {
     /// The CSRF token of the page's first form (`name="csrf" value="…"`).
     pub fn csrf(&self) -> String {
         hidden(&self.body, "csrf").expect("the page has a form with a CSRF token")
+    }
+
+    /// The one-time token (`once`) of the page's first form posting to `action`, as a
+    /// browser sends it; `None` when that form has none.
+    pub fn once(&self, action: &str) -> Option<String> {
+        let at = self.body.find(&format!("action=\"{action}\""))?;
+        let form = &self.body[at..];
+        let form = &form[..form.find("</form>").unwrap_or(form.len())];
+        hidden(form, "once")
     }
 }
 
@@ -131,11 +140,39 @@ impl Dashboard {
         d
     }
 
-    /// Posts a form of the page at `page_path`, with that page's CSRF token.
+    /// Posts a form of the page at `page_path`, with that page's CSRF token and the
+    /// form's one-time token (a fresh page, so a fresh token: each call is a new form).
     pub fn submit(&self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
-        let csrf = self.get(page_path).csrf();
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.post(action, &all)
+        self.submit_form(&self.form(page_path, action), fields)
     }
+
+    /// The tokens of the form posting to `action` on the page at `page_path`, loaded
+    /// now: (CSRF token, one-time token). Posting them twice is the same form posted
+    /// twice.
+    pub fn form(&self, page_path: &str, action: &str) -> Form {
+        let page = self.get(page_path);
+        Form {
+            action: action.to_string(),
+            csrf: page.csrf(),
+            once: page.once(action),
+        }
+    }
+
+    /// Posts a form whose tokens [`Dashboard::form`] took.
+    pub fn submit_form(&self, form: &Form, fields: &[(&str, &str)]) -> Page {
+        let mut all = vec![("csrf", form.csrf.as_str())];
+        if let Some(once) = &form.once {
+            all.push(("once", once.as_str()));
+        }
+        all.extend_from_slice(fields);
+        self.post(&form.action, &all)
+    }
+}
+
+/// A rendered form's tokens, to post it (again).
+#[derive(Clone, Debug)]
+pub struct Form {
+    pub action: String,
+    pub csrf: String,
+    pub once: Option<String>,
 }

@@ -57,9 +57,10 @@ impl Problem {
     pub fn of(e: &SyncError) -> Problem {
         match e {
             SyncError::Offline(_) => Problem::Offline,
-            SyncError::Retryable(_) | SyncError::Busy(..) | SyncError::TooLarge(_) => {
-                Problem::Temporary
-            }
+            SyncError::Retryable(_)
+            | SyncError::Busy(..)
+            | SyncError::StorageFull(..)
+            | SyncError::TooLarge(_) => Problem::Temporary,
             SyncError::Permanent { kind, message } => match kind {
                 Permanent::Revoked => Problem::Revoked,
                 Permanent::UpdateApp => Problem::UpdateApp,

@@ -46,9 +46,9 @@ impl SyncLoop {
                         report(&result);
                         return; // revoked, or the app is too old: a person must act
                     }
-                    Err(_) => {
+                    Err(e) => {
                         failures += 1;
-                        backoff(interval, failures)
+                        next_wait(e, backoff(interval, failures))
                     }
                 };
                 report(&result);
@@ -85,6 +85,12 @@ impl Drop for SyncLoop {
     }
 }
 
+/// How long the loop waits after a failed sync: its backoff, or longer when the server
+/// asked for longer (`Retry-After` of a 507 storage full, which ends a sync at once).
+pub fn next_wait(e: &SyncError, backoff: Duration) -> Duration {
+    e.retry_after().map_or(backoff, |asked| asked.max(backoff))
+}
+
 /// Exponential backoff from `base`, capped at 15 minutes, with ±25 % jitter so that a
 /// fleet of devices coming back into signal does not retry in lockstep.
 pub fn backoff(base: Duration, failures: u32) -> Duration {
@@ -110,6 +116,20 @@ pub fn backoff_with(base: Duration, failures: u32, unit: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_servers_retry_after_outlasts_a_short_backoff() {
+        let base = Duration::from_secs(15);
+        let full = SyncError::StorageFull("the server's storage is full".into(), 60);
+        assert_eq!(next_wait(&full, base), Duration::from_secs(60));
+        // A backoff already longer than the server asked stays.
+        assert_eq!(
+            next_wait(&full, Duration::from_secs(900)),
+            Duration::from_secs(900)
+        );
+        let cut = SyncError::Retryable("cut".into());
+        assert_eq!(next_wait(&cut, base), base);
+    }
 
     /// A seeded generator (SplitMix64) of draws in [0, 1]: the same numbers on every
     /// run, so a failure here is reproduced as it was seen.

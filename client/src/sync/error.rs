@@ -16,6 +16,11 @@ pub enum SyncError {
     /// request will do after that many seconds.
     #[error("the server is busy, will retry in {1} s: {0}")]
     Busy(String, u64),
+    /// The server's disk is full (507 with `Retry-After`): nothing of the request was
+    /// stored, the device keeps what it holds, and the same request will do once a
+    /// person has freed space — not before that many seconds.
+    #[error("temporary problem, will retry in {1} s: {0}")]
+    StorageFull(String, u64),
     /// The server found a request too large (413): smaller ones will do.
     #[error("the server found a request too large: {0}")]
     TooLarge(String),
@@ -73,7 +78,19 @@ impl SyncError {
                 | SyncError::Retryable(_)
                 | SyncError::TooLarge(_)
                 | SyncError::Busy(..)
+                | SyncError::StorageFull(..)
         ) || matches!(self, SyncError::Store(e) if e.is_full())
+    }
+
+    /// How long the server asked the device to wait before it tries again (its
+    /// `Retry-After`), when it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SyncError::Busy(_, secs) | SyncError::StorageFull(_, secs) => {
+                Some(std::time::Duration::from_secs(*secs))
+            }
+            _ => None,
+        }
     }
 
     /// Whether a background loop must stop and wait for a person: the device was

@@ -372,10 +372,12 @@ impl Transport {
         }
         let bytes = read_capped(resp, MAX_ANSWER_BYTES)?;
         let down = bytes.len();
-        if status.as_u16() == 503
-            && let Some(secs) = retry_after
-        {
-            return Err(SyncError::Busy(server_message(status, &bytes), secs));
+        if let Some(secs) = retry_after {
+            match status.as_u16() {
+                503 => return Err(SyncError::Busy(server_message(status, &bytes), secs)),
+                507 => return Err(SyncError::StorageFull(server_message(status, &bytes), secs)),
+                _ => {}
+            }
         }
         if !status.is_success() {
             return Err(status_error(status, &bytes));

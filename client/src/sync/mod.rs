@@ -86,13 +86,17 @@ impl Default for SyncOptions {
     }
 }
 
+/// The longest `Retry-After` a sync waits out itself (503 busy asks for seconds); a
+/// longer one ends the sync, for the host's loop to wait.
+pub const MAX_WAIT_IN_SYNC: Duration = Duration::from_secs(30);
+
 /// The plan's view of a failure.
 fn failure(e: &SyncError) -> Failure {
     match e {
         SyncError::Offline(_) => Failure::Offline,
         SyncError::Retryable(_) => Failure::Retryable,
         SyncError::TooLarge(_) => Failure::TooLarge,
-        SyncError::Busy(..) => Failure::Busy,
+        SyncError::Busy(..) | SyncError::StorageFull(..) => Failure::Busy,
         _ => Failure::Permanent,
     }
 }
@@ -250,9 +254,15 @@ fn run(
                 if retry == Retry::GiveUp {
                     return Err(e);
                 }
-                if let SyncError::Busy(_, secs) = e {
-                    // As the server asked; a bound, should it ask for much.
-                    std::thread::sleep(Duration::from_secs(secs.min(30)));
+                if let Some(wait) = e.retry_after() {
+                    // As the server asked. A wait longer than a sync should stand still
+                    // (a full disk waits for a person) ends the sync instead: the host's
+                    // loop waits at least that long before the next one
+                    // (`background::next_wait`), and no request goes before then.
+                    if wait > MAX_WAIT_IN_SYNC {
+                        return Err(e);
+                    }
+                    std::thread::sleep(wait);
                 }
                 summary.retries += 1;
                 continue;

@@ -3,7 +3,9 @@
 //! this machine only): a remote device token is then no key to the whole installation.
 //! Only admins; anyone else gets 403. Every call that reaches a handler, allowed or
 //! refused, goes into the audit trail with the user, the device and what was done
-//! (names and ids, never a code or a token), before the answer is sent.
+//! (names and ids, never a code or a token), before the answer is sent. A change's
+//! entry is stored in the change's own transaction ([`write_entry`]); a listing's, a
+//! refusal's and a failure's on their own.
 
 use actix_web::guard::GuardContext;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,7 +15,7 @@ use crate::config::AdminApi;
 use crate::error::ApiError;
 use crate::policy::{self, Principal};
 use crate::startup::AppState;
-use crate::storage::Role;
+use crate::storage::{Audit, Role};
 use crate::web::audit::{self, action};
 
 /// Whether `/v1/admin/*` exists for this request (a route guard: when it does not, the
@@ -55,6 +57,33 @@ async fn only_admin(
     .await
     .map_err(crate::web::export::api_error)?;
     Err(ApiError::Forbidden("only an admin may do this".into()))
+}
+
+/// The entry of an admin's change, for the storage to store with the change.
+fn write_entry(req: &HttpRequest, p: &Principal, what: &str, scope: &str) -> Audit {
+    audit::api_entry(
+        p,
+        crate::net::client_addr(req),
+        what,
+        format!("api {scope}"),
+    )
+}
+
+/// Gives back the outcome of an admin's change whose entry went with it
+/// ([`write_entry`]); a change that failed stored nothing, so its entry (with its
+/// status) is written here. A call whose entry cannot be written fails.
+async fn audited_write<T>(
+    req: &HttpRequest,
+    p: &Principal,
+    state: &web::Data<AppState>,
+    what: &str,
+    scope: String,
+    outcome: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(e) => audited(req, p, state, what, scope, Err(e)).await,
+    }
 }
 
 /// Writes what an admin's call did (or tried: a failure says its status), then gives
@@ -125,19 +154,21 @@ pub async fn add_user(
     let storage = state.storage.clone();
     let b = body.into_inner();
     let scope = format!("user={} role={}", b.name, b.role.as_str());
+    let entry = write_entry(&req, &p, action::ADD_USER, &scope);
     let outcome = web::block(move || {
-        admin::add_user(
+        admin::add_user_audited(
             storage.as_ref(),
             &b.name,
             b.role,
             b.team.as_deref(),
             minutes,
+            Some(&entry),
         )
     })
     .await
     .map_err(ApiError::from)
     .and_then(|r| r.map_err(ApiError::from));
-    let enrolment = audited(&req, &p, &state, action::ADD_USER, scope, outcome).await?;
+    let enrolment = audited_write(&req, &p, &state, action::ADD_USER, scope, outcome).await?;
     Ok(HttpResponse::Created().json(enrolment))
 }
 
@@ -152,11 +183,13 @@ pub async fn new_code(
     let storage = state.storage.clone();
     let name = name.into_inner();
     let scope = format!("user={name}");
-    let outcome = web::block(move || admin::new_code(storage.as_ref(), &name, minutes))
-        .await
-        .map_err(ApiError::from)
-        .and_then(|r| r.map_err(ApiError::from));
-    let enrolment = audited(&req, &p, &state, action::ENROLMENT_CODE, scope, outcome).await?;
+    let entry = write_entry(&req, &p, action::ENROLMENT_CODE, &scope);
+    let outcome =
+        web::block(move || admin::new_code_audited(storage.as_ref(), &name, minutes, Some(&entry)))
+            .await
+            .map_err(ApiError::from)
+            .and_then(|r| r.map_err(ApiError::from));
+    let enrolment = audited_write(&req, &p, &state, action::ENROLMENT_CODE, scope, outcome).await?;
     Ok(HttpResponse::Ok().json(enrolment))
 }
 
@@ -171,7 +204,8 @@ pub async fn disable_user(
     let name = name.into_inner();
     let shown = name.clone();
     let scope = format!("user={name}");
-    let outcome = web::block(move || storage.set_user_disabled(&name, true))
+    let entry = write_entry(&req, &p, action::DISABLE_USER, &scope);
+    let outcome = web::block(move || storage.set_user_disabled_audited(&name, true, Some(&entry)))
         .await
         .map_err(ApiError::from)
         .and_then(|r| r.map_err(ApiError::from))
@@ -182,7 +216,7 @@ pub async fn disable_user(
                 Err(ApiError::NotFound)
             }
         });
-    audited(&req, &p, &state, action::DISABLE_USER, scope, outcome).await?;
+    audited_write(&req, &p, &state, action::DISABLE_USER, scope, outcome).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "user": shown, "disabled": true })))
 }
 
@@ -235,29 +269,33 @@ pub async fn revoke_device(
             .map_err(|e| ApiError::BadRequest(format!("expected {{\"wipe\": true|false}}: {e}")))
     };
     let wipe = revoke.as_ref().is_ok_and(|r| r.wipe);
-    let outcome = match (revoke, id.parse::<i64>()) {
-        (Err(e), _) => Err(e),
-        (_, Err(_)) => Err(ApiError::NotFound),
-        (Ok(_), Ok(id)) => {
-            let storage = state.storage.clone();
-            web::block(move || admin::revoke_device(storage.as_ref(), id, wipe, chrono::Utc::now()))
-                .await
-                .map_err(ApiError::from)
-                .and_then(|r| r.map_err(ApiError::from))
-                .and_then(|found| {
-                    if found {
-                        Ok(id)
-                    } else {
-                        Err(ApiError::NotFound)
-                    }
-                })
-        }
-    };
     let act = if wipe {
         action::WIPE_DEVICE
     } else {
         action::REVOKE_DEVICE
     };
-    let id = audited(&req, &p, &state, act, scope, outcome).await?;
+    let entry = write_entry(&req, &p, act, &scope);
+    let outcome = match (revoke, id.parse::<i64>()) {
+        (Err(e), _) => Err(e),
+        (_, Err(_)) => Err(ApiError::NotFound),
+        (Ok(_), Ok(id)) => {
+            let storage = state.storage.clone();
+            web::block(move || {
+                let now = chrono::Utc::now();
+                admin::revoke_device_audited(storage.as_ref(), id, wipe, now, Some(&entry))
+            })
+            .await
+            .map_err(ApiError::from)
+            .and_then(|r| r.map_err(ApiError::from))
+            .and_then(|found| {
+                if found {
+                    Ok(id)
+                } else {
+                    Err(ApiError::NotFound)
+                }
+            })
+        }
+    };
+    let id = audited_write(&req, &p, &state, act, scope, outcome).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "device": id, "revoked": true, "wipe": wipe })))
 }

@@ -95,6 +95,25 @@ pub struct AuditEntry {
     pub peer: Option<String>,
 }
 
+/// What a dashboard or admin write leaves beside itself, stored in the write's own
+/// transaction: its audit entry and, for a form, the form's one-time token. A server
+/// killed mid-write then leaves both or neither: an audit trail that can miss an action
+/// is not one, and a form posted again after a lost answer must find its token used.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    pub entry: AuditEntry,
+    pub form: Option<UsedForm>,
+}
+
+/// A dashboard form's one-time token (a random nonce rendered into the form) and the
+/// answer its first submission got, to give again when it is posted again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsedForm {
+    pub token: String,
+    /// Where the first answer sent the browser (a path of this dashboard).
+    pub answer: String,
+}
+
 /// Which audit entries to read. Every `None` matches everything.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {

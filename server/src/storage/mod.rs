@@ -17,7 +17,8 @@ pub mod schema;
 pub mod sqlite;
 
 pub use dashboard::{
-    AuditEntry, AuditFilter, DASHBOARD_LABEL, ListFilter, Listed, RecordSummary, WebSession,
+    Audit, AuditEntry, AuditFilter, DASHBOARD_LABEL, ListFilter, Listed, RecordSummary, UsedForm,
+    WebSession,
 };
 
 use std::collections::HashMap;
@@ -264,13 +265,34 @@ pub trait Storage: Send + Sync + 'static {
     /// a backup (every sync answer carries it).
     fn store_id(&self) -> &str;
 
+    // Every write a dashboard or admin action makes has an `_audited` form that stores
+    // the action's [`Audit`] (its entry, and a form's one-time token) in the write's
+    // own transaction; the plain form stores the write alone (the CLI, sync).
+
     // Users.
-    fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User>;
+    fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User> {
+        self.create_user_audited(name, role, team, None)
+    }
+    fn create_user_audited(
+        &self,
+        name: &str,
+        role: Role,
+        team: Option<&str>,
+        audit: Option<&Audit>,
+    ) -> Result<User>;
     fn user(&self, name: &str) -> Result<Option<User>>;
     fn users(&self) -> Result<Vec<User>>;
     /// Returns false when there is no such user. Disabling also ends the user's browser
     /// sessions.
-    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool>;
+    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
+        self.set_user_disabled_audited(name, disabled, None)
+    }
+    fn set_user_disabled_audited(
+        &self,
+        name: &str,
+        disabled: bool,
+        audit: Option<&Audit>,
+    ) -> Result<bool>;
 
     // Enrolment.
     fn add_enrolment_code(
@@ -278,6 +300,15 @@ pub trait Storage: Send + Sync + 'static {
         user: &str,
         code_hash: [u8; 32],
         expires: DateTime<Utc>,
+    ) -> Result<()> {
+        self.add_enrolment_code_audited(user, code_hash, expires, None)
+    }
+    fn add_enrolment_code_audited(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+        audit: Option<&Audit>,
     ) -> Result<()>;
     /// Redeems an unexpired, unused code for an enabled user and binds the device, in
     /// one transaction. `None` when the code is unknown, used, expired, or its user
@@ -294,7 +325,10 @@ pub trait Storage: Send + Sync + 'static {
     fn principal(&self, token_hash: [u8; 32]) -> Result<Option<(User, Device)>>;
     fn devices(&self) -> Result<Vec<Device>>;
     /// Returns false when there is no such device.
-    fn revoke_device(&self, id: i64) -> Result<bool>;
+    fn revoke_device(&self, id: i64) -> Result<bool> {
+        self.revoke_device_audited(id, None)
+    }
+    fn revoke_device_audited(&self, id: i64, audit: Option<&Audit>) -> Result<bool>;
     /// Gives the live device `id` the token `new_hash`; the token that asked
     /// (`used_hash`) stays valid until `grace_until` or until the new one is first used.
     /// Returns false when the device is not live.
@@ -309,7 +343,15 @@ pub trait Storage: Send + Sync + 'static {
     // Lost phones (issue 12).
     /// Revokes the device (if it is not already) and orders it to wipe its store on its
     /// next contact. Returns false when there is no such device.
-    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
+    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        self.order_wipe_audited(id, now, None)
+    }
+    fn order_wipe_audited(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<bool>;
     /// Whether the token belongs to a device under a wipe order it has not confirmed;
     /// if so, records that the order was sent (the first time).
     fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool>;
@@ -337,7 +379,17 @@ pub trait Storage: Send + Sync + 'static {
     /// Records within `scope`, most recently changed first, with their status.
     fn record_metas(&self, scope: &Scope) -> Result<Vec<(RecordMeta, String)>>;
     /// Stores a push durably in one transaction and returns the new log position.
-    fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64>;
+    fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64> {
+        self.write_audited(writes, device, None)
+    }
+    /// [`Storage::write`] with a dashboard action's [`Audit`] in the same transaction.
+    /// A form token already used refuses the whole write ([`StorageError::Exists`]).
+    fn write_audited(
+        &self,
+        writes: &[RecordWrite],
+        device: i64,
+        audit: Option<&Audit>,
+    ) -> Result<u64>;
     /// One page of what a device at `cursor` lacks: whole documents when `cursor` is 0,
     /// else changes (not those `device` sent) — in both cases only within `scope` —
     /// plus records `user` lost sight of. `want_docs` come first, each once, within
@@ -369,7 +421,17 @@ pub trait Storage: Send + Sync + 'static {
     fn duplicate_groups(&self, scope: &Scope) -> Result<Vec<Vec<Listed>>>;
     /// Links two records so that each shows the other; linking again changes nothing.
     /// Both must exist; a record is not linked to itself.
-    fn link_records(&self, a: RecordId, b: RecordId, by: &str, at: DateTime<Utc>) -> Result<()>;
+    fn link_records(&self, a: RecordId, b: RecordId, by: &str, at: DateTime<Utc>) -> Result<()> {
+        self.link_records_audited(a, b, by, at, None)
+    }
+    fn link_records_audited(
+        &self,
+        a: RecordId,
+        b: RecordId,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<()>;
     /// The records linked to `id`, whatever their scope: the caller shows only those
     /// the user may see.
     fn linked(&self, id: RecordId) -> Result<Vec<RecordId>>;
@@ -391,6 +453,15 @@ pub trait Storage: Send + Sync + 'static {
         user: &str,
         code_hash: [u8; 32],
         expires: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.reset_password_audited(user, code_hash, expires, None)
+    }
+    fn reset_password_audited(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+        audit: Option<&Audit>,
     ) -> Result<bool>;
     /// Redeems an unused, unexpired code of an enabled user: sets the password to `phc`
     /// and marks the code used, in one transaction. `None` when the code is unknown,
@@ -427,8 +498,12 @@ pub trait Storage: Send + Sync + 'static {
     fn end_session(&self, token_hash: [u8; 32]) -> Result<()>;
 
     // Audit trail.
-    /// Appends an entry; entries are never changed or removed.
+    /// Appends an entry; entries are never changed or removed. (Reads and refusals;
+    /// a write's entry goes with the write, through its `_audited` form.)
     fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The answer the first submission of a dashboard form with this one-time token got
+    /// (`user`'s forms only); `None` when it was never stored.
+    fn used_form(&self, user: &str, token: &str) -> Result<Option<String>>;
     /// One page of the entries matching `filter`, newest first, with their sequence
     /// numbers, and how many match in all.
     fn audit_entries(

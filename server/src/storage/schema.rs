@@ -290,6 +290,17 @@ const MIGRATIONS: &[&str] = &[
     // device's clock was clearly wrong (`intake_shared::skew`). Entries stored before
     // this step have none (NULL): their receipt is not known.
     "ALTER TABLE log ADD COLUMN received_at INTEGER;",
+    // 10: dashboard forms posted once. `used_forms`: the one-time token of each stored
+    // dashboard form (a random nonce rendered into it), whose user posted it, and the
+    // answer it got, written in the same transaction as the form's change and its audit
+    // entry. A supervisor whose answer was lost posts the form again: its token is
+    // found, the first answer is given again, nothing is written twice.
+    "CREATE TABLE used_forms (
+        token TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

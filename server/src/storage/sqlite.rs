@@ -193,8 +193,15 @@ impl Storage for SqliteStorage {
         &self.store_id
     }
 
-    fn create_user(&self, name: &str, role: Role, team: Option<&str>) -> Result<User> {
-        let conn = self.conn();
+    fn create_user_audited(
+        &self,
+        name: &str,
+        role: Role,
+        team: Option<&str>,
+        audit: Option<&Audit>,
+    ) -> Result<User> {
+        let mut conn = self.conn();
+        let conn = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = conn.execute(
             "INSERT INTO users (name, role, team, created_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
@@ -203,13 +210,16 @@ impl Storage for SqliteStorage {
         if n == 0 {
             return Err(StorageError::Exists(format!("user {name}")));
         }
-        Ok(User {
+        let user = User {
             id: conn.last_insert_rowid(),
             name: name.into(),
             role,
             team: team.map(Into::into),
             disabled: false,
-        })
+        };
+        audit::with(&conn, audit)?;
+        conn.commit()?;
+        Ok(user)
     }
 
     fn user(&self, name: &str) -> Result<Option<User>> {
@@ -234,17 +244,25 @@ impl Storage for SqliteStorage {
         Ok(users)
     }
 
-    fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
-        accounts::set_user_disabled(&mut self.conn(), name, disabled)
+    fn set_user_disabled_audited(
+        &self,
+        name: &str,
+        disabled: bool,
+        audit: Option<&Audit>,
+    ) -> Result<bool> {
+        accounts::set_user_disabled(&mut self.conn(), name, disabled, audit)
     }
 
-    fn add_enrolment_code(
+    fn add_enrolment_code_audited(
         &self,
         user: &str,
         code_hash: [u8; 32],
         expires: DateTime<Utc>,
+        audit: Option<&Audit>,
     ) -> Result<()> {
-        let n = self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
             "INSERT INTO enrolment_codes (code_hash, user_id, expires_at)
              SELECT ?1, id, ?3 FROM users WHERE name = ?2",
             params![code_hash.to_vec(), user, ts(expires)],
@@ -252,6 +270,8 @@ impl Storage for SqliteStorage {
         if n == 0 {
             return Err(StorageError::Backend(format!("no user {user}")));
         }
+        audit::with(&tx, audit)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -328,11 +348,18 @@ impl Storage for SqliteStorage {
         Ok(devices)
     }
 
-    fn revoke_device(&self, id: i64) -> Result<bool> {
-        Ok(self.conn().execute(
+    fn revoke_device_audited(&self, id: i64, audit: Option<&Audit>) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = tx.execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
             params![id, ts(Utc::now())],
-        )? > 0)
+        )? > 0;
+        if found {
+            audit::with(&tx, audit)?;
+        }
+        tx.commit()?;
+        Ok(found)
     }
 
     fn rotate_token(
@@ -345,8 +372,13 @@ impl Storage for SqliteStorage {
         accounts::rotate_token(&self.conn(), id, used_hash, new_hash, grace_until)
     }
 
-    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
-        wipe::order_wipe(&self.conn(), id, now)
+    fn order_wipe_audited(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<bool> {
+        wipe::order_wipe(&mut self.conn(), id, now, audit)
     }
 
     fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool> {
@@ -542,7 +574,12 @@ impl Storage for SqliteStorage {
         Ok(rows)
     }
 
-    fn write(&self, writes: &[RecordWrite], device: i64) -> Result<u64> {
+    fn write_audited(
+        &self,
+        writes: &[RecordWrite],
+        device: i64,
+        audit: Option<&Audit>,
+    ) -> Result<u64> {
         let now = Utc::now();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -610,6 +647,7 @@ impl Storage for SqliteStorage {
                 )?;
             }
         }
+        audit::with(&tx, audit)?;
         let position = erasure::head(&tx)?;
         tx.commit()?;
         Ok(position as u64)
@@ -757,8 +795,15 @@ impl Storage for SqliteStorage {
         listing::duplicate_groups(&self.conn(), scope)
     }
 
-    fn link_records(&self, a: RecordId, b: RecordId, by: &str, at: DateTime<Utc>) -> Result<()> {
-        listing::link(&mut self.conn(), a, b, by, at)
+    fn link_records_audited(
+        &self,
+        a: RecordId,
+        b: RecordId,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<()> {
+        listing::link(&mut self.conn(), a, b, by, at, audit)
     }
 
     fn linked(&self, id: RecordId) -> Result<Vec<RecordId>> {
@@ -773,13 +818,14 @@ impl Storage for SqliteStorage {
         listing::set_summaries(&mut self.conn(), summaries)
     }
 
-    fn reset_password(
+    fn reset_password_audited(
         &self,
         user: &str,
         code_hash: [u8; 32],
         expires: DateTime<Utc>,
+        audit: Option<&Audit>,
     ) -> Result<bool> {
-        accounts::reset_password(&mut self.conn(), user, code_hash, expires)
+        accounts::reset_password(&mut self.conn(), user, code_hash, expires, audit)
     }
 
     fn redeem_password_code(
@@ -820,6 +866,10 @@ impl Storage for SqliteStorage {
 
     fn audit(&self, entry: &AuditEntry) -> Result<()> {
         audit::append(&mut self.conn(), entry)
+    }
+
+    fn used_form(&self, user: &str, token: &str) -> Result<Option<String>> {
+        audit::used_form(&self.conn(), user, token)
     }
 
     fn audit_entries(

@@ -162,8 +162,17 @@ pub async fn add_user(
     let team = Some(form.team.trim().to_string()).filter(|t| !t.is_empty());
     let storage = state.storage.clone();
     let minutes = state.settings.enrolment_code_minutes;
+    let scope = format!("user={name} role={}", role.as_str());
+    let entry = audit::entry(&who, action::ADD_USER, scope, Vec::new(), None);
     let issued = web::block(move || -> Result<Issued, AdminError> {
-        let enrolment = admin::add_user(storage.as_ref(), &name, role, team.as_deref(), minutes)?;
+        let enrolment = admin::add_user_audited(
+            storage.as_ref(),
+            &name,
+            role,
+            team.as_deref(),
+            minutes,
+            Some(&entry),
+        )?;
         let sign_in = match role {
             Role::Paralegal => None,
             _ => Some(admin::sign_in_code(storage.as_ref(), &name, minutes)?),
@@ -175,8 +184,6 @@ pub async fn add_user(
     })
     .await?
     .map_err(|e| admin_error(lang, e))?;
-    let scope = format!("user={} role={}", form.name.trim(), role.as_str());
-    audit::record(&state, &who, action::ADD_USER, scope, Vec::new()).await?;
     users_page(&who, &state, issued).await
 }
 
@@ -200,18 +207,18 @@ pub async fn reset_password(
     let name = path.into_inner();
     let storage = state.storage.clone();
     let minutes = state.settings.enrolment_code_minutes;
-    let n = name.clone();
-    let code = web::block(move || admin::sign_in_code(storage.as_ref(), &n, minutes))
-        .await?
-        .map_err(|e| admin_error(lang, e))?;
-    audit::record(
-        &state,
+    let entry = audit::entry(
         &who,
         action::RESET_PASSWORD,
         format!("user={name}"),
         Vec::new(),
-    )
-    .await?;
+        None,
+    );
+    let code = web::block(move || {
+        admin::sign_in_code_audited(storage.as_ref(), &name, minutes, Some(&entry))
+    })
+    .await?
+    .map_err(|e| admin_error(lang, e))?;
     users_page(
         &who,
         &state,
@@ -236,18 +243,17 @@ pub async fn enrolment_code(
     let name = path.into_inner();
     let storage = state.storage.clone();
     let minutes = state.settings.enrolment_code_minutes;
-    let n = name.clone();
-    let enrolment = web::block(move || admin::new_code(storage.as_ref(), &n, minutes))
-        .await?
-        .map_err(|e| admin_error(lang, e))?;
-    audit::record(
-        &state,
+    let entry = audit::entry(
         &who,
         action::ENROLMENT_CODE,
         format!("user={name}"),
         Vec::new(),
-    )
-    .await?;
+        None,
+    );
+    let enrolment =
+        web::block(move || admin::new_code_audited(storage.as_ref(), &name, minutes, Some(&entry)))
+            .await?
+            .map_err(|e| admin_error(lang, e))?;
     users_page(
         &who,
         &state,
@@ -277,18 +283,16 @@ pub async fn disable(
         ));
     }
     let storage = state.storage.clone();
-    let n = name.clone();
-    if !web::block(move || storage.set_user_disabled(&n, true)).await?? {
-        return Err(WebError::NotFound(who.lang));
-    }
-    audit::record(
-        &state,
+    let entry = audit::entry(
         &who,
         action::DISABLE_USER,
         format!("user={name}"),
         Vec::new(),
-    )
-    .await?;
+        None,
+    );
+    if !web::block(move || storage.set_user_disabled_audited(&name, true, Some(&entry))).await?? {
+        return Err(WebError::NotFound(who.lang));
+    }
     Ok(super::see_other("/admin/users"))
 }
 
@@ -397,15 +401,19 @@ async fn revoke_device(
     who.check_csrf(&form.csrf)?;
     let storage = state.storage.clone();
     let now = chrono::Utc::now();
-    if !web::block(move || crate::admin::revoke_device(storage.as_ref(), id, wipe, now)).await?? {
-        return Err(WebError::NotFound(who.lang));
-    }
     let act = if wipe {
         action::WIPE_DEVICE
     } else {
         action::REVOKE_DEVICE
     };
-    audit::record(&state, &who, act, format!("device={id}"), Vec::new()).await?;
+    let entry = audit::entry(&who, act, format!("device={id}"), Vec::new(), None);
+    if !web::block(move || {
+        crate::admin::revoke_device_audited(storage.as_ref(), id, wipe, now, Some(&entry))
+    })
+    .await??
+    {
+        return Err(WebError::NotFound(who.lang));
+    }
     Ok(super::see_other("/admin/devices"))
 }
 

@@ -1,7 +1,10 @@
 //! Writing the audit trail: who did what, when, from where. Every dashboard action
-//! that reads case data in bulk or changes anything goes through [`record`], which
-//! writes before the answer is sent: an action whose trail entry cannot be written
-//! fails instead of going unrecorded.
+//! that reads case data in bulk goes through [`record`], which writes before the
+//! answer is sent: an action whose trail entry cannot be written fails instead of
+//! going unrecorded. Every action that changes something builds its entry with
+//! [`entry`] (or [`api_entry`]) and hands it to the storage write, which stores both
+//! in one transaction: a server stopped between a change and its entry would leave a
+//! change nobody can account for.
 
 use actix_web::web;
 use chrono::Utc;
@@ -11,7 +14,7 @@ use super::errors::WebError;
 use super::session::Signed;
 use crate::policy::Principal;
 use crate::startup::AppState;
-use crate::storage::AuditEntry;
+use crate::storage::{Audit, AuditEntry, UsedForm};
 
 /// The kinds of action the trail names (stable strings: admins filter by them).
 pub mod action {
@@ -70,15 +73,9 @@ pub mod action {
     ];
 }
 
-/// Writes one entry for a signed-in user's action.
-pub async fn record(
-    state: &web::Data<AppState>,
-    who: &Signed,
-    what: &str,
-    scope: String,
-    records: Vec<RecordId>,
-) -> Result<(), WebError> {
-    let entry = AuditEntry {
+/// The entry of a signed-in user's action.
+fn signed_entry(who: &Signed, what: &str, scope: String, records: Vec<RecordId>) -> AuditEntry {
+    AuditEntry {
         at: Utc::now(),
         user: Some(who.session.user.name.clone()),
         device: Some(who.session.device.id),
@@ -87,7 +84,66 @@ pub async fn record(
         scope,
         records,
         peer: who.peer.map(|p| p.to_string()),
-    };
+    }
+}
+
+/// The entry of a signed-in user's write, for the storage to store with the write;
+/// `form` is the form's one-time token and the answer to give it.
+pub fn entry(
+    who: &Signed,
+    what: &str,
+    scope: String,
+    records: Vec<RecordId>,
+    form: Option<UsedForm>,
+) -> Audit {
+    Audit {
+        entry: signed_entry(who, what, scope, records),
+        form,
+    }
+}
+
+/// The entry of a device's write through the HTTP API, for the storage to store with
+/// the write.
+pub fn api_entry(
+    who: &Principal,
+    peer: Option<std::net::IpAddr>,
+    what: &str,
+    scope: String,
+) -> Audit {
+    Audit {
+        entry: api_audit_entry(who, peer, what, scope),
+        form: None,
+    }
+}
+
+fn api_audit_entry(
+    who: &Principal,
+    peer: Option<std::net::IpAddr>,
+    what: &str,
+    scope: String,
+) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        user: Some(who.user.name.clone()),
+        device: Some(who.device.id),
+        session: None,
+        action: what.to_string(),
+        scope,
+        records: Vec::new(),
+        peer: peer.map(|p| p.to_string()),
+    }
+}
+
+/// Writes one entry for a signed-in user's action (reads; writes hand [`entry`] to
+/// their storage write instead).
+pub async fn record(
+    state: &web::Data<AppState>,
+    who: &Signed,
+    what: &str,
+    scope: String,
+    records: Vec<RecordId>,
+) -> Result<(), WebError> {
+    let entry = signed_entry(who, what, scope, records);
     write(state, entry).await.map_err(|e| match e {
         WebError::Internal(_, e) => WebError::Internal(who.lang, e),
         WebError::StorageFull(_) => WebError::StorageFull(who.lang),
@@ -95,7 +151,8 @@ pub async fn record(
     })
 }
 
-/// Writes one entry for a device's action through the HTTP API.
+/// Writes one entry for a device's action through the HTTP API (reads, refusals and
+/// failed writes: a stored write's entry went with it).
 pub async fn record_api(
     state: &web::Data<AppState>,
     who: &Principal,
@@ -103,20 +160,7 @@ pub async fn record_api(
     what: &str,
     scope: String,
 ) -> Result<(), WebError> {
-    write(
-        state,
-        AuditEntry {
-            at: Utc::now(),
-            user: Some(who.user.name.clone()),
-            device: Some(who.device.id),
-            session: None,
-            action: what.to_string(),
-            scope,
-            records: Vec::new(),
-            peer: peer.map(|p| p.to_string()),
-        },
-    )
-    .await
+    write(state, api_audit_entry(who, peer, what, scope)).await
 }
 
 /// Writes an entry as it is (sign-in attempts, before there is a session).

@@ -13,6 +13,21 @@ pub fn new_token() -> Result<String, crate::auth::NoRandom> {
     crate::auth::random_hex::<32>()
 }
 
+/// The field of a write form's one-time token (see [`once_input`]).
+pub const ONCE_FIELD: &str = "once";
+
+/// A write form's one-time token, as a hidden input beside the CSRF token: a fresh
+/// random nonce per rendered form. The server stores it with the form's change, so the
+/// same form posted twice (its first answer lost) is answered as the first time, not
+/// stored twice. Without a random source the form goes without one (it still works,
+/// as forms did before tokens) rather than the page failing.
+pub fn once_input() -> maud::Markup {
+    let token = crate::auth::random_hex::<16>().unwrap_or_default();
+    maud::html! {
+        @if !token.is_empty() { input type="hidden" name=(ONCE_FIELD) value=(token); }
+    }
+}
+
 /// Whether `sent` is `expected`, in time that does not depend on where they differ.
 pub fn matches(expected: &str, sent: &str) -> bool {
     // Comparing digests makes the comparison's length fixed too.

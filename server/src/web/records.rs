@@ -618,6 +618,7 @@ impl RecordView {
                                     li {
                                         form method="post" action={ (base) "/resolve" } {
                                             (csrf_input(csrf))
+                                            (super::csrf::once_input())
                                             input type="hidden" name="field" value=(c.field);
                                             input type="hidden" name="value" value=(typed(&v.value));
                                             strong.value { (show_value(form, &c.field, &v.value, lang)) }
@@ -630,6 +631,7 @@ impl RecordView {
                             @if let Some(f) = form.field(&c.field) {
                                 form.new-value method="post" action={ (base) "/resolve" } {
                                     (csrf_input(csrf))
+                                    (super::csrf::once_input())
                                     input type="hidden" name="field" value=(c.field);
                                     (intake_web::form::field_input(form, f, None, lang, "value"))
                                     button type="submit" { (t(lang, Msg::ResolveWithNewValue)) }
@@ -643,6 +645,7 @@ impl RecordView {
                 h2 { (t(lang, Msg::Review)) }
                 form method="post" action={ (base) "/review" } {
                     (csrf_input(csrf))
+                    (super::csrf::once_input())
                     label { (t(lang, Msg::ReviewNote))
                         textarea name="note" rows="2" {} }
                     button type="submit" name="outcome" value="approved" { (t(lang, Msg::Approve)) }
@@ -653,6 +656,7 @@ impl RecordView {
                 }
                 form method="post" action={ (base) "/assign" } {
                     (csrf_input(csrf))
+                    (super::csrf::once_input())
                     label { (t(lang, Msg::AssignTo))
                         select name="user" {
                             @for u in team {
@@ -721,6 +725,7 @@ impl RecordView {
                 } }
                 form method="post" action={ (base) "/comment" } {
                     (csrf_input(csrf))
+                    (super::csrf::once_input())
                     label { (t(lang, Msg::Comment)) textarea name="text" rows="3" required {} }
                     button type="submit" { (t(lang, Msg::AddComment)) }
                 }
@@ -746,6 +751,7 @@ impl RecordView {
                                 a href={ "/records/" (s.meta.id) } { (s.summary.name) } " "
                                 form.inline method="post" action={ (base) "/link" } {
                                     (csrf_input(csrf))
+                                    (super::csrf::once_input())
                                     input type="hidden" name="other" value=(s.meta.id);
                                     button type="submit" { (t(lang, Msg::LinkCases)) }
                                 }
@@ -828,6 +834,7 @@ pub async fn duplicates(
                     } @else {
                         form.inline method="post" action={ "/records/" (first.meta.id) "/link" } {
                             (csrf_input(&who.session.csrf))
+                            (super::csrf::once_input())
                             input type="hidden" name="other" value=(other.meta.id);
                             input type="hidden" name="back" value="/duplicates";
                             button type="submit" { (t(lang, Msg::LinkCases)) ": " (first.summary.name) " ↔ " (other.summary.name) }

@@ -5,6 +5,11 @@
 //! from her phone takes (`sync::store_changes`): the same policy judges it, it lands
 //! in the change log, and the field gets it on the next sync. Links between records
 //! are the exception: a supervisors' annotation kept by the server only.
+//!
+//! Each action's audit entry is stored with its change, in one transaction. Each form
+//! carries a one-time token (`once`, beside the CSRF token): stored with the change,
+//! it makes a form posted again — its answer lost to the network or a server restart
+//! — get the first answer again instead of a second comment or review.
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
@@ -18,6 +23,7 @@ use super::records::{readable, team_users};
 use super::see_other;
 use super::session::Signed;
 use crate::startup::AppState;
+use crate::storage::{Audit, UsedForm};
 
 /// Why an action did not happen, as the record page names it (`?error=`).
 #[derive(Debug)]
@@ -40,12 +46,49 @@ impl Refused {
     }
 }
 
+/// What the trail says of an action and where its answer sends the browser.
+struct Done<'a> {
+    what: &'static str,
+    scope: String,
+    /// The `?done=` of the record page.
+    done: &'a str,
+    /// The form's one-time token (empty: a form rendered without one).
+    once: &'a str,
+}
+
+/// The first answer to a form with this one-time token, when one was stored: the
+/// form was posted again.
+async fn answered_before(
+    state: &web::Data<AppState>,
+    who: &Signed,
+    once: &str,
+) -> Result<Option<HttpResponse>, WebError> {
+    if once.is_empty() {
+        return Ok(None);
+    }
+    let storage = state.storage.clone();
+    let (user, token) = (who.session.user.name.clone(), once.to_string());
+    let answer = web::block(move || storage.used_form(&user, &token)).await??;
+    Ok(answer.map(|a| see_other(&a)))
+}
+
+/// The audit of an action on `ids`, with its form's token when it has one.
+fn audit_of(who: &Signed, d: &Done<'_>, ids: Vec<RecordId>, answer: String) -> Audit {
+    let form = (!d.once.is_empty()).then(|| UsedForm {
+        token: d.once.to_string(),
+        answer,
+    });
+    audit::entry(who, d.what, d.scope.clone(), ids, form)
+}
+
 /// Makes one change to record `id` as the signed-in supervisor and stores it as her
-/// dashboard device's push. `Ok(Err(_))`: refused, nothing stored.
+/// dashboard device's push, with the action's audit entry (and form token) in the same
+/// transaction. `Ok(Err(_))`: refused, nothing stored.
 async fn act<F>(
     state: &web::Data<AppState>,
     who: &Signed,
     id: &str,
+    d: Done<'_>,
     f: F,
 ) -> Result<(RecordId, Result<(), Refused>), WebError>
 where
@@ -54,6 +97,7 @@ where
     who.supervisor()?;
     let lang = who.lang;
     let (id, stored) = readable(state, who, id).await?;
+    let audit = audit_of(who, &d, vec![id], done_at(id, d.done));
     let storage = state.storage.clone();
     let principal = who.principal();
     let limits = state.settings.limits.clone();
@@ -80,8 +124,14 @@ where
             Err(e) => return Err(e.into()),
         }
         let changes = record.change_list_since(&heads);
-        let outcome =
-            crate::sync::store_changes(storage.as_ref(), &principal, id, changes, &limits)?;
+        let outcome = crate::sync::store_changes(
+            storage.as_ref(),
+            &principal,
+            id,
+            changes,
+            &limits,
+            Some(&audit),
+        )?;
         Ok(match outcome {
             Outcome::Stored => Ok(()),
             Outcome::Rejected { reason, message } => {
@@ -104,9 +154,14 @@ where
     Ok((id, outcome))
 }
 
+/// Where a done action sends the browser.
+fn done_at(id: RecordId, done: &str) -> String {
+    format!("/records/{id}?done={done}")
+}
+
 fn back(id: RecordId, outcome: Result<(), Refused>, done: &str) -> HttpResponse {
     match outcome {
-        Ok(()) => see_other(&format!("/records/{id}?done={done}")),
+        Ok(()) => see_other(&done_at(id, done)),
         Err(r) => see_other(&format!("/records/{id}?error={}", r.code())),
     }
 }
@@ -115,6 +170,9 @@ fn back(id: RecordId, outcome: Result<(), Refused>, done: &str) -> HttpResponse 
 pub struct ResolveForm {
     #[serde(default)]
     csrf: String,
+    /// The form's one-time token.
+    #[serde(default)]
+    once: String,
     field: String,
     #[serde(default)]
     value: String,
@@ -129,9 +187,18 @@ pub async fn resolve(
     form: web::Form<ResolveForm>,
 ) -> Result<HttpResponse, WebError> {
     who.check_csrf(&form.csrf)?;
+    if let Some(again) = answered_before(&state, &who, &form.once).await? {
+        return Ok(again);
+    }
     let form = form.into_inner();
-    let field = form.field.clone();
-    let (id, outcome) = act(&state, &who, &path, move |e| {
+    let once = form.once.clone();
+    let done = Done {
+        what: action::RESOLVE,
+        scope: format!("field={}", form.field),
+        done: "resolved",
+        once: &once,
+    };
+    let (id, outcome) = act(&state, &who, &path, done, move |e| {
         if e.form().field(&form.field).is_some() {
             let value = e
                 .form()
@@ -147,16 +214,6 @@ pub async fn resolve(
         }
     })
     .await?;
-    if outcome.is_ok() {
-        audit::record(
-            &state,
-            &who,
-            action::RESOLVE,
-            format!("field={field}"),
-            vec![id],
-        )
-        .await?;
-    }
     Ok(back(id, outcome, "resolved"))
 }
 
@@ -164,6 +221,9 @@ pub async fn resolve(
 pub struct ReviewForm {
     #[serde(default)]
     csrf: String,
+    /// The form's one-time token.
+    #[serde(default)]
+    once: String,
     outcome: String,
     #[serde(default)]
     note: String,
@@ -177,6 +237,9 @@ pub async fn decide(
     form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, WebError> {
     who.check_csrf(&form.csrf)?;
+    if let Some(again) = answered_before(&state, &who, &form.once).await? {
+        return Ok(again);
+    }
     let lang = who.lang;
     let status: ReviewStatus = form
         .outcome
@@ -194,20 +257,16 @@ pub async fn decide(
         let (id, _) = readable(&state, &who, &path).await?;
         return Ok(back(id, Err(Refused::Note), ""));
     }
-    let (id, outcome) = act(&state, &who, &path, move |e| {
+    let done = Done {
+        what: action::REVIEW,
+        scope: format!("status={status}"),
+        done: status.as_str(),
+        once: &form.once,
+    };
+    let (id, outcome) = act(&state, &who, &path, done, move |e| {
         e.set_status(status, (!note.is_empty()).then_some(note.as_str()))
     })
     .await?;
-    if outcome.is_ok() {
-        audit::record(
-            &state,
-            &who,
-            action::REVIEW,
-            format!("status={status}"),
-            vec![id],
-        )
-        .await?;
-    }
     Ok(back(id, outcome, status.as_str()))
 }
 
@@ -215,6 +274,9 @@ pub async fn decide(
 pub struct AssignForm {
     #[serde(default)]
     csrf: String,
+    /// The form's one-time token.
+    #[serde(default)]
+    once: String,
     user: String,
 }
 
@@ -227,6 +289,9 @@ pub async fn assign(
     form: web::Form<AssignForm>,
 ) -> Result<HttpResponse, WebError> {
     who.check_csrf(&form.csrf)?;
+    if let Some(again) = answered_before(&state, &who, &form.once).await? {
+        return Ok(again);
+    }
     let user = form.user.trim().to_string();
     if !team_users(&state, &who)
         .await?
@@ -236,11 +301,13 @@ pub async fn assign(
         let (id, _) = readable(&state, &who, &path).await?;
         return Ok(back(id, Err(Refused::Assignee), ""));
     }
-    let to = user.clone();
-    let (id, outcome) = act(&state, &who, &path, move |e| e.assign(&to)).await?;
-    if outcome.is_ok() {
-        audit::record(&state, &who, action::ASSIGN, format!("to={user}"), vec![id]).await?;
-    }
+    let done = Done {
+        what: action::ASSIGN,
+        scope: format!("to={user}"),
+        done: "assigned",
+        once: &form.once,
+    };
+    let (id, outcome) = act(&state, &who, &path, done, move |e| e.assign(&user)).await?;
     Ok(back(id, outcome, "assigned"))
 }
 
@@ -248,6 +315,9 @@ pub async fn assign(
 pub struct CommentForm {
     #[serde(default)]
     csrf: String,
+    /// The form's one-time token.
+    #[serde(default)]
+    once: String,
     text: String,
 }
 
@@ -259,11 +329,17 @@ pub async fn comment(
     form: web::Form<CommentForm>,
 ) -> Result<HttpResponse, WebError> {
     who.check_csrf(&form.csrf)?;
-    let text = form.into_inner().text;
-    let (id, outcome) = act(&state, &who, &path, move |e| e.add_comment(&text)).await?;
-    if outcome.is_ok() {
-        audit::record(&state, &who, action::COMMENT, String::new(), vec![id]).await?;
+    if let Some(again) = answered_before(&state, &who, &form.once).await? {
+        return Ok(again);
     }
+    let CommentForm { text, once, .. } = form.into_inner();
+    let done = Done {
+        what: action::COMMENT,
+        scope: String::new(),
+        done: "comment",
+        once: &once,
+    };
+    let (id, outcome) = act(&state, &who, &path, done, move |e| e.add_comment(&text)).await?;
     Ok(back(id, outcome, "comment"))
 }
 
@@ -271,6 +347,9 @@ pub async fn comment(
 pub struct LinkForm {
     #[serde(default)]
     csrf: String,
+    /// The form's one-time token.
+    #[serde(default)]
+    once: String,
     other: String,
     #[serde(default)]
     back: String,
@@ -286,6 +365,9 @@ pub async fn link(
 ) -> Result<HttpResponse, WebError> {
     who.check_csrf(&form.csrf)?;
     who.supervisor()?;
+    if let Some(again) = answered_before(&state, &who, &form.once).await? {
+        return Ok(again);
+    }
     let (a, _) = readable(&state, &who, &path).await?;
     let (b, _) = readable(&state, &who, &form.other).await?;
     if a == b {
@@ -294,12 +376,20 @@ pub async fn link(
             "a record cannot be linked to itself".into(),
         ));
     }
+    let answer = if form.back == "/duplicates" {
+        "/duplicates".to_string()
+    } else {
+        done_at(a, "linked")
+    };
+    let d = Done {
+        what: action::LINK,
+        scope: String::new(),
+        done: "linked",
+        once: &form.once,
+    };
+    let audit = audit_of(&who, &d, vec![a, b], answer.clone());
     let storage = state.storage.clone();
     let by = who.session.user.name.clone();
-    web::block(move || storage.link_records(a, b, &by, Utc::now())).await??;
-    audit::record(&state, &who, action::LINK, String::new(), vec![a, b]).await?;
-    if form.back == "/duplicates" {
-        return Ok(see_other("/duplicates"));
-    }
-    Ok(see_other(&format!("/records/{a}?done=linked")))
+    web::block(move || storage.link_records_audited(a, b, &by, Utc::now(), Some(&audit))).await??;
+    Ok(see_other(&answer))
 }

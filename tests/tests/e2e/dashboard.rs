@@ -297,6 +297,73 @@ fn a_review_from_the_dashboard_reaches_the_paralegals_device() {
     assert!(shown.body.contains("vesa (dashboard)"), "{}", shown.body);
 }
 
+/// A supervisor whose answer was lost (the network, a server restart) posts the same
+/// form again: its one-time token makes the second post answer as the first did, with
+/// nothing written twice — not the change, not its audit entry. A new form is a new
+/// action.
+#[test]
+fn a_form_posted_again_is_answered_as_before_and_stored_once() {
+    let server = TestServer::start();
+    let (mut drita, ids) = field_work(&server, &["Arta Berisha"]);
+    let id = ids[0];
+    let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
+    let page = format!("/records/{id}");
+    let text = [("text", "Call before visiting.")];
+
+    let comment = vesa.form(&page, &format!("{page}/comment"));
+    assert!(
+        comment.once.is_some(),
+        "the comment form has a one-time token"
+    );
+    let first = vesa.submit_form(&comment, &text);
+    assert_eq!(first.status, 303, "{}", first.body);
+    let again = vesa.submit_form(&comment, &text);
+    assert_eq!(
+        (again.status, again.location.as_deref()),
+        (303, Some(format!("{page}?done=comment").as_str())),
+        "the same form again answers as the first time"
+    );
+    let review = vesa.form(&page, &format!("{page}/review"));
+    let note = [
+        ("outcome", "needs_changes"),
+        ("note", "Ask again for consent."),
+    ];
+    for _ in 0..2 {
+        let r = vesa.submit_form(&review, &note);
+        assert_eq!(r.location, Some(format!("{page}?done=needs_changes")));
+    }
+    // Another form (a fresh page): another comment.
+    let second = vesa.submit(&page, &format!("{page}/comment"), &text);
+    assert_eq!(second.status, 303, "{}", second.body);
+
+    let entries = |action: &str| {
+        let filter = AuditFilter {
+            action: Some(action.into()),
+            record: Some(id),
+            ..AuditFilter::default()
+        };
+        server.storage.audit_entries(&filter, 0, 100).unwrap().1
+    };
+    assert_eq!(entries("comment"), 2, "one audit entry per comment stored");
+    assert_eq!(
+        entries("review"),
+        1,
+        "one audit entry for the review posted twice"
+    );
+    drita.sync().unwrap();
+    for (who, mut r) in [
+        ("server", {
+            let stored = server.storage.record(id).unwrap().unwrap();
+            intake_shared::Record::load(&stored.doc, intake_shared::FormRegistry::builtin())
+                .unwrap()
+        }),
+        ("drita", drita.record(id)),
+    ] {
+        let texts: Vec<String> = r.comments().into_iter().map(|c| c.text).collect();
+        assert_eq!(texts, vec![text[0].1; 2], "{who}: two forms, two comments");
+    }
+}
+
 #[test]
 fn exports_leave_sensitive_fields_out_unless_ticked() {
     let server = TestServer::start();

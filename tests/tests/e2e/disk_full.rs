@@ -10,7 +10,8 @@
 //!   duplicated (same ids and heads as the server), `integrity_check` ok.
 //! - Server: devices push until the server's disk is full: the sync answers `507
 //!   storage_full` with a `Retry-After`, which the device treats as transient, keeping
-//!   its unsent changes; nothing is half-stored (every stored record loads, the
+//!   its unsent changes, and honours (the sync ends at once instead of retrying into
+//!   the full disk, and reports the wait); nothing is half-stored (every stored record loads, the
 //!   database checks ok), a backup onto the full disk fails and leaves no file; after
 //!   freeing space the next syncs push everything and every replica converges.
 //!
@@ -230,6 +231,13 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
     assert!(
         e.to_string().contains("server's storage is full"),
         "the device is told why: {e}"
+    );
+    // It honours the answer's Retry-After: the sync ends at once (no retry within it,
+    // which would meet the same full disk), and the host's loop waits that long.
+    assert_eq!(
+        e.retry_after(),
+        Some(std::time::Duration::from_secs(60)),
+        "the 507's Retry-After is the device's wait: {e:?}"
     );
     let unsent = devices[who].unsynced().unwrap();
     assert!(unsent > 0, "the device kept nothing to send");

@@ -138,7 +138,10 @@ fn explain(e: SyncError) -> anyhow::Error {
         SyncError::Offline(_) => {
             " — your records are safe on this device; sync again when you have signal"
         }
-        SyncError::Retryable(_) | SyncError::TooLarge(_) | SyncError::Busy(..) => {
+        SyncError::Retryable(_)
+        | SyncError::TooLarge(_)
+        | SyncError::Busy(..)
+        | SyncError::StorageFull(..) => {
             " — nothing was lost, and what got through is kept: run `intake sync` again \
              and it continues where it stopped"
         }

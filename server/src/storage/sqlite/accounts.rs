@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{DEVICE_COLUMNS, USER_COLUMNS, device_row, from_ts, ts, user_row, user_row_at};
-use crate::storage::{DASHBOARD_LABEL, Device, Result, StorageError, User, WebSession};
+use crate::storage::{Audit, DASHBOARD_LABEL, Device, Result, StorageError, User, WebSession};
 
 /// Ends every live session of a user, in the caller's transaction.
 pub(super) fn end_sessions_of(tx: &Transaction<'_>, user: &str, now: DateTime<Utc>) -> Result<()> {
@@ -17,7 +17,12 @@ pub(super) fn end_sessions_of(tx: &Transaction<'_>, user: &str, now: DateTime<Ut
     Ok(())
 }
 
-pub(super) fn set_user_disabled(conn: &mut Connection, name: &str, disabled: bool) -> Result<bool> {
+pub(super) fn set_user_disabled(
+    conn: &mut Connection,
+    name: &str,
+    disabled: bool,
+    audit: Option<&Audit>,
+) -> Result<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = tx.execute(
         "UPDATE users SET disabled = ?2 WHERE name = ?1",
@@ -28,6 +33,9 @@ pub(super) fn set_user_disabled(conn: &mut Connection, name: &str, disabled: boo
         // she is disabled: enabling her again does not bring old cookies back.
         end_sessions_of(&tx, name, Utc::now())?;
     }
+    if found {
+        super::audit::with(&tx, audit)?;
+    }
     tx.commit()?;
     Ok(found)
 }
@@ -37,6 +45,7 @@ pub(super) fn reset_password(
     user: &str,
     code_hash: [u8; 32],
     expires: DateTime<Utc>,
+    audit: Option<&Audit>,
 ) -> Result<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let id: Option<i64> = tx
@@ -54,6 +63,7 @@ pub(super) fn reset_password(
         params![code_hash.to_vec(), id, ts(expires)],
     )?;
     end_sessions_of(&tx, user, Utc::now())?;
+    super::audit::with(&tx, audit)?;
     tx.commit()?;
     Ok(true)
 }

@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ToSql;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{key, rid};
-use crate::storage::{AuditEntry, AuditFilter, Result};
+use crate::storage::{Audit, AuditEntry, AuditFilter, Result, StorageError};
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -18,6 +18,40 @@ pub(super) fn append(conn: &mut Connection, e: &AuditEntry) -> Result<()> {
     insert(&tx, e)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Stores a write's [`Audit`] inside the write's transaction: its entry, and its form's
+/// one-time token. A token already used is [`StorageError::Exists`]: the caller's
+/// transaction rolls back, so the write is not stored twice.
+pub(super) fn with(tx: &Connection, audit: Option<&Audit>) -> Result<()> {
+    let Some(audit) = audit else { return Ok(()) };
+    if let Some(form) = &audit.form {
+        let n = tx.execute(
+            "INSERT INTO used_forms (token, user, answer, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (token) DO NOTHING",
+            params![
+                form.token,
+                audit.entry.user.as_deref().unwrap_or(""),
+                form.answer,
+                audit.entry.at.timestamp_millis()
+            ],
+        )?;
+        if n == 0 {
+            return Err(StorageError::Exists("this form's submission".into()));
+        }
+    }
+    insert(tx, &audit.entry)
+}
+
+/// The answer a used form token got, for `user`'s forms only.
+pub(super) fn used_form(conn: &Connection, user: &str, token: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT answer FROM used_forms WHERE token = ?1 AND user = ?2",
+            params![token, user],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Appends an entry inside the caller's transaction (an erasure and its entry are

@@ -10,7 +10,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{key, rid, scope_sql};
 use crate::storage::{
-    ListFilter, Listed, RecordMeta, RecordSummary, RecordWrite, Result, Scope, StorageError,
+    Audit, ListFilter, Listed, RecordMeta, RecordSummary, RecordWrite, Result, Scope, StorageError,
     StoredRecord,
 };
 
@@ -341,6 +341,7 @@ pub(super) fn link(
     b: RecordId,
     by: &str,
     at: DateTime<Utc>,
+    audit: Option<&Audit>,
 ) -> Result<()> {
     if a == b {
         return Err(StorageError::Backend(
@@ -365,6 +366,7 @@ pub(super) fn link(
          ON CONFLICT (a, b) DO NOTHING",
         params![key(a), key(b), by, at.timestamp()],
     )?;
+    super::audit::with(&tx, audit)?;
     tx.commit()?;
     Ok(())
 }

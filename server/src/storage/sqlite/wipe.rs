@@ -4,20 +4,31 @@
 //! opens nothing else while the order stands.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::ts;
-use crate::storage::Result;
+use crate::storage::{Audit, Result};
 
-pub(super) fn order_wipe(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<bool> {
+pub(super) fn order_wipe(
+    conn: &mut Connection,
+    id: i64,
+    now: DateTime<Utc>,
+    audit: Option<&Audit>,
+) -> Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // A device revoked earlier keeps its revocation time; a second order keeps the
     // first one's.
-    Ok(conn.execute(
+    let found = tx.execute(
         "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2),
                             wipe_ordered_at = coalesce(wipe_ordered_at, ?2)
          WHERE id = ?1",
         params![id, ts(now)],
-    )? > 0)
+    )? > 0;
+    if found {
+        super::audit::with(&tx, audit)?;
+    }
+    tx.commit()?;
+    Ok(found)
 }
 
 pub(super) fn wipe_order(
