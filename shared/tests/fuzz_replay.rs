@@ -73,7 +73,7 @@ fn a_wrapped_input_is_a_change_chunk_automerge_accepts() {
 fn the_seed_corpus_is_made_of_real_data() {
     let fixtures: Vec<Vec<u8>> = ["request", "response"]
         .iter()
-        .flat_map(|kind| (1..=4).map(move |v| format!("sync-v{v}-{kind}.hex")))
+        .flat_map(|kind| (1..=5).map(move |v| format!("sync-v{v}-{kind}.hex")))
         .map(|name| {
             let hex =
                 std::fs::read_to_string(root().join("shared/tests/fixtures").join(name)).unwrap();

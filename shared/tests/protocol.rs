@@ -193,6 +193,29 @@ fn v4_encoding_is_pinned_and_older_versions_hear_of_erasure_as_they_can() {
 }
 
 #[test]
+fn v5_encoding_is_pinned_and_is_version_4_with_a_digest_of_the_push() {
+    let mut req = request();
+    req.version = 5;
+    let mut resp = response();
+    resp.version = 5;
+    fixture("sync-v5-request.hex", &req.encode());
+    fixture("sync-v5-response.hex", &resp.encode());
+    assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
+    assert_eq!(SyncResponse::decode(&resp.encode(), &PUSHED).unwrap(), resp);
+    // The request is version 4's bytes and then 8 of digest; the answer is version 4's.
+    let (mut v4, mut v4_resp) = (req.clone(), resp.clone());
+    v4.version = 4;
+    v4_resp.version = 4;
+    let (a, b) = (req.encode(), v4.encode());
+    assert_eq!(a[1..a.len() - 8], b[1..]);
+    assert_eq!(
+        a[a.len() - 8..],
+        intake_shared::protocol::push_digest(&req.push)
+    );
+    assert_eq!(resp.encode()[1..], v4_resp.encode()[1..]);
+}
+
+#[test]
 fn unknown_versions_ask_for_an_update() {
     let mut old = request();
     old.version = 0;

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// The oldest version a server built from this code still answers.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
@@ -189,6 +189,43 @@ struct RequestV3 {
     resume: Option<Resume>,
 }
 
+/// The version 5 encoding of a [`SyncRequest`]: version 3's, then a digest of the push.
+/// Packing transposes the pushed changes into columns and each change's own checksum
+/// is computed again when it is unpacked, so a pack damaged on the way could unpack
+/// into other, valid changes that were never sent; the digest, taken over the changes
+/// as they were before packing, refuses that.
+#[derive(Serialize, Deserialize)]
+struct RequestV5 {
+    version: u16,
+    cursor: u64,
+    page_bytes: u32,
+    push: Packed,
+    want_docs: Vec<WireId>,
+    upload: Option<Piece>,
+    resume: Option<Resume>,
+    /// [`push_digest`] of the push.
+    digest: [u8; 8],
+}
+
+/// The first 8 bytes of SHA-256 over a push as sent: each record's id and change count,
+/// then each change's length and bytes, in order.
+pub fn push_digest(push: &[RecordChanges]) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for r in push {
+        h.update(r.record);
+        h.update((r.changes.len() as u64).to_le_bytes());
+        for c in &r.changes {
+            h.update((c.len() as u64).to_le_bytes());
+            h.update(c);
+        }
+    }
+    let full = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&full[..8]);
+    out
+}
+
 /// The version 3 encoding of a [`SyncResponse`]: version 2's, then the new fields.
 #[derive(Serialize, Deserialize)]
 struct ResponseV3 {
@@ -303,6 +340,19 @@ impl SyncRequest {
         if self.version == 1 {
             return postcard::to_allocvec(self).expect("encoding to a Vec cannot fail");
         }
+        if self.version >= 5 {
+            let v5 = RequestV5 {
+                version: self.version,
+                cursor: self.cursor,
+                page_bytes: self.page_bytes,
+                push: pack::pack(&self.push),
+                want_docs: self.want_docs.clone(),
+                upload: self.upload.clone(),
+                resume: self.resume,
+                digest: push_digest(&self.push),
+            };
+            return postcard::to_allocvec(&v5).expect("encoding to a Vec cannot fail");
+        }
         if self.version >= 3 {
             let v3 = RequestV3 {
                 version: self.version,
@@ -340,7 +390,7 @@ impl SyncRequest {
                     resume: None,
                 })
             }
-            _ => {
+            3 | 4 => {
                 let v3: RequestV3 = decode(bytes)?;
                 Ok(SyncRequest {
                     version: v3.version,
@@ -350,6 +400,24 @@ impl SyncRequest {
                     want_docs: v3.want_docs,
                     upload: v3.upload,
                     resume: v3.resume,
+                })
+            }
+            _ => {
+                let v5: RequestV5 = decode(bytes)?;
+                let push = pack::unpack(&v5.push)?;
+                if push_digest(&push) != v5.digest {
+                    return Err(DecodeError::Malformed(
+                        "the pushed changes do not match their digest".into(),
+                    ));
+                }
+                Ok(SyncRequest {
+                    version: v5.version,
+                    cursor: v5.cursor,
+                    page_bytes: v5.page_bytes,
+                    push,
+                    want_docs: v5.want_docs,
+                    upload: v5.upload,
+                    resume: v5.resume,
                 })
             }
         }
@@ -564,7 +632,7 @@ mod tests {
 
     #[test]
     fn counting_agrees_with_the_encoding() {
-        for version in [1, 2, 3, 4] {
+        for version in [1, 2, 3, 4, 5] {
             let req = SyncRequest {
                 version,
                 cursor: u64::MAX >> 1,
