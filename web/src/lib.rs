@@ -8,6 +8,7 @@
 //! inlined). Routes, cookies and CSRF checking belong to the servers that use it.
 
 pub mod chart;
+pub mod clock;
 pub mod form;
 pub mod i18n;
 pub mod layout;

@@ -59,7 +59,7 @@ fn choice_label(
 /// `/cases`.
 pub async fn list(visit: Visit) -> Result<HttpResponse, AppError> {
     let lang = visit.lang;
-    let (mut cases, forms) = visit
+    let (mut cases, forms, clock) = visit
         .store(|s| -> Result<_, crate::StoreError> {
             // The name is not in the list's projection (it is sensitive, and the
             // projection is what a server-side listing could see); on her own device
@@ -75,7 +75,8 @@ pub async fn list(visit: Visit) -> Result<HttpResponse, AppError> {
                     .map(|v| v.to_string());
                 cases.push(Listed { summary, name });
             }
-            Ok((cases, s.forms()))
+            // Issue 13: a clock found clearly wrong at the last sync is said first.
+            Ok((cases, s.forms(), s.clock_error().ok().flatten()))
         })
         .await?
         .map_err(|e| AppError::internal(lang, e))?;
@@ -86,6 +87,9 @@ pub async fn list(visit: Visit) -> Result<HttpResponse, AppError> {
         title,
         html! {
             h1 { (title) }
+            @if let Some(e) = clock {
+                (intake_web::layout::error_box(&intake_web::clock::this_device(lang, e)))
+            }
             p { a.button href="/cases/new" { (t(lang, Msg::NewCase)) } }
             @if cases.is_empty() {
                 p.muted { (t(lang, Msg::NoCasesYet)) }

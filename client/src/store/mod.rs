@@ -6,6 +6,7 @@
 //! returned survives the app being killed. Every [`COMPACT_AFTER`] appended rows the
 //! record is compacted into one snapshot.
 
+mod clock_check;
 mod key;
 mod lock;
 mod schema;
@@ -14,6 +15,8 @@ mod sync_state;
 mod transfer;
 mod wipe;
 
+pub(crate) use clock_check::http_date;
+pub use clock_check::{CLEARLY_WRONG, ClockError};
 pub use key::Key;
 pub use lock::{Clock, system_clock};
 pub use schema::CURRENT as SCHEMA_VERSION;

@@ -163,6 +163,8 @@ pub(crate) struct Moved {
     pub down: usize,
     /// The server's lock after N days, if the answer said it (issue 12).
     pub lock_after_days: Option<u32>,
+    /// The server's time, from the answer's `Date` header (clock skew, issue 13).
+    pub server_date: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Installs ring as the process's rustls crypto provider: reqwest is built without a
@@ -367,6 +369,11 @@ impl Transport {
             .get(LOCK_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u32>().ok());
+        let server_date = resp
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::store::http_date);
         if status.is_redirection() {
             return Err(redirect_error(status, resp.headers()));
         }
@@ -401,6 +408,7 @@ impl Transport {
                 up,
                 down,
                 lock_after_days,
+                server_date,
             },
             store_id,
         ))

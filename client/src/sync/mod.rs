@@ -271,6 +271,7 @@ fn run(
         summary.requests += 1;
         // Counted also for an answer a restore made void: it crossed the link.
         lock_after_days = round.moved.lock_after_days.or(lock_after_days);
+        store.note_server_time(round.moved.server_date)?;
         summary.bytes_up += round.moved.up;
         summary.bytes_down += round.moved.down;
         if round.server_restored {

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use intake_shared::Record;
-use intake_shared::skew::{self, ClockError, Judged, RoughUnit};
-use intake_web::i18n::{Msg, tf, tn};
+use intake_shared::skew::{self, Judged};
+use intake_web::i18n::{Msg, tf};
 use maud::{Markup, html};
 
 use crate::storage::Storage;
@@ -50,22 +50,7 @@ pub fn mark(lang: intake_shared::Lang, judged: &Judgements, change: &str) -> Mar
             " " span.received { "(" (tf(lang, Msg::ReceivedAt, &[("when", &got.format("%Y-%m-%d %H:%M UTC").to_string())])) ")" }
         }
         @if let Some(e) = j.error {
-            " " strong.clock-wrong { "⚠ " (wrong(lang, e)) }
+            " " strong.clock-wrong { "⚠ " (intake_web::clock::was_wrong(lang, e)) }
         }
     }
-}
-
-fn wrong(lang: intake_shared::Lang, e: ClockError) -> String {
-    let (msg, d) = match e {
-        ClockError::Ahead(d) => (Msg::ClockAhead, d),
-        ClockError::Behind(d) => (Msg::ClockBehind, d),
-    };
-    let (n, unit) = skew::rough(d);
-    let unit = match unit {
-        RoughUnit::Years => Msg::RoughYears,
-        RoughUnit::Days => Msg::RoughDays,
-        RoughUnit::Hours => Msg::RoughHours,
-    };
-    let amount = tn(lang, unit, n.max(0) as u64);
-    tf(lang, msg, &[("amount", &amount)])
 }

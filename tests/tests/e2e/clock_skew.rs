@@ -445,3 +445,35 @@ fn a_wrong_clock_does_not_move_a_case_to_another_day() {
         }
     }
 }
+
+#[test]
+fn each_device_learns_from_its_sync_answers_whether_its_own_clock_is_wrong() {
+    // Every answer carries the server's time (HTTP `Date`): a device whose clock is off
+    // by more than an hour says so where it shows times (CLI `list`/`show`, the field
+    // app's case list), in its user's language.
+    use intake_client::store::ClockError;
+    let s = season(skewed());
+    let found: Vec<Option<ClockError>> = s
+        .devices
+        .iter()
+        .map(|d| d.store.clock_error().unwrap())
+        .collect();
+    let about = |e: Option<ClockError>| match e {
+        Some(ClockError::Ahead(d)) => Some(d.num_minutes()),
+        Some(ClockError::Behind(d)) => Some(-d.num_minutes()),
+        None => None,
+    };
+    let near = |got: Option<i64>, want: i64| got.is_some_and(|g| (g - want).abs() <= 2);
+    assert_eq!(found[0], None, "the correct clock");
+    assert!(near(about(found[1]), 365 * 24 * 60), "{:?}", found[1]);
+    assert!(near(about(found[2]), -365 * 24 * 60), "{:?}", found[2]);
+    assert!(near(about(found[3]), 5 * 60), "{:?}", found[3]);
+    assert!(near(about(found[4]), -3 * 60), "{:?}", found[4]);
+    let warning = intake_web::clock::this_device(intake_shared::Lang::Sq, found[1].unwrap());
+    assert!(warning.contains("përpara"), "{warning}");
+    // All clocks correct: no device warns.
+    let s = season(correct());
+    for d in &s.devices {
+        assert_eq!(d.store.clock_error().unwrap(), None, "{}", d.name);
+    }
+}

@@ -368,6 +368,8 @@ messages! {
     /// `{amount}`: a rough duration (`RoughYears` …).
     ClockAhead { en: "device clock was wrong: at least {amount} ahead", sq: "ora e pajisjes ishte gabim: të paktën {amount} përpara", sr: "sat uređaja je bio pogrešan: bar {amount} unapred" }
     ClockBehind { en: "device clock was wrong: at least {amount} behind", sq: "ora e pajisjes ishte gabim: të paktën {amount} prapa", sr: "sat uređaja je bio pogrešan: bar {amount} unazad" }
+    ThisClockAhead { en: "This device's clock is at least {amount} ahead of the server's: the times it records are wrong. Set the date and time in the phone's settings.", sq: "Ora e kësaj pajisjeje është të paktën {amount} përpara orës së serverit: kohët që regjistron janë gabim. Rregulloni datën dhe orën te cilësimet e telefonit.", sr: "Sat ovog uređaja je bar {amount} ispred sata servera: vremena koja beleži su pogrešna. Podesite datum i vreme u podešavanjima telefona." }
+    ThisClockBehind { en: "This device's clock is at least {amount} behind the server's: the times it records are wrong. Set the date and time in the phone's settings.", sq: "Ora e kësaj pajisjeje është të paktën {amount} prapa orës së serverit: kohët që regjistron janë gabim. Rregulloni datën dhe orën te cilësimet e telefonit.", sr: "Sat ovog uređaja je bar {amount} iza sata servera: vremena koja beleži su pogrešna. Podesite datum i vreme u podešavanjima telefona." }
     RoughYears { en: "{n} yr.", sq: "{n} vj.", sr: "{n} god." }
     RoughDays { en: "{n} d.", sq: "{n} ditë", sr: "{n} d." }
     RoughHours { en: "{n} h", sq: "{n} orë", sr: "{n} č." }

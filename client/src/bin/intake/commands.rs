@@ -212,6 +212,14 @@ pub fn assign(home: Option<PathBuf>, lang: Lang, id: &str, user: &str) -> anyhow
 }
 
 /// Loads a record; an unknown id is an input error.
+/// Warns (on stderr) when the last sync found this device's clock clearly wrong: the
+/// times it shows and records are that clock's (issue 13, clock skew).
+pub fn warn_if_clock_wrong(store: &Store, lang: intake_shared::Lang) {
+    if let Ok(Some(e)) = store.clock_error() {
+        eprintln!("intake: {}", intake_web::clock::this_device(lang, e));
+    }
+}
+
 pub fn load(store: &Store, id: RecordId) -> anyhow::Result<Record> {
     store.get(id).map_err(|e| match e {
         StoreError::NotFound(id) => input(format!("no record {id}")),

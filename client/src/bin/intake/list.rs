@@ -20,6 +20,7 @@ pub fn list(
 ) -> anyhow::Result<()> {
     let status = status.map(input::status).transpose()?;
     let store = open::store(home)?;
+    crate::commands::warn_if_clock_wrong(&store, lang);
     let rows = store.list(status)?;
     if json {
         return print(&format!("{}\n", serde_json::to_string_pretty(&rows)?));

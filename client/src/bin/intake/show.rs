@@ -20,6 +20,7 @@ use crate::{commands, input, open};
 pub fn run(home: Option<PathBuf>, lang: Lang, id: &str, json: bool) -> anyhow::Result<()> {
     let id = input::record_id(id)?;
     let store = open::store(home)?;
+    commands::warn_if_clock_wrong(&store, lang);
     let mut record = commands::load(&store, id)?;
     if json {
         print(&format!(
