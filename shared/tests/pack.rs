@@ -86,6 +86,31 @@ fn zstd_len(bytes: &[u8]) -> usize {
     zstd::bulk::compress(bytes, 19).unwrap().len()
 }
 
+/// A request of `version` pushing three small records' histories.
+fn sample(version: u16) -> SyncRequest {
+    SyncRequest {
+        version,
+        cursor: 7,
+        page_bytes: 1 << 16,
+        push: histories(3, "text", 1),
+        want_docs: vec![[9; 16]],
+        ..SyncRequest::default()
+    }
+}
+
+/// `req` encoded, then damaged: bytes flipped (never by zero), perhaps cut short.
+fn damaged(req: &SyncRequest, flips: &[(usize, u8)], cut: usize, truncate: bool) -> Vec<u8> {
+    let mut bytes = req.encode();
+    for &(at, x) in flips {
+        let at = at % bytes.len();
+        bytes[at] ^= x | 1;
+    }
+    if truncate {
+        bytes.truncate(cut % bytes.len());
+    }
+    bytes
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -98,22 +123,7 @@ proptest! {
         cut in any::<usize>(),
         truncate in any::<bool>(),
     ) {
-        let req = SyncRequest {
-            version: 2,
-            cursor: 7,
-            page_bytes: 1 << 16,
-            push: histories(3, "text", 1),
-            want_docs: vec![[9; 16]],
-            ..SyncRequest::default()
-        };
-        let mut bytes = req.encode();
-        for (at, x) in flips {
-            let at = at % bytes.len();
-            bytes[at] ^= x | 1;
-        }
-        if truncate {
-            bytes.truncate(cut % bytes.len());
-        }
+        let bytes = damaged(&sample(2), &flips, cut, truncate);
         if let Ok(decoded) = SyncRequest::decode(&bytes) {
             prop_assert_eq!(SyncRequest::decode(&decoded.encode()).unwrap(), decoded);
         }
@@ -130,22 +140,8 @@ proptest! {
         cut in any::<usize>(),
         truncate in any::<bool>(),
     ) {
-        let req = SyncRequest {
-            version: 5,
-            cursor: 7,
-            page_bytes: 1 << 16,
-            push: histories(3, "text", 1),
-            want_docs: vec![[9; 16]],
-            ..SyncRequest::default()
-        };
-        let mut bytes = req.encode();
-        for (at, x) in flips {
-            let at = at % bytes.len();
-            bytes[at] ^= x | 1;
-        }
-        if truncate {
-            bytes.truncate(cut % bytes.len());
-        }
+        let req = sample(5);
+        let bytes = damaged(&req, &flips, cut, truncate);
         if let Ok(decoded) = SyncRequest::decode(&bytes) {
             prop_assert_eq!(decoded.push, req.push);
         }
