@@ -95,3 +95,44 @@ pub fn free_address() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
+
+/// What the end-of-run checks of a kill test found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub lost: Vec<String>,
+    pub duplicated: Vec<String>,
+    pub diverged: Vec<String>,
+}
+
+/// Checks one replica's copy of a record (`who` holds it) against the server's heads and
+/// the comments written to it: the same heads (converged), every comment once (none
+/// lost, none twice), no comment nobody wrote.
+pub fn check_copy(
+    who: &str,
+    r: &mut intake_shared::Record,
+    heads: &[[u8; 32]],
+    comments: &[String],
+    f: &mut Findings,
+) {
+    let id = r.id();
+    if r.heads() != heads {
+        f.diverged.push(format!("{who}: record {id}"));
+    }
+    let texts: Vec<String> = r.comments().into_iter().map(|c| c.text).collect();
+    if texts.len() > comments.len() {
+        f.duplicated.push(format!(
+            "{who}: record {id} has {} comments, {} were written",
+            texts.len(),
+            comments.len()
+        ));
+    }
+    for c in comments {
+        match texts.iter().filter(|t| *t == c).count() {
+            0 => f.lost.push(format!("{who}: record {id} lacks {c:?}")),
+            1 => {}
+            n => f
+                .duplicated
+                .push(format!("{who}: record {id} has {c:?} {n} times")),
+        }
+    }
+}

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use intake_client::{Key, Store};
 use intake_server::storage::{Role, Scope, Storage};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
+use intake_tests::kill_mid_sync::{Findings, check_copy};
 use intake_tests::{TestDevice, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -476,24 +477,11 @@ fn sigkilled_client_mid_sync_loses_nothing() {
             }
         }
         for (who, mut r) in copies {
-            if r.heads() != heads {
-                diverged.push(format!("{who}: record {id}"));
-            }
-            let texts: Vec<String> = r.comments().into_iter().map(|c| c.text).collect();
-            if texts.len() > comments.len() {
-                duplicated.push(format!(
-                    "{who}: record {id} has {} comments, {} were written",
-                    texts.len(),
-                    comments.len()
-                ));
-            }
-            for c in comments {
-                match texts.iter().filter(|t| *t == c).count() {
-                    0 => lost.push(format!("{who}: record {id} lacks {c:?}")),
-                    1 => {}
-                    n => duplicated.push(format!("{who}: record {id} has {c:?} {n} times")),
-                }
-            }
+            let mut f = Findings::default();
+            check_copy(&who, &mut r, &heads, comments, &mut f);
+            lost.extend(f.lost);
+            duplicated.extend(f.duplicated);
+            diverged.extend(f.diverged);
         }
     }
     let integrity: String = db

@@ -23,7 +23,7 @@ use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{Scope, Storage};
 use intake_server::{Settings, admin, init_store, load_key};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
-use intake_tests::kill_mid_sync::{ServerProcess, free_address};
+use intake_tests::kill_mid_sync::{Findings, ServerProcess, check_copy, free_address};
 use intake_tests::{CAST, SUPERVISOR, TestDevice};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -387,24 +387,11 @@ fn sigkilled_server_loses_no_acknowledged_change() {
             }
         }
         for (who, mut r) in copies {
-            if r.heads() != heads {
-                diverged.push(format!("{who}: record {id}"));
-            }
-            let texts: Vec<String> = r.comments().into_iter().map(|c| c.text).collect();
-            if texts.len() > comments.len() {
-                duplicated.push(format!(
-                    "{who}: record {id} has {} comments, {} were written",
-                    texts.len(),
-                    comments.len()
-                ));
-            }
-            for c in comments {
-                match texts.iter().filter(|t| *t == c).count() {
-                    0 => lost.push(format!("{who}: record {id} lacks {c:?}")),
-                    1 => {}
-                    n => duplicated.push(format!("{who}: record {id} has {c:?} {n} times")),
-                }
-            }
+            let mut f = Findings::default();
+            check_copy(who, &mut r, &heads, comments, &mut f);
+            lost.extend(f.lost);
+            duplicated.extend(f.duplicated);
+            diverged.extend(f.diverged);
         }
     }
 
