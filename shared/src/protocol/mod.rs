@@ -196,13 +196,8 @@ struct RequestV3 {
 /// as they were before packing, refuses that.
 #[derive(Serialize, Deserialize)]
 struct RequestV5 {
-    version: u16,
-    cursor: u64,
-    page_bytes: u32,
-    push: Packed,
-    want_docs: Vec<WireId>,
-    upload: Option<Piece>,
-    resume: Option<Resume>,
+    /// Postcard writes a nested struct's fields in place: these are version 3's bytes.
+    base: RequestV3,
     /// [`push_digest`] of the push.
     digest: [u8; 8],
 }
@@ -244,16 +239,8 @@ struct ResponseV3 {
 /// The version 4 encoding of a [`SyncResponse`]: version 3's, then the erased records.
 #[derive(Serialize, Deserialize)]
 struct ResponseV4 {
-    version: u16,
-    refused: Vec<Refused>,
-    docs: Packed,
-    changes: Packed,
-    removed: Vec<WireId>,
-    cursor: u64,
-    more: bool,
-    unavailable: Vec<WireId>,
-    piece: Option<Piece>,
-    upload: Option<UploadAck>,
+    /// Postcard writes a nested struct's fields in place: these are version 3's bytes.
+    base: ResponseV3,
     erased: Vec<WireId>,
 }
 
@@ -334,24 +321,25 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, DecodeError> 
     Ok(msg)
 }
 
+impl RequestV3 {
+    fn unpacked(self) -> Result<SyncRequest, DecodeError> {
+        Ok(SyncRequest {
+            version: self.version,
+            cursor: self.cursor,
+            page_bytes: self.page_bytes,
+            push: pack::unpack(&self.push)?,
+            want_docs: self.want_docs,
+            upload: self.upload,
+            resume: self.resume,
+        })
+    }
+}
+
 impl SyncRequest {
     /// Encodes in the layout of `self.version`.
     pub fn encode(&self) -> Vec<u8> {
         if self.version == 1 {
             return postcard::to_allocvec(self).expect("encoding to a Vec cannot fail");
-        }
-        if self.version >= 5 {
-            let v5 = RequestV5 {
-                version: self.version,
-                cursor: self.cursor,
-                page_bytes: self.page_bytes,
-                push: pack::pack(&self.push),
-                want_docs: self.want_docs.clone(),
-                upload: self.upload.clone(),
-                resume: self.resume,
-                digest: push_digest(&self.push),
-            };
-            return postcard::to_allocvec(&v5).expect("encoding to a Vec cannot fail");
         }
         if self.version >= 3 {
             let v3 = RequestV3 {
@@ -363,7 +351,14 @@ impl SyncRequest {
                 upload: self.upload.clone(),
                 resume: self.resume,
             };
-            return postcard::to_allocvec(&v3).expect("encoding to a Vec cannot fail");
+            if self.version < 5 {
+                return postcard::to_allocvec(&v3).expect("encoding to a Vec cannot fail");
+            }
+            let v5 = RequestV5 {
+                base: v3,
+                digest: push_digest(&self.push),
+            };
+            return postcard::to_allocvec(&v5).expect("encoding to a Vec cannot fail");
         }
         let v2 = RequestV2 {
             version: self.version,
@@ -390,35 +385,16 @@ impl SyncRequest {
                     resume: None,
                 })
             }
-            3 | 4 => {
-                let v3: RequestV3 = decode(bytes)?;
-                Ok(SyncRequest {
-                    version: v3.version,
-                    cursor: v3.cursor,
-                    page_bytes: v3.page_bytes,
-                    push: pack::unpack(&v3.push)?,
-                    want_docs: v3.want_docs,
-                    upload: v3.upload,
-                    resume: v3.resume,
-                })
-            }
+            3 | 4 => decode::<RequestV3>(bytes)?.unpacked(),
             _ => {
                 let v5: RequestV5 = decode(bytes)?;
-                let push = pack::unpack(&v5.push)?;
-                if push_digest(&push) != v5.digest {
+                let request = v5.base.unpacked()?;
+                if push_digest(&request.push) != v5.digest {
                     return Err(DecodeError::Malformed(
                         "the pushed changes do not match their digest".into(),
                     ));
                 }
-                Ok(SyncRequest {
-                    version: v5.version,
-                    cursor: v5.cursor,
-                    page_bytes: v5.page_bytes,
-                    push,
-                    want_docs: v5.want_docs,
-                    upload: v5.upload,
-                    resume: v5.resume,
-                })
+                Ok(request)
             }
         }
     }
@@ -491,22 +467,6 @@ impl SyncResponse {
                 }),
             })
             .collect();
-        if self.version >= 4 {
-            let v4 = ResponseV4 {
-                version: self.version,
-                refused,
-                docs: pack::pack_docs(&self.docs),
-                changes: pack::pack(&self.changes),
-                removed: self.removed.clone(),
-                cursor: self.cursor,
-                more: self.more,
-                unavailable: self.unavailable.clone(),
-                piece: self.piece.clone(),
-                upload: self.upload.clone(),
-                erased: self.erased.clone(),
-            };
-            return postcard::to_allocvec(&v4).expect("encoding to a Vec cannot fail");
-        }
         if self.version >= 3 {
             let v3 = ResponseV3 {
                 version: self.version,
@@ -520,7 +480,14 @@ impl SyncResponse {
                 piece: self.piece.clone(),
                 upload: self.upload.clone(),
             };
-            return postcard::to_allocvec(&v3).expect("encoding to a Vec cannot fail");
+            if self.version < 4 {
+                return postcard::to_allocvec(&v3).expect("encoding to a Vec cannot fail");
+            }
+            let v4 = ResponseV4 {
+                base: v3,
+                erased: self.erased.clone(),
+            };
+            return postcard::to_allocvec(&v4).expect("encoding to a Vec cannot fail");
         }
         let v2 = ResponseV2 {
             version: self.version,
@@ -537,11 +504,11 @@ impl SyncResponse {
     /// Decodes the answer to a request that pushed the records `pushed`, in order
     /// (version 2 names refused records only by their index in the push).
     pub fn decode(bytes: &[u8], pushed: &[WireId]) -> Result<SyncResponse, DecodeError> {
-        let v2 = match peek_version(bytes)? {
+        let (v3, erased) = match peek_version(bytes)? {
             1 => return decode(bytes),
             2 => {
                 let v2: ResponseV2 = decode(bytes)?;
-                ResponseV4 {
+                let v3 = ResponseV3 {
                     version: v2.version,
                     refused: v2.refused,
                     docs: v2.docs,
@@ -552,26 +519,14 @@ impl SyncResponse {
                     unavailable: Vec::new(),
                     piece: None,
                     upload: None,
-                    erased: Vec::new(),
-                }
+                };
+                (v3, Vec::new())
             }
-            3 => {
-                let v3: ResponseV3 = decode(bytes)?;
-                ResponseV4 {
-                    version: v3.version,
-                    refused: v3.refused,
-                    docs: v3.docs,
-                    changes: v3.changes,
-                    removed: v3.removed,
-                    cursor: v3.cursor,
-                    more: v3.more,
-                    unavailable: v3.unavailable,
-                    piece: v3.piece,
-                    upload: v3.upload,
-                    erased: Vec::new(),
-                }
+            3 => (decode::<ResponseV3>(bytes)?, Vec::new()),
+            _ => {
+                let v4: ResponseV4 = decode(bytes)?;
+                (v4.base, v4.erased)
             }
-            _ => decode::<ResponseV4>(bytes)?,
         };
         let mut results: Vec<PushResult> = pushed
             .iter()
@@ -580,7 +535,7 @@ impl SyncResponse {
                 outcome: Outcome::Stored,
             })
             .collect();
-        for r in v2.refused {
+        for r in v3.refused {
             let slot = results.get_mut(r.index as usize).ok_or_else(|| {
                 DecodeError::Malformed(format!(
                     "refusal of push #{} in an answer to {} records",
@@ -594,17 +549,17 @@ impl SyncResponse {
             };
         }
         Ok(SyncResponse {
-            version: v2.version,
+            version: v3.version,
             results,
-            docs: pack::unpack_docs(&v2.docs)?,
-            changes: pack::unpack(&v2.changes)?,
-            removed: v2.removed,
-            cursor: v2.cursor,
-            more: v2.more,
-            unavailable: v2.unavailable,
-            piece: v2.piece,
-            upload: v2.upload,
-            erased: v2.erased,
+            docs: pack::unpack_docs(&v3.docs)?,
+            changes: pack::unpack(&v3.changes)?,
+            removed: v3.removed,
+            cursor: v3.cursor,
+            more: v3.more,
+            unavailable: v3.unavailable,
+            piece: v3.piece,
+            upload: v3.upload,
+            erased,
         })
     }
 }
