@@ -14,7 +14,10 @@ use intake_client::store::{DB_FILE, Key, SCHEMA_VERSION, Store, migration_steps}
 use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use rusqlite::Connection;
-use sha2::{Digest, Sha256};
+
+#[path = "../../tests/src/schema_check.rs"]
+mod schema_check;
+use schema_check::{rows, shape, user_version};
 
 /// The SHA-256 of every shipped step, in order. Never change an entry: a shipped step
 /// is never edited. A new step gets its hash appended here when it ships.
@@ -31,29 +34,12 @@ const PINNED: &[&str] = &[
 
 #[test]
 fn every_shipped_step_is_pinned_by_its_hash() {
-    let steps = migration_steps();
-    let mut problems = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
-        let hash = hex::encode(Sha256::digest(step.as_bytes()));
-        match PINNED.get(i) {
-            Some(&pinned) if pinned == hash => {}
-            Some(_) => problems.push(format!(
-                "store migration step {} was edited: never edit a shipped migration: append a new one (its pinned hash no longer matches; got {hash})",
-                i + 1
-            )),
-            None => problems.push(format!(
-                "store migration step {} is not pinned: add \"{hash}\" to PINNED in client/tests/migrations.rs when it ships",
-                i + 1
-            )),
-        }
-    }
-    if PINNED.len() > steps.len() {
-        problems.push(format!(
-            "{} steps are pinned but only {} exist: never remove a shipped migration",
-            PINNED.len(),
-            steps.len()
-        ));
-    }
+    let problems = schema_check::pin_problems(
+        "store",
+        "client/tests/migrations.rs",
+        migration_steps(),
+        PINNED,
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -134,66 +120,10 @@ fn bless(version: i64) {
     std::fs::copy(&path, fixture(version)).unwrap();
 }
 
-fn user_version(conn: &Connection) -> i64 {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap()
-}
-
-/// Tables, indexes and triggers as SQLite keeps them (`ALTER TABLE` rewrites the
-/// stored `CREATE TABLE`, so equal text means equal columns).
-fn shape(conn: &Connection) -> BTreeSet<(String, String, String)> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT type, name, coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
-        )
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap()
-}
-
 fn shape_at(version: i64) -> BTreeSet<(String, String, String)> {
     let mut conn = Connection::open_in_memory().unwrap();
     migrate_to(&mut conn, version);
     shape(&conn)
-}
-
-type Rows = Vec<(String, Vec<Vec<rusqlite::types::Value>>)>;
-
-/// Every row of every table of `like` (the older store), read from `conn` in the
-/// columns `like` has, by table: what a migration must keep.
-fn rows(conn: &Connection, like: &Connection) -> Rows {
-    let tables: Vec<String> = like
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    tables
-        .into_iter()
-        .map(|t| {
-            let columns: Vec<String> = like
-                .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            let list = columns.join(", ");
-            let mut stmt = conn
-                .prepare(&format!("SELECT {list} FROM {t} ORDER BY {list}"))
-                .unwrap();
-            let n = columns.len();
-            let rows = stmt
-                .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            (t, rows)
-        })
-        .collect()
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod kill_mid_sync;
 pub mod link;
 pub mod proxy;
 pub mod relay;
+pub mod schema_check;
 pub mod tls;
 
 use std::net::TcpListener;
