@@ -136,3 +136,47 @@ pub fn check_copy(
         }
     }
 }
+
+/// The server database's own checks after a kill run: `PRAGMA integrity_check`'s
+/// answer, and the log holding each change once (a change stored twice is noted in
+/// `f.duplicated`). Returns the integrity answer and the log's entry count.
+pub fn check_database(db: &rusqlite::Connection, f: &mut Findings) -> (String, i64) {
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    let (entries, distinct): (i64, i64) = db
+        .query_row("SELECT count(*), count(DISTINCT hash) FROM log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    if entries != distinct {
+        f.duplicated.push(format!(
+            "the log holds {entries} entries, {distinct} hashes"
+        ));
+    }
+    (integrity, entries)
+}
+
+/// The log holds exactly the changes of the server's document of record `id`: more is
+/// a duplicate, fewer a loss.
+pub fn check_log(
+    db: &rusqlite::Connection,
+    id: intake_shared::RecordId,
+    doc: &mut intake_shared::Record,
+    f: &mut Findings,
+) {
+    let logged: i64 = db
+        .query_row(
+            "SELECT count(*) FROM log WHERE record_id = ?1",
+            [id.as_uuid().as_bytes().to_vec()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let changes = doc.change_count() as i64;
+    let line = format!("record {id}: {logged} log entries, {changes} changes in its document");
+    if logged > changes {
+        f.duplicated.push(line);
+    } else if logged < changes {
+        f.lost.push(line);
+    }
+}

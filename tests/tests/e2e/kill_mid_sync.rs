@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use intake_client::{Key, Store};
 use intake_server::storage::{Role, Scope, Storage};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
-use intake_tests::kill_mid_sync::{Findings, check_copy};
+use intake_tests::kill_mid_sync::{Findings, check_copy, check_database, check_log};
 use intake_tests::{TestDevice, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -237,31 +237,6 @@ fn check_after_kill(dir: &Path, ledger: &Ledger, run: usize) {
     }
 }
 
-/// The server's log holds each change of a record once: as many entries as the stored
-/// document has changes (more: a change logged twice; fewer: one missing).
-fn check_log(
-    db: &rusqlite::Connection,
-    id: RecordId,
-    doc: &mut Record,
-    lost: &mut Vec<String>,
-    duplicated: &mut Vec<String>,
-) {
-    let logged: i64 = db
-        .query_row(
-            "SELECT count(*) FROM log WHERE record_id = ?1",
-            [id.as_uuid().as_bytes().to_vec()],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let changes = doc.change_count() as i64;
-    let line = format!("record {id}: {logged} log entries, {changes} changes in its document");
-    if logged > changes {
-        duplicated.push(line);
-    } else if logged < changes {
-        lost.push(line);
-    }
-}
-
 /// Change rows the device holds twice for one record (a page applied twice).
 fn device_duplicate_rows(dir: &Path) -> i64 {
     let db = rusqlite::Connection::open(dir.join("intake.db")).unwrap();
@@ -462,7 +437,10 @@ fn sigkilled_client_mid_sync_loses_nothing() {
             continue;
         };
         let mut server_copy = Record::load(&stored.doc, FormRegistry::builtin()).unwrap();
-        check_log(&db, *id, &mut server_copy, &mut lost, &mut duplicated);
+        let mut f = Findings::default();
+        check_log(&db, *id, &mut server_copy, &mut f);
+        lost.extend(f.lost);
+        duplicated.extend(f.duplicated);
         let heads = server_copy.heads();
         let mut copies = vec![("server".to_string(), server_copy)];
         let mut holders = vec![&merita];
@@ -484,19 +462,9 @@ fn sigkilled_client_mid_sync_loses_nothing() {
             diverged.extend(f.diverged);
         }
     }
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    let (entries, distinct): (i64, i64) = db
-        .query_row("SELECT count(*), count(DISTINCT hash) FROM log", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    if entries != distinct {
-        duplicated.push(format!(
-            "the server log holds {entries} entries, {distinct} hashes"
-        ));
-    }
+    let mut f = Findings::default();
+    let (integrity, entries) = check_database(&db, &mut f);
+    duplicated.extend(f.duplicated);
     let device_integrity = merita.store.integrity_check().unwrap();
     let twice = device_duplicate_rows(merita.dir.path());
     if twice > 0 {
@@ -963,7 +931,10 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
     for id in &records {
         let stored = storage.record(*id).unwrap().expect("record on the server");
         let mut on_server = Record::load(&stored.doc, FormRegistry::builtin()).unwrap();
-        check_log(&db, *id, &mut on_server, &mut lost, &mut duplicated);
+        let mut f = Findings::default();
+        check_log(&db, *id, &mut on_server, &mut f);
+        lost.extend(f.lost);
+        duplicated.extend(f.duplicated);
         let mut on_device = drita.record(*id);
         if on_server.heads() != on_device.heads() {
             diverged.push(format!("record {id}"));
@@ -1004,19 +975,9 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
             lost.push(format!("revocation of device {device}"));
         }
     }
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    let (entries, distinct): (i64, i64) = db
-        .query_row("SELECT count(*), count(DISTINCT hash) FROM log", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    if entries != distinct {
-        duplicated.push(format!(
-            "the log holds {entries} entries, {distinct} hashes"
-        ));
-    }
+    let mut f = Findings::default();
+    let (integrity, entries) = check_database(&db, &mut f);
+    duplicated.extend(f.duplicated);
     // The audit trail: exactly one entry per dashboard and admin write, answered or
     // not. Each session's write ends stored once (answered, stored but unanswered, or
     // not stored and done again), and a write and its entry commit together, so a kill

@@ -23,7 +23,9 @@ use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{Scope, Storage};
 use intake_server::{Settings, admin, init_store, load_key};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
-use intake_tests::kill_mid_sync::{Findings, ServerProcess, check_copy, free_address};
+use intake_tests::kill_mid_sync::{
+    Findings, ServerProcess, check_copy, check_database, check_log, free_address,
+};
 use intake_tests::{CAST, SUPERVISOR, TestDevice};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -397,33 +399,14 @@ fn sigkilled_server_loses_no_acknowledged_change() {
 
     // The log: each change once, and exactly the changes of the stored document.
     let db = intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap();
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    let (entries, distinct): (i64, i64) = db
-        .query_row("SELECT count(*), count(DISTINCT hash) FROM log", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    if entries != distinct {
-        duplicated.push(format!(
-            "the log holds {entries} entries, {distinct} hashes"
-        ));
-    }
+    let mut f = Findings::default();
+    let (integrity, entries) = check_database(&db, &mut f);
+    duplicated.extend(f.duplicated);
     for (id, r) in on_server.iter_mut() {
-        let logged: i64 = db
-            .query_row(
-                "SELECT count(*) FROM log WHERE record_id = ?1",
-                [id.as_uuid().as_bytes().to_vec()],
-                |row| row.get(0),
-            )
-            .unwrap();
-        if logged as usize != r.change_count() {
-            lost.push(format!(
-                "record {id}: {} changes in the document, {logged} in the log",
-                r.change_count()
-            ));
-        }
+        let mut f = Findings::default();
+        check_log(&db, *id, r, &mut f);
+        lost.extend(f.lost);
+        duplicated.extend(f.duplicated);
     }
 
     let comments: usize = ledger.records.values().map(|(_, c)| c.len()).sum();
