@@ -159,6 +159,12 @@ pub fn handle(
                     doc,
                 })
                 .collect();
+            // Seconds on the wire: receipts are shown to the minute.
+            response.received = page
+                .changes
+                .iter()
+                .map(|e| e.received_at.map(|ms| ms.div_euclid(1000)))
+                .collect();
             response.changes = group(page.changes);
         }
     }

@@ -514,6 +514,20 @@ fn round_trip(
         .into_iter()
         .map(|d| (RecordId::from_wire(&d.record), d.doc))
         .collect();
+    // The server's receipt of each pulled change, by the change's hash (v6): kept to
+    // say when another device's clock was clearly wrong; a change that is not one
+    // chunk has none.
+    let mut received = response.received.iter();
+    for c in &response.changes {
+        let id = RecordId::from_wire(&c.record);
+        for bytes in &c.changes {
+            if let Some(Some(at)) = received.next()
+                && let Some(hash) = intake_shared::record::change_hash(bytes)
+            {
+                page.receipts.push((id, hash, *at));
+            }
+        }
+    }
     page.changes = response
         .changes
         .into_iter()

@@ -193,6 +193,9 @@ pub struct LogEntry {
     pub seq: u64,
     pub record: RecordId,
     pub bytes: Vec<u8>,
+    /// When this server stored the change (its clock, milliseconds since the epoch);
+    /// `None` for changes stored before it kept receipts (schema 9).
+    pub received_at: Option<i64>,
 }
 
 /// One page of what a device lacks.

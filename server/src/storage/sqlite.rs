@@ -725,7 +725,7 @@ impl Storage for SqliteStorage {
             (head, 0)
         } else {
             let mut stmt = tx.prepare(&format!(
-                "SELECT l.seq, l.record_id, l.bytes FROM log l JOIN records r ON r.id = l.record_id
+                "SELECT l.seq, l.record_id, l.bytes, l.received_at FROM log l JOIN records r ON r.id = l.record_id
                  WHERE l.seq > :cursor AND l.seq <= :head AND l.device_id != :device AND {cond} ORDER BY l.seq"
             ))?;
             let mut rows = stmt.query(named_params! {
@@ -747,6 +747,7 @@ impl Storage for SqliteStorage {
                     seq: seq as u64,
                     record: rid(r.get(1)?)?,
                     bytes,
+                    received_at: r.get(3)?,
                 });
                 position = seq;
             }
