@@ -589,6 +589,47 @@ fn the_changes_phase_sends_what_other_devices_wrote(s: &dyn Storage) {
     assert_eq!(own_page.cursor, head);
 }
 
+/// Issue 13, clock skew: a page carries the server's receipt of every change it
+/// sends, and of every change of every document it sends, in the order of their
+/// hashes (what protocol v6 gives devices).
+fn pages_carry_the_receipts_of_what_they_send(s: &dyn Storage) {
+    let [drita, ..] = team(s);
+    let laptop = enrol(s, "drita", 9);
+    let mut case = Case::new(1, &drita, Some("prizren"));
+    case.save(s, &drita);
+    case.rename("Mirlinda Berisha");
+    let start = case.save(s, &drita);
+    let receipts = s.receipts(case.id()).unwrap();
+    assert_eq!(receipts.len(), 3, "one receipt per stored change");
+
+    // The documents phase: the document's receipts, by hash order.
+    let page = pull(s, &own("drita"), &laptop, 0, 1 << 20, &[]);
+    assert_eq!(page.doc_receipts.len(), page.docs.len());
+    let mut by_hash: Vec<([u8; 32], i64)> = receipts
+        .iter()
+        .map(|(h, at)| (*h, at.timestamp_millis()))
+        .collect();
+    by_hash.sort();
+    let expected: Vec<Option<i64>> = by_hash.iter().map(|(_, at)| Some(*at)).collect();
+    assert_eq!(page.doc_receipts, vec![expected]);
+
+    // The changes phase: each change with its own receipt.
+    case.rename("Mirlinda Berisha-Krasniqi");
+    case.save(s, &drita);
+    let receipts = s.receipts(case.id()).unwrap();
+    let page = pull(s, &own("drita"), &laptop, start, 1 << 20, &[]);
+    assert_eq!(page.changes.len(), 1);
+    for change in &page.changes {
+        let hash = intake_shared::record::change_hash(&change.bytes).unwrap();
+        assert_eq!(
+            change.received_at,
+            Some(receipts[&hash].timestamp_millis()),
+            "the receipt of the change it carries"
+        );
+    }
+    assert!(page.doc_receipts.is_empty());
+}
+
 fn the_changes_phase_pages_by_budget(s: &dyn Storage) {
     let [drita, _, _, merita] = team(s);
     let mut case = Case::new(1, &drita, Some("prizren"));
@@ -2393,6 +2434,7 @@ conformance! {
         the_documents_phase_pages_by_budget_and_resumes,
         a_record_changed_during_the_documents_phase_is_sent_again,
         the_changes_phase_sends_what_other_devices_wrote,
+        pages_carry_the_receipts_of_what_they_send,
         the_changes_phase_pages_by_budget,
         pulls_and_lists_keep_to_the_scope,
         want_docs_are_answered_only_within_scope,

@@ -509,6 +509,24 @@ fn round_trip(
             }
         }
     }
+    // A document's receipts come in the order of its changes' hashes; a document
+    // whose changes do not match them in number (changed between the two reads on
+    // the server, or unreadable here) keeps none.
+    for (doc, receipts) in response.docs.iter().zip(&response.doc_received) {
+        if receipts.iter().all(Option::is_none) {
+            continue;
+        }
+        let id = RecordId::from_wire(&doc.record);
+        if let Some(hashes) = intake_shared::record::change_hashes(&doc.doc)
+            && hashes.len() == receipts.len()
+        {
+            for (hash, at) in hashes.into_iter().zip(receipts) {
+                if let Some(at) = at {
+                    page.receipts.push((id, hash, *at));
+                }
+            }
+        }
+    }
     page.docs = response
         .docs
         .into_iter()

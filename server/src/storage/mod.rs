@@ -204,6 +204,9 @@ pub struct Page {
     /// Wanted records that are missing or not in scope (the two look the same).
     pub unavailable: Vec<RecordId>,
     pub docs: Vec<(RecordId, Vec<u8>)>,
+    /// The server's receipts (milliseconds) of each document's changes, one list per
+    /// document in `docs`, each ordered by change hash.
+    pub doc_receipts: Vec<Vec<Option<i64>>>,
     pub changes: Vec<LogEntry>,
     pub removed: Vec<RecordId>,
     /// Records erased for good since the cursor that the user could see.

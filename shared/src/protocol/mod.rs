@@ -161,6 +161,11 @@ pub struct SyncResponse {
     /// people, never used to decide anything.
     #[serde(skip)]
     pub received: Vec<Option<i64>>,
+    /// v6: the same for the changes of each document in `docs`, one list per
+    /// document, each in the order of the changes' hashes (a device pairs them with
+    /// its own sort of the document's change hashes). Empty in older versions.
+    #[serde(skip)]
+    pub doc_received: Vec<Vec<Option<i64>>>,
 }
 
 /// The version 2 encoding of a [`SyncRequest`]: the pushed changes packed.
@@ -256,46 +261,40 @@ struct ResponseV4 {
 }
 
 /// The version 6 encoding of a [`SyncResponse`]: version 4's, then the receipts of the
-/// pulled changes. Each is written as the difference from the one before (seconds,
-/// zig-zag varint), so a page of changes stored together costs about a byte each;
-/// 0 stands for "unknown" in the running sum.
+/// pulled changes and of each document's changes. Each receipt is written as the
+/// difference from the one before (seconds, zig-zag varint; one running sum through
+/// `received` and then `doc_received`), so changes stored together cost about a byte
+/// each; a running sum of 0 stands for "unknown".
 #[derive(Serialize, Deserialize)]
 struct ResponseV6 {
     /// Postcard writes a nested struct's fields in place: these are version 4's bytes.
     base: ResponseV4,
     received: Vec<i64>,
+    doc_received: Vec<Vec<i64>>,
 }
 
-/// `received` as [`ResponseV6`] writes it: exactly `count` entries (missing ones are
-/// unknown), each the difference from the one before.
-fn receipt_deltas(received: &[Option<i64>], count: usize) -> Vec<i64> {
-    let mut before = 0i64;
+/// Writes receipts as differences from the one before, carrying the running sum in
+/// `before`: exactly `count` entries (missing ones are unknown).
+fn receipt_deltas(received: &[Option<i64>], count: usize, before: &mut i64) -> Vec<i64> {
     (0..count)
         .map(|i| {
             let at = received.get(i).copied().flatten().unwrap_or(0);
-            let delta = at.wrapping_sub(before);
-            before = at;
+            let delta = at.wrapping_sub(*before);
+            *before = at;
             delta
         })
         .collect()
 }
 
-/// What [`receipt_deltas`] wrote, back; `count` is how many changes the answer holds.
-fn receipts_from(deltas: &[i64], count: usize) -> Result<Vec<Option<i64>>, DecodeError> {
-    if deltas.len() != count {
-        return Err(DecodeError::Malformed(format!(
-            "{} receipts for {count} changes",
-            deltas.len()
-        )));
-    }
-    let mut at = 0i64;
-    Ok(deltas
+/// What [`receipt_deltas`] wrote, back, carrying the running sum in `at`.
+fn receipts_from(deltas: &[i64], at: &mut i64) -> Vec<Option<i64>> {
+    deltas
         .iter()
         .map(|d| {
-            at = at.wrapping_add(*d);
-            (at != 0).then_some(at)
+            *at = at.wrapping_add(*d);
+            (*at != 0).then_some(*at)
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -545,9 +544,18 @@ impl SyncResponse {
                 return postcard::to_allocvec(&v4).expect("encoding to a Vec cannot fail");
             }
             let count = self.changes.iter().map(|r| r.changes.len()).sum();
+            let mut before = 0;
+            let received = receipt_deltas(&self.received, count, &mut before);
+            let doc_received = (0..self.docs.len())
+                .map(|i| {
+                    let of = self.doc_received.get(i).map_or(&[][..], Vec::as_slice);
+                    receipt_deltas(of, of.len(), &mut before)
+                })
+                .collect();
             let v6 = ResponseV6 {
                 base: v4,
-                received: receipt_deltas(&self.received, count),
+                received,
+                doc_received,
             };
             return postcard::to_allocvec(&v6).expect("encoding to a Vec cannot fail");
         }
@@ -566,7 +574,7 @@ impl SyncResponse {
     /// Decodes the answer to a request that pushed the records `pushed`, in order
     /// (version 2 names refused records only by their index in the push).
     pub fn decode(bytes: &[u8], pushed: &[WireId]) -> Result<SyncResponse, DecodeError> {
-        let (v3, erased, deltas) = match peek_version(bytes)? {
+        let (v3, erased, receipts) = match peek_version(bytes)? {
             1 => return decode(bytes),
             2 => {
                 let v2: ResponseV2 = decode(bytes)?;
@@ -591,7 +599,11 @@ impl SyncResponse {
             }
             _ => {
                 let v6: ResponseV6 = decode(bytes)?;
-                (v6.base.base, v6.base.erased, Some(v6.received))
+                (
+                    v6.base.base,
+                    v6.base.erased,
+                    Some((v6.received, v6.doc_received)),
+                )
             }
         };
         let mut results: Vec<PushResult> = pushed
@@ -615,14 +627,32 @@ impl SyncResponse {
             };
         }
         let changes = pack::unpack(&v3.changes)?;
-        let received = match deltas {
-            Some(d) => receipts_from(&d, changes.iter().map(|r| r.changes.len()).sum())?,
-            None => Vec::new(),
+        let docs = pack::unpack_docs(&v3.docs)?;
+        let (received, doc_received) = match receipts {
+            Some((received, doc_received)) => {
+                let count: usize = changes.iter().map(|r| r.changes.len()).sum();
+                if received.len() != count || doc_received.len() != docs.len() {
+                    return Err(DecodeError::Malformed(format!(
+                        "receipts for {} changes and {} documents in an answer with {count} and {}",
+                        received.len(),
+                        doc_received.len(),
+                        docs.len()
+                    )));
+                }
+                let mut at = 0;
+                let received = receipts_from(&received, &mut at);
+                let doc_received = doc_received
+                    .iter()
+                    .map(|d| receipts_from(d, &mut at))
+                    .collect();
+                (received, doc_received)
+            }
+            None => (Vec::new(), Vec::new()),
         };
         Ok(SyncResponse {
             version: v3.version,
             results,
-            docs: pack::unpack_docs(&v3.docs)?,
+            docs,
             changes,
             removed: v3.removed,
             cursor: v3.cursor,
@@ -632,6 +662,7 @@ impl SyncResponse {
             upload: v3.upload,
             erased,
             received,
+            doc_received,
         })
     }
 }

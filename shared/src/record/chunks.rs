@@ -116,6 +116,25 @@ pub fn change_hash(bytes: &[u8]) -> Option<[u8; 32]> {
     }
 }
 
+/// The hashes of every change in `bytes` (change chunks or whole documents, as a
+/// record is sent), sorted and each once: the order in which the server lists a
+/// document's receipts (protocol v6). Uncompressed change chunks are hashed without
+/// being decoded. `None` when the bytes do not decode.
+pub fn change_hashes(bytes: &[u8]) -> Option<Vec<[u8; 32]>> {
+    let chunks = split(bytes).ok()?;
+    let mut hashes: Vec<[u8; 32]> = if chunks.iter().all(|(kind, _)| *kind == CHANGE) {
+        chunks
+            .iter()
+            .map(|(_, chunk)| change_hash(chunk))
+            .collect::<Option<_>>()?
+    } else {
+        decode(bytes).ok()?.iter().map(|c| c.hash().0).collect()
+    };
+    hashes.sort_unstable();
+    hashes.dedup();
+    Some(hashes)
+}
+
 /// One change chunk (type 1 or 2), decoded under `catch_unwind`.
 fn change(chunk: &[u8]) -> Result<Change, RecordError> {
     catch_unwind(|| Change::from_bytes(chunk.to_vec()))
@@ -141,6 +160,26 @@ mod tests {
         damaged[4] ^= 1;
         assert_eq!(change_hash(&damaged), None);
         assert_eq!(change_hash(&[]), None);
+    }
+
+    #[test]
+    fn a_documents_change_hashes_are_listed_sorted_whatever_its_form() {
+        use automerge::transaction::Transactable;
+        let mut doc = AutoCommit::new();
+        doc.put(automerge::ROOT, "a", 1).unwrap();
+        doc.commit();
+        doc.put(automerge::ROOT, "b", 2).unwrap();
+        doc.commit();
+        let mut expected: Vec<[u8; 32]> = doc.get_changes(&[]).iter().map(|c| c.hash().0).collect();
+        expected.sort_unstable();
+        let as_changes: Vec<u8> = doc
+            .get_changes(&[])
+            .iter()
+            .flat_map(|c| c.raw_bytes().to_vec())
+            .collect();
+        assert_eq!(change_hashes(&as_changes), Some(expected.clone()));
+        assert_eq!(change_hashes(&doc.save()), Some(expected));
+        assert_eq!(change_hashes(b"not automerge"), None);
     }
 
     #[test]

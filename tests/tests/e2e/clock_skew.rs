@@ -489,45 +489,21 @@ fn a_device_says_when_another_devices_clock_was_wrong_as_the_dashboard_does() {
     let watcher = &mut s.devices[0];
     let mut record = watcher.record(s.ids[2]);
     let on_device = watcher.store.clock_marks(&mut record).unwrap();
-    let on_server = intake_server::web::clock::judge(s.server.storage.as_ref(), &mut record)
-        .unwrap()
-        .by_change;
-
-    // Every change another device made has its receipt here (to the second) and the
-    // same verdict as on the record page.
-    // A change names its device by the first 16 bytes of its actor.
-    let me = hex::encode(&watcher.store.identity().actor[..16]);
-    let mine = record
-        .change_times()
-        .into_iter()
-        .filter(|c| c.device == me)
-        .map(|c| hex::encode(c.hash))
-        .collect::<std::collections::HashSet<_>>();
-    let mut others = 0;
-    for (change, server) in &on_server {
-        let device = &on_device[change];
-        if mine.contains(change) {
-            assert_eq!(device.received, None, "its own changes were never pulled");
-            continue;
-        }
-        others += 1;
-        // The same verdict; amounts agree to the second (receipts travel in seconds).
-        let seconds = |e: Option<ClockError>| match e {
-            Some(ClockError::Ahead(d)) => Some(d.num_milliseconds()),
-            Some(ClockError::Behind(d)) => Some(-d.num_milliseconds()),
-            None => None,
-        };
-        match (seconds(device.error), seconds(server.error)) {
-            (Some(a), Some(b)) => assert!((a - b).abs() < 1000, "{change}: {a} vs {b}"),
-            (a, b) => assert_eq!(a, b, "{change}"),
-        }
+    let others = same_verdicts_as_the_dashboard(&s.server, &watcher.store, &mut record);
+    assert!(others >= 6, "{others} changes of other devices");
+    // A device enrolled after the season gets the records whole in its first pull
+    // (documents, with their receipts in hash order): the same verdicts.
+    let mut arta = TestDevice::enroll(&s.server, "arta", Role::Supervisor, Some("prizren"));
+    arta.sync().unwrap();
+    for id in &s.ids {
+        let mut whole = arta.record(*id);
+        let judged = same_verdicts_as_the_dashboard(&s.server, &arta.store, &mut whole);
         assert_eq!(
-            device.received.map(|t| t.timestamp()),
-            server.received.map(|t| t.timestamp()),
-            "{change}"
+            judged,
+            whole.change_times().len(),
+            "every change has its receipt"
         );
     }
-    assert!(others >= 6, "{others} changes of other devices");
 
     // What the device shows beside each comment.
     let comments = record.comments();
@@ -568,4 +544,51 @@ fn a_device_says_when_another_devices_clock_was_wrong_as_the_dashboard_does() {
         assert!(marks.values().any(|j| j.received.is_some()));
         assert!(marks.values().all(|j| j.error.is_none()), "{marks:?}");
     }
+}
+
+/// Checks that `store` judges every change of `record` made by another device as the
+/// dashboard does, with the server's receipt to the second; returns how many it checked.
+fn same_verdicts_as_the_dashboard(
+    server: &TestServer,
+    store: &intake_client::Store,
+    record: &mut Record,
+) -> usize {
+    use intake_shared::skew::ClockError;
+    let on_device = store.clock_marks(record).unwrap();
+    let on_server = intake_server::web::clock::judge(server.storage.as_ref(), record)
+        .unwrap()
+        .by_change;
+    // A change names its device by the first 16 bytes of its actor.
+    let me = hex::encode(&store.identity().actor[..16]);
+    let mine: std::collections::HashSet<String> = record
+        .change_times()
+        .into_iter()
+        .filter(|c| c.device == me)
+        .map(|c| hex::encode(c.hash))
+        .collect();
+    // The same verdict; amounts agree to the second (receipts travel in seconds).
+    let signed = |e: Option<ClockError>| match e {
+        Some(ClockError::Ahead(d)) => Some(d.num_milliseconds()),
+        Some(ClockError::Behind(d)) => Some(-d.num_milliseconds()),
+        None => None,
+    };
+    let mut checked = 0;
+    for (change, server) in &on_server {
+        let device = &on_device[change];
+        if mine.contains(change) {
+            assert_eq!(device.received, None, "its own changes were never pulled");
+            continue;
+        }
+        checked += 1;
+        match (signed(device.error), signed(server.error)) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1000, "{change}: {a} vs {b}"),
+            (a, b) => assert_eq!(a, b, "{change}"),
+        }
+        assert_eq!(
+            device.received.map(|t| t.timestamp()),
+            server.received.map(|t| t.timestamp()),
+            "{change}"
+        );
+    }
+    checked
 }
