@@ -1792,7 +1792,7 @@ fn audited_writes_store_their_entry_and_form_token_with_them(s: &dyn Storage) {
         Some("north"),
         Some(&audit("add_user", Some("t1"))),
     );
-    assert!(matches!(again, Err(StorageError::Exists(_))), "{again:?}");
+    assert!(matches!(again, Err(StorageError::FormUsed)), "{again:?}");
     assert!(
         s.user("arben").unwrap().is_none(),
         "a used token's write is not stored"

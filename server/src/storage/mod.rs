@@ -226,6 +226,11 @@ pub enum StorageError {
     /// binding it to someone else would hand them that history.
     #[error("this device's actor id belongs to another user")]
     ActorTaken,
+    /// A dashboard form's one-time token was already used: another post of the same
+    /// form (a double tap, a retry) was stored first. Nothing of this write is stored;
+    /// the first post's answer stands ([`Storage::used_form`]).
+    #[error("this form was posted already")]
+    FormUsed,
     #[error("storage: {0}")]
     Backend(String),
     /// Disk full (issue 13): a write met `SQLITE_FULL` (SQLite's answer to `ENOSPC` on
@@ -389,7 +394,7 @@ pub trait Storage: Send + Sync + 'static {
         self.write_audited(writes, device, None)
     }
     /// [`Storage::write`] with a dashboard action's [`Audit`] in the same transaction.
-    /// A form token already used refuses the whole write ([`StorageError::Exists`]).
+    /// A form token already used refuses the whole write ([`StorageError::FormUsed`]).
     fn write_audited(
         &self,
         writes: &[RecordWrite],

@@ -21,7 +21,7 @@ pub(super) fn append(conn: &mut Connection, e: &AuditEntry) -> Result<()> {
 }
 
 /// Stores a write's [`Audit`] inside the write's transaction: its entry, and its form's
-/// one-time token. A token already used is [`StorageError::Exists`]: the caller's
+/// one-time token. A token already used is [`StorageError::FormUsed`]: the caller's
 /// transaction rolls back, so the write is not stored twice.
 pub(super) fn with(tx: &Connection, audit: Option<&Audit>) -> Result<()> {
     let Some(audit) = audit else { return Ok(()) };
@@ -37,7 +37,7 @@ pub(super) fn with(tx: &Connection, audit: Option<&Audit>) -> Result<()> {
             ],
         )?;
         if n == 0 {
-            return Err(StorageError::Exists("this form's submission".into()));
+            return Err(StorageError::FormUsed);
         }
     }
     insert(tx, &audit.entry)
