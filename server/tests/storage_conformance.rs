@@ -1743,6 +1743,43 @@ fn sessions_end_on_expiry_sign_out_disabling_and_revocation(s: &dyn Storage) {
 /// A write's audit entry and form token are stored with it, in its transaction: a
 /// write that stores nothing (no such user, device) leaves no entry, and a form token
 /// already used refuses the whole write — nothing of it, nor a second entry.
+/// Used form tokens are forgotten a day after their write (longer than a dashboard
+/// session lives, so no form can be posted again after its token is gone).
+fn used_form_tokens_are_forgotten_after_a_day(s: &dyn Storage) {
+    let audit = |token: &str, when: DateTime<Utc>| Audit {
+        entry: AuditEntry {
+            at: when,
+            user: Some("admin".into()),
+            device: None,
+            session: Some(7),
+            action: "add_user".into(),
+            scope: String::new(),
+            records: Vec::new(),
+            peer: None,
+        },
+        form: Some(UsedForm {
+            token: token.into(),
+            answer: "/admin/users".into(),
+        }),
+    };
+    let add = |name: &str, token: &str, when| {
+        s.create_user_audited(
+            name,
+            Role::Paralegal,
+            Some("north"),
+            Some(&audit(token, when)),
+        )
+        .unwrap();
+    };
+    add("vjosa", "old", at(0));
+    add("arben", "hours later", at(23 * 60));
+    assert!(s.used_form("admin", "old").unwrap().is_some(), "kept a day");
+    add("besa", "next day", at(24 * 60 + 1));
+    assert_eq!(s.used_form("admin", "old").unwrap(), None, "forgotten");
+    assert!(s.used_form("admin", "hours later").unwrap().is_some());
+    assert!(s.used_form("admin", "next day").unwrap().is_some());
+}
+
 fn audited_writes_store_their_entry_and_form_token_with_them(s: &dyn Storage) {
     let audit = |action: &str, token: Option<&str>| Audit {
         entry: AuditEntry {
@@ -2455,6 +2492,7 @@ conformance! {
         sessions_end_on_expiry_sign_out_disabling_and_revocation,
         the_audit_trail_filters_and_pages_newest_first,
         audited_writes_store_their_entry_and_form_token_with_them,
+        used_form_tokens_are_forgotten_after_a_day,
         ten_thousand_records_list_a_page_and_the_total,
         an_erased_record_leaves_no_trace_and_the_head_never_goes_back,
         closed_records_are_found_by_when_they_closed,
