@@ -56,34 +56,35 @@ struct Done<'a> {
     once: &'a str,
 }
 
-/// The first answer to a form with this one-time token, when one was stored: the
-/// form was posted again.
-async fn answered_before(
+/// Where the first post of a form with this one-time token was sent, when one was
+/// stored: the form was posted again.
+async fn first_path(
     state: &web::Data<AppState>,
     who: &Signed,
     once: &str,
-) -> Result<Option<HttpResponse>, WebError> {
+) -> Result<Option<String>, WebError> {
     if once.is_empty() {
         return Ok(None);
     }
     let storage = state.storage.clone();
     let (user, token) = (who.session.user.name.clone(), once.to_string());
-    let answer = web::block(move || storage.used_form(&user, &token)).await??;
-    Ok(answer.map(|a| see_other(&a)))
+    Ok(web::block(move || storage.used_form(&user, &token)).await??)
+}
+
+/// The first answer to a form posted again, when there was one.
+async fn answered_before(
+    state: &web::Data<AppState>,
+    who: &Signed,
+    once: &str,
+) -> Result<Option<HttpResponse>, WebError> {
+    Ok(first_path(state, who, once).await?.map(|to| see_other(&to)))
 }
 
 /// A write refused because another post of the same form was stored first (posted
 /// at once, so [`answered_before`] found nothing yet): answered as that post was.
 async fn first_answer(state: &web::Data<AppState>, who: &Signed, once: &str) -> WebError {
-    match answered_before(state, who, once).await {
-        Ok(Some(first)) => match first
-            .headers()
-            .get("Location")
-            .and_then(|l| l.to_str().ok())
-        {
-            Some(to) => WebError::AnsweredBefore(to.to_string()),
-            None => WebError::internal(who.lang, anyhow::anyhow!("a used form without an answer")),
-        },
+    match first_path(state, who, once).await {
+        Ok(Some(to)) => WebError::AnsweredBefore(to),
         Ok(None) => WebError::internal(who.lang, anyhow::anyhow!("a used form without an answer")),
         Err(e) => e,
     }
