@@ -103,15 +103,20 @@ fn main() -> anyhow::Result<()> {
                 .map(|s| s.id.parse())
                 .collect::<Result<_, _>>()?;
             let pick = next(&mut seed);
+            // Each save is announced before and after: a kill between the commit
+            // and the second line leaves a save the test must accept but not expect.
             if ids.is_empty() || pick.is_multiple_of(3) {
+                let name = format!("Case {tag}.{n}");
+                say(&format!("saving new {name}"));
                 let id = store.create("intake", |e| {
-                    e.set("full_name", Value::Text(format!("Case {tag}.{n}")))?;
+                    e.set("full_name", Value::Text(name.clone()))?;
                     e.set("narrative", Value::Text(format!("Told in {tag}.{n}.")))
                 })?;
-                say(&format!("new {id}"));
+                say(&format!("new {id} {name}"));
             } else {
                 let id = ids[(pick / 3) as usize % ids.len()];
                 let text = format!("{tag}.{n}");
+                say(&format!("saving comment {id} {text}"));
                 store.edit(id, |e| e.add_comment(&text))?;
                 say(&format!("comment {id} {text}"));
             }

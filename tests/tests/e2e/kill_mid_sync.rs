@@ -109,7 +109,11 @@ impl Landed {
             self.received += 1;
         } else if last.starts_with("round ") || last == "retry" {
             self.between += 1;
-        } else if last.starts_with("new ") || last.starts_with("comment ") || last == "synced" {
+        } else if last.starts_with("new ")
+            || last.starts_with("comment ")
+            || last.starts_with("saving ")
+            || last == "synced"
+        {
             self.saving += 1;
         } else {
             self.starting += 1;
@@ -117,28 +121,81 @@ impl Landed {
     }
 }
 
-/// Records and comments written, by record, with who created it (0 = the child).
+/// Records and comments written, by record, with who created it (0 = the child); and
+/// the child's saves announced but never confirmed (killed before it said so, maybe
+/// after the commit): accepted if they exist, never expected.
 #[derive(Debug, Default)]
 struct Ledger {
     records: BTreeMap<RecordId, (usize, Vec<String>)>,
+    /// Full names of new records whose save was announced, not confirmed.
+    maybe_new: BTreeSet<String>,
+    /// Comments whose save was announced, not confirmed.
+    maybe_comments: BTreeSet<(RecordId, String)>,
 }
 
 impl Ledger {
     fn read(&mut self, line: &str) {
+        if let Some(name) = line.strip_prefix("saving new ") {
+            self.maybe_new.insert(name.to_string());
+            return;
+        }
+        if let Some(rest) = line.strip_prefix("saving comment ") {
+            let (id, text) = rest.split_once(' ').unwrap();
+            self.maybe_comments
+                .insert((id.parse().unwrap(), text.to_string()));
+            return;
+        }
         let mut parts = line.splitn(3, ' ');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some("new"), Some(id), None) => {
+            (Some("new"), Some(id), Some(name)) => {
+                self.maybe_new.remove(name);
                 self.records.insert(id.parse().unwrap(), (0, Vec::new()));
             }
             (Some("comment"), Some(id), Some(text)) => {
                 let id: RecordId = id.parse().unwrap();
+                self.maybe_comments.remove(&(id, text.to_string()));
+                // A record the child created without saying so (killed right after
+                // its commit) can be commented on in a later run.
                 self.records
-                    .get_mut(&id)
-                    .unwrap_or_else(|| panic!("the child commented on unknown record {id}"))
+                    .entry(id)
+                    .or_insert((0, Vec::new()))
                     .1
                     .push(text.to_string());
             }
             _ => {}
+        }
+    }
+
+    /// Once everything has synced: the unconfirmed saves the server holds were
+    /// committed before the kill, so they count as written; the others never were.
+    /// A record on the server that is in neither list was never created by anyone.
+    fn settle(&mut self, storage: &dyn intake_server::storage::Storage, ids: &BTreeSet<RecordId>) {
+        let load = |id: &RecordId| {
+            storage
+                .record(*id)
+                .unwrap()
+                .map(|stored| Record::load(&stored.doc, FormRegistry::builtin()).unwrap())
+        };
+        for id in ids {
+            if self.records.contains_key(id) {
+                continue;
+            }
+            let Some(r) = load(id) else { continue };
+            if let Some(name) = r.get("full_name").map(|v| v.to_string())
+                && self.maybe_new.remove(&name)
+            {
+                self.records.insert(*id, (0, Vec::new()));
+            }
+        }
+        for (id, text) in std::mem::take(&mut self.maybe_comments) {
+            let Some(mut r) = load(&id) else { continue };
+            if r.comments().iter().any(|c| c.text == text) {
+                self.records
+                    .entry(id)
+                    .or_insert((0, Vec::new()))
+                    .1
+                    .push(text);
+            }
         }
     }
 }
@@ -422,6 +479,7 @@ fn sigkilled_client_mid_sync_loses_nothing() {
         .into_iter()
         .map(|(m, _)| m.id)
         .collect();
+    ledger.settle(server.storage.as_ref(), &on_server_ids);
     for id in &on_server_ids {
         if !merita.has(*id) {
             lost.push(format!("server record {id} missing on the killed device"));
