@@ -129,7 +129,9 @@ fn prizren() -> Scope {
     Scope::Team("prizren".into())
 }
 
-/// One case as a device holds it, and what the server has stored of it.
+/// One case as a device holds it, and what the server has stored of it. (Cloned: two
+/// copies of a device's case edited apart race each other.)
+#[derive(Clone)]
 struct Case {
     record: Record,
     meta: RecordMeta,
@@ -1014,6 +1016,191 @@ fn a_change_written_twice_is_stored_once(s: &dyn SyncStorage) {
 
 // ---------------------------------------------------------------------------------
 // The dashboard: the record index, lists, duplicate hints, links.
+
+/// Issue 14, item 2: the heads compare-and-swap under concurrency. Four writes
+/// prepared from the same stored heads race, round after round: exactly one is stored
+/// and every other is refused as stale (the sync engine prepares it again), so no
+/// write ever overwrites a document it did not see.
+fn racing_writes_to_one_record_store_exactly_one(s: &dyn SyncStorage) {
+    let [drita, ..] = team(s);
+    let mut base = Case::new(1, &drita, Some("prizren"));
+    base.save(s, &drita);
+    for round in 0..20 {
+        let barrier = std::sync::Barrier::new(4);
+        let outcomes: Vec<(Case, std::result::Result<u64, StorageError>)> =
+            std::thread::scope(|scope| {
+                let racing: Vec<_> = (0..4)
+                    .map(|t| {
+                        let (mut case, barrier, device) = (base.clone(), &barrier, drita.id);
+                        scope.spawn(move || {
+                            case.rename(&format!("Round {round}, writer {t}"));
+                            let w = case.write();
+                            barrier.wait();
+                            let stored = s.write(&[w], device);
+                            (case, stored)
+                        })
+                    })
+                    .collect();
+                racing.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+        let mut won = Vec::new();
+        for (case, stored) in outcomes {
+            match stored {
+                Ok(_) => won.push(case),
+                Err(StorageError::Stale) => {}
+                Err(e) => panic!("round {round}: a racing write failed: {e}"),
+            }
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one racing write is stored"
+        );
+        let mut winner = won.pop().unwrap();
+        winner.stored();
+        assert_eq!(
+            s.record(base.id()).unwrap().unwrap().heads,
+            winner.record.heads().concat(),
+            "round {round}: the stored heads are the winner's"
+        );
+        base = winner;
+    }
+}
+
+/// How long the concurrency case runs, in seconds (`INTAKE_TEST_CONCURRENCY_SECS`,
+/// default 3; issue 14 asks for 20 in its note).
+fn concurrency_secs() -> u64 {
+    std::env::var("INTAKE_TEST_CONCURRENCY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Issue 14, item 2: 8 writers and 8 paging readers at once. Each writer edits two
+/// records of its own in every write (a write takes two log positions, so a write that
+/// commits later can hold a lower position than one that committed before it); each
+/// reader pages with a small budget while they write, then until nothing is left. Every
+/// reader ends with exactly the changes the writers stored: none skipped, none twice.
+/// A cursor over a plain sequence fails this on PostgreSQL: a reader that saw position
+/// `n` committed moves past an `n - 1` still being written.
+fn concurrent_writers_never_make_a_paging_reader_skip_or_repeat(s: &dyn SyncStorage) {
+    const WRITERS: u8 = 8;
+    const READERS: u8 = 8;
+    s.create_user("boss", Role::Supervisor, Some("prizren"))
+        .unwrap();
+    let writers: Vec<Device> = (0..WRITERS)
+        .map(|i| {
+            let name = format!("writer{i}");
+            s.create_user(&name, Role::Paralegal, Some("prizren"))
+                .unwrap();
+            enrol(s, &name, 10 + i)
+        })
+        .collect();
+    let readers: Vec<Device> = (0..READERS)
+        .map(|i| {
+            let name = format!("reader{i}");
+            s.create_user(&name, Role::Supervisor, Some("prizren"))
+                .unwrap();
+            enrol(s, &name, 30 + i)
+        })
+        .collect();
+    // Every writer's two records exist before the readers start: they page changes.
+    let mut cases: Vec<[Case; 2]> = writers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let n = 2 * i as u8;
+            [
+                Case::new(100 + n, d, Some("prizren")),
+                Case::new(101 + n, d, Some("prizren")),
+            ]
+        })
+        .collect();
+    let mut start = 0;
+    for (pair, d) in cases.iter_mut().zip(&writers) {
+        for case in pair.iter_mut() {
+            start = case.save(s, d);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(concurrency_secs());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (written, read) = std::thread::scope(|scope| {
+        let writing: Vec<_> = cases
+            .iter_mut()
+            .zip(&writers)
+            .map(|(pair, d)| {
+                scope.spawn(move || {
+                    let mut written = Vec::new();
+                    let mut i = 0;
+                    while std::time::Instant::now() < deadline {
+                        i += 1;
+                        let writes: Vec<RecordWrite> = pair
+                            .iter_mut()
+                            .map(|case| {
+                                case.rename(&format!("Name {i}"));
+                                case.write()
+                            })
+                            .collect();
+                        written.extend(writes.iter().flat_map(|w| w.new_changes.clone()));
+                        s.write(&writes, d.id).unwrap();
+                        pair.iter_mut().for_each(Case::stored);
+                    }
+                    written
+                })
+            })
+            .collect();
+        let reading: Vec<_> = readers
+            .iter()
+            .map(|d| {
+                let done = &done;
+                scope.spawn(move || {
+                    let mut got = Vec::new();
+                    let mut cursor = start;
+                    loop {
+                        // Read before pulling: a pull after the writers finished that
+                        // brings nothing more means everything has been read.
+                        let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                        let page = pull(s, &prizren(), d, cursor, 2_000, &[]);
+                        assert!(page.cursor >= cursor, "a cursor never goes back");
+                        cursor = page.cursor;
+                        got.extend(page.changes.into_iter().map(|c| c.bytes));
+                        if finished && !page.more {
+                            return got;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let written: Vec<Vec<u8>> = writing
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .map(|(_, bytes)| bytes)
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let read: Vec<Vec<Vec<u8>>> = reading.into_iter().map(|r| r.join().unwrap()).collect();
+        (written, read)
+    });
+    let expected: std::collections::BTreeSet<&Vec<u8>> = written.iter().collect();
+    assert_eq!(expected.len(), written.len(), "every change is new");
+    assert!(written.len() > 100, "the writers wrote: {}", written.len());
+    for (i, got) in read.iter().enumerate() {
+        let set: std::collections::BTreeSet<&Vec<u8>> = got.iter().collect();
+        assert_eq!(set.len(), got.len(), "reader {i} was given a change twice");
+        let skipped = expected.difference(&set).count();
+        assert_eq!(
+            skipped,
+            0,
+            "reader {i} skipped {skipped} of {} changes",
+            expected.len()
+        );
+        assert_eq!(set, expected, "reader {i} got exactly what was written");
+    }
+    eprintln!(
+        "{} changes by {WRITERS} writers in {} s, each read once by each of {READERS} readers",
+        written.len(),
+        concurrency_secs()
+    );
+}
 
 fn text(s: &str) -> Value {
     Value::Text(s.into())
@@ -2438,6 +2625,8 @@ conformance! {
         access_lost_during_the_documents_phase_is_reported,
         a_stale_write_is_refused_whole,
         a_change_written_twice_is_stored_once,
+        concurrent_writers_never_make_a_paging_reader_skip_or_repeat,
+        racing_writes_to_one_record_store_exactly_one,
     ],
     full: [
         lists_filter_by_each_field,
