@@ -90,7 +90,9 @@ pub fn database(test: &str) -> Option<Database> {
 /// `/usr/lib/postgresql/<version>/bin`, or the directory of `initdb` on `PATH`.
 fn bin_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("INTAKE_TEST_PG_BIN") {
-        return Some(PathBuf::from(dir));
+        // Named but without initdb: as good as not installed (no silent fallback).
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").exists().then_some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
