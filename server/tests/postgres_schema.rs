@@ -104,11 +104,13 @@ fn an_empty_database_gets_the_current_schema_and_opening_it_again_changes_nothin
     }
     sqlite.get_mut("store_identity").unwrap().remove("only");
     assert_eq!(
-        pg.remove("log_head").map(|c| c.into_iter().collect::<Vec<_>>()),
+        pg.remove("log_head")
+            .map(|c| c.into_iter().collect::<Vec<_>>()),
         Some(vec!["one".to_string(), "seq".to_string()])
     );
     assert_eq!(
-        pg.remove("schema_version").map(|c| c.into_iter().collect::<Vec<_>>()),
+        pg.remove("schema_version")
+            .map(|c| c.into_iter().collect::<Vec<_>>()),
         Some(vec!["version".to_string()])
     );
     assert_eq!(pg, sqlite, "the same tables and columns as SQLite's schema");
