@@ -1,9 +1,10 @@
 //! The PostgreSQL storage (issue 14), for installations that run several stateless
-//! servers on one database. First phase: [`PgStorage`] implements [`SyncStorage`]
-//! (accounts, enrolment, devices, records, the change log and its pages, uploads,
-//! receipts), which the storage conformance suite runs against both backends; the rest
-//! of [`Storage`] (lost phones, the dashboard, the audit trail's reads, erasure) is not
-//! ported yet, so a server cannot serve on PostgreSQL yet (`startup` says so).
+//! servers on one database. [`PgStorage`] implements [`SyncStorage`] here (accounts,
+//! enrolment, devices, records, the change log and its pages, uploads, receipts) and
+//! the rest of [`Storage`] in its submodules: [`listing`] (the record index, links, the
+//! audit trail's reads), [`accounts`] (passwords, sessions, wipe orders), [`erasure`].
+//! The storage conformance suite runs every case on both backends. The server itself
+//! is not wired to it yet (`startup::check_backend` refuses a configured database).
 //!
 //! Blocking `postgres` client with an r2d2 pool: the storage trait is synchronous and
 //! handlers call it on actix's blocking pool, like SQLite. Each call takes a pooled
@@ -13,6 +14,9 @@
 //! takes its positions from it ([`log`]); a pull serves entries up to the head its
 //! snapshot saw. See `docs/ARCHITECTURE.md`, "PostgreSQL".
 
+mod accounts;
+mod erasure;
+mod listing;
 mod log;
 pub mod schema;
 
@@ -552,5 +556,171 @@ impl SyncStorage for PgStorage {
             }
         }
         Ok(out)
+    }
+}
+
+impl Storage for PgStorage {
+    fn order_wipe_audited(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<bool> {
+        accounts::order_wipe(&mut *self.conn()?, id, now, audit)
+    }
+
+    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool> {
+        accounts::wipe_order(&mut *self.conn()?, token_hash, now)
+    }
+
+    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>> {
+        accounts::confirm_wipe(&mut *self.conn()?, token_hash, now)
+    }
+
+    fn list_records(
+        &self,
+        scope: &Scope,
+        filter: &ListFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Listed>, usize)> {
+        listing::list(&mut *self.conn()?, scope, filter, offset, limit)
+    }
+
+    fn listed_all(&self, scope: &Scope, filter: &ListFilter) -> Result<Vec<Listed>> {
+        listing::listed_all(&mut *self.conn()?, scope, filter)
+    }
+
+    fn records_matching(&self, scope: &Scope, filter: &ListFilter) -> Result<Vec<StoredRecord>> {
+        listing::records_matching(&mut *self.conn()?, scope, filter)
+    }
+
+    fn duplicate_groups(&self, scope: &Scope) -> Result<Vec<Vec<Listed>>> {
+        listing::duplicate_groups(&mut *self.conn()?, scope)
+    }
+
+    fn link_records_audited(
+        &self,
+        a: RecordId,
+        b: RecordId,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<()> {
+        listing::link(&mut *self.conn()?, a, b, by, at, audit)
+    }
+
+    fn linked(&self, id: RecordId) -> Result<Vec<RecordId>> {
+        listing::linked(&mut *self.conn()?, id)
+    }
+
+    fn unindexed(&self, limit: usize) -> Result<Vec<StoredRecord>> {
+        listing::unindexed(&mut *self.conn()?, limit)
+    }
+
+    fn set_summaries(&self, summaries: &[(RecordId, RecordSummary)]) -> Result<()> {
+        listing::set_summaries(&mut *self.conn()?, summaries)
+    }
+
+    fn reset_password_audited(
+        &self,
+        user: &str,
+        code_hash: [u8; 32],
+        expires: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<bool> {
+        accounts::reset_password(&mut *self.conn()?, user, code_hash, expires, audit)
+    }
+
+    fn redeem_password_code(
+        &self,
+        code_hash: [u8; 32],
+        now: DateTime<Utc>,
+        phc: &str,
+    ) -> Result<Option<User>> {
+        accounts::redeem_password_code(&mut *self.conn()?, code_hash, now, phc)
+    }
+
+    fn password(&self, user: &str) -> Result<Option<(User, String)>> {
+        accounts::password(&mut *self.conn()?, user)
+    }
+
+    fn create_session(
+        &self,
+        token_hash: [u8; 32],
+        user: &str,
+        csrf: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<Option<WebSession>> {
+        accounts::create_session(&mut *self.conn()?, token_hash, user, csrf, now, expires)
+    }
+
+    fn session(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<WebSession>> {
+        accounts::session(&mut *self.conn()?, token_hash, now)
+    }
+
+    fn extend_session(&self, id: i64, expires: DateTime<Utc>) -> Result<()> {
+        accounts::extend_session(&mut *self.conn()?, id, expires)
+    }
+
+    fn end_session(&self, token_hash: [u8; 32]) -> Result<()> {
+        accounts::end_session(&mut *self.conn()?, token_hash)
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        listing::append_audit(&mut *self.conn()?, entry)
+    }
+
+    fn used_form(&self, user: &str, token: &str) -> Result<Option<String>> {
+        listing::used_form(&mut *self.conn()?, user, token)
+    }
+
+    fn audit_entries(
+        &self,
+        filter: &AuditFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<(i64, AuditEntry)>, usize)> {
+        listing::audit_entries(&mut *self.conn()?, filter, offset, limit)
+    }
+
+    fn device_users(&self) -> Result<HashMap<String, (i64, String, String)>> {
+        // An actor re-enrolled after a revocation belongs to two rows; the newer wins.
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT d.actor, d.id, u.name, d.label FROM devices d JOIN users u ON u.id = d.user_id
+                 ORDER BY d.id",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    hex::encode(r.get::<_, &[u8]>(0)),
+                    (r.get(1), r.get(2), r.get(3)),
+                )
+            })
+            .collect())
+    }
+
+    fn erase(&self, erasures: &[(RecordId, AuditEntry)]) -> Result<Vec<Option<u64>>> {
+        erasure::erase(&mut *self.conn()?, erasures)
+    }
+
+    fn erased(&self, id: RecordId) -> Result<bool> {
+        erasure::erased(&mut *self.conn()?, id)
+    }
+
+    fn erased_ids(&self) -> Result<Vec<RecordId>> {
+        erasure::erased_ids(&mut *self.conn()?)
+    }
+
+    fn closed_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<(RecordId, DateTime<Utc>)>> {
+        erasure::closed_before(&mut *self.conn()?, cutoff)
+    }
+
+    fn traces(&self, id: RecordId) -> Result<Vec<&'static str>> {
+        erasure::traces(&mut *self.conn()?, id)
     }
 }

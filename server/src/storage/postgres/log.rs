@@ -123,7 +123,7 @@ pub(super) fn write(
 
 /// `created_at` as stored: fixed-width UTC RFC 3339 with nanoseconds (as in SQLite),
 /// so that text order is time order.
-fn created_text(t: chrono::DateTime<Utc>) -> String {
+pub(super) fn created_text(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
@@ -198,7 +198,7 @@ pub(super) fn audit_with(tx: &mut Transaction<'_>, audit: Option<&Audit>) -> Res
 }
 
 /// Appends an audit entry inside the caller's transaction.
-fn insert_audit(tx: &mut Transaction<'_>, e: &AuditEntry) -> Result<()> {
+pub(super) fn insert_audit(tx: &mut Transaction<'_>, e: &AuditEntry) -> Result<()> {
     let seq: i64 = tx
         .query_one(
             r#"INSERT INTO audit (at, "user", device_id, session_id, action, scope, peer)
