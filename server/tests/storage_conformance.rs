@@ -1,11 +1,10 @@
 //! Conformance tests for the [`Storage`] traits: what every backend must do, written
 //! against `&dyn SyncStorage` (the sync part) or `&dyn Storage` only. Each behaviour is
 //! one function; the `conformance!` table at the bottom runs every behaviour on a fresh
-//! store of every backend, as its own `#[test]`: `sqlite::…` and `postgres::…`. The
-//! PostgreSQL backend (issue 14) implements `SyncStorage` so far, so it runs the `sync`
-//! cases; each `full` case joins it once its methods are ported. PostgreSQL runs in a
-//! throwaway cluster (`tests/src/postgres.rs`); without PostgreSQL installed its cases
-//! fail saying so, unless `INTAKE_TEST_POSTGRES=skip` skips them knowingly.
+//! store of every backend, as its own `#[test]`: `sqlite::…` and `postgres::…`.
+//! PostgreSQL (issue 14) runs in a throwaway cluster (`tests/src/postgres.rs`); without
+//! PostgreSQL installed its cases fail saying so, unless `INTAKE_TEST_POSTGRES=skip`
+//! skips them knowingly.
 //!
 //! Records are real: built with `intake_shared::Record`, their changes cut into
 //! (hash, bytes) with `inspect_changes`, and stored as the sync engine would store them.
@@ -55,11 +54,10 @@ fn open_sqlite(_test: &str) -> Option<Fixture> {
     })
 }
 
-/// A PostgreSQL store under test: the sync part of storage ([`SyncStorage`]), all the
-/// PostgreSQL backend implements so far, on an empty database of a throwaway cluster.
-/// Fields drop in order: the pool's connections close before the database goes.
+/// A PostgreSQL store under test, on an empty database of a throwaway cluster. Fields
+/// drop in order: the pool's connections close before the database goes.
 struct PgFixture {
-    storage: Box<dyn SyncStorage>,
+    storage: Box<dyn Storage>,
     _database: pg_cluster::Database,
 }
 
@@ -2571,38 +2569,35 @@ fn closed_records_are_found_by_when_they_closed(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Every behaviour, on every backend.
 
-/// One `#[test]` per case, each on a fresh store from `$open` (which returns `None`
-/// only when the backend's tests are skipped knowingly, and says so).
-macro_rules! cases {
-    ($open:ident, [$($case:ident),* $(,)?]) => {
-        $(
-            #[test]
-            fn $case() {
-                let test = concat!(module_path!(), "::", stringify!($case));
-                let Some(fixture) = super::$open(test) else { return };
-                super::$case(fixture.storage.as_ref());
-            }
-        )*
+/// One `#[test]` per case and backend, each on a fresh store from `$open` (which
+/// returns `None` only when the backend's tests are skipped knowingly, and says so).
+macro_rules! backend {
+    ($backend:ident, $open:ident, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $case() {
+                    let test = concat!(module_path!(), "::", stringify!($case));
+                    let Some(fixture) = super::$open(test) else { return };
+                    super::$case(fixture.storage.as_ref());
+                }
+            )*
+        }
     };
 }
 
-/// `sync` cases run on every backend (they need [`SyncStorage`] only); `full` cases on
-/// the backends that implement the whole [`Storage`] trait — PostgreSQL joins them as
-/// its port goes on (issue 14).
 macro_rules! conformance {
-    (sync: $sync:tt, full: $full:tt $(,)?) => {
-        mod sqlite {
-            cases!(open_sqlite, $sync);
-            cases!(open_sqlite, $full);
-        }
-        mod postgres {
-            cases!(open_postgres, $sync);
-        }
+    (backends: [$($backend:ident => $open:ident),* $(,)?], cases: $cases:tt $(,)?) => {
+        $( backend!($backend, $open, $cases); )*
     };
 }
 
 conformance! {
-    sync: [
+    backends: [
+        sqlite => open_sqlite,
+        postgres => open_postgres,
+    ],
+    cases: [
         users_are_created_found_and_unique,
         users_are_disabled_and_enabled,
         an_enrolment_code_is_redeemed_once,
@@ -2627,8 +2622,6 @@ conformance! {
         a_change_written_twice_is_stored_once,
         concurrent_writers_never_make_a_paging_reader_skip_or_repeat,
         racing_writes_to_one_record_store_exactly_one,
-    ],
-    full: [
         lists_filter_by_each_field,
         names_are_found_whatever_their_case_diacritics_or_script,
         lists_page_most_recently_written_first_with_the_total,
