@@ -1,8 +1,9 @@
 //! Storage behind a trait, so that the backend is a choice, not a rewrite. The SQLite
 //! implementation ([`sqlite::SqliteStorage`]) is the embedded default; the PostgreSQL
-//! one ([`postgres::PgStorage`], issue 14) implements [`SyncStorage`], the part sync
-//! needs, so far. `tests/storage_conformance.rs` is written against the traits and runs
-//! on both backends.
+//! one ([`postgres::PgStorage`], issue 14) is for several servers on one database.
+//! [`SyncStorage`] is the part sync needs, [`Storage`] adds the rest.
+//! `tests/storage_conformance.rs` is written against the traits and runs on both
+//! backends.
 //!
 //! Storage is policy-free: it keeps users, devices, enrolment codes, records and the
 //! append-only change log, and filters by a [`Scope`] that the policy module computes.
@@ -262,9 +263,8 @@ impl StorageError {
 pub type Result<T> = std::result::Result<T, StorageError>;
 
 /// What sync needs: accounts, enrolment, devices and tokens, records, the change log
-/// and its pages, uploads in pieces, receipts. Every backend implements it; the
-/// PostgreSQL backend (issue 14) implements this part first, and the storage
-/// conformance suite runs its sync cases against both backends through it.
+/// and its pages, uploads in pieces, receipts. (The PostgreSQL backend, issue 14, was
+/// built and tested on this part first.)
 pub trait SyncStorage: Send + Sync + 'static {
     /// This store's id: random, made when the database was created and replaced by
     /// `intake-server restore`, so devices can tell that the server was rolled back to
