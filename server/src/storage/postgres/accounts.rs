@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use postgres::{Client, Transaction};
 
-use super::log::audit_with;
+use super::audit::audit_with;
 use super::{DEVICE_COLUMNS, USER_COLUMNS, device_row, from_ts, ts, user_row};
 use crate::storage::{Audit, DASHBOARD_LABEL, Device, Result, StorageError, User, WebSession};
 

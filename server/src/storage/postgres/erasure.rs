@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use intake_shared::RecordId;
 use postgres::Client;
 
-use super::log::insert_audit;
+use super::audit::insert_audit;
 use super::{key, rid};
 use crate::storage::{AuditEntry, Result};
 

@@ -8,16 +8,16 @@ use intake_shared::RecordId;
 use postgres::Client;
 use postgres::types::ToSql;
 
-use super::log::{audit_with, created_text, insert_audit};
+use super::audit::audit_with;
+use super::log::created_text;
 use super::{key, rid, scope_sql};
 use crate::storage::{
-    Audit, AuditEntry, AuditFilter, ListFilter, Listed, RecordMeta, RecordSummary, Result, Scope,
-    StorageError, StoredRecord,
+    Audit, ListFilter, Listed, RecordMeta, RecordSummary, Result, Scope, StorageError, StoredRecord,
 };
 
-type Param = Box<dyn ToSql + Sync>;
+pub(super) type Param = Box<dyn ToSql + Sync>;
 
-fn from_ms(ms: i64) -> DateTime<Utc> {
+pub(super) fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
@@ -26,11 +26,11 @@ fn created_from_text(s: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn limit_sql(n: usize) -> i64 {
+pub(super) fn limit_sql(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+pub(super) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p.as_ref()).collect()
 }
 
@@ -377,108 +377,4 @@ pub(super) fn set_summaries(
     }
     tx.commit()?;
     Ok(())
-}
-
-/// Appends a read's or a refusal's entry on its own.
-pub(super) fn append_audit(client: &mut Client, e: &AuditEntry) -> Result<()> {
-    let mut tx = client.transaction()?;
-    insert_audit(&mut tx, e)?;
-    tx.commit()?;
-    Ok(())
-}
-
-pub(super) fn used_form(client: &mut Client, user: &str, token: &str) -> Result<Option<String>> {
-    Ok(client
-        .query_opt(
-            r#"SELECT answer FROM used_forms WHERE token = $1 AND "user" = $2"#,
-            &[&token, &user],
-        )?
-        .map(|r| r.get(0)))
-}
-
-pub(super) fn audit_entries(
-    client: &mut Client,
-    filter: &AuditFilter,
-    offset: usize,
-    limit: usize,
-) -> Result<(Vec<(i64, AuditEntry)>, usize)> {
-    let mut sql = String::from("TRUE");
-    let mut params: Vec<Param> = Vec::new();
-    let mut and = |cond: &str, p: Param| {
-        params.push(p);
-        sql.push_str(&format!(" AND {cond}{}", params.len()));
-    };
-    if let Some(user) = &filter.user {
-        and(r#"a."user" = $"#, Box::new(user.clone()));
-    }
-    if let Some(action) = &filter.action {
-        and("a.action = $", Box::new(action.clone()));
-    }
-    if let Some(record) = filter.record {
-        params.push(Box::new(key(record)));
-        sql.push_str(&format!(
-            " AND a.seq IN (SELECT seq FROM audit_records WHERE record_id = ${})",
-            params.len()
-        ));
-    }
-    if let Some(from) = filter.from {
-        params.push(Box::new(from.timestamp_millis()));
-        sql.push_str(&format!(" AND a.at >= ${}", params.len()));
-    }
-    if let Some(to) = filter.to {
-        params.push(Box::new(to.timestamp_millis()));
-        sql.push_str(&format!(" AND a.at <= ${}", params.len()));
-    }
-    // One snapshot: the page and the total agree.
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
-    let total: i64 = tx
-        .query_one(
-            &format!("SELECT count(*) FROM audit a WHERE {sql}"),
-            &refs(&params),
-        )?
-        .get(0);
-    let n = params.len();
-    params.push(Box::new(limit_sql(limit)));
-    params.push(Box::new(limit_sql(offset)));
-    let mut page: Vec<(i64, AuditEntry)> = tx
-        .query(
-            &format!(
-                r#"SELECT a.seq, a.at, a."user", a.device_id, a.session_id, a.action, a.scope, a.peer
-                   FROM audit a WHERE {sql} ORDER BY a.seq DESC LIMIT ${} OFFSET ${}"#,
-                n + 1,
-                n + 2
-            ),
-            &refs(&params),
-        )?
-        .iter()
-        .map(|r| {
-            (
-                r.get(0),
-                AuditEntry {
-                    at: from_ms(r.get(1)),
-                    user: r.get(2),
-                    device: r.get(3),
-                    session: r.get(4),
-                    action: r.get(5),
-                    scope: r.get(6),
-                    records: Vec::new(),
-                    peer: r.get(7),
-                },
-            )
-        })
-        .collect();
-    let records = tx.prepare("SELECT record_id FROM audit_records WHERE seq = $1 ORDER BY pos")?;
-    for (seq, entry) in &mut page {
-        entry.records = tx
-            .query(&records, &[seq])?
-            .iter()
-            .map(|r| rid(r.get(0)))
-            .collect::<Result<_>>()?;
-    }
-    tx.commit()?;
-    Ok((page, total as usize))
 }

@@ -22,11 +22,10 @@ use chrono::Utc;
 use postgres::Transaction;
 use postgres::types::ToSql;
 
+use super::audit::audit_with;
 use super::{DOCS_PHASE, key, rid, scope_sql};
 use crate::storage::dashboard::RecordSummary;
-use crate::storage::{
-    Audit, AuditEntry, LogEntry, Page, PullRequest, RecordWrite, Result, StorageError,
-};
+use crate::storage::{Audit, LogEntry, Page, PullRequest, RecordWrite, Result, StorageError};
 use intake_shared::RecordId;
 use intake_shared::protocol::Piece;
 
@@ -171,55 +170,6 @@ fn put_written(
             &s.name,
         ],
     )?;
-    Ok(())
-}
-
-/// Stores a write's [`Audit`] inside the write's transaction: its entry, and its form's
-/// one-time token. A token already used is [`StorageError::Exists`]: the caller's
-/// transaction rolls back, so the write is not stored twice.
-pub(super) fn audit_with(tx: &mut Transaction<'_>, audit: Option<&Audit>) -> Result<()> {
-    let Some(audit) = audit else { return Ok(()) };
-    if let Some(form) = &audit.form {
-        let n = tx.execute(
-            r#"INSERT INTO used_forms (token, "user", answer, at) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (token) DO NOTHING"#,
-            &[
-                &form.token,
-                &audit.entry.user.as_deref().unwrap_or(""),
-                &form.answer,
-                &audit.entry.at.timestamp_millis(),
-            ],
-        )?;
-        if n == 0 {
-            return Err(StorageError::Exists("this form's submission".into()));
-        }
-    }
-    insert_audit(tx, &audit.entry)
-}
-
-/// Appends an audit entry inside the caller's transaction.
-pub(super) fn insert_audit(tx: &mut Transaction<'_>, e: &AuditEntry) -> Result<()> {
-    let seq: i64 = tx
-        .query_one(
-            r#"INSERT INTO audit (at, "user", device_id, session_id, action, scope, peer)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq"#,
-            &[
-                &e.at.timestamp_millis(),
-                &e.user,
-                &e.device,
-                &e.session,
-                &e.action,
-                &e.scope,
-                &e.peer,
-            ],
-        )?
-        .get(0);
-    for (pos, id) in e.records.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO audit_records (seq, pos, record_id) VALUES ($1, $2, $3)",
-            &[&seq, &(pos as i64), &key(*id)],
-        )?;
-    }
     Ok(())
 }
 
