@@ -3,7 +3,8 @@
 //! in `migrations.rs`; an empty database is made into the current schema, with the
 //! same tables and columns as SQLite's (so that moving an installation is a copy);
 //! opening it again changes nothing; servers starting together on an empty database
-//! migrate it once; a database from a newer server is refused and left alone.
+//! migrate it once; a database from a newer server is refused and left alone; the
+//! audit trail refuses to be changed, whoever asks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,8 @@ use intake_server::storage::SyncStorage;
 use intake_server::storage::key::DbKey;
 use intake_server::storage::postgres::{PgStorage, schema};
 use intake_server::storage::sqlite::{SqliteStorage, cipher};
-use intake_server::storage::{Role, StorageError};
+use intake_server::storage::{AuditEntry, AuditFilter, Role, Storage, StorageError};
+use intake_shared::RecordId;
 use postgres::{Client, NoTls};
 
 #[path = "../../tests/src/postgres.rs"]
@@ -173,4 +175,53 @@ fn a_database_from_a_newer_server_is_refused_and_left_alone() {
         Ok(_) => panic!("a newer server's database was opened"),
     }
     assert_eq!(schema::version(&mut client).unwrap(), newer, "left alone");
+}
+
+#[test]
+fn the_audit_trail_refuses_update_delete_and_truncate() {
+    let Some(db) = pg_cluster::database("the_audit_trail_refuses_update_delete_and_truncate")
+    else {
+        return;
+    };
+    let store = PgStorage::connect(&db.url).unwrap();
+    let record = RecordId::new_v7(1_790_000_000_000, [1; 10]);
+    store
+        .audit(&AuditEntry {
+            at: chrono::Utc::now(),
+            user: Some("merita".into()),
+            device: None,
+            session: Some(1),
+            action: "view_record".into(),
+            scope: String::new(),
+            records: vec![record],
+            peer: None,
+        })
+        .unwrap();
+    // Whoever connects to the database (not only this server's code) cannot rewrite it.
+    let mut client = Client::connect(&db.url, NoTls).unwrap();
+    for statement in [
+        "UPDATE audit SET action = 'nothing'",
+        "DELETE FROM audit",
+        "TRUNCATE audit",
+        "UPDATE audit_records SET record_id = '\\x00'",
+        "DELETE FROM audit_records",
+        "TRUNCATE audit_records",
+    ] {
+        let refused = client.batch_execute(statement);
+        let message = refused
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_db_error())
+            .map(|e| e.message().to_string());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("append-only")),
+            "{statement}: {refused:?}"
+        );
+    }
+    let (entries, total) = store.audit_entries(&AuditFilter::default(), 0, 10).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(entries[0].1.action, "view_record");
+    assert_eq!(entries[0].1.records, [record]);
 }
