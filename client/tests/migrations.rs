@@ -30,6 +30,8 @@ const PINNED: &[&str] = &[
     "7913e700b3f53d7dbea223e63b7698fb8ff6af6f58b4ee238380844e10c8f709",
     // 4
     "ea726c37bc2ac7e7b64f6866cbe4006ed960610a80c9f6442e629d32ca2f215d",
+    // 5
+    "cd4dbcd3e8c4e55790ebb2349b690c1d38baf501299411d3307c0a6922ea331f",
 ];
 
 #[test]

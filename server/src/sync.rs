@@ -159,6 +159,18 @@ pub fn handle(
                     doc,
                 })
                 .collect();
+            // Seconds on the wire: receipts are shown to the minute.
+            let seconds = |ms: Option<i64>| ms.map(|ms| ms.div_euclid(1000));
+            response.received = page
+                .changes
+                .iter()
+                .map(|e| seconds(e.received_at))
+                .collect();
+            response.doc_received = page
+                .doc_receipts
+                .iter()
+                .map(|d| d.iter().map(|at| seconds(*at)).collect())
+                .collect();
             response.changes = group(page.changes);
         }
     }

@@ -49,6 +49,8 @@ const PINNED: &[&str] = &[
     "ab07b8767d95e44e74796e8ca66a63064c99a1b26dfefc5f7c31548dc7efb726",
     // 10
     "a3e8e948468d4848c9d3edde4df912ee70a6c3217310c0aa7b260cf634a97aa5",
+    // 11
+    "25169a6dfc1674be0c7f05735e652a902666a363d352d1b1de146156fd88442b",
 ];
 
 #[test]

@@ -28,6 +28,8 @@ mod schema_check;
 const PINNED: &[&str] = &[
     // 1
     "dd7cf747efc37db1d17b79981cd02e644c4683649d2ab3b76a67db8555d4dda1",
+    // 2
+    "25169a6dfc1674be0c7f05735e652a902666a363d352d1b1de146156fd88442b",
 ];
 
 #[test]

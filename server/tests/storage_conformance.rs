@@ -617,6 +617,47 @@ fn the_changes_phase_sends_what_other_devices_wrote(s: &dyn SyncStorage) {
     assert_eq!(own_page.cursor, head);
 }
 
+/// Issue 13, clock skew: a page carries the server's receipt of every change it
+/// sends, and of every change of every document it sends, in the order of their
+/// hashes (what protocol v6 gives devices).
+fn pages_carry_the_receipts_of_what_they_send(s: &dyn SyncStorage) {
+    let [drita, ..] = team(s);
+    let laptop = enrol(s, "drita", 9);
+    let mut case = Case::new(1, &drita, Some("prizren"));
+    case.save(s, &drita);
+    case.rename("Mirlinda Berisha");
+    let start = case.save(s, &drita);
+    let receipts = s.receipts(case.id()).unwrap();
+    assert_eq!(receipts.len(), 3, "one receipt per stored change");
+
+    // The documents phase: the document's receipts, by hash order.
+    let page = pull(s, &own("drita"), &laptop, 0, 1 << 20, &[]);
+    assert_eq!(page.doc_receipts.len(), page.docs.len());
+    let mut by_hash: Vec<([u8; 32], i64)> = receipts
+        .iter()
+        .map(|(h, at)| (*h, at.timestamp_millis()))
+        .collect();
+    by_hash.sort();
+    let expected: Vec<Option<i64>> = by_hash.iter().map(|(_, at)| Some(*at)).collect();
+    assert_eq!(page.doc_receipts, vec![expected]);
+
+    // The changes phase: each change with its own receipt.
+    case.rename("Mirlinda Berisha-Krasniqi");
+    case.save(s, &drita);
+    let receipts = s.receipts(case.id()).unwrap();
+    let page = pull(s, &own("drita"), &laptop, start, 1 << 20, &[]);
+    assert_eq!(page.changes.len(), 1);
+    for change in &page.changes {
+        let hash = intake_shared::record::change_hash(&change.bytes).unwrap();
+        assert_eq!(
+            change.received_at,
+            Some(receipts[&hash].timestamp_millis()),
+            "the receipt of the change it carries"
+        );
+    }
+    assert!(page.doc_receipts.is_empty());
+}
+
 fn the_changes_phase_pages_by_budget(s: &dyn SyncStorage) {
     let [drita, _, _, merita] = team(s);
     let mut case = Case::new(1, &drita, Some("prizren"));
@@ -1915,6 +1956,43 @@ fn sessions_end_on_expiry_sign_out_disabling_and_revocation(s: &dyn Storage) {
 /// A write's audit entry and form token are stored with it, in its transaction: a
 /// write that stores nothing (no such user, device) leaves no entry, and a form token
 /// already used refuses the whole write — nothing of it, nor a second entry.
+/// Used form tokens are forgotten a day after their write (longer than a dashboard
+/// session lives, so no form can be posted again after its token is gone).
+fn used_form_tokens_are_forgotten_after_a_day(s: &dyn Storage) {
+    let audit = |token: &str, when: DateTime<Utc>| Audit {
+        entry: AuditEntry {
+            at: when,
+            user: Some("admin".into()),
+            device: None,
+            session: Some(7),
+            action: "add_user".into(),
+            scope: String::new(),
+            records: Vec::new(),
+            peer: None,
+        },
+        form: Some(UsedForm {
+            token: token.into(),
+            answer: "/admin/users".into(),
+        }),
+    };
+    let add = |name: &str, token: &str, when| {
+        s.create_user_audited(
+            name,
+            Role::Paralegal,
+            Some("north"),
+            Some(&audit(token, when)),
+        )
+        .unwrap();
+    };
+    add("vjosa", "old", at(0));
+    add("arben", "hours later", at(23 * 60));
+    assert!(s.used_form("admin", "old").unwrap().is_some(), "kept a day");
+    add("besa", "next day", at(24 * 60 + 1));
+    assert_eq!(s.used_form("admin", "old").unwrap(), None, "forgotten");
+    assert!(s.used_form("admin", "hours later").unwrap().is_some());
+    assert!(s.used_form("admin", "next day").unwrap().is_some());
+}
+
 fn audited_writes_store_their_entry_and_form_token_with_them(s: &dyn Storage) {
     let audit = |action: &str, token: Option<&str>| Audit {
         entry: AuditEntry {
@@ -1964,7 +2042,7 @@ fn audited_writes_store_their_entry_and_form_token_with_them(s: &dyn Storage) {
         Some("north"),
         Some(&audit("add_user", Some("t1"))),
     );
-    assert!(matches!(again, Err(StorageError::Exists(_))), "{again:?}");
+    assert!(matches!(again, Err(StorageError::FormUsed)), "{again:?}");
     assert!(
         s.user("arben").unwrap().is_none(),
         "a used token's write is not stored"
@@ -2610,6 +2688,7 @@ conformance! {
         the_documents_phase_pages_by_budget_and_resumes,
         a_record_changed_during_the_documents_phase_is_sent_again,
         the_changes_phase_sends_what_other_devices_wrote,
+        pages_carry_the_receipts_of_what_they_send,
         the_changes_phase_pages_by_budget,
         pulls_and_lists_keep_to_the_scope,
         want_docs_are_answered_only_within_scope,
@@ -2632,6 +2711,7 @@ conformance! {
         sessions_end_on_expiry_sign_out_disabling_and_revocation,
         the_audit_trail_filters_and_pages_newest_first,
         audited_writes_store_their_entry_and_form_token_with_them,
+        used_form_tokens_are_forgotten_after_a_day,
         ten_thousand_records_list_a_page_and_the_total,
         an_erased_record_leaves_no_trace_and_the_head_never_goes_back,
         closed_records_are_found_by_when_they_closed,

@@ -1,4 +1,4 @@
-//! The wire contract: the encoding of protocol v1 to v4 messages is pinned by
+//! The wire contract: the encoding of protocol v1 to v6 messages is pinned by
 //! committed fixtures (a shipped message never changes shape), versions are checked
 //! before anything else, and malformed bytes are errors.
 
@@ -213,6 +213,48 @@ fn v5_encoding_is_pinned_and_is_version_4_with_a_digest_of_the_push() {
         intake_shared::protocol::push_digest(&req.push)
     );
     assert_eq!(resp.encode()[1..], v4_resp.encode()[1..]);
+}
+
+#[test]
+fn v6_encoding_is_pinned_and_is_version_5_with_the_receipts_of_pulled_changes() {
+    let mut req = request();
+    req.version = 6;
+    let mut resp = response();
+    resp.version = 6;
+    resp.changes.push(RecordChanges {
+        record: [0x06; 16],
+        changes: vec![vec![6; 3], vec![7; 3], vec![8; 3]],
+    });
+    // Four changes: stored at these moments, the third before receipts were kept;
+    // the document's two changes, in the order of their hashes.
+    let at = 1_795_000_000;
+    resp.received = vec![Some(at), Some(at + 2), None, Some(at + 1)];
+    resp.doc_received = vec![vec![Some(at - 60), Some(at - 120)]];
+    fixture("sync-v6-request.hex", &req.encode());
+    fixture("sync-v6-response.hex", &resp.encode());
+    assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
+    assert_eq!(SyncResponse::decode(&resp.encode(), &PUSHED).unwrap(), resp);
+    // The request is version 5's layout; the answer is version 5's and then the
+    // receipts: a byte each after the first (5 bytes) but for the unknown one, then
+    // the document's, continuing the running sum (a byte each), with the lengths.
+    let (mut v5, mut v5_resp) = (req.clone(), resp.clone());
+    v5.version = 5;
+    v5_resp.version = 5;
+    assert_eq!(req.encode()[1..], v5.encode()[1..]);
+    let (a, b) = (resp.encode(), v5_resp.encode());
+    assert_eq!(a[1..b.len()], b[1..]);
+    assert_eq!(a.len() - b.len(), (1 + 5 + 1 + 5 + 5) + (1 + 1 + 1 + 1));
+    // An older app gets no receipts; a v6 answer whose receipts do not match its
+    // changes or documents is malformed.
+    let back = SyncResponse::decode(&v5_resp.encode(), &PUSHED).unwrap();
+    assert!(back.received.is_empty() && back.doc_received.is_empty());
+    let mut short = b.clone();
+    short[0] = 6;
+    short.extend([1, 0, 1, 0]);
+    assert!(matches!(
+        SyncResponse::decode(&short, &PUSHED),
+        Err(DecodeError::Malformed(m)) if m.contains("receipts for 1 changes and 1 documents in an answer with 4 and 1")
+    ));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! ("This device's clock is at least 1 yr. ahead of the server's…").
 
 use intake_shared::Lang;
-use intake_shared::skew::{self, ClockError, RoughUnit};
+use intake_shared::skew::{self, ClockError, Judged, RoughUnit};
 
 use crate::i18n::{Msg, tf, tn};
 
@@ -29,6 +29,21 @@ pub fn was_wrong(lang: Lang, e: ClockError) -> String {
     tf(lang, msg, &[("amount", &amount(lang, e))])
 }
 
+/// What a device (the CLI, the field app) shows after a time another device recorded:
+/// nothing when its clock was right; else "device clock was wrong: at least … (received
+/// by the server …)", the receipt being the time to trust.
+pub fn note(lang: Lang, judged: &Judged) -> Option<String> {
+    let mut out = was_wrong(lang, judged.error?);
+    if let Some(at) = judged.received {
+        let when = at.format("%Y-%m-%d %H:%M UTC").to_string();
+        out.push_str(&format!(
+            " ({})",
+            tf(lang, Msg::ReceivedAt, &[("when", &when)])
+        ));
+    }
+    Some(out)
+}
+
 /// The warning a device shows about its own clock, as the last sync answer found it.
 pub fn this_device(lang: Lang, e: ClockError) -> String {
     let msg = match e {
@@ -51,6 +66,22 @@ mod tests {
             this_device(Lang::En, e)
         );
         assert!(was_wrong(Lang::En, e).contains("ahead"));
+        let at = chrono::DateTime::from_timestamp(1_795_000_000, 0);
+        let judged = Judged {
+            received: at,
+            error: Some(e),
+        };
+        assert_eq!(
+            note(Lang::En, &judged).as_deref(),
+            Some(
+                "device clock was wrong: at least 1 yr. ahead (received by the server 2026-11-18 11:06 UTC)"
+            )
+        );
+        let right = Judged {
+            received: at,
+            error: None,
+        };
+        assert_eq!(note(Lang::En, &right), None);
         for lang in [Lang::Sq, Lang::SrLatn, Lang::SrCyrl] {
             assert_ne!(this_device(lang, e), this_device(Lang::En, e), "{lang:?}");
         }

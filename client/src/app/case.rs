@@ -53,6 +53,7 @@ async fn load(visit: &Visit, id: RecordId) -> Result<CaseView, AppError> {
                 conflicts: r.conflicts(),
                 comments: r.comments(),
                 actions: r.actions(),
+                clock: s.clock_marks(&mut r)?,
             })
         })
         .await?

@@ -2,10 +2,11 @@
 //! every value's author and time and a button per value, the case form, submit,
 //! follow-up visits and comments. Rendering only; `case.rs` reads and writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use intake_shared::record::{Action, Comment, Conflict, ConflictKind};
+use intake_shared::skew::Judged;
 use intake_shared::{Form, RecordId, ReviewStatus, Value};
 use intake_web::form::{field_value, form_inputs, label};
 use intake_web::i18n::{Msg, t, tf};
@@ -27,6 +28,9 @@ pub(super) struct CaseView {
     pub(super) conflicts: Vec<Conflict>,
     pub(super) comments: Vec<Comment>,
     pub(super) actions: Vec<Action>,
+    /// Every change judged against the server's receipts, by hash (hex): which device
+    /// times were clearly wrong (`Store::clock_marks`).
+    pub(super) clock: HashMap<String, Judged>,
 }
 
 /// What a page shows besides the stored case: a notice, an error, the case form's
@@ -42,6 +46,18 @@ pub(super) struct Shown {
 fn when(at: &str) -> String {
     // RFC 3339 to "2026-11-28 11:05": enough for a person, the same in every language.
     at.get(..16).map_or(at.to_string(), |s| s.replace('T', " "))
+}
+
+/// After a time another device recorded: "⚠ device clock was wrong: …" when it was.
+fn clock_mark(view: &CaseView, lang: intake_shared::Lang, change: &str) -> Markup {
+    match view
+        .clock
+        .get(change)
+        .and_then(|j| intake_web::clock::note(lang, j))
+    {
+        Some(note) => html! { " " strong.clock-wrong { "⚠ " (note) } },
+        None => html! {},
+    }
 }
 
 pub(super) fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup {
@@ -91,7 +107,7 @@ pub(super) fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup
                                             span.muted { (tf(lang, Msg::ValueBy, &[
                                                 ("author", v.author.as_deref().unwrap_or(t(lang, Msg::UnknownAuthor))),
                                                 ("time", &v.at.map(|a| a.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()),
-                                            ])) }
+                                            ])) (clock_mark(view, lang, &v.change)) }
                                             form method="post" action={ "/cases/" (id) "/resolve" } {
                                                 (csrf_input(csrf))
                                                 input type="hidden" name="field" value=(c.field);
@@ -124,7 +140,7 @@ pub(super) fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup
                 }
                 @for a in &view.actions {
                     div.action {
-                        p.meta { (when(&a.at)) @if let Some(by) = &a.author { " · " (by) } }
+                        p.meta { (when(&a.at)) @if let Some(by) = &a.author { " · " (by) } (clock_mark(view, lang, &a.change)) }
                         @if let Some(f) = &followup {
                             dl {
                                 @for field in f.fields() {
@@ -156,7 +172,7 @@ pub(super) fn case_page(visit: &Visit, view: &CaseView, shown: &Shown) -> Markup
                 @if view.comments.is_empty() { p.muted { (t(lang, Msg::NoComments)) } }
                 @for c in &view.comments {
                     div.comment {
-                        p.meta { (when(&c.at)) @if let Some(by) = &c.author { " · " (by) } }
+                        p.meta { (when(&c.at)) @if let Some(by) = &c.author { " · " (by) } (clock_mark(view, lang, &c.change)) }
                         p { (c.text) }
                     }
                 }

@@ -9,6 +9,7 @@
 mod clock_check;
 mod key;
 mod lock;
+mod receipts;
 mod schema;
 pub mod strength;
 mod sync_state;

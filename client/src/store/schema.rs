@@ -72,6 +72,15 @@ const MIGRATIONS: &[&str] = &[
         offset INTEGER PRIMARY KEY,
         bytes  BLOB NOT NULL
     );",
+    // 5: clock skew (issue 13): when the server stored each change pulled from it
+    // (seconds since the epoch, the server's clock), so times other devices' clocks
+    // gave can be marked when they were clearly wrong. Shown only, never decides.
+    "CREATE TABLE receipts (
+        record_id   TEXT NOT NULL,
+        hash        BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (record_id, hash)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -85,6 +85,9 @@ pub(crate) struct PageCommit {
     /// Records erased for good on the server (named in the page, or a push to them
     /// refused): dropped whole, unsynced edits too.
     pub erased: Vec<RecordId>,
+    /// When the server stored pulled changes (seconds since the epoch, its clock), by
+    /// record and change hash: shown beside device times, never used to decide.
+    pub receipts: Vec<(RecordId, [u8; 32], i64)>,
     pub cursor: u64,
 }
 
@@ -372,6 +375,7 @@ impl Store {
         for id in &page.unavailable {
             tx.execute("DELETE FROM wanted WHERE record_id = ?1", [id.to_string()])?;
         }
+        super::receipts::keep(&tx, &page.receipts)?;
         for (id, bytes, is_doc) in incoming {
             let key = id.to_string();
             if is_doc {
@@ -508,6 +512,7 @@ impl Store {
 /// Deletes a record and its changes.
 fn purge(conn: &Connection, key: &str) -> Result<(), StoreError> {
     conn.execute("DELETE FROM changes WHERE record_id = ?1", [key])?;
+    conn.execute("DELETE FROM receipts WHERE record_id = ?1", [key])?;
     conn.execute("DELETE FROM records WHERE id = ?1", [key])?;
     Ok(())
 }

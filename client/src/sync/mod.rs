@@ -509,11 +509,43 @@ fn round_trip(
             }
         }
     }
+    // A document's receipts come in the order of its changes' hashes; a document
+    // whose changes do not match them in number (changed between the two reads on
+    // the server, or unreadable here) keeps none.
+    for (doc, receipts) in response.docs.iter().zip(&response.doc_received) {
+        if receipts.iter().all(Option::is_none) {
+            continue;
+        }
+        let id = RecordId::from_wire(&doc.record);
+        if let Some(hashes) = intake_shared::record::change_hashes(&doc.doc)
+            && hashes.len() == receipts.len()
+        {
+            for (hash, at) in hashes.into_iter().zip(receipts) {
+                if let Some(at) = at {
+                    page.receipts.push((id, hash, *at));
+                }
+            }
+        }
+    }
     page.docs = response
         .docs
         .into_iter()
         .map(|d| (RecordId::from_wire(&d.record), d.doc))
         .collect();
+    // The server's receipt of each pulled change, by the change's hash (v6): kept to
+    // say when another device's clock was clearly wrong; a change that is not one
+    // chunk has none.
+    let mut received = response.received.iter();
+    for c in &response.changes {
+        let id = RecordId::from_wire(&c.record);
+        for bytes in &c.changes {
+            if let Some(Some(at)) = received.next()
+                && let Some(hash) = intake_shared::record::change_hash(bytes)
+            {
+                page.receipts.push((id, hash, *at));
+            }
+        }
+    }
     page.changes = response
         .changes
         .into_iter()

@@ -197,6 +197,9 @@ pub struct LogEntry {
     pub seq: u64,
     pub record: RecordId,
     pub bytes: Vec<u8>,
+    /// When this server stored the change (its clock, milliseconds since the epoch);
+    /// `None` for changes stored before it kept receipts (schema 9).
+    pub received_at: Option<i64>,
 }
 
 /// One page of what a device lacks.
@@ -205,6 +208,9 @@ pub struct Page {
     /// Wanted records that are missing or not in scope (the two look the same).
     pub unavailable: Vec<RecordId>,
     pub docs: Vec<(RecordId, Vec<u8>)>,
+    /// The server's receipts (milliseconds) of each document's changes, one list per
+    /// document in `docs`, each ordered by change hash.
+    pub doc_receipts: Vec<Vec<Option<i64>>>,
     pub changes: Vec<LogEntry>,
     pub removed: Vec<RecordId>,
     /// Records erased for good since the cursor that the user could see.
@@ -224,6 +230,11 @@ pub enum StorageError {
     /// binding it to someone else would hand them that history.
     #[error("this device's actor id belongs to another user")]
     ActorTaken,
+    /// A dashboard form's one-time token was already used: another post of the same
+    /// form (a double tap, a retry) was stored first. Nothing of this write is stored;
+    /// the first post's answer stands ([`Storage::used_form`]).
+    #[error("this form was posted already")]
+    FormUsed,
     #[error("storage: {0}")]
     Backend(String),
     /// Disk full (issue 13): a write met `SQLITE_FULL` (SQLite's answer to `ENOSPC` on
@@ -370,7 +381,7 @@ pub trait SyncStorage: Send + Sync + 'static {
         self.write_audited(writes, device, None)
     }
     /// [`Storage::write`] with a dashboard action's [`Audit`] in the same transaction.
-    /// A form token already used refuses the whole write ([`StorageError::Exists`]).
+    /// A form token already used refuses the whole write ([`StorageError::FormUsed`]).
     fn write_audited(
         &self,
         writes: &[RecordWrite],

@@ -301,6 +301,11 @@ const MIGRATIONS: &[&str] = &[
         answer TEXT NOT NULL,
         at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 11: the log by record. A record's receipts are read for its dashboard page and
+    // sent with each document a device pulls (protocol v6); without this index each
+    // read scanned the whole log (55 ms at 300,000 entries, measured without
+    // encryption). It costs every stored change one more index entry.
+    "CREATE INDEX log_record ON log(record_id);",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

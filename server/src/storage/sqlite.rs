@@ -639,120 +639,11 @@ impl SyncStorage for SqliteStorage {
     fn pull(&self, req: &PullRequest<'_>) -> Result<Page> {
         let mut conn = self.conn();
         // One read transaction: every query sees the same snapshot, so the cursor we
-        // hand out covers exactly what was considered.
+        // hand out covers exactly what was considered, and the receipts exactly the
+        // documents sent.
         let tx = conn.transaction()?;
-        let (cond, param) = scope_sql(req.scope);
-        let head = erasure::head(&tx)?;
-        let mut page = Page::default();
-        let mut used = 0usize;
-        let fits = |used: usize, size: usize, any: bool| !any || used + size <= req.budget;
-
-        // Wanted records first, each once, within the budget like the rest.
-        let mut wanted = std::collections::HashSet::new();
-        for id in req.want_docs {
-            if !wanted.insert(*id) {
-                continue;
-            }
-            let doc: Option<Vec<u8>> = tx
-                .query_row(
-                    &format!("SELECT r.doc FROM records r WHERE r.id = :id AND {cond}"),
-                    named_params! {":id": key(*id), ":scope": param},
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(doc) = doc else {
-                page.unavailable.push(*id);
-                continue;
-            };
-            if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
-                // The rest are asked for again with the next page; the cursor stays.
-                page.more = true;
-                page.cursor = req.cursor;
-                return Ok(page);
-            }
-            used += doc.len() + 20;
-            page.docs.push((*id, doc));
-        }
-
-        let docs_phase = req.cursor == 0 || req.cursor & DOCS_PHASE != 0;
-        // Revocations in (removed_after, position] are reported with this page.
-        let (position, removed_after) = if docs_phase {
-            // A device that has nothing gets whole compacted documents, in the order
-            // of their last change; its position in that order is the cursor. Records
-            // made only by this device are not sent back to it.
-            let after = (req.cursor & !DOCS_PHASE) as i64;
-            let mut stmt = tx.prepare(&format!(
-                "SELECT r.id, r.doc, r.last_seq FROM records r
-                 WHERE r.last_seq > :after AND r.last_seq <= :head AND r.sole_device IS NOT :device AND {cond}
-                 ORDER BY r.last_seq"
-            ))?;
-            let mut rows =
-                stmt.query(named_params! {":after": after, ":head": head, ":device": req.device, ":scope": param})?;
-            let mut position = after;
-            while let Some(r) = rows.next()? {
-                let doc: Vec<u8> = r.get(1)?;
-                if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
-                    page.more = true;
-                    break;
-                }
-                used += doc.len() + 20;
-                page.docs.push((rid(r.get(0)?)?, doc));
-                position = r.get(2)?;
-            }
-            if page.more {
-                page.cursor = DOCS_PHASE | position as u64;
-                return Ok(page);
-            }
-            // The whole phase is done: any record of this user's history that was
-            // sent in an earlier page and reassigned away since must be dropped.
-            (head, 0)
-        } else {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT l.seq, l.record_id, l.bytes FROM log l JOIN records r ON r.id = l.record_id
-                 WHERE l.seq > :cursor AND l.seq <= :head AND l.device_id != :device AND {cond} ORDER BY l.seq"
-            ))?;
-            let mut rows = stmt.query(named_params! {
-                ":cursor": req.cursor as i64, ":head": head, ":device": req.device, ":scope": param,
-            })?;
-            // Until something is sent the position stays where the device is: wanted
-            // documents may already fill the page.
-            let mut position = req.cursor as i64;
-            while let Some(r) = rows.next()? {
-                let bytes: Vec<u8> = r.get(2)?;
-                let any = !page.changes.is_empty() || !page.docs.is_empty();
-                if !fits(used, bytes.len() + 20, any) {
-                    page.more = true;
-                    break;
-                }
-                used += bytes.len() + 20;
-                let seq: i64 = r.get(0)?;
-                page.changes.push(LogEntry {
-                    seq: seq as u64,
-                    record: rid(r.get(1)?)?,
-                    bytes,
-                });
-                position = seq;
-            }
-            if !page.more {
-                position = head;
-            }
-            (position, req.cursor as i64)
-        };
-        let mut revoked = tx.prepare(&format!(
-            "SELECT DISTINCT a.record_id FROM access_revoked a
-             WHERE a.user = :user AND a.seq > :cursor AND a.seq <= :position
-               AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = a.record_id AND {cond})"
-        ))?;
-        page.removed = revoked
-            .query_map(
-                named_params! {
-                    ":user": req.user, ":cursor": removed_after, ":position": position, ":scope": param,
-                },
-                |r| rid(r.get(0)?),
-            )?
-            .collect::<rusqlite::Result<_>>()?;
-        page.erased = erasure::erased_between(&tx, req.scope, req.user, removed_after, position)?;
-        page.cursor = position as u64;
+        let mut page = pull_in(&tx, req)?;
+        page.doc_receipts = doc_receipts(&tx, &page.docs)?;
         Ok(page)
     }
 
@@ -947,3 +838,140 @@ impl Storage for SqliteStorage {
 /// The high bit of a cursor marks a position in the whole-documents phase of a fresh
 /// device's first pull (see `docs/PROTOCOL.md`); cursors are opaque to devices.
 pub const DOCS_PHASE: u64 = 1 << 63;
+
+/// One page of what a device lacks, read in the caller's transaction ([`Storage::pull`]).
+fn pull_in(tx: &rusqlite::Transaction<'_>, req: &PullRequest<'_>) -> Result<Page> {
+    let (cond, param) = scope_sql(req.scope);
+    let head = erasure::head(tx)?;
+    let mut page = Page::default();
+    let mut used = 0usize;
+    let fits = |used: usize, size: usize, any: bool| !any || used + size <= req.budget;
+
+    // Wanted records first, each once, within the budget like the rest.
+    let mut wanted = std::collections::HashSet::new();
+    for id in req.want_docs {
+        if !wanted.insert(*id) {
+            continue;
+        }
+        let doc: Option<Vec<u8>> = tx
+            .query_row(
+                &format!("SELECT r.doc FROM records r WHERE r.id = :id AND {cond}"),
+                named_params! {":id": key(*id), ":scope": param},
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(doc) = doc else {
+            page.unavailable.push(*id);
+            continue;
+        };
+        if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
+            // The rest are asked for again with the next page; the cursor stays.
+            page.more = true;
+            page.cursor = req.cursor;
+            return Ok(page);
+        }
+        used += doc.len() + 20;
+        page.docs.push((*id, doc));
+    }
+
+    let docs_phase = req.cursor == 0 || req.cursor & DOCS_PHASE != 0;
+    // Revocations in (removed_after, position] are reported with this page.
+    let (position, removed_after) = if docs_phase {
+        // A device that has nothing gets whole compacted documents, in the order
+        // of their last change; its position in that order is the cursor. Records
+        // made only by this device are not sent back to it.
+        let after = (req.cursor & !DOCS_PHASE) as i64;
+        let mut stmt = tx.prepare(&format!(
+            "SELECT r.id, r.doc, r.last_seq FROM records r
+             WHERE r.last_seq > :after AND r.last_seq <= :head AND r.sole_device IS NOT :device AND {cond}
+             ORDER BY r.last_seq"
+        ))?;
+        let mut rows = stmt.query(
+            named_params! {":after": after, ":head": head, ":device": req.device, ":scope": param},
+        )?;
+        let mut position = after;
+        while let Some(r) = rows.next()? {
+            let doc: Vec<u8> = r.get(1)?;
+            if !fits(used, doc.len() + 20, !page.docs.is_empty()) {
+                page.more = true;
+                break;
+            }
+            used += doc.len() + 20;
+            page.docs.push((rid(r.get(0)?)?, doc));
+            position = r.get(2)?;
+        }
+        if page.more {
+            page.cursor = DOCS_PHASE | position as u64;
+            return Ok(page);
+        }
+        // The whole phase is done: any record of this user's history that was
+        // sent in an earlier page and reassigned away since must be dropped.
+        (head, 0)
+    } else {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT l.seq, l.record_id, l.bytes, l.received_at FROM log l JOIN records r ON r.id = l.record_id
+             WHERE l.seq > :cursor AND l.seq <= :head AND l.device_id != :device AND {cond} ORDER BY l.seq"
+        ))?;
+        let mut rows = stmt.query(named_params! {
+            ":cursor": req.cursor as i64, ":head": head, ":device": req.device, ":scope": param,
+        })?;
+        // Until something is sent the position stays where the device is: wanted
+        // documents may already fill the page.
+        let mut position = req.cursor as i64;
+        while let Some(r) = rows.next()? {
+            let bytes: Vec<u8> = r.get(2)?;
+            let any = !page.changes.is_empty() || !page.docs.is_empty();
+            if !fits(used, bytes.len() + 20, any) {
+                page.more = true;
+                break;
+            }
+            used += bytes.len() + 20;
+            let seq: i64 = r.get(0)?;
+            page.changes.push(LogEntry {
+                seq: seq as u64,
+                record: rid(r.get(1)?)?,
+                bytes,
+                received_at: r.get(3)?,
+            });
+            position = seq;
+        }
+        if !page.more {
+            position = head;
+        }
+        (position, req.cursor as i64)
+    };
+    let mut revoked = tx.prepare(&format!(
+        "SELECT DISTINCT a.record_id FROM access_revoked a
+         WHERE a.user = :user AND a.seq > :cursor AND a.seq <= :position
+           AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = a.record_id AND {cond})"
+    ))?;
+    page.removed = revoked
+        .query_map(
+            named_params! {
+                ":user": req.user, ":cursor": removed_after, ":position": position, ":scope": param,
+            },
+            |r| rid(r.get(0)?),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    page.erased = erasure::erased_between(tx, req.scope, req.user, removed_after, position)?;
+    page.cursor = position as u64;
+    Ok(page)
+}
+
+/// The server's receipts (milliseconds) of each document's changes, one list per
+/// document, each in the order of the changes' hashes: a device that loads the document
+/// sorts its changes' hashes the same way and pairs them up (protocol v6).
+fn doc_receipts(
+    tx: &rusqlite::Transaction<'_>,
+    docs: &[(RecordId, Vec<u8>)],
+) -> Result<Vec<Vec<Option<i64>>>> {
+    let mut stmt =
+        tx.prepare_cached("SELECT received_at FROM log WHERE record_id = ?1 ORDER BY hash")?;
+    docs.iter()
+        .map(|(id, _)| {
+            Ok(stmt
+                .query_map([key(*id)], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .collect()
+}

@@ -32,6 +32,10 @@ pub enum WebError {
     StorageFull(Lang),
     #[error("internal error")]
     Internal(Lang, #[source] anyhow::Error),
+    /// The same form was posted at once more than once and another post was stored
+    /// first: answered as that one was (a redirect to this local path).
+    #[error("answered before")]
+    AnsweredBefore(String),
 }
 
 impl WebError {
@@ -41,7 +45,7 @@ impl WebError {
 
     fn lang(&self) -> Lang {
         match self {
-            WebError::SignIn { .. } => Lang::Sq,
+            WebError::SignIn { .. } | WebError::AnsweredBefore(_) => Lang::Sq,
             WebError::Forbidden(l)
             | WebError::NotFound(l)
             | WebError::BadRequest(l, _)
@@ -56,7 +60,7 @@ impl WebError {
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            WebError::SignIn { .. } => StatusCode::SEE_OTHER,
+            WebError::SignIn { .. } | WebError::AnsweredBefore(_) => StatusCode::SEE_OTHER,
             WebError::Forbidden(_) | WebError::Csrf(_) => StatusCode::FORBIDDEN,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(..) => StatusCode::BAD_REQUEST,
@@ -71,6 +75,12 @@ impl ResponseError for WebError {
             let to = format!("/login?next={}", super::encode(next));
             return HttpResponse::SeeOther()
                 .insert_header(("Location", to))
+                .insert_header(("Cache-Control", "no-store"))
+                .finish();
+        }
+        if let WebError::AnsweredBefore(to) = self {
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", to.as_str()))
                 .insert_header(("Cache-Control", "no-store"))
                 .finish();
         }

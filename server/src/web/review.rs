@@ -23,7 +23,7 @@ use super::records::{readable, team_users};
 use super::see_other;
 use super::session::Signed;
 use crate::startup::AppState;
-use crate::storage::{Audit, UsedForm};
+use crate::storage::{Audit, StorageError, UsedForm};
 
 /// Why an action did not happen, as the record page names it (`?error=`).
 #[derive(Debug)]
@@ -56,20 +56,49 @@ struct Done<'a> {
     once: &'a str,
 }
 
-/// The first answer to a form with this one-time token, when one was stored: the
-/// form was posted again.
-async fn answered_before(
+/// Where the first post of a form with this one-time token was sent, when one was
+/// stored: the form was posted again.
+async fn first_path(
     state: &web::Data<AppState>,
     who: &Signed,
     once: &str,
-) -> Result<Option<HttpResponse>, WebError> {
+) -> Result<Option<String>, WebError> {
     if once.is_empty() {
         return Ok(None);
     }
     let storage = state.storage.clone();
     let (user, token) = (who.session.user.name.clone(), once.to_string());
-    let answer = web::block(move || storage.used_form(&user, &token)).await??;
-    Ok(answer.map(|a| see_other(&a)))
+    Ok(web::block(move || storage.used_form(&user, &token)).await??)
+}
+
+/// The first answer to a form posted again, when there was one.
+async fn answered_before(
+    state: &web::Data<AppState>,
+    who: &Signed,
+    once: &str,
+) -> Result<Option<HttpResponse>, WebError> {
+    Ok(first_path(state, who, once).await?.map(|to| see_other(&to)))
+}
+
+/// A write refused because another post of the same form was stored first (posted
+/// at once, so [`answered_before`] found nothing yet): answered as that post was.
+async fn first_answer(state: &web::Data<AppState>, who: &Signed, once: &str) -> WebError {
+    match first_path(state, who, once).await {
+        Ok(Some(to)) => WebError::AnsweredBefore(to),
+        Ok(None) => WebError::internal(who.lang, anyhow::anyhow!("a used form without an answer")),
+        Err(e) => e,
+    }
+}
+
+/// Whether `e` is a write refused because its form's token was used meanwhile.
+fn form_used(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::sync::SyncError>(),
+        Some(crate::sync::SyncError::Storage(StorageError::FormUsed))
+    ) || matches!(
+        e.downcast_ref::<StorageError>(),
+        Some(StorageError::FormUsed)
+    )
 }
 
 /// The audit of an action on `ids`, with its form's token when it has one.
@@ -144,13 +173,17 @@ where
             }
         })
     })
-    .await?
-    .map_err(|e| {
-        WebError::internal(
-            lang,
-            e.context("Failed to change a record from the dashboard"),
-        )
-    })?;
+    .await?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) if form_used(&e) => return Err(first_answer(state, who, d.once).await),
+        Err(e) => {
+            return Err(WebError::internal(
+                lang,
+                e.context("Failed to change a record from the dashboard"),
+            ));
+        }
+    };
     Ok((id, outcome))
 }
 
@@ -390,6 +423,11 @@ pub async fn link(
     let audit = audit_of(&who, &d, vec![a, b], answer.clone());
     let storage = state.storage.clone();
     let by = who.session.user.name.clone();
-    web::block(move || storage.link_records_audited(a, b, &by, Utc::now(), Some(&audit))).await??;
-    Ok(see_other(&answer))
+    match web::block(move || storage.link_records_audited(a, b, &by, Utc::now(), Some(&audit)))
+        .await?
+    {
+        Ok(_) => Ok(see_other(&answer)),
+        Err(StorageError::FormUsed) => Err(first_answer(&state, &who, &form.once).await),
+        Err(e) => Err(e.into()),
+    }
 }

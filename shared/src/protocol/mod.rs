@@ -29,6 +29,11 @@
 //! app is answered as it understands: the erased records in `removed` and the
 //! refusal as `Forbidden` ([`SyncResponse::encode`] does it, so no older answer can
 //! carry what its reader does not know).
+//!
+//! Version 5's request adds a digest of the push (its answer is version 4's layout).
+//! Version 6's request is version 5's; its answer adds the server's receipt of each
+//! pulled change (`received`), so a device can say when another device's clock was
+//! clearly wrong (`crate::skew`), as the dashboard does.
 
 mod count;
 mod enrol;
@@ -45,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// The oldest version a server built from this code still answers.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
@@ -150,6 +155,17 @@ pub struct SyncResponse {
     /// them in `removed`.
     #[serde(skip)]
     pub erased: Vec<WireId>,
+    /// v6: when the server stored each change in `changes` (its clock, seconds since
+    /// the epoch), one per change in order, `None` where it does not know (changes
+    /// stored before it kept receipts). Empty in older versions. Only shown to
+    /// people, never used to decide anything.
+    #[serde(skip)]
+    pub received: Vec<Option<i64>>,
+    /// v6: the same for the changes of each document in `docs`, one list per
+    /// document, each in the order of the changes' hashes (a device pairs them with
+    /// its own sort of the document's change hashes). Empty in older versions.
+    #[serde(skip)]
+    pub doc_received: Vec<Vec<Option<i64>>>,
 }
 
 /// The version 2 encoding of a [`SyncRequest`]: the pushed changes packed.
@@ -242,6 +258,43 @@ struct ResponseV4 {
     /// Postcard writes a nested struct's fields in place: these are version 3's bytes.
     base: ResponseV3,
     erased: Vec<WireId>,
+}
+
+/// The version 6 encoding of a [`SyncResponse`]: version 4's, then the receipts of the
+/// pulled changes and of each document's changes. Each receipt is written as the
+/// difference from the one before (seconds, zig-zag varint; one running sum through
+/// `received` and then `doc_received`), so changes stored together cost about a byte
+/// each; a running sum of 0 stands for "unknown".
+#[derive(Serialize, Deserialize)]
+struct ResponseV6 {
+    /// Postcard writes a nested struct's fields in place: these are version 4's bytes.
+    base: ResponseV4,
+    received: Vec<i64>,
+    doc_received: Vec<Vec<i64>>,
+}
+
+/// Writes receipts as differences from the one before, carrying the running sum in
+/// `before`: exactly `count` entries (missing ones are unknown).
+fn receipt_deltas(received: &[Option<i64>], count: usize, before: &mut i64) -> Vec<i64> {
+    (0..count)
+        .map(|i| {
+            let at = received.get(i).copied().flatten().unwrap_or(0);
+            let delta = at.wrapping_sub(*before);
+            *before = at;
+            delta
+        })
+        .collect()
+}
+
+/// What [`receipt_deltas`] wrote, back, carrying the running sum in `at`.
+fn receipts_from(deltas: &[i64], at: &mut i64) -> Vec<Option<i64>> {
+    deltas
+        .iter()
+        .map(|d| {
+            *at = at.wrapping_add(*d);
+            (*at != 0).then_some(*at)
+        })
+        .collect()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -487,7 +540,24 @@ impl SyncResponse {
                 base: v3,
                 erased: self.erased.clone(),
             };
-            return postcard::to_allocvec(&v4).expect("encoding to a Vec cannot fail");
+            if self.version < 6 {
+                return postcard::to_allocvec(&v4).expect("encoding to a Vec cannot fail");
+            }
+            let count = self.changes.iter().map(|r| r.changes.len()).sum();
+            let mut before = 0;
+            let received = receipt_deltas(&self.received, count, &mut before);
+            let doc_received = (0..self.docs.len())
+                .map(|i| {
+                    let of = self.doc_received.get(i).map_or(&[][..], Vec::as_slice);
+                    receipt_deltas(of, of.len(), &mut before)
+                })
+                .collect();
+            let v6 = ResponseV6 {
+                base: v4,
+                received,
+                doc_received,
+            };
+            return postcard::to_allocvec(&v6).expect("encoding to a Vec cannot fail");
         }
         let v2 = ResponseV2 {
             version: self.version,
@@ -504,7 +574,7 @@ impl SyncResponse {
     /// Decodes the answer to a request that pushed the records `pushed`, in order
     /// (version 2 names refused records only by their index in the push).
     pub fn decode(bytes: &[u8], pushed: &[WireId]) -> Result<SyncResponse, DecodeError> {
-        let (v3, erased) = match peek_version(bytes)? {
+        let (v3, erased, receipts) = match peek_version(bytes)? {
             1 => return decode(bytes),
             2 => {
                 let v2: ResponseV2 = decode(bytes)?;
@@ -520,12 +590,20 @@ impl SyncResponse {
                     piece: None,
                     upload: None,
                 };
-                (v3, Vec::new())
+                (v3, Vec::new(), None)
             }
-            3 => (decode::<ResponseV3>(bytes)?, Vec::new()),
-            _ => {
+            3 => (decode::<ResponseV3>(bytes)?, Vec::new(), None),
+            4 | 5 => {
                 let v4: ResponseV4 = decode(bytes)?;
-                (v4.base, v4.erased)
+                (v4.base, v4.erased, None)
+            }
+            _ => {
+                let v6: ResponseV6 = decode(bytes)?;
+                (
+                    v6.base.base,
+                    v6.base.erased,
+                    Some((v6.received, v6.doc_received)),
+                )
             }
         };
         let mut results: Vec<PushResult> = pushed
@@ -548,11 +626,34 @@ impl SyncResponse {
                 message: r.message,
             };
         }
+        let changes = pack::unpack(&v3.changes)?;
+        let docs = pack::unpack_docs(&v3.docs)?;
+        let (received, doc_received) = match receipts {
+            Some((received, doc_received)) => {
+                let count: usize = changes.iter().map(|r| r.changes.len()).sum();
+                if received.len() != count || doc_received.len() != docs.len() {
+                    return Err(DecodeError::Malformed(format!(
+                        "receipts for {} changes and {} documents in an answer with {count} and {}",
+                        received.len(),
+                        doc_received.len(),
+                        docs.len()
+                    )));
+                }
+                let mut at = 0;
+                let received = receipts_from(&received, &mut at);
+                let doc_received = doc_received
+                    .iter()
+                    .map(|d| receipts_from(d, &mut at))
+                    .collect();
+                (received, doc_received)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         Ok(SyncResponse {
             version: v3.version,
             results,
-            docs: pack::unpack_docs(&v3.docs)?,
-            changes: pack::unpack(&v3.changes)?,
+            docs,
+            changes,
             removed: v3.removed,
             cursor: v3.cursor,
             more: v3.more,
@@ -560,6 +661,8 @@ impl SyncResponse {
             piece: v3.piece,
             upload: v3.upload,
             erased,
+            received,
+            doc_received,
         })
     }
 }

@@ -96,6 +96,45 @@ pub(super) fn decode_pushed(bytes: &[u8]) -> Result<Vec<Change>, RecordError> {
     chunks.into_iter().map(|(_, chunk)| change(chunk)).collect()
 }
 
+/// The hash of one change chunk as Automerge computes it: SHA-256 over the chunk's
+/// type, length and body, so an uncompressed change is hashed without being decoded
+/// (a device hashes every change it pulls, to keep the server's receipt of it); a
+/// compressed one is decoded (its hash is over the uncompressed form). `None` when
+/// the bytes are not exactly one change chunk whose checksum matches.
+pub fn change_hash(bytes: &[u8]) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let [(kind, chunk)] = split(bytes).ok()?[..] else {
+        return None;
+    };
+    match kind {
+        CHANGE => {
+            let hash: [u8; 32] = Sha256::digest(&chunk[8..]).into();
+            (hash[..4] == chunk[4..8]).then_some(hash)
+        }
+        COMPRESSED_CHANGE => change(chunk).ok().map(|c| c.hash().0),
+        _ => None,
+    }
+}
+
+/// The hashes of every change in `bytes` (change chunks or whole documents, as a
+/// record is sent), sorted and each once: the order in which the server lists a
+/// document's receipts (protocol v6). Uncompressed change chunks are hashed without
+/// being decoded. `None` when the bytes do not decode.
+pub fn change_hashes(bytes: &[u8]) -> Option<Vec<[u8; 32]>> {
+    let chunks = split(bytes).ok()?;
+    let mut hashes: Vec<[u8; 32]> = if chunks.iter().all(|(kind, _)| *kind == CHANGE) {
+        chunks
+            .iter()
+            .map(|(_, chunk)| change_hash(chunk))
+            .collect::<Option<_>>()?
+    } else {
+        decode(bytes).ok()?.iter().map(|c| c.hash().0).collect()
+    };
+    hashes.sort_unstable();
+    hashes.dedup();
+    Some(hashes)
+}
+
 /// One change chunk (type 1 or 2), decoded under `catch_unwind`.
 fn change(chunk: &[u8]) -> Result<Change, RecordError> {
     catch_unwind(|| Change::from_bytes(chunk.to_vec()))
@@ -106,6 +145,42 @@ fn change(chunk: &[u8]) -> Result<Change, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_is_hashed_as_automerge_hashes_it_compressed_or_not() {
+        let (raw, compressed, doc) = three_forms();
+        let expected = change(&raw).unwrap().hash().0;
+        assert_eq!(change_hash(&raw), Some(expected));
+        assert_eq!(change_hash(&compressed), Some(expected));
+        assert_ne!(raw, compressed, "the second form really is compressed");
+        // Not one change: a document, two changes, a damaged checksum, nothing.
+        assert_eq!(change_hash(&doc), None);
+        assert_eq!(change_hash(&[raw.clone(), raw.clone()].concat()), None);
+        let mut damaged = raw.clone();
+        damaged[4] ^= 1;
+        assert_eq!(change_hash(&damaged), None);
+        assert_eq!(change_hash(&[]), None);
+    }
+
+    #[test]
+    fn a_documents_change_hashes_are_listed_sorted_whatever_its_form() {
+        use automerge::transaction::Transactable;
+        let mut doc = AutoCommit::new();
+        doc.put(automerge::ROOT, "a", 1).unwrap();
+        doc.commit();
+        doc.put(automerge::ROOT, "b", 2).unwrap();
+        doc.commit();
+        let mut expected: Vec<[u8; 32]> = doc.get_changes(&[]).iter().map(|c| c.hash().0).collect();
+        expected.sort_unstable();
+        let as_changes: Vec<u8> = doc
+            .get_changes(&[])
+            .iter()
+            .flat_map(|c| c.raw_bytes().to_vec())
+            .collect();
+        assert_eq!(change_hashes(&as_changes), Some(expected.clone()));
+        assert_eq!(change_hashes(&doc.save()), Some(expected));
+        assert_eq!(change_hashes(b"not automerge"), None);
+    }
 
     #[test]
     fn leb128_and_truncation() {

@@ -28,6 +28,7 @@ mod review;
 mod times;
 
 pub use append::AppendOnly;
+pub use chunks::{change_hash, change_hashes};
 pub use conflict::{Conflict, ConflictKind, ConflictValue};
 pub use declared::{Declared, declared};
 pub use edit::Edit;

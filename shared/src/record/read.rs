@@ -34,6 +34,10 @@ pub struct Action {
     pub device: String,
     pub author: Option<String>,
     pub fields: BTreeMap<String, Value>,
+    /// The hash of the change that appended it, hex (to find its receipt; not in the
+    /// JSON, which stays as it was).
+    #[serde(skip)]
+    pub change: String,
 }
 
 pub(super) fn to_scalar(v: Value) -> ScalarValue {
@@ -156,15 +160,9 @@ impl Record {
         fields_conflict || self.has_review_conflicts()
     }
 
-    fn list_maps(&mut self, key: &str) -> Vec<(BTreeMap<String, Value>, String, Option<String>)> {
-        self.list_maps_with_change(key)
-            .into_iter()
-            .map(|(m, device, author, _)| (m, device, author))
-            .collect()
-    }
-
-    /// [`Record::list_maps`] with the hash (hex) of the change that appended each map.
-    fn list_maps_with_change(&mut self, key: &str) -> Vec<ListEntry> {
+    /// The maps of a root list (comments, actions) in list order, each with the device
+    /// and author that appended it and the hash (hex) of the change that did.
+    fn list_maps(&mut self, key: &str) -> Vec<ListEntry> {
         let Ok(Some((automerge::Value::Object(ObjType::List), list))) =
             self.doc.get(automerge::ROOT, key)
         else {
@@ -191,7 +189,7 @@ impl Record {
 
     /// Comments, oldest first (in list order, which every replica agrees on).
     pub fn comments(&mut self) -> Vec<Comment> {
-        self.list_maps_with_change("comments")
+        self.list_maps("comments")
             .into_iter()
             .map(|(mut m, device, author, change)| Comment {
                 text: take_text(&mut m, "text"),
@@ -207,7 +205,7 @@ impl Record {
     pub fn actions(&mut self) -> Vec<Action> {
         self.list_maps("actions")
             .into_iter()
-            .map(|(mut m, device, author)| Action {
+            .map(|(mut m, device, author, change)| Action {
                 form: take_text(&mut m, "form"),
                 form_version: match m.remove("form_version") {
                     Some(Value::Int(v)) => u32::try_from(v).unwrap_or(0),
@@ -217,6 +215,7 @@ impl Record {
                 device,
                 author,
                 fields: m,
+                change,
             })
             .collect()
     }

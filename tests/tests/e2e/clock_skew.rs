@@ -477,3 +477,118 @@ fn each_device_learns_from_its_sync_answers_whether_its_own_clock_is_wrong() {
         assert_eq!(d.store.clock_error().unwrap(), None, "{}", d.name);
     }
 }
+
+#[test]
+fn a_device_says_when_another_devices_clock_was_wrong_as_the_dashboard_does() {
+    // Every pulled change comes with the server's receipt (protocol v6), kept by the
+    // device: it judges other devices' times as the dashboard does, so the CLI and the
+    // field app mark a comment written on a year-ahead phone, and not one from a phone
+    // whose clock was right.
+    use intake_shared::skew::ClockError;
+    let mut s = season(skewed());
+    let watcher = &mut s.devices[0];
+    let mut record = watcher.record(s.ids[2]);
+    let on_device = watcher.store.clock_marks(&mut record).unwrap();
+    let others = same_verdicts_as_the_dashboard(&s.server, &watcher.store, &mut record);
+    assert!(others >= 6, "{others} changes of other devices");
+    // A device enrolled after the season gets the records whole in its first pull
+    // (documents, with their receipts in hash order): the same verdicts.
+    let mut arta = TestDevice::enroll(&s.server, "arta", Role::Supervisor, Some("prizren"));
+    arta.sync().unwrap();
+    for id in &s.ids {
+        let mut whole = arta.record(*id);
+        let judged = same_verdicts_as_the_dashboard(&s.server, &arta.store, &mut whole);
+        assert_eq!(
+            judged,
+            whole.change_times().len(),
+            "every change has its receipt"
+        );
+    }
+
+    // What the device shows beside each comment.
+    let comments = record.comments();
+    let mark = |text: &str| {
+        let c = comments.iter().find(|c| c.text == text).unwrap();
+        on_device[&c.change].error
+    };
+    assert!(
+        matches!(mark("comment of 1"), Some(ClockError::Ahead(d)) if d.num_days() >= 364),
+        "{:?}",
+        mark("comment of 1")
+    );
+    assert!(matches!(mark("comment of 3"), Some(ClockError::Ahead(d)) if d.num_hours() >= 4));
+    assert!(matches!(mark("reply of 2"), Some(ClockError::Behind(d)) if d.num_days() >= 364));
+    assert_eq!(mark("comment of 0"), None, "its own clock was right");
+    assert_eq!(mark("supervisor: call first"), None, "the server's clock");
+    let shown = intake_web::clock::note(
+        intake_shared::Lang::En,
+        &on_device[&comments
+            .iter()
+            .find(|c| c.text == "comment of 1")
+            .unwrap()
+            .change],
+    )
+    .unwrap();
+    assert!(
+        shown
+            .starts_with("device clock was wrong: at least 1 yr. ahead (received by the server 20"),
+        "{shown}"
+    );
+
+    // A season with every clock right: receipts, and not one mark.
+    let mut fine = season(correct());
+    for id in fine.ids.clone() {
+        let d = &mut fine.devices[0];
+        let mut record = d.record(id);
+        let marks = d.store.clock_marks(&mut record).unwrap();
+        assert!(marks.values().any(|j| j.received.is_some()));
+        assert!(marks.values().all(|j| j.error.is_none()), "{marks:?}");
+    }
+}
+
+/// Checks that `store` judges every change of `record` made by another device as the
+/// dashboard does, with the server's receipt to the second; returns how many it checked.
+fn same_verdicts_as_the_dashboard(
+    server: &TestServer,
+    store: &intake_client::Store,
+    record: &mut Record,
+) -> usize {
+    use intake_shared::skew::ClockError;
+    let on_device = store.clock_marks(record).unwrap();
+    let on_server = intake_server::web::clock::judge(server.storage.as_ref(), record)
+        .unwrap()
+        .by_change;
+    // A change names its device by the first 16 bytes of its actor.
+    let me = hex::encode(&store.identity().actor[..16]);
+    let mine: std::collections::HashSet<String> = record
+        .change_times()
+        .into_iter()
+        .filter(|c| c.device == me)
+        .map(|c| hex::encode(c.hash))
+        .collect();
+    // The same verdict; amounts agree to the second (receipts travel in seconds).
+    let signed = |e: Option<ClockError>| match e {
+        Some(ClockError::Ahead(d)) => Some(d.num_milliseconds()),
+        Some(ClockError::Behind(d)) => Some(-d.num_milliseconds()),
+        None => None,
+    };
+    let mut checked = 0;
+    for (change, server) in &on_server {
+        let device = &on_device[change];
+        if mine.contains(change) {
+            assert_eq!(device.received, None, "its own changes were never pulled");
+            continue;
+        }
+        checked += 1;
+        match (signed(device.error), signed(server.error)) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1000, "{change}: {a} vs {b}"),
+            (a, b) => assert_eq!(a, b, "{change}"),
+        }
+        assert_eq!(
+            device.received.map(|t| t.timestamp()),
+            server.received.map(|t| t.timestamp()),
+            "{change}"
+        );
+    }
+    checked
+}

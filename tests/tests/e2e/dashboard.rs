@@ -364,6 +364,47 @@ fn a_form_posted_again_is_answered_as_before_and_stored_once() {
     }
 }
 
+/// The same form posted several times at once (a double tap, a browser retrying while
+/// the first is still in flight): every post gets the first answer, nothing is stored
+/// twice, and none is an error.
+#[test]
+fn the_same_form_posted_at_once_is_stored_once_and_every_post_answered() {
+    let server = TestServer::start();
+    let (_drita, ids) = field_work(&server, &["Arta Berisha"]);
+    let id = ids[0];
+    let vesa = Dashboard::supervisor(&server, "vesa", "prizren");
+    let page = format!("/records/{id}");
+    let comment = vesa.form(&page, &format!("{page}/comment"));
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+        let posts: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = vesa.submit_form(&comment, &[("text", "Call first.")]);
+                    (r.status, r.location)
+                })
+            })
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert_eq!(
+            a,
+            &(303, Some(format!("{page}?done=comment"))),
+            "{answers:?}"
+        );
+    }
+    let stored = server.storage.record(id).unwrap().unwrap();
+    let mut r =
+        intake_shared::Record::load(&stored.doc, intake_shared::FormRegistry::builtin()).unwrap();
+    assert_eq!(r.comments().len(), 1, "one comment for one form");
+    let filter = AuditFilter {
+        action: Some("comment".into()),
+        record: Some(id),
+        ..AuditFilter::default()
+    };
+    assert_eq!(server.storage.audit_entries(&filter, 0, 100).unwrap().1, 1);
+}
+
 #[test]
 fn exports_leave_sensitive_fields_out_unless_ticked() {
     let server = TestServer::start();

@@ -1113,6 +1113,72 @@ fn enrol_sync_and_the_supervisors_decision_comes_back_first() {
     assert!(failed.contains("The server cannot be reached"), "{failed}");
 }
 
+#[test]
+fn a_comment_from_a_phone_whose_clock_was_a_year_ahead_is_marked() {
+    // Issue 13, clock skew: the app shows beside another device's time that its clock
+    // was clearly wrong (judged from the server's receipts it pulled), and nothing
+    // beside times from a device whose clock was right.
+    let server = TestServer::start();
+    let mut b = Browser::start(DEFAULT_IDLE);
+    b.lang = Some("en");
+    b.create_store();
+    let (id, _) = b.new_case(&[("full_name", "Drita Krasniqi")]);
+    let code = server.add_user("vesa", Role::Paralegal, Some("prizren"));
+    let csrf = b.csrf("/device");
+    let enrolled = b.post(
+        "/device/enrol",
+        &[("csrf", &csrf), ("server", &server.url), ("code", &code)],
+    );
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    b.sync_and_wait();
+
+    let mut ahead = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let year = chrono::Duration::days(365);
+    ahead
+        .store
+        .set_clock(std::sync::Arc::new(move || chrono::Utc::now() + year));
+    let mut right = TestDevice::enroll(&server, "arben", Role::Supervisor, Some("prizren"));
+    let followup = FormRegistry::builtin().latest("followup").unwrap();
+    for d in [&mut ahead, &mut right] {
+        d.sync().unwrap();
+        let by = d.name.clone();
+        d.edit(id, |e| {
+            e.add_comment(&format!("note from {by}"))?;
+            e.add_action(
+                &followup,
+                &[
+                    ("date".to_string(), Value::Text("2026-04-20".into())),
+                    ("type".to_string(), Value::Text("visit".into())),
+                ]
+                .into_iter()
+                .collect(),
+            )
+        });
+        d.sync().unwrap();
+    }
+    b.sync_and_wait();
+
+    let page = b.get(&format!("/cases/{id}")).body;
+    let entry = |marker: &str, by: &str| -> String {
+        let section = &page[page.find(marker).unwrap()..];
+        let at = section
+            .find(&format!("· {by}"))
+            .unwrap_or_else(|| panic!("{by} in {section}"));
+        let line = &section[at..];
+        line[..line.find("</p>").unwrap()].to_string()
+    };
+    let wrong = "device clock was wrong: at least 1 yr. ahead (received by the server 20";
+    for marker in ["id=\"comments\"", "id=\"followups\""] {
+        let marked = entry(marker, "merita");
+        assert!(marked.contains(wrong), "{marker}: {marked}");
+        let plain = entry(marker, "arben");
+        assert!(
+            !plain.contains("device clock was wrong"),
+            "{marker}: {plain}"
+        );
+    }
+}
+
 // ---- Quick wipe
 
 /// Every file under `dir`, recursively.

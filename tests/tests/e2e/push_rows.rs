@@ -119,7 +119,7 @@ fn a_store_from_before_push_rows_pushes_what_was_waiting_whole() {
     let conn = rusqlite::Connection::open(dir.join(intake_client::store::DB_FILE)).unwrap();
     conn.execute_batch(&format!(
         "PRAGMA key = \"x'{}'\";
-         DROP TABLE wanted; DROP TABLE download; DROP TABLE download_pieces;
+         DROP TABLE wanted; DROP TABLE download; DROP TABLE download_pieces; DROP TABLE receipts;
          ALTER TABLE records DROP COLUMN removal;
          ALTER TABLE changes DROP COLUMN unpushed;
          ALTER TABLE records DROP COLUMN push_all;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use intake_client::Summary;
 use intake_shared::{FormRegistry, Lang};
 
-use crate::show::{print, provenance, status_text, value_text, when, when_text};
+use crate::show::{marked, print, provenance, status_text, value_text, when, when_text};
 use crate::{input, open};
 
 /// `intake list [--status S] [--json]`.
@@ -134,7 +134,12 @@ pub fn conflicts(home: Option<PathBuf>, lang: Lang, json: bool) -> anyhow::Resul
     for (id, conflicts) in all {
         let _ = writeln!(out, "{id}");
         // The record's own form version gives the labels.
-        let form = store.get(id).ok().map(|r| r.form().clone());
+        let mut record = store.get(id).ok();
+        let form = record.as_ref().map(|r| r.form().clone());
+        let marks = match record.as_mut() {
+            Some(r) => store.clock_marks(r)?,
+            None => Default::default(),
+        };
         for c in conflicts {
             let label = form
                 .as_ref()
@@ -142,7 +147,8 @@ pub fn conflicts(home: Option<PathBuf>, lang: Lang, json: bool) -> anyhow::Resul
                 .map_or(c.field.as_str(), |f| f.label.get(lang, &f.name));
             let _ = writeln!(out, "  {label} ({}):", c.field);
             for v in &c.values {
-                let who = provenance(v.author.as_deref(), &v.device, v.at.map(when));
+                let at = v.at.map(|at| marked(when(at), &marks, &v.change, lang));
+                let who = provenance(v.author.as_deref(), &v.device, at);
                 let text = value_text(form.as_deref(), &c.field, &v.value, lang);
                 let _ = writeln!(out, "    {text} [{who}]");
             }

@@ -4,13 +4,14 @@
 //! follow-up actions — or the record's JSON view. Also the small text helpers the
 //! other printing commands share.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Local, Utc};
 use intake_shared::record::ConflictKind;
+use intake_shared::skew::Judged;
 use intake_shared::{Conflict, Form, FormRegistry, Lang, Record, RecordId, ReviewStatus, Value};
 
 use crate::error::issue_line;
@@ -22,13 +23,14 @@ pub fn run(home: Option<PathBuf>, lang: Lang, id: &str, json: bool) -> anyhow::R
     let store = open::store(home)?;
     commands::warn_if_clock_wrong(&store, lang);
     let mut record = commands::load(&store, id)?;
+    let marks = store.clock_marks(&mut record)?;
     if json {
         print(&format!(
             "{}\n",
             serde_json::to_string_pretty(&record.to_json())?
         ))
     } else {
-        print(&render(&mut record, lang))
+        print(&render(&mut record, lang, &marks))
     }
 }
 
@@ -90,6 +92,22 @@ pub fn when_text(at: &str) -> String {
     DateTime::parse_from_rfc3339(at).map_or_else(|_| at.to_string(), |d| when(d.to_utc()))
 }
 
+/// Every change of a record judged against the server's receipts, by hash (hex):
+/// [`intake_client::Store::clock_marks`].
+pub type Marks = HashMap<String, Judged>;
+
+/// A device time, and after it, when the clock of the device that wrote `change` was
+/// clearly wrong, the mark saying so with the server's receipt (issue 13, clock skew).
+pub fn marked(at: String, marks: &Marks, change: &str, lang: Lang) -> String {
+    match marks
+        .get(change)
+        .and_then(|j| intake_web::clock::note(lang, j))
+    {
+        Some(note) => format!("{at} ⚠ {note}"),
+        None => at,
+    }
+}
+
 /// A device id short enough to read (the first 8 hex digits).
 pub fn short_device(device: &str) -> &str {
     device.get(..8).unwrap_or(device)
@@ -115,8 +133,8 @@ pub fn value_text(form: Option<&Form>, field: &str, value: &Value, lang: Lang) -
     }
 }
 
-/// The record for a person to read.
-pub fn render(record: &mut Record, lang: Lang) -> String {
+/// The record for a person to read; `marks` say which device times were clearly wrong.
+pub fn render(record: &mut Record, lang: Lang, marks: &Marks) -> String {
     let form = record.form().clone();
     let mut out = String::new();
     let note = record.review_note();
@@ -138,7 +156,7 @@ pub fn render(record: &mut Record, lang: Lang) -> String {
     // every device), so each is listed before the answers.
     for c in &review {
         let label = c.field.replace('_', " ");
-        write_conflict(&mut out, &form, record.id(), &label, c, lang);
+        write_conflict(&mut out, &form, record.id(), &label, c, lang, marks);
     }
     let conflicts: BTreeMap<String, Conflict> = conflicts
         .into_iter()
@@ -149,7 +167,7 @@ pub fn render(record: &mut Record, lang: Lang) -> String {
         let label = f.label.get(lang, &f.name);
         let value = values.remove(&f.name);
         if let Some(c) = conflicts.get(&f.name) {
-            write_conflict(&mut out, &form, record.id(), label, c, lang);
+            write_conflict(&mut out, &form, record.id(), label, c, lang, marks);
         } else if let Some(v) = value {
             write_answer(&mut out, label, &form.value_label(f, &v, lang));
         }
@@ -173,7 +191,8 @@ pub fn render(record: &mut Record, lang: Lang) -> String {
     if !comments.is_empty() {
         out.push_str("Comments:\n");
         for c in comments {
-            let who = provenance(c.author.as_deref(), &c.device, Some(when_text(&c.at)));
+            let at = marked(when_text(&c.at), marks, &c.change, lang);
+            let who = provenance(c.author.as_deref(), &c.device, Some(at));
             let _ = writeln!(out, "  {who}: {}", indent(&c.text, "    "));
         }
     }
@@ -182,7 +201,8 @@ pub fn render(record: &mut Record, lang: Lang) -> String {
         out.push_str("Follow-up actions:\n");
         for a in actions {
             let action_form = FormRegistry::builtin().get(&a.form, a.form_version).ok();
-            let who = provenance(a.author.as_deref(), &a.device, Some(when_text(&a.at)));
+            let at = marked(when_text(&a.at), marks, &a.change, lang);
+            let who = provenance(a.author.as_deref(), &a.device, Some(at));
             let _ = writeln!(out, "  {who}:");
             let mut fields = a.fields;
             let order: Vec<(String, String)> = action_form
@@ -217,6 +237,7 @@ fn write_conflict(
     label: &str,
     c: &Conflict,
     lang: Lang,
+    marks: &Marks,
 ) {
     let _ = writeln!(
         out,
@@ -226,7 +247,8 @@ fn write_conflict(
         c.field
     );
     for v in &c.values {
-        let who = provenance(v.author.as_deref(), &v.device, v.at.map(when));
+        let at = v.at.map(|at| marked(when(at), marks, &v.change, lang));
+        let who = provenance(v.author.as_deref(), &v.device, at);
         let text = value_text(Some(form), &c.field, &v.value, lang);
         let _ = writeln!(out, "      {} [{who}]", indent(&text, "        "));
     }
@@ -240,6 +262,66 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::terminal_safe;
+
+    #[test]
+    fn a_time_from_a_clock_that_was_clearly_wrong_is_marked_and_no_other() {
+        use chrono::{Duration, Utc};
+        use intake_shared::record::Identity;
+        use intake_shared::skew::{ClockError, Judged};
+        use intake_shared::{FormRegistry, Lang, Record, RecordId, Value};
+
+        let form = FormRegistry::builtin().get("intake", 1).unwrap();
+        let followup = FormRegistry::builtin().latest("followup").unwrap();
+        let who = |n: u8, name: &str| Identity {
+            actor: vec![n; 20],
+            author: Some(name.into()),
+        };
+        let now = Utc::now();
+        let mut record = Record::create(RecordId::from_wire(&[7; 16]), form, &who(1, "drita"), now);
+        record.edit(now, |e| e.add_comment("on time")).unwrap();
+        record.set_identity(&who(2, "merita"));
+        let visit: std::collections::BTreeMap<String, Value> = [
+            ("date".to_string(), Value::Text("2026-04-20".into())),
+            ("type".to_string(), Value::Text("visit".into())),
+        ]
+        .into_iter()
+        .collect();
+        record
+            .edit(now + Duration::days(366), |e| {
+                e.add_comment("from the future")?;
+                e.add_action(&followup, &visit)
+            })
+            .unwrap();
+        let comments = record.comments();
+        let ahead = Judged {
+            received: Some(now),
+            error: Some(ClockError::Ahead(Duration::days(366))),
+        };
+        let marks: super::Marks = [
+            (comments[1].change.clone(), ahead),
+            (comments[0].change.clone(), Judged::default()),
+        ]
+        .into_iter()
+        .collect();
+        let shown = super::render(&mut record, Lang::En, &marks);
+        let line = |text: &str| {
+            shown
+                .lines()
+                .find(|l| l.contains(text))
+                .unwrap()
+                .to_string()
+        };
+        let mark = "⚠ device clock was wrong: at least 1 yr. ahead (received by the server ";
+        assert!(line("from the future").contains(mark), "{shown}");
+        assert!(!line("on time").contains("⚠"), "{shown}");
+        // The action came in the same change: marked too.
+        let actions = &shown[shown.find("Follow-up actions:").unwrap()..];
+        let action = actions.lines().nth(1).unwrap();
+        assert!(action.ends_with(':') && action.contains(mark), "{shown}");
+        // Without marks, nothing is said.
+        let plain = super::render(&mut record, Lang::En, &super::Marks::new());
+        assert!(!plain.contains('⚠'), "{plain}");
+    }
 
     #[test]
     fn what_a_terminal_would_act_on_is_shown_escaped() {

@@ -10,7 +10,7 @@ use super::{key, rid};
 use crate::storage::{Audit, AuditEntry, AuditFilter, Result, StorageError};
 
 /// Stores a write's [`Audit`] inside the write's transaction: its entry, and its form's
-/// one-time token. A token already used is [`StorageError::Exists`]: the caller's
+/// one-time token. A token already used is [`StorageError::FormUsed`]: the caller's
 /// transaction rolls back, so the write is not stored twice.
 pub(super) fn audit_with(tx: &mut Transaction<'_>, audit: Option<&Audit>) -> Result<()> {
     let Some(audit) = audit else { return Ok(()) };
@@ -26,8 +26,14 @@ pub(super) fn audit_with(tx: &mut Transaction<'_>, audit: Option<&Audit>) -> Res
             ],
         )?;
         if n == 0 {
-            return Err(StorageError::Exists("this form's submission".into()));
+            return Err(StorageError::FormUsed);
         }
+        // Kept while its form can still be posted (a session lives 12 hours at most),
+        // forgotten a day on, as SQLite does.
+        tx.execute(
+            "DELETE FROM used_forms WHERE at < $1",
+            &[&(audit.entry.at.timestamp_millis() - 24 * 60 * 60 * 1000)],
+        )?;
     }
     insert_audit(tx, &audit.entry)
 }

@@ -249,6 +249,34 @@ pub(super) fn pull(client: &mut postgres::Client, req: &PullRequest<'_>) -> Resu
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
+    let mut page = pull_in(&mut tx, req)?;
+    // In the same snapshot: the receipts are exactly those of the documents sent.
+    page.doc_receipts = doc_receipts(&mut tx, &page.docs)?;
+    Ok(page)
+}
+
+/// The server's receipts (milliseconds) of each document's changes, one list per
+/// document, each in the order of the changes' hashes (bytewise, as SQLite orders
+/// them): what protocol v6 sends with documents.
+fn doc_receipts(
+    tx: &mut Transaction<'_>,
+    docs: &[(RecordId, Vec<u8>)],
+) -> Result<Vec<Vec<Option<i64>>>> {
+    let stmt = tx.prepare("SELECT received_at FROM log WHERE record_id = $1 ORDER BY hash")?;
+    let mut out = Vec::with_capacity(docs.len());
+    for (id, _) in docs {
+        out.push(
+            tx.query(&stmt, &[&key(*id)])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        );
+    }
+    Ok(out)
+}
+
+/// [`pull`] inside its snapshot.
+fn pull_in(tx: &mut Transaction<'_>, req: &PullRequest<'_>) -> Result<Page> {
     let head: i64 = tx.query_one("SELECT seq FROM log_head", &[])?.get(0);
     let mut page = Page::default();
     let mut used = 0usize;
@@ -322,7 +350,7 @@ pub(super) fn pull(client: &mut postgres::Client, req: &PullRequest<'_>) -> Resu
         (head, 0)
     } else {
         let sql = format!(
-            "SELECT l.seq, l.record_id, l.bytes FROM log l JOIN records r ON r.id = l.record_id
+            "SELECT l.seq, l.record_id, l.bytes, l.received_at FROM log l JOIN records r ON r.id = l.record_id
              WHERE l.seq > $1 AND l.seq <= $2 AND l.device_id != $3 AND {cond}
              ORDER BY l.seq"
         );
@@ -350,6 +378,7 @@ pub(super) fn pull(client: &mut postgres::Client, req: &PullRequest<'_>) -> Resu
                     seq: seq as u64,
                     record: rid(r.get(1))?,
                     bytes,
+                    received_at: r.get(3),
                 });
                 position = seq;
             }
@@ -372,7 +401,7 @@ pub(super) fn pull(client: &mut postgres::Client, req: &PullRequest<'_>) -> Resu
         .iter()
         .map(|r| rid(r.get(0)))
         .collect::<Result<_>>()?;
-    page.erased = erased_between(&mut tx, req, removed_after, position)?;
+    page.erased = erased_between(tx, req, removed_after, position)?;
     page.cursor = position as u64;
     Ok(page)
 }

@@ -249,6 +249,9 @@ const MIGRATIONS: &[&str] = &[
         answer TEXT NOT NULL,
         at     BIGINT NOT NULL
     );"#,
+    // 2: the log by record, as SQLite's step 11: a record's receipts are read for its
+    // dashboard page and sent with each document a device pulls (protocol v6).
+    "CREATE INDEX log_record ON log(record_id);",
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

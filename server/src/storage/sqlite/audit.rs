@@ -9,6 +9,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{key, rid};
 use crate::storage::{Audit, AuditEntry, AuditFilter, Result, StorageError};
 
+/// How long a used form token is kept (a day, in milliseconds): longer than any
+/// dashboard session lives, so a form can never be posted after its token is gone.
+const FORM_TOKENS_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+
 fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -21,7 +25,7 @@ pub(super) fn append(conn: &mut Connection, e: &AuditEntry) -> Result<()> {
 }
 
 /// Stores a write's [`Audit`] inside the write's transaction: its entry, and its form's
-/// one-time token. A token already used is [`StorageError::Exists`]: the caller's
+/// one-time token. A token already used is [`StorageError::FormUsed`]: the caller's
 /// transaction rolls back, so the write is not stored twice.
 pub(super) fn with(tx: &Connection, audit: Option<&Audit>) -> Result<()> {
     let Some(audit) = audit else { return Ok(()) };
@@ -37,8 +41,14 @@ pub(super) fn with(tx: &Connection, audit: Option<&Audit>) -> Result<()> {
             ],
         )?;
         if n == 0 {
-            return Err(StorageError::Exists("this form's submission".into()));
+            return Err(StorageError::FormUsed);
         }
+        // A token matters while its form can still be posted: for the life of the
+        // session that rendered it (12 hours at most). A day on, it is forgotten.
+        tx.execute(
+            "DELETE FROM used_forms WHERE at < ?1",
+            [audit.entry.at.timestamp_millis() - FORM_TOKENS_KEPT_MS],
+        )?;
     }
     insert(tx, &audit.entry)
 }
