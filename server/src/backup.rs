@@ -9,10 +9,10 @@ use intake_shared::RecordId;
 
 use crate::config::Settings;
 use crate::startup::{DB_FILE, ServeLock};
-use crate::storage::Storage;
 use crate::storage::key::DbKey;
 use crate::storage::schema;
 use crate::storage::sqlite::{SqliteStorage, cipher};
+use crate::storage::{Storage, SyncStorage};
 
 /// What a backup wrote.
 #[derive(Debug, serde::Serialize)]

@@ -1,6 +1,10 @@
 //! Settings: defaults, then a TOML file, then the environment (the environment wins).
 //! No setting is needed to start: `intake-server serve` runs on `127.0.0.1:8080` with
 //! its data in `./intake-data`. An example file is in `docs/OPERATIONS.md`.
+//!
+//! `database` (issue 14) names a PostgreSQL database instead of the SQLite file in the
+//! data directory; its URL may carry a password, so it is wrapped ([`DatabaseUrl`]) and
+//! never printed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,6 +110,61 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::net::Cidr>,
     /// Whether the HTTP admin API (`/v1/admin/*`) exists: off by default.
     pub admin_api: AdminApi,
+    /// A PostgreSQL database (`postgres://…`) instead of the embedded SQLite store in
+    /// the data directory (the default). From the file's `database`, else
+    /// `INTAKE_SERVER_DATABASE`, else `--database` (which refuses a password).
+    pub database: Option<DatabaseUrl>,
+}
+
+/// A PostgreSQL connection URL, checked when read. `Debug` prints `[redacted]`: the URL
+/// may carry a password, and settings reach error messages and logs.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DatabaseUrl(String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl([redacted])")
+    }
+}
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A URL given on the command line, where any local user can read it: one that
+    /// carries a password is refused (like the database key, which is never a flag).
+    pub fn from_flag(url: &str) -> Result<DatabaseUrl, String> {
+        let parsed = DatabaseUrl::try_from(url.to_string())?;
+        let config: postgres::Config = url.parse().map_err(|e| format!("--database: {e}"))?;
+        if config.get_password().is_some() {
+            return Err("--database: a password on the command line is readable by every                  local user: set the URL in INTAKE_SERVER_DATABASE or the config file's                  `database` instead"
+                .into());
+        }
+        Ok(parsed)
+    }
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = String;
+
+    /// Only PostgreSQL URLs: a typo must not fall back to something else. The message
+    /// never repeats the URL.
+    fn try_from(url: String) -> Result<DatabaseUrl, String> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("database: not a postgres:// URL".into());
+        }
+        url.parse::<postgres::Config>()
+            .map_err(|e| format!("database: {e}"))?;
+        Ok(DatabaseUrl(url))
+    }
+}
+
+impl From<DatabaseUrl> for String {
+    fn from(url: DatabaseUrl) -> String {
+        url.0
+    }
 }
 
 /// The HTTP admin API: off (answers 404 like an unknown route), only for requests
@@ -149,6 +208,7 @@ impl Default for Settings {
             behind_proxy: false,
             trusted_proxies: Vec::new(),
             admin_api: AdminApi::Off,
+            database: None,
         }
     }
 }
@@ -247,6 +307,12 @@ impl Settings {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_ADMIN_API: {e}"))?;
         }
+        if let Some(v) = env("INTAKE_SERVER_DATABASE") {
+            settings.database = Some(
+                DatabaseUrl::try_from(v)
+                    .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_DATABASE: {e}"))?,
+            );
+        }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");
         }
@@ -338,6 +404,42 @@ mod tests {
         let bad = |k: &str| (k == "INTAKE_SERVER_TRUSTED_PROXIES").then(|| "proxy.lan".into());
         assert!(Settings::load(None, Some(dir.path()), bad).is_err());
         assert_eq!(Settings::default().admin_api, AdminApi::Off);
+    }
+
+    #[test]
+    fn the_database_comes_from_the_file_the_environment_or_a_flag_and_is_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(None, Some(dir.path()), |_| None).unwrap();
+        assert_eq!(s.database, None, "SQLite in the data directory by default");
+        std::fs::write(
+            dir.path().join("intake-server.toml"),
+            "database = \"postgres://intake:s3cret@db.lan/intake\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(None, Some(dir.path()), |_| None).unwrap();
+        let url = s.database.as_ref().unwrap();
+        assert_eq!(url.expose(), "postgres://intake:s3cret@db.lan/intake");
+        assert!(
+            !format!("{s:?}").contains("s3cret"),
+            "Debug redacts the URL"
+        );
+        let env = |k: &str| {
+            (k == "INTAKE_SERVER_DATABASE").then(|| "postgresql://intake@127.0.0.1/other".into())
+        };
+        let s = Settings::load(None, Some(dir.path()), env).unwrap();
+        assert_eq!(
+            s.database.unwrap().expose(),
+            "postgresql://intake@127.0.0.1/other"
+        );
+        let typo = |k: &str| (k == "INTAKE_SERVER_DATABASE").then(|| "postgre://x".into());
+        let e = Settings::load(None, Some(dir.path()), typo).unwrap_err();
+        assert!(e.to_string().contains("not a postgres:// URL"), "{e}");
+        assert!(DatabaseUrl::from_flag("postgres://intake@127.0.0.1:5433/intake").is_ok());
+        let e = DatabaseUrl::from_flag("postgres://intake:s3cret@127.0.0.1/intake").unwrap_err();
+        assert!(
+            e.contains("INTAKE_SERVER_DATABASE") && !e.contains("s3cret"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -71,6 +71,22 @@ pub fn load_key(settings: &Settings, env_key: Option<&str>) -> anyhow::Result<Db
     }
 }
 
+/// Refuses a server configured for PostgreSQL (`database`): that backend
+/// (`storage::postgres`, issue 14) passes the storage conformance suite, but the
+/// server's commands (init, serve, backup, restore, the state kept in one process) are
+/// not wired to it and tested on it yet. Every command checks this first.
+pub fn check_backend(settings: &Settings) -> anyhow::Result<()> {
+    if settings.database.is_some() {
+        anyhow::bail!(
+            "PostgreSQL (`database`, INTAKE_SERVER_DATABASE or --database) is not supported \
+             by this server yet: its storage backend is not wired into the server (issue 14). \
+             Nothing was changed. Leave `database` unset to use the SQLite store in the \
+             data directory."
+        );
+    }
+    Ok(())
+}
+
 /// Creates a new installation in the data directory: the directory (mode 0700), the
 /// database key file (mode 0600, unless the key comes from `INTAKE_SERVER_KEY` or a key
 /// file already exists), the encrypted database and the first admin, whose one-time
@@ -79,6 +95,7 @@ pub fn init_store(
     settings: &Settings,
     env_key: Option<&str>,
 ) -> anyhow::Result<(Arc<SqliteStorage>, FirstAdmin)> {
+    check_backend(settings)?;
     let dir = &settings.data_dir;
     let db = dir.join(DB_FILE);
     if db.exists() {
@@ -122,6 +139,7 @@ pub fn open_store(
     settings: &Settings,
     env_key: Option<&str>,
 ) -> anyhow::Result<Arc<SqliteStorage>> {
+    check_backend(settings)?;
     let dir = &settings.data_dir;
     let db = dir.join(DB_FILE);
     if !dir.is_dir() {

@@ -1,7 +1,9 @@
 //! The `intake-server` binary as an administrator meets it: `init` only on a terminal
 //! or with `--json`, and only once; `serve`, `user` and `device` refuse a missing or
 //! mistyped data directory instead of creating an installation; `backup` never
-//! overwrites; `restore` refuses while `serve` runs.
+//! overwrites; `restore` refuses while `serve` runs; a PostgreSQL `database` is
+//! refused by every command until that backend is complete (issue 14), and never
+//! with a password on the command line.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,6 +15,7 @@ fn server(data: &Path) -> Command {
     c.env_remove("INTAKE_SERVER_KEY")
         .env_remove("INTAKE_SERVER_KEY_FILE")
         .env_remove("INTAKE_SERVER_DATA")
+        .env_remove("INTAKE_SERVER_DATABASE")
         .stdin(Stdio::null());
     c
 }
@@ -121,4 +124,40 @@ fn backup_never_overwrites_and_restore_waits_for_the_server_to_stop() {
         .as_str()
         .expect("the replaced database is kept");
     assert!(Path::new(aside).exists());
+}
+
+#[test]
+fn a_postgres_database_is_refused_until_the_backend_is_complete() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let url = "postgres://intake@127.0.0.1:1/intake";
+    for args in [
+        &["--database", url, "init", "--json"][..],
+        &["--database", url, "serve"],
+        &["--database", url, "user", "list"],
+    ] {
+        let o = run(server(&data).args(args));
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("not supported by this server yet"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = run(server(&data)
+        .args(["init", "--json"])
+        .env("INTAKE_SERVER_DATABASE", url));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not supported by this server yet"));
+    assert!(!data.exists(), "nothing was created");
+
+    // A password on the command line is refused, and not repeated.
+    let o = run(server(&data).args(["--database", "postgres://intake:s3cret@db/intake", "serve"]));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("INTAKE_SERVER_DATABASE"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
 }

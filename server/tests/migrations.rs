@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use intake_server::storage::Storage;
+use intake_server::storage::SyncStorage;
 use intake_server::storage::key::DbKey;
 use intake_server::storage::schema::{self, CURRENT};
 use intake_server::storage::sqlite::{SqliteStorage, cipher};

@@ -1,7 +1,10 @@
-//! Conformance tests for the [`Storage`] trait: what every backend must do, written
-//! against `&dyn Storage` only. Each behaviour is one function; the `conformance!` table
-//! at the bottom runs every behaviour on a fresh store of every backend, as its own
-//! `#[test]`. A new backend (PostgreSQL) adds one line there and an `open_…` function.
+//! Conformance tests for the [`Storage`] traits: what every backend must do, written
+//! against `&dyn SyncStorage` (the sync part) or `&dyn Storage` only. Each behaviour is
+//! one function; the `conformance!` table at the bottom runs every behaviour on a fresh
+//! store of every backend, as its own `#[test]`: `sqlite::…` and `postgres::…`.
+//! PostgreSQL (issue 14) runs in a throwaway cluster (`tests/src/postgres.rs`); without
+//! PostgreSQL installed its cases fail saying so, unless `INTAKE_TEST_POSTGRES=skip`
+//! skips them knowingly.
 //!
 //! Records are real: built with `intake_shared::Record`, their changes cut into
 //! (hash, bytes) with `inspect_changes`, and stored as the sync engine would store them.
@@ -14,14 +17,19 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use intake_server::storage::key::DbKey;
+use intake_server::storage::postgres::PgStorage;
 use intake_server::storage::sqlite::{SqliteStorage, cipher};
 use intake_server::storage::{
     Audit, AuditEntry, AuditFilter, DASHBOARD_LABEL, Device, ListFilter, Listed, NewDevice, Page,
     PullRequest, RecordMeta, RecordSummary, RecordWrite, Role, Scope, Storage, StorageError,
-    UsedForm, schema,
+    SyncStorage, UsedForm, schema,
 };
 use intake_shared::record::{Identity, inspect_changes};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
+
+/// The throwaway PostgreSQL cluster of the end-to-end support crate (std only).
+#[path = "../../tests/src/postgres.rs"]
+mod pg_cluster;
 
 // ---------------------------------------------------------------------------------
 // Backends.
@@ -37,13 +45,31 @@ fn key() -> DbKey {
     DbKey::from_bytes([0x42; 32])
 }
 
-fn open_sqlite() -> Fixture {
+fn open_sqlite(_test: &str) -> Option<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let storage = SqliteStorage::create(&dir.path().join("intake-server.db"), &key()).unwrap();
-    Fixture {
+    Some(Fixture {
         storage: Box::new(storage),
         _dir: dir,
-    }
+    })
+}
+
+/// A PostgreSQL store under test, on an empty database of a throwaway cluster. Fields
+/// drop in order: the pool's connections close before the database goes.
+struct PgFixture {
+    storage: Box<dyn Storage>,
+    _database: pg_cluster::Database,
+}
+
+/// `None` only when `INTAKE_TEST_POSTGRES=skip` (the helper says so, loudly); a missing
+/// PostgreSQL fails the test.
+fn open_postgres(test: &str) -> Option<PgFixture> {
+    let database = pg_cluster::database(test)?;
+    let storage = PgStorage::connect(&database.url).unwrap();
+    Some(PgFixture {
+        storage: Box::new(storage),
+        _database: database,
+    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -69,14 +95,14 @@ fn new_device(n: u8) -> NewDevice {
 }
 
 /// Enrols device `n` (actor `[n; 16]`, token `bytes32(0x70, n)`) for `user`.
-fn enrol(s: &dyn Storage, user: &str, n: u8) -> Device {
+fn enrol(s: &dyn SyncStorage, user: &str, n: u8) -> Device {
     let code = bytes32(0xc0, n);
     s.add_enrolment_code(user, code, at(60)).unwrap();
     s.enrol(code, at(0), new_device(n)).unwrap().unwrap().1
 }
 
 /// The usual cast: two paralegals in Prizren, one in Peja, a supervisor in Prizren.
-fn team(s: &dyn Storage) -> [Device; 4] {
+fn team(s: &dyn SyncStorage) -> [Device; 4] {
     s.create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
     s.create_user("besa", Role::Paralegal, Some("prizren"))
@@ -101,7 +127,9 @@ fn prizren() -> Scope {
     Scope::Team("prizren".into())
 }
 
-/// One case as a device holds it, and what the server has stored of it.
+/// One case as a device holds it, and what the server has stored of it. (Cloned: two
+/// copies of a device's case edited apart race each other.)
+#[derive(Clone)]
 struct Case {
     record: Record,
     meta: RecordMeta,
@@ -195,7 +223,7 @@ impl Case {
     }
 
     /// Writes what the store lacks, from `device`; returns the log position.
-    fn save(&mut self, s: &dyn Storage, device: &Device) -> u64 {
+    fn save(&mut self, s: &dyn SyncStorage, device: &Device) -> u64 {
         let w = self.write();
         let position = s.write(&[w], device.id).unwrap();
         self.stored();
@@ -204,7 +232,7 @@ impl Case {
 }
 
 fn pull(
-    s: &dyn Storage,
+    s: &dyn SyncStorage,
     scope: &Scope,
     device: &Device,
     cursor: u64,
@@ -225,7 +253,7 @@ fn pull(
 /// Pulls page after page until `more` is false; every page holds at least one item
 /// while more are waiting. Returns the pages.
 fn pull_all(
-    s: &dyn Storage,
+    s: &dyn SyncStorage,
     scope: &Scope,
     device: &Device,
     mut cursor: u64,
@@ -272,7 +300,7 @@ fn sorted(mut ids: Vec<RecordId>) -> Vec<RecordId> {
 // ---------------------------------------------------------------------------------
 // Users.
 
-fn users_are_created_found_and_unique(s: &dyn Storage) {
+fn users_are_created_found_and_unique(s: &dyn SyncStorage) {
     let drita = s
         .create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
@@ -296,7 +324,7 @@ fn users_are_created_found_and_unique(s: &dyn Storage) {
     assert_eq!(names, ["admin", "drita"]);
 }
 
-fn users_are_disabled_and_enabled(s: &dyn Storage) {
+fn users_are_disabled_and_enabled(s: &dyn SyncStorage) {
     s.create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
     assert!(s.set_user_disabled("drita", true).unwrap());
@@ -309,7 +337,7 @@ fn users_are_disabled_and_enabled(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Enrolment and devices.
 
-fn an_enrolment_code_is_redeemed_once(s: &dyn Storage) {
+fn an_enrolment_code_is_redeemed_once(s: &dyn SyncStorage) {
     s.create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
     let code = bytes32(0xc0, 1);
@@ -328,7 +356,7 @@ fn an_enrolment_code_is_redeemed_once(s: &dyn Storage) {
     assert_eq!(s.devices().unwrap(), vec![device]);
 }
 
-fn expired_unknown_and_disabled_codes_do_not_enrol(s: &dyn Storage) {
+fn expired_unknown_and_disabled_codes_do_not_enrol(s: &dyn SyncStorage) {
     s.create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
     s.create_user("besa", Role::Paralegal, Some("prizren"))
@@ -351,7 +379,7 @@ fn expired_unknown_and_disabled_codes_do_not_enrol(s: &dyn Storage) {
     assert!(s.enrol(disabled, at(0), new_device(2)).unwrap().is_some());
 }
 
-fn a_live_actor_enrols_once_and_a_revoked_one_again(s: &dyn Storage) {
+fn a_live_actor_enrols_once_and_a_revoked_one_again(s: &dyn SyncStorage) {
     s.create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
     let first = enrol(s, "drita", 1);
@@ -381,7 +409,7 @@ fn a_live_actor_enrols_once_and_a_revoked_one_again(s: &dyn Storage) {
     assert_eq!(again.actor, first.actor);
 }
 
-fn principals_need_a_live_device_and_an_enabled_user(s: &dyn Storage) {
+fn principals_need_a_live_device_and_an_enabled_user(s: &dyn SyncStorage) {
     s.create_user("drita", Role::Paralegal, Some("prizren"))
         .unwrap();
     s.create_user("besa", Role::Paralegal, Some("prizren"))
@@ -421,7 +449,7 @@ fn principals_need_a_live_device_and_an_enabled_user(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Records: writing, and pulling whole documents.
 
-fn written_records_are_read_back(s: &dyn Storage) {
+fn written_records_are_read_back(s: &dyn SyncStorage) {
     let [drita, ..] = team(s);
     let mut case = Case::new(1, &drita, Some("prizren"));
     assert!(s.record(case.id()).unwrap().is_none());
@@ -437,7 +465,7 @@ fn written_records_are_read_back(s: &dyn Storage) {
     assert_eq!(metas, vec![(case.meta.clone(), "draft".to_string())]);
 }
 
-fn the_documents_phase_sends_whole_documents_in_last_change_order(s: &dyn Storage) {
+fn the_documents_phase_sends_whole_documents_in_last_change_order(s: &dyn SyncStorage) {
     let [drita, besa, ..] = team(s);
     let mut a = Case::new(1, &drita, Some("prizren"));
     let mut b = Case::new(2, &drita, Some("prizren"));
@@ -468,7 +496,7 @@ fn the_documents_phase_sends_whole_documents_in_last_change_order(s: &dyn Storag
 
 /// A device that pushed its week of work on its first sync is not sent that work back:
 /// records only it wrote are left out of its documents phase, and nothing else is.
-fn the_documents_phase_skips_records_only_this_device_wrote(s: &dyn Storage) {
+fn the_documents_phase_skips_records_only_this_device_wrote(s: &dyn SyncStorage) {
     let [drita, besa, ..] = team(s);
     let laptop = enrol(s, "drita", 9);
     let mut alone = Case::new(1, &drita, Some("prizren"));
@@ -491,7 +519,7 @@ fn the_documents_phase_skips_records_only_this_device_wrote(s: &dyn Storage) {
     assert_eq!(doc_ids(std::slice::from_ref(&wanted)), [alone.id()]);
 }
 
-fn the_documents_phase_pages_by_budget_and_resumes(s: &dyn Storage) {
+fn the_documents_phase_pages_by_budget_and_resumes(s: &dyn SyncStorage) {
     let [drita, ..] = team(s);
     let mut cases: Vec<Case> = (1..=4)
         .map(|n| Case::new(n, &drita, Some("prizren")))
@@ -533,7 +561,7 @@ fn the_documents_phase_pages_by_budget_and_resumes(s: &dyn Storage) {
     assert!(!idle.more);
 }
 
-fn a_record_changed_during_the_documents_phase_is_sent_again(s: &dyn Storage) {
+fn a_record_changed_during_the_documents_phase_is_sent_again(s: &dyn SyncStorage) {
     let [drita, ..] = team(s);
     let mut a = Case::new(1, &drita, Some("prizren"));
     let mut b = Case::new(2, &drita, Some("prizren"));
@@ -555,7 +583,7 @@ fn a_record_changed_during_the_documents_phase_is_sent_again(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Records: pulling changes.
 
-fn the_changes_phase_sends_what_other_devices_wrote(s: &dyn Storage) {
+fn the_changes_phase_sends_what_other_devices_wrote(s: &dyn SyncStorage) {
     let [drita, ..] = team(s);
     let laptop = enrol(s, "drita", 9);
     let mut case = Case::new(1, &drita, Some("prizren"));
@@ -592,7 +620,7 @@ fn the_changes_phase_sends_what_other_devices_wrote(s: &dyn Storage) {
 /// Issue 13, clock skew: a page carries the server's receipt of every change it
 /// sends, and of every change of every document it sends, in the order of their
 /// hashes (what protocol v6 gives devices).
-fn pages_carry_the_receipts_of_what_they_send(s: &dyn Storage) {
+fn pages_carry_the_receipts_of_what_they_send(s: &dyn SyncStorage) {
     let [drita, ..] = team(s);
     let laptop = enrol(s, "drita", 9);
     let mut case = Case::new(1, &drita, Some("prizren"));
@@ -630,7 +658,7 @@ fn pages_carry_the_receipts_of_what_they_send(s: &dyn Storage) {
     assert!(page.doc_receipts.is_empty());
 }
 
-fn the_changes_phase_pages_by_budget(s: &dyn Storage) {
+fn the_changes_phase_pages_by_budget(s: &dyn SyncStorage) {
     let [drita, _, _, merita] = team(s);
     let mut case = Case::new(1, &drita, Some("prizren"));
     let start = case.save(s, &drita);
@@ -652,7 +680,7 @@ fn the_changes_phase_pages_by_budget(s: &dyn Storage) {
     assert_eq!(change_bytes(&rest), expected[2..]);
 }
 
-fn pulls_and_lists_keep_to_the_scope(s: &dyn Storage) {
+fn pulls_and_lists_keep_to_the_scope(s: &dyn SyncStorage) {
     let [drita, besa, fatos, merita] = team(s);
     let mut by_drita = Case::new(1, &drita, Some("prizren"));
     let mut by_besa = Case::new(2, &besa, Some("prizren"));
@@ -730,7 +758,7 @@ fn pulls_and_lists_keep_to_the_scope(s: &dyn Storage) {
     assert!(changes_for(&Scope::Nothing, &merita).is_empty());
 }
 
-fn want_docs_are_answered_only_within_scope(s: &dyn Storage) {
+fn want_docs_are_answered_only_within_scope(s: &dyn SyncStorage) {
     let [drita, besa, fatos, merita] = team(s);
     let mut mine = Case::new(1, &drita, Some("prizren"));
     let mut besas = Case::new(2, &besa, Some("prizren"));
@@ -757,7 +785,7 @@ fn want_docs_are_answered_only_within_scope(s: &dyn Storage) {
 
 /// A device asks for whole documents and has changes waiting: documents that fill the
 /// page must not make it skip the changes (the cursor may only pass what was sent).
-fn want_docs_filling_the_page_do_not_skip_changes(s: &dyn Storage) {
+fn want_docs_filling_the_page_do_not_skip_changes(s: &dyn SyncStorage) {
     let [drita, ..] = team(s);
     let laptop = enrol(s, "drita", 9);
     let mut wanted = Case::new(1, &drita, Some("prizren"));
@@ -785,7 +813,7 @@ fn want_docs_filling_the_page_do_not_skip_changes(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Records: losing access.
 
-fn a_reassigned_record_is_removed_for_who_lost_it(s: &dyn Storage) {
+fn a_reassigned_record_is_removed_for_who_lost_it(s: &dyn SyncStorage) {
     let [drita, besa, fatos, merita] = team(s);
     let mut case = Case::new(1, &besa, Some("prizren"));
     case.assign("drita");
@@ -831,7 +859,7 @@ fn a_reassigned_record_is_removed_for_who_lost_it(s: &dyn Storage) {
 /// Reassignment away gives each of the user's devices a grant to deliver late edits;
 /// the grant closes once the device has sent a cursor at or past the page that
 /// announced the removal, and a cursor sent later cannot reopen it.
-fn late_grants_follow_what_the_server_announced(s: &dyn Storage) {
+fn late_grants_follow_what_the_server_announced(s: &dyn SyncStorage) {
     let [drita, besa, fatos, merita] = team(s);
     let mut case = Case::new(1, &besa, Some("prizren"));
     case.assign("drita");
@@ -874,7 +902,7 @@ fn late_grants_follow_what_the_server_announced(s: &dyn Storage) {
 
 /// Pieces of an upload are kept in order, survive repeats, are replaced by a new
 /// upload, and come back whole only when every byte is there.
-fn uploads_are_kept_piece_by_piece(s: &dyn Storage) {
+fn uploads_are_kept_piece_by_piece(s: &dyn SyncStorage) {
     use intake_shared::protocol::{ItemKind, Piece, pieces};
     let [drita, besa, ..] = team(s);
     let item: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
@@ -911,7 +939,7 @@ fn uploads_are_kept_piece_by_piece(s: &dyn Storage) {
 
 /// A device still in its documents phase when it loses sight of a record it was
 /// already sent must still be told to remove it.
-fn access_lost_during_the_documents_phase_is_reported(s: &dyn Storage) {
+fn access_lost_during_the_documents_phase_is_reported(s: &dyn SyncStorage) {
     let [drita, besa, _, merita] = team(s);
     let mut lent = Case::new(1, &besa, Some("prizren"));
     lent.assign("drita");
@@ -944,7 +972,7 @@ fn access_lost_during_the_documents_phase_is_reported(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Records: concurrency and idempotency.
 
-fn a_stale_write_is_refused_whole(s: &dyn Storage) {
+fn a_stale_write_is_refused_whole(s: &dyn SyncStorage) {
     let [drita, besa, ..] = team(s);
     let mut existing = Case::new(1, &drita, Some("prizren"));
     let head = existing.save(s, &drita);
@@ -984,7 +1012,7 @@ fn a_stale_write_is_refused_whole(s: &dyn Storage) {
     assert!(s.record(fresh.id()).unwrap().is_some());
 }
 
-fn a_change_written_twice_is_stored_once(s: &dyn Storage) {
+fn a_change_written_twice_is_stored_once(s: &dyn SyncStorage) {
     let [drita, _, _, merita] = team(s);
     let mut before = Case::new(1, &drita, Some("prizren"));
     let start = before.save(s, &drita);
@@ -1027,6 +1055,191 @@ fn a_change_written_twice_is_stored_once(s: &dyn Storage) {
 
 // ---------------------------------------------------------------------------------
 // The dashboard: the record index, lists, duplicate hints, links.
+
+/// Issue 14, item 2: the heads compare-and-swap under concurrency. Four writes
+/// prepared from the same stored heads race, round after round: exactly one is stored
+/// and every other is refused as stale (the sync engine prepares it again), so no
+/// write ever overwrites a document it did not see.
+fn racing_writes_to_one_record_store_exactly_one(s: &dyn SyncStorage) {
+    let [drita, ..] = team(s);
+    let mut base = Case::new(1, &drita, Some("prizren"));
+    base.save(s, &drita);
+    for round in 0..20 {
+        let barrier = std::sync::Barrier::new(4);
+        let outcomes: Vec<(Case, std::result::Result<u64, StorageError>)> =
+            std::thread::scope(|scope| {
+                let racing: Vec<_> = (0..4)
+                    .map(|t| {
+                        let (mut case, barrier, device) = (base.clone(), &barrier, drita.id);
+                        scope.spawn(move || {
+                            case.rename(&format!("Round {round}, writer {t}"));
+                            let w = case.write();
+                            barrier.wait();
+                            let stored = s.write(&[w], device);
+                            (case, stored)
+                        })
+                    })
+                    .collect();
+                racing.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+        let mut won = Vec::new();
+        for (case, stored) in outcomes {
+            match stored {
+                Ok(_) => won.push(case),
+                Err(StorageError::Stale) => {}
+                Err(e) => panic!("round {round}: a racing write failed: {e}"),
+            }
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one racing write is stored"
+        );
+        let mut winner = won.pop().unwrap();
+        winner.stored();
+        assert_eq!(
+            s.record(base.id()).unwrap().unwrap().heads,
+            winner.record.heads().concat(),
+            "round {round}: the stored heads are the winner's"
+        );
+        base = winner;
+    }
+}
+
+/// How long the concurrency case runs, in seconds (`INTAKE_TEST_CONCURRENCY_SECS`,
+/// default 3; issue 14 asks for 20 in its note).
+fn concurrency_secs() -> u64 {
+    std::env::var("INTAKE_TEST_CONCURRENCY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Issue 14, item 2: 8 writers and 8 paging readers at once. Each writer edits two
+/// records of its own in every write (a write takes two log positions, so a write that
+/// commits later can hold a lower position than one that committed before it); each
+/// reader pages with a small budget while they write, then until nothing is left. Every
+/// reader ends with exactly the changes the writers stored: none skipped, none twice.
+/// A cursor over a plain sequence fails this on PostgreSQL: a reader that saw position
+/// `n` committed moves past an `n - 1` still being written.
+fn concurrent_writers_never_make_a_paging_reader_skip_or_repeat(s: &dyn SyncStorage) {
+    const WRITERS: u8 = 8;
+    const READERS: u8 = 8;
+    s.create_user("boss", Role::Supervisor, Some("prizren"))
+        .unwrap();
+    let writers: Vec<Device> = (0..WRITERS)
+        .map(|i| {
+            let name = format!("writer{i}");
+            s.create_user(&name, Role::Paralegal, Some("prizren"))
+                .unwrap();
+            enrol(s, &name, 10 + i)
+        })
+        .collect();
+    let readers: Vec<Device> = (0..READERS)
+        .map(|i| {
+            let name = format!("reader{i}");
+            s.create_user(&name, Role::Supervisor, Some("prizren"))
+                .unwrap();
+            enrol(s, &name, 30 + i)
+        })
+        .collect();
+    // Every writer's two records exist before the readers start: they page changes.
+    let mut cases: Vec<[Case; 2]> = writers
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let n = 2 * i as u8;
+            [
+                Case::new(100 + n, d, Some("prizren")),
+                Case::new(101 + n, d, Some("prizren")),
+            ]
+        })
+        .collect();
+    let mut start = 0;
+    for (pair, d) in cases.iter_mut().zip(&writers) {
+        for case in pair.iter_mut() {
+            start = case.save(s, d);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(concurrency_secs());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (written, read) = std::thread::scope(|scope| {
+        let writing: Vec<_> = cases
+            .iter_mut()
+            .zip(&writers)
+            .map(|(pair, d)| {
+                scope.spawn(move || {
+                    let mut written = Vec::new();
+                    let mut i = 0;
+                    while std::time::Instant::now() < deadline {
+                        i += 1;
+                        let writes: Vec<RecordWrite> = pair
+                            .iter_mut()
+                            .map(|case| {
+                                case.rename(&format!("Name {i}"));
+                                case.write()
+                            })
+                            .collect();
+                        written.extend(writes.iter().flat_map(|w| w.new_changes.clone()));
+                        s.write(&writes, d.id).unwrap();
+                        pair.iter_mut().for_each(Case::stored);
+                    }
+                    written
+                })
+            })
+            .collect();
+        let reading: Vec<_> = readers
+            .iter()
+            .map(|d| {
+                let done = &done;
+                scope.spawn(move || {
+                    let mut got = Vec::new();
+                    let mut cursor = start;
+                    loop {
+                        // Read before pulling: a pull after the writers finished that
+                        // brings nothing more means everything has been read.
+                        let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                        let page = pull(s, &prizren(), d, cursor, 2_000, &[]);
+                        assert!(page.cursor >= cursor, "a cursor never goes back");
+                        cursor = page.cursor;
+                        got.extend(page.changes.into_iter().map(|c| c.bytes));
+                        if finished && !page.more {
+                            return got;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let written: Vec<Vec<u8>> = writing
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .map(|(_, bytes)| bytes)
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let read: Vec<Vec<Vec<u8>>> = reading.into_iter().map(|r| r.join().unwrap()).collect();
+        (written, read)
+    });
+    let expected: std::collections::BTreeSet<&Vec<u8>> = written.iter().collect();
+    assert_eq!(expected.len(), written.len(), "every change is new");
+    assert!(written.len() > 100, "the writers wrote: {}", written.len());
+    for (i, got) in read.iter().enumerate() {
+        let set: std::collections::BTreeSet<&Vec<u8>> = got.iter().collect();
+        assert_eq!(set.len(), got.len(), "reader {i} was given a change twice");
+        let skipped = expected.difference(&set).count();
+        assert_eq!(
+            skipped,
+            0,
+            "reader {i} skipped {skipped} of {} changes",
+            expected.len()
+        );
+        assert_eq!(set, expected, "reader {i} got exactly what was written");
+    }
+    eprintln!(
+        "{} changes by {WRITERS} writers in {} s, each read once by each of {READERS} readers",
+        written.len(),
+        concurrency_secs()
+    );
+}
 
 fn text(s: &str) -> Value {
     Value::Text(s.into())
@@ -2434,13 +2647,16 @@ fn closed_records_are_found_by_when_they_closed(s: &dyn Storage) {
 // ---------------------------------------------------------------------------------
 // Every behaviour, on every backend.
 
+/// One `#[test]` per case and backend, each on a fresh store from `$open` (which
+/// returns `None` only when the backend's tests are skipped knowingly, and says so).
 macro_rules! backend {
     ($backend:ident, $open:ident, [$($case:ident),* $(,)?]) => {
         mod $backend {
             $(
                 #[test]
                 fn $case() {
-                    let fixture = super::$open();
+                    let test = concat!(module_path!(), "::", stringify!($case));
+                    let Some(fixture) = super::$open(test) else { return };
                     super::$case(fixture.storage.as_ref());
                 }
             )*
@@ -2457,6 +2673,7 @@ macro_rules! conformance {
 conformance! {
     backends: [
         sqlite => open_sqlite,
+        postgres => open_postgres,
     ],
     cases: [
         users_are_created_found_and_unique,
@@ -2482,6 +2699,8 @@ conformance! {
         access_lost_during_the_documents_phase_is_reported,
         a_stale_write_is_refused_whole,
         a_change_written_twice_is_stored_once,
+        concurrent_writers_never_make_a_paging_reader_skip_or_repeat,
+        racing_writes_to_one_record_store_exactly_one,
         lists_filter_by_each_field,
         names_are_found_whatever_their_case_diacritics_or_script,
         lists_page_most_recently_written_first_with_the_total,

@@ -12,6 +12,8 @@ pub mod disk_full;
 pub mod hostile;
 pub mod kill_mid_sync;
 pub mod link;
+pub mod pg_server;
+pub mod postgres;
 pub mod proxy;
 pub mod relay;
 pub mod schema_check;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use intake_server::storage::{Role, Storage};
+use intake_server::storage::{Role, SyncStorage};
 use intake_server::{
     Application, Settings, admin, backup, init_store, load_key, open_store, telemetry,
 };
@@ -28,6 +28,11 @@ struct Cli {
     /// Config file [default: intake-server.toml in the data directory, if present]
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// A PostgreSQL database (postgres://user@host/db) instead of the SQLite store in
+    /// the data directory [or INTAKE_SERVER_DATABASE, or `database` in the config].
+    /// Without a password: put a URL with one in INTAKE_SERVER_DATABASE.
+    #[arg(long, global = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -166,6 +171,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let mut settings = Settings::load(cli.config.as_deref(), cli.data.as_deref(), |k| {
         std::env::var(k).ok()
     })?;
+    if let Some(url) = &cli.database {
+        settings.database =
+            Some(intake_server::config::DatabaseUrl::from_flag(url).map_err(anyhow::Error::msg)?);
+    }
+    intake_server::startup::check_backend(&settings)?;
     // The key itself, when it comes from the environment rather than the key file.
     // Never a flag: any local user can read a process's arguments.
     let env_key = std::env::var("INTAKE_SERVER_KEY")

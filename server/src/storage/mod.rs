@@ -1,6 +1,9 @@
-//! Storage behind a trait, so that a PostgreSQL backend can come later without touching
-//! handlers. The SQLite implementation ([`sqlite::SqliteStorage`]) is the embedded
-//! default; `tests/storage_conformance.rs` is written against the trait.
+//! Storage behind a trait, so that the backend is a choice, not a rewrite. The SQLite
+//! implementation ([`sqlite::SqliteStorage`]) is the embedded default; the PostgreSQL
+//! one ([`postgres::PgStorage`], issue 14) is for several servers on one database.
+//! [`SyncStorage`] is the part sync needs, [`Storage`] adds the rest.
+//! `tests/storage_conformance.rs` is written against the traits and runs on both
+//! backends.
 //!
 //! Storage is policy-free: it keeps users, devices, enrolment codes, records and the
 //! append-only change log, and filters by a [`Scope`] that the policy module computes.
@@ -13,6 +16,7 @@
 
 mod dashboard;
 pub mod key;
+pub mod postgres;
 pub mod schema;
 pub mod sqlite;
 
@@ -269,8 +273,10 @@ impl StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
-/// Everything the server keeps.
-pub trait Storage: Send + Sync + 'static {
+/// What sync needs: accounts, enrolment, devices and tokens, records, the change log
+/// and its pages, uploads in pieces, receipts. (The PostgreSQL backend, issue 14, was
+/// built and tested on this part first.)
+pub trait SyncStorage: Send + Sync + 'static {
     /// This store's id: random, made when the database was created and replaced by
     /// `intake-server restore`, so devices can tell that the server was rolled back to
     /// a backup (every sync answer carries it).
@@ -351,25 +357,6 @@ pub trait Storage: Send + Sync + 'static {
         grace_until: DateTime<Utc>,
     ) -> Result<bool>;
 
-    // Lost phones (issue 12).
-    /// Revokes the device (if it is not already) and orders it to wipe its store on its
-    /// next contact. Returns false when there is no such device.
-    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
-        self.order_wipe_audited(id, now, None)
-    }
-    fn order_wipe_audited(
-        &self,
-        id: i64,
-        now: DateTime<Utc>,
-        audit: Option<&Audit>,
-    ) -> Result<bool>;
-    /// Whether the token belongs to a device under a wipe order it has not confirmed;
-    /// if so, records that the order was sent (the first time).
-    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool>;
-    /// Records the device's confirmation that it wiped its store (idempotent: the first
-    /// time counts). `None` when the token is of no device under a wipe order.
-    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>>;
-
     // Records.
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>>;
     /// Whether `device` may still deliver edits to record `id` that its user lost
@@ -408,6 +395,34 @@ pub trait Storage: Send + Sync + 'static {
     /// Every page holds at least one item when one is waiting, even one larger than the
     /// budget (the sync engine sends that one in pieces to devices that take them).
     fn pull(&self, req: &PullRequest<'_>) -> Result<Page>;
+
+    // Clock skew (issue 13).
+    /// When the server stored each of a record's changes (its clock), by change hash.
+    /// Changes stored before the server kept receipts are missing.
+    fn receipts(&self, id: RecordId) -> Result<HashMap<[u8; 32], DateTime<Utc>>>;
+}
+
+/// Everything the server keeps: [`SyncStorage`] and the rest (lost phones, the
+/// dashboard's index, passwords, sessions, the audit trail, erasure and retention).
+pub trait Storage: SyncStorage {
+    // Lost phones (issue 12).
+    /// Revokes the device (if it is not already) and orders it to wipe its store on its
+    /// next contact. Returns false when there is no such device.
+    fn order_wipe(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        self.order_wipe_audited(id, now, None)
+    }
+    fn order_wipe_audited(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<bool>;
+    /// Whether the token belongs to a device under a wipe order it has not confirmed;
+    /// if so, records that the order was sent (the first time).
+    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool>;
+    /// Records the device's confirmation that it wiped its store (idempotent: the first
+    /// time counts). `None` when the token is of no device under a wipe order.
+    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>>;
 
     // The record index (what lists and summaries read instead of documents).
     /// One page of the records within `scope` that match `filter`, most recently
@@ -549,11 +564,6 @@ pub trait Storage: Send + Sync + 'static {
     /// The tables that still hold a row naming `id`, beyond the audit trail and the
     /// erasure itself: empty for an erased record.
     fn traces(&self, id: RecordId) -> Result<Vec<&'static str>>;
-
-    // Clock skew (issue 13).
-    /// When the server stored each of a record's changes (its clock), by change hash.
-    /// Changes stored before the server kept receipts are missing.
-    fn receipts(&self, id: RecordId) -> Result<HashMap<[u8; 32], DateTime<Utc>>>;
 }
 
 /// The arguments of [`Storage::pull`].

@@ -188,7 +188,7 @@ impl SqliteStorage {
     }
 }
 
-impl Storage for SqliteStorage {
+impl SyncStorage for SqliteStorage {
     fn store_id(&self) -> &str {
         &self.store_id
     }
@@ -370,23 +370,6 @@ impl Storage for SqliteStorage {
         grace_until: DateTime<Utc>,
     ) -> Result<bool> {
         accounts::rotate_token(&self.conn(), id, used_hash, new_hash, grace_until)
-    }
-
-    fn order_wipe_audited(
-        &self,
-        id: i64,
-        now: DateTime<Utc>,
-        audit: Option<&Audit>,
-    ) -> Result<bool> {
-        wipe::order_wipe(&mut self.conn(), id, now, audit)
-    }
-
-    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool> {
-        wipe::wipe_order(&self.conn(), token_hash, now)
-    }
-
-    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>> {
-        wipe::confirm_wipe(&self.conn(), token_hash, now)
     }
 
     fn record(&self, id: RecordId) -> Result<Option<StoredRecord>> {
@@ -664,6 +647,47 @@ impl Storage for SqliteStorage {
         Ok(page)
     }
 
+    // Clock skew (issue 13).
+    fn receipts(&self, id: RecordId) -> Result<HashMap<[u8; 32], DateTime<Utc>>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT hash, received_at FROM log WHERE record_id = ?1 AND received_at IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([key(id)], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (hash, at) = row?;
+            if let (Ok(hash), Some(at)) = (
+                <[u8; 32]>::try_from(hash),
+                DateTime::from_timestamp_millis(at),
+            ) {
+                out.insert(hash, at);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn order_wipe_audited(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        audit: Option<&Audit>,
+    ) -> Result<bool> {
+        wipe::order_wipe(&mut self.conn(), id, now, audit)
+    }
+
+    fn wipe_order(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<bool> {
+        wipe::wipe_order(&self.conn(), token_hash, now)
+    }
+
+    fn confirm_wipe(&self, token_hash: [u8; 32], now: DateTime<Utc>) -> Result<Option<i64>> {
+        wipe::confirm_wipe(&self.conn(), token_hash, now)
+    }
+
     fn list_records(
         &self,
         scope: &Scope,
@@ -792,28 +816,6 @@ impl Storage for SqliteStorage {
 
     fn erase(&self, erasures: &[(RecordId, AuditEntry)]) -> Result<Vec<Option<u64>>> {
         erasure::erase(&mut self.conn(), erasures)
-    }
-
-    // Clock skew (issue 13).
-    fn receipts(&self, id: RecordId) -> Result<HashMap<[u8; 32], DateTime<Utc>>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT hash, received_at FROM log WHERE record_id = ?1 AND received_at IS NOT NULL",
-        )?;
-        let rows = stmt.query_map([key(id)], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        let mut out = HashMap::new();
-        for row in rows {
-            let (hash, at) = row?;
-            if let (Ok(hash), Some(at)) = (
-                <[u8; 32]>::try_from(hash),
-                DateTime::from_timestamp_millis(at),
-            ) {
-                out.insert(hash, at);
-            }
-        }
-        Ok(out)
     }
 
     fn erased(&self, id: RecordId) -> Result<bool> {

@@ -4,7 +4,7 @@
 //! exports, the donor summary, the audit trail, and what other teams never see.
 //! (`dashboard_browser.rs` drives the same pages in a real headless Chromium.)
 
-use intake_server::storage::{AuditFilter, Role, Storage};
+use intake_server::storage::{AuditFilter, Role, Storage, SyncStorage};
 use intake_shared::{ReviewStatus, Value};
 use intake_tests::craft::text;
 use intake_tests::dashboard::{Dashboard, PASSWORD, hidden};

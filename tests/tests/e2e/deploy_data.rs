@@ -14,7 +14,7 @@ use intake_server::backup;
 use intake_server::startup::{DB_FILE, ServeLock};
 use intake_server::storage::key::DbKey;
 use intake_server::storage::sqlite::{SqliteStorage, cipher};
-use intake_server::storage::{Role, Scope, Storage, schema};
+use intake_server::storage::{Role, Scope, Storage, SyncStorage, schema};
 use intake_server::{Application, Settings, admin, init_store, load_key, open_store};
 use intake_shared::RecordId;
 use intake_tests::TestDevice;

@@ -18,7 +18,7 @@
 //! Needs root to mount; set `INTAKE_TEST_NO_MOUNT=1` to skip knowingly elsewhere.
 
 use intake_client::{Key, Store, StoreError, SyncError, SyncOptions};
-use intake_server::storage::{Role, Storage};
+use intake_server::storage::{Role, SyncStorage};
 use intake_shared::protocol::{CONTENT_TYPE, VERSION_HEADER};
 use intake_shared::{RecordId, Value};
 use intake_tests::craft::{push_of, request};

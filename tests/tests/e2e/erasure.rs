@@ -8,7 +8,7 @@
 use chrono::{Duration, Utc};
 use intake_server::erase::{self, Requester};
 use intake_server::retention::{self, Retention};
-use intake_server::storage::{AuditFilter, Role, Storage};
+use intake_server::storage::{AuditFilter, Role, Storage, SyncStorage};
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest};
 use intake_shared::{RecordId, ReviewStatus, Value};
 use intake_tests::craft::text;

@@ -1678,7 +1678,7 @@ fn a_wipe_order_reaching_the_apps_background_sync_destroys_its_store_and_says_wh
         "{}",
         page.body
     );
-    let listed = intake_server::storage::Storage::devices(server.storage.as_ref()).unwrap();
+    let listed = intake_server::storage::SyncStorage::devices(server.storage.as_ref()).unwrap();
     let row = listed.iter().find(|d| d.id == device).unwrap();
     assert_eq!(row.status(), "wiped");
 }

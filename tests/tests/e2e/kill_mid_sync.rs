@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use intake_client::{Key, Store};
-use intake_server::storage::{Role, Scope, Storage};
+use intake_server::storage::{Role, Scope, SyncStorage};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::kill_mid_sync::{Findings, check_copy, check_database, check_log};
 use intake_tests::{TestDevice, TestServer};

@@ -26,6 +26,7 @@ mod link;
 mod lost_phone;
 mod pages;
 mod pieces;
+mod postgres_servers;
 mod push_rows;
 mod relays;
 mod review_trust;

@@ -12,7 +12,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 use chrono::Utc;
-use intake_server::storage::{Role, Storage};
+use intake_server::storage::{Role, SyncStorage};
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};

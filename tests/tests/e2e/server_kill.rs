@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use intake_client::{SyncError, SyncOptions, SyncSummary};
 use intake_server::storage::key::DbKey;
 use intake_server::storage::sqlite::SqliteStorage;
-use intake_server::storage::{Scope, Storage};
+use intake_server::storage::{Scope, SyncStorage};
 use intake_server::{Settings, admin, init_store, load_key};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::kill_mid_sync::{

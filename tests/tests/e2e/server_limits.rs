@@ -11,7 +11,7 @@
 //! ~800 MB first).
 
 use chrono::Utc;
-use intake_server::storage::{Role, Storage};
+use intake_server::storage::{Role, SyncStorage};
 use intake_server::{Limits, Settings};
 use intake_shared::Value;
 use intake_shared::protocol::{

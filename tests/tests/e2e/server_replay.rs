@@ -345,9 +345,10 @@ fn replaying_every_push_twice_in_any_order_changes_nothing() {
     for dev in [&mut arta, &mut blerta, &mut shpresa] {
         s.sync(dev);
         for (id, r) in &mut dev.records {
-            let stored = intake_server::storage::Storage::record(s.server.storage.as_ref(), *id)
-                .unwrap()
-                .unwrap();
+            let stored =
+                intake_server::storage::SyncStorage::record(s.server.storage.as_ref(), *id)
+                    .unwrap()
+                    .unwrap();
             assert_eq!(r.heads().concat(), stored.heads, "{} on {id}", dev.name);
         }
     }

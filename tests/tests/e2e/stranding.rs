@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use intake_client::sync::background::SyncLoop;
 use intake_client::{Key, SyncError, SyncOptions, SyncSummary};
-use intake_server::storage::{Role, Storage};
+use intake_server::storage::{Role, SyncStorage};
 use intake_server::{Limits, Settings};
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::{FormRegistry, Record, RecordId, Value};

@@ -145,7 +145,8 @@ fn a_revoked_device_is_refused_clearly_and_keeps_its_data() {
     drita.sync().unwrap();
     let device = drita.store.enrolment().unwrap().unwrap().device_id;
     assert!(
-        intake_server::storage::Storage::revoke_device(server.storage.as_ref(), device).unwrap()
+        intake_server::storage::SyncStorage::revoke_device(server.storage.as_ref(), device)
+            .unwrap()
     );
     drita.edit(id, |e| e.set("urgency", text("high")));
     let err = drita.sync().unwrap_err();

@@ -1,0 +1,174 @@
+//! The PostgreSQL storage (issue 14), for installations that run several stateless
+//! servers on one database: connecting, the pool, the helpers every query shares.
+//! [`PgStorage`] implements [`SyncStorage`] in [`sync`] (accounts, enrolment, devices,
+//! records, uploads) and [`log`] (storing pushes, paging pulls), the rest of [`Storage`]
+//! in [`storage`], over [`listing`] (the record index, links), [`audit`] (the trail),
+//! [`accounts`] (passwords, sessions, wipe orders) and [`erasure`].
+//! The storage conformance suite runs every case on both backends. The server itself
+//! is not wired to it yet (`startup::check_backend` refuses a configured database).
+//!
+//! Blocking `postgres` client with an r2d2 pool: the storage trait is synchronous and
+//! handlers call it on actix's blocking pool, like SQLite. Each call takes a pooled
+//! connection for its own transaction.
+//!
+//! Log order is commit order: every write locks the one row of `log_head` first and
+//! takes its positions from it ([`log`]); a pull serves entries up to the head its
+//! snapshot saw. See `docs/ARCHITECTURE.md`, "PostgreSQL".
+
+mod accounts;
+mod audit;
+mod erasure;
+mod listing;
+mod log;
+pub mod schema;
+mod storage;
+mod sync;
+
+use ::postgres::NoTls;
+use ::postgres::error::SqlState;
+use chrono::{DateTime, Utc};
+use intake_shared::RecordId;
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::*;
+// The same cursors as SQLite's (the high bit marks the whole-documents phase), so that
+// an installation moved between backends keeps its devices' cursors.
+use super::sqlite::DOCS_PHASE;
+
+type Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Conn = r2d2_postgres::r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// How many connections one server process keeps at most: actix's blocking pool runs
+/// more threads than that, and a call waits for a free connection rather than opening
+/// one per thread (PostgreSQL's own limit is shared by every server).
+const POOL_SIZE: u32 = 16;
+
+pub struct PgStorage {
+    pool: Pool,
+    store_id: String,
+}
+
+impl std::fmt::Debug for PgStorage {
+    // Never the URL: it may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStorage")
+    }
+}
+
+impl From<::postgres::Error> for StorageError {
+    fn from(e: ::postgres::Error) -> Self {
+        // A database error's own message and code (its `Display` says only "db
+        // error"); never its detail, which can quote the row's values.
+        let text = match e.as_db_error() {
+            Some(db) => format!("PostgreSQL {}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        if e.code() == Some(&SqlState::DISK_FULL) {
+            StorageError::Full(text)
+        } else {
+            StorageError::Backend(text)
+        }
+    }
+}
+
+fn pool_error(e: r2d2_postgres::r2d2::Error) -> StorageError {
+    StorageError::Backend(format!("PostgreSQL connection: {e}"))
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or_default()
+}
+
+fn key(id: RecordId) -> Vec<u8> {
+    id.as_uuid().as_bytes().to_vec()
+}
+
+fn rid(bytes: &[u8]) -> Result<RecordId> {
+    uuid::Uuid::from_slice(bytes)
+        .map(RecordId::from_uuid)
+        .map_err(|e| StorageError::Backend(format!("a stored record id: {e}")))
+}
+
+/// The SQL condition of a scope over `records r` (or a table with its scope columns),
+/// with its parameter as `$n`.
+fn scope_sql(scope: &Scope, n: usize) -> (String, Option<String>) {
+    match scope {
+        Scope::Own(user) => (
+            format!("(r.owner = ${n} OR r.assigned_to = ${n})"),
+            Some(user.clone()),
+        ),
+        Scope::Team(team) => (format!("r.team = ${n}"), Some(team.clone())),
+        // The parameter appears in every variant so every query binds the same list.
+        Scope::Nothing => (format!("(${n}::TEXT IS NULL AND FALSE)"), None),
+    }
+}
+
+const USER_COLUMNS: &str = "u.id, u.name, u.role, u.team, u.disabled";
+
+/// A user from [`USER_COLUMNS`] starting at column `at`.
+fn user_row(r: &::postgres::Row, at: usize) -> User {
+    let role: String = r.get(at + 2);
+    User {
+        id: r.get(at),
+        name: r.get(at + 1),
+        role: Role::parse(&role).unwrap_or(Role::Paralegal),
+        team: r.get(at + 3),
+        disabled: r.get(at + 4),
+    }
+}
+
+const DEVICE_COLUMNS: &str =
+    "d.id, u.name, d.actor, d.label, d.enrolled_at, d.revoked_at IS NOT NULL,
+     d.revoked_at, d.wipe_ordered_at, d.wipe_sent_at, d.wiped_at";
+
+fn device_row(r: &::postgres::Row, at: usize) -> Device {
+    Device {
+        id: r.get(at),
+        user: r.get(at + 1),
+        actor: hex::encode(r.get::<_, Vec<u8>>(at + 2)),
+        label: r.get(at + 3),
+        enrolled_at: from_ts(r.get(at + 4)),
+        revoked: r.get(at + 5),
+        revoked_at: r.get::<_, Option<i64>>(at + 6).map(from_ts),
+        wipe: WipeState {
+            ordered_at: r.get::<_, Option<i64>>(at + 7).map(from_ts),
+            sent_at: r.get::<_, Option<i64>>(at + 8).map(from_ts),
+            wiped_at: r.get::<_, Option<i64>>(at + 9).map(from_ts),
+        },
+    }
+}
+
+impl PgStorage {
+    /// Connects to the database at `url` (`postgres://user:password@host/db`), migrates
+    /// it to this server's schema and reads its store id. An empty database is set up
+    /// from nothing; one written by a newer server is refused.
+    pub fn connect(url: &str) -> Result<PgStorage> {
+        // The parse error names what is wrong, never the URL (it may carry a password).
+        let config: ::postgres::Config = url
+            .parse()
+            .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = Pool::builder()
+            .max_size(POOL_SIZE)
+            // Opened on first use: a server whose database is briefly unreachable at
+            // start fails its first requests, not its start.
+            .min_idle(Some(0))
+            .build(manager)
+            .map_err(pool_error)?;
+        let mut conn = pool.get().map_err(pool_error)?;
+        schema::migrate(&mut conn)?;
+        let store_id = conn
+            .query_one("SELECT store_id FROM store_identity", &[])?
+            .get(0);
+        drop(conn);
+        Ok(PgStorage { pool, store_id })
+    }
+
+    fn conn(&self) -> Result<Conn> {
+        self.pool.get().map_err(pool_error)
+    }
+}
