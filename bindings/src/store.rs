@@ -18,7 +18,6 @@ use intake_client::store::DB_FILE;
 use intake_client::sync::background::SyncLoop;
 use intake_client::{Key, Store};
 use intake_shared::{Lang, RecordId};
-use zeroize::Zeroize;
 
 use crate::IntakeError;
 use crate::forms;
@@ -59,12 +58,18 @@ pub(crate) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn raw_key(mut bytes: Vec<u8>) -> Result<Key, IntakeError> {
-    let key: Result<[u8; 32], _> = bytes.as_slice().try_into();
-    bytes.zeroize();
-    key.map(Key::from_bytes).map_err(|_| IntakeError::BadKey {
-        reason: "a raw key is 32 bytes".into(),
-    })
+/// The key the app handed over; every copy made here is wiped when dropped (the
+/// foreign array is the app's to clear).
+fn raw_key(bytes: Vec<u8>) -> Result<Key, IntakeError> {
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    if bytes.len() != key.len() {
+        return Err(IntakeError::BadKey {
+            reason: "a raw key is 32 bytes".into(),
+        });
+    }
+    key.copy_from_slice(&bytes);
+    Ok(Key::from_bytes(*key))
 }
 
 fn exists(dir: &Path) -> bool {
@@ -192,7 +197,8 @@ impl IntakeStore {
     }
 
     /// Creates a new store in `dir` encrypted with a raw 32-byte key (generated and
-    /// kept by Android Keystore or the iOS Keychain). The byte array is zeroed.
+    /// kept by Android Keystore or the iOS Keychain). The library's copy of the key is
+    /// zeroed; the app clears its own array after the call.
     #[uniffi::constructor]
     pub fn create_with_key(dir: String, key: Vec<u8>) -> Result<Arc<Self>, IntakeError> {
         let dir = PathBuf::from(dir);

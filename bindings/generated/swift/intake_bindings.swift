@@ -798,7 +798,8 @@ open class IntakeStore: IntakeStoreProtocol, @unchecked Sendable {
     
     /**
      * Creates a new store in `dir` encrypted with a raw 32-byte key (generated and
-     * kept by Android Keystore or the iOS Keychain). The byte array is zeroed.
+     * kept by Android Keystore or the iOS Keychain). The library's copy of the key is
+     * zeroed; the app clears its own array after the call.
      */
 public static func createWithKey(dir: String, key: Data)throws  -> IntakeStore  {
     return try  FfiConverterTypeIntakeStore_lift(try rustCallWithError(FfiConverterTypeIntakeError_lift) {
@@ -4349,7 +4350,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_intake_bindings_checksum_method_syncprogress_on_progress() != 41280) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_intake_bindings_checksum_constructor_intakestore_create_with_key() != 11762) {
+    if (uniffi_intake_bindings_checksum_constructor_intakestore_create_with_key() != 25420) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_intake_bindings_checksum_constructor_intakestore_create_with_passphrase() != 55843) {

@@ -1087,7 +1087,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_intake_bindings_checksum_method_syncprogress_on_progress() and 0xFFFF) != 41280) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_intake_bindings_checksum_constructor_intakestore_create_with_key() and 0xFFFF) != 11762) {
+    if ((lib.uniffi_intake_bindings_checksum_constructor_intakestore_create_with_key() and 0xFFFF) != 25420) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_intake_bindings_checksum_constructor_intakestore_create_with_passphrase() and 0xFFFF) != 55843) {
@@ -2187,7 +2187,8 @@ open class IntakeStore: Disposable, AutoCloseable, IntakeStoreInterface
         
     /**
      * Creates a new store in `dir` encrypted with a raw 32-byte key (generated and
-     * kept by Android Keystore or the iOS Keychain). The byte array is zeroed.
+     * kept by Android Keystore or the iOS Keychain). The library's copy of the key is
+     * zeroed; the app clears its own array after the call.
      */
     @Throws(IntakeException::class) fun `createWithKey`(`dir`: kotlin.String, `key`: kotlin.ByteArray): IntakeStore {
             return FfiConverterTypeIntakeStore.lift(
