@@ -30,14 +30,18 @@ pub struct FieldInput {
     pub value: String,
 }
 
+/// An open handle's store, key and background sync.
+pub(crate) struct Opened {
+    store: Store,
+    /// For the sync's own connection (`crate::sync`); wiped from memory on drop.
+    key: Key,
+    pub(crate) background: Option<SyncLoop>,
+}
+
 /// Where a handle stands.
 pub(crate) enum State {
-    Open {
-        store: Store,
-        /// For the sync's own connection (`crate::sync`); wiped from memory on drop.
-        key: Key,
-        background: Option<SyncLoop>,
-    },
+    /// Boxed: the other states hold nothing.
+    Open(Box<Opened>),
     /// Closed by `lock()`: open the store again.
     Locked,
     /// Destroyed (quick wipe or the server's order).
@@ -81,11 +85,11 @@ impl IntakeStore {
         let store = Store::open(&dir, &key)?;
         Ok(Arc::new(IntakeStore {
             dir,
-            state: Mutex::new(State::Open {
+            state: Mutex::new(State::Open(Box::new(Opened {
                 store,
                 key,
                 background: None,
-            }),
+            }))),
             lang: Mutex::new(Lang::En),
         }))
     }
@@ -101,7 +105,7 @@ impl IntakeStore {
     ) -> Result<T, IntakeError> {
         let lang = self.lang();
         match &mut *locked(&self.state) {
-            State::Open { store, .. } => f(store, lang),
+            State::Open(o) => f(&mut o.store, lang),
             State::Locked => Err(IntakeError::Locked),
             State::Wiped => Err(IntakeError::Wiped),
         }
@@ -110,7 +114,7 @@ impl IntakeStore {
     /// The open store's key, for a connection of its own.
     pub(crate) fn key(&self) -> Result<Key, IntakeError> {
         match &*locked(&self.state) {
-            State::Open { key, .. } => Ok(key.clone()),
+            State::Open(o) => Ok(o.key.clone()),
             State::Locked => Err(IntakeError::Locked),
             State::Wiped => Err(IntakeError::Wiped),
         }
@@ -144,8 +148,8 @@ impl IntakeStore {
 /// Closes a handle's state: its store connection is dropped, its background sync
 /// stopped without waiting.
 fn close(state: State) {
-    if let State::Open { background, .. } = state {
-        stop_detached(background);
+    if let State::Open(o) = state {
+        stop_detached(o.background);
     }
 }
 
@@ -243,13 +247,9 @@ impl IntakeStore {
     pub fn wipe(&self) -> Result<(), IntakeError> {
         let mut state = locked(&self.state);
         match std::mem::replace(&mut *state, State::Wiped) {
-            State::Open {
-                mut store,
-                background,
-                ..
-            } => {
-                stop_detached(background);
-                store.destroy()?;
+            State::Open(mut o) => {
+                stop_detached(o.background.take());
+                o.store.destroy()?;
                 Ok(())
             }
             State::Locked => {

@@ -259,8 +259,8 @@ impl IntakeStore {
             report,
         );
         match &mut *locked(&self.state) {
-            State::Open { background, .. } => {
-                stop_detached(background.replace(started));
+            State::Open(o) => {
+                stop_detached(o.background.replace(started));
                 Ok(())
             }
             // Locked or wiped meanwhile: the loop just started goes too.
@@ -278,8 +278,8 @@ impl IntakeStore {
     /// Stops the background sync; a round trip in progress finishes on its own.
     /// Returns at once.
     pub fn stop_background_sync(&self) {
-        if let State::Open { background, .. } = &mut *locked(&self.state) {
-            stop_detached(background.take());
+        if let State::Open(o) = &mut *locked(&self.state) {
+            stop_detached(o.background.take());
         }
     }
 }

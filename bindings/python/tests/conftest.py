@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -42,6 +43,8 @@ class Server:
         line = self.process.stdout.readline()
         assert "listening on" in line, line
         self.url = line.split("listening on ")[1].split()[0]
+        # Whatever else it prints is read and dropped, so a full pipe never stalls it.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
 
     def admin(self, *args):
         """Runs an admin command against the data directory; its JSON output."""
