@@ -29,7 +29,11 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn committed_kotlin_and_swift_are_current() {
     let bindgen = Path::new(env!("CARGO_BIN_EXE_uniffi-bindgen"));
     // The cdylib of this package sits beside its binaries.
-    let lib = bindgen.with_file_name("libintake_bindings.so");
+    let lib = bindgen.with_file_name(format!(
+        "{}intake_bindings{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
     assert!(lib.exists(), "{} was not built", lib.display());
     let fresh = tempfile::tempdir().unwrap();
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated");
