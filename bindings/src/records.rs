@@ -60,8 +60,9 @@ impl IntakeStore {
     }
 
     /// Sets the answers in `set` and clears the fields in `clear`, as one change. An
-    /// answer equal to the stored one is not written again, so it cannot conflict with
-    /// someone else's edit of that field.
+    /// edit screen may send every answer it shows: Automerge writes nothing for an
+    /// answer equal to the stored one, so it cannot conflict with someone else's edit
+    /// of that field.
     pub fn edit_record(
         &self,
         id: String,
@@ -72,8 +73,7 @@ impl IntakeStore {
         self.with_store(|store, lang| {
             let record = store.get(id)?;
             let form = record.form().clone();
-            let mut answers = parse_all(&form, &set, lang)?;
-            answers.retain(|(f, v)| record.get(f).as_ref() != Some(v));
+            let answers = parse_all(&form, &set, lang)?;
             for field in &clear {
                 if form.field(field).is_none() {
                     let issue = Issue {

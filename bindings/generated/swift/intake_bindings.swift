@@ -637,8 +637,9 @@ public protocol IntakeStoreProtocol: AnyObject, Sendable {
     
     /**
      * Sets the answers in `set` and clears the fields in `clear`, as one change. An
-     * answer equal to the stored one is not written again, so it cannot conflict with
-     * someone else's edit of that field.
+     * edit screen may send every answer it shows: Automerge writes nothing for an
+     * answer equal to the stored one, so it cannot conflict with someone else's edit
+     * of that field.
      */
     func editRecord(id: String, set: [FieldInput], clear: [String]) throws 
     
@@ -913,8 +914,9 @@ open func createRecord(formId: String, values: [FieldInput])throws  -> String  {
     
     /**
      * Sets the answers in `set` and clears the fields in `clear`, as one change. An
-     * answer equal to the stored one is not written again, so it cannot conflict with
-     * someone else's edit of that field.
+     * edit screen may send every answer it shows: Automerge writes nothing for an
+     * answer equal to the stored one, so it cannot conflict with someone else's edit
+     * of that field.
      */
 open func editRecord(id: String, set: [FieldInput], clear: [String])throws   {try rustCallWithError(FfiConverterTypeIntakeError_lift) {
         uniffiCallStatus in
@@ -4293,7 +4295,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_intake_bindings_checksum_method_intakestore_create_record() != 1082) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_intake_bindings_checksum_method_intakestore_edit_record() != 30398) {
+    if (uniffi_intake_bindings_checksum_method_intakestore_edit_record() != 11887) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_intake_bindings_checksum_method_intakestore_list_records() != 37119) {

@@ -1030,7 +1030,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_intake_bindings_checksum_method_intakestore_create_record() and 0xFFFF) != 1082) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_intake_bindings_checksum_method_intakestore_edit_record() and 0xFFFF) != 30398) {
+    if ((lib.uniffi_intake_bindings_checksum_method_intakestore_edit_record() and 0xFFFF) != 11887) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_intake_bindings_checksum_method_intakestore_list_records() and 0xFFFF) != 37119) {
@@ -1581,8 +1581,9 @@ public interface IntakeStoreInterface {
     
     /**
      * Sets the answers in `set` and clears the fields in `clear`, as one change. An
-     * answer equal to the stored one is not written again, so it cannot conflict with
-     * someone else's edit of that field.
+     * edit screen may send every answer it shows: Automerge writes nothing for an
+     * answer equal to the stored one, so it cannot conflict with someone else's edit
+     * of that field.
      */
     fun `editRecord`(`id`: kotlin.String, `set`: List<FieldInput>, `clear`: List<kotlin.String>)
     
@@ -1871,8 +1872,9 @@ open class IntakeStore: Disposable, AutoCloseable, IntakeStoreInterface
     
     /**
      * Sets the answers in `set` and clears the fields in `clear`, as one change. An
-     * answer equal to the stored one is not written again, so it cannot conflict with
-     * someone else's edit of that field.
+     * edit screen may send every answer it shows: Automerge writes nothing for an
+     * answer equal to the stored one, so it cannot conflict with someone else's edit
+     * of that field.
      */
     @Throws(IntakeException::class)override fun `editRecord`(`id`: kotlin.String, `set`: List<FieldInput>, `clear`: List<kotlin.String>)
         = 
