@@ -1,8 +1,9 @@
 //! Tidy checks that guard what `docs/ARCHITECTURE.md` claims: `shared` stays free of
 //! I/O (no I/O crate among its dependencies, direct or transitive, and no file, network,
 //! thread, process or clock call in its code), only `shared/src/record/` names Automerge
-//! types, `client` and `server` never depend on each other, every Rust file opens with a
-//! `//!` doc saying what it is for, and every schema in `schemas/` parses.
+//! types, `client` and `server` never depend on each other, the client library keeps no
+//! FFI types (UniFFI lives in `bindings` only), every Rust file opens with a `//!` doc
+//! saying what it is for, and every schema in `schemas/` parses.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,18 @@ fn client_and_server_never_depend_on_each_other() {
     assert!(!dependencies("server").contains(&"intake-client".to_string()));
 }
 
+#[test]
+fn only_the_bindings_crate_depends_on_uniffi() {
+    // Issue 15: the library stays a Rust API; its FFI conversions live in bindings/.
+    for package in ["shared", "client", "server", "web"] {
+        assert!(
+            !dependencies(package).contains(&"uniffi".to_string()),
+            "{package} depends on uniffi"
+        );
+    }
+    assert!(dependencies("bindings").contains(&"uniffi".to_string()));
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -46,7 +59,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_rust_file_starts_with_a_module_doc() {
     let mut files = Vec::new();
-    for package in ["shared", "client", "server", "tests", "bench", "web"] {
+    for package in [
+        "shared", "client", "server", "tests", "bench", "web", "bindings",
+    ] {
         for sub in ["src", "tests", "benches", "examples"] {
             rust_files(&root().join(package).join(sub), &mut files);
         }
@@ -214,6 +229,7 @@ fn only_shared_src_record_names_automerge() {
         "server/src",
         "web/src",
         "bench/src",
+        "bindings/src",
     ] {
         for (path, code) in code_under(dir) {
             if path.starts_with("shared/src/record/") {
@@ -230,7 +246,7 @@ fn only_shared_src_record_names_automerge() {
     );
     // Nor may another crate depend on it directly (the tests' dev-dependency crafts
     // hostile changes; it is not code that ships).
-    for package in ["client", "server", "web", "bench"] {
+    for package in ["client", "server", "web", "bench", "bindings"] {
         assert!(
             !dependencies(package).contains(&"automerge".to_string()),
             "{package} depends on automerge"
