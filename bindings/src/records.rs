@@ -202,7 +202,8 @@ impl IntakeStore {
             let mut record = store.get(id)?;
             let key = id.to_string();
             let row = store.list(None)?.into_iter().find(|s| s.id == key);
-            Ok(view::record(&mut record, row.as_ref(), lang))
+            let marks = store.clock_marks(&mut record)?;
+            Ok(view::record(&mut record, row.as_ref(), &marks, lang))
         })
     }
 

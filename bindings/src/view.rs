@@ -5,8 +5,11 @@
 //! readers (`Record::values`, `conflicts`, `comments`, `actions`, `validate`), the same
 //! the `intake show` command and the field app use.
 
+use std::collections::HashMap;
+
 use intake_client::Summary;
 use intake_shared::record::ConflictKind;
+use intake_shared::skew::Judged;
 use intake_shared::{Form, FormRegistry, Issue, Lang, Record, ReviewStatus, Value};
 
 /// A record's review status.
@@ -107,6 +110,8 @@ pub struct ConflictValueView {
     pub device: String,
     /// When that device says it was written (RFC 3339).
     pub at: Option<String>,
+    /// Set when that device's clock was clearly wrong: what to show after `at`.
+    pub clock_note: Option<String>,
 }
 
 /// A field, or a review key (`status`, `assigned_to`, `review_note`), holding
@@ -127,6 +132,10 @@ pub struct CommentView {
     pub author: Option<String>,
     pub device: String,
     pub at: String,
+    /// Set when the writing device's clock was clearly wrong, in the store's language
+    /// ("device clock was wrong: at least 1 yr. ahead (received by the server …)"):
+    /// show it after `at`, which that clock gave.
+    pub clock_note: Option<String>,
 }
 
 /// A follow-up action (visit, letter, complaint filed, ...).
@@ -136,6 +145,8 @@ pub struct ActionView {
     pub author: Option<String>,
     pub device: String,
     pub at: String,
+    /// Set when the writing device's clock was clearly wrong: what to show after `at`.
+    pub clock_note: Option<String>,
     pub fields: Vec<FieldEntry>,
 }
 
@@ -252,8 +263,19 @@ pub(crate) fn summary(s: Summary, lang: Lang) -> RecordSummary {
     }
 }
 
-/// `record` for its screen; `row` is its list row (sync state), when found.
-pub(crate) fn record(record: &mut Record, row: Option<&Summary>, lang: Lang) -> RecordView {
+/// `record` for its screen; `row` is its list row (sync state), when found; `marks`
+/// say which device times were clearly wrong (`Store::clock_marks`).
+pub(crate) fn record(
+    record: &mut Record,
+    row: Option<&Summary>,
+    marks: &HashMap<String, Judged>,
+    lang: Lang,
+) -> RecordView {
+    let note = |change: &str| {
+        marks
+            .get(change)
+            .and_then(|j| intake_web::clock::note(lang, j))
+    };
     let form = record.form().clone();
     let mut values = record.values();
     let mut fields = Vec::new();
@@ -293,6 +315,7 @@ pub(crate) fn record(record: &mut Record, row: Option<&Summary>, lang: Lang) -> 
                         author: v.author,
                         device: v.device,
                         at: v.at.map(|t| t.to_rfc3339()),
+                        clock_note: note(&v.change),
                     })
                     .collect(),
                 field: c.field,
@@ -308,6 +331,7 @@ pub(crate) fn record(record: &mut Record, row: Option<&Summary>, lang: Lang) -> 
             author: c.author,
             device: c.device,
             at: c.at,
+            clock_note: note(&c.change),
         })
         .collect();
     let actions = record
@@ -338,6 +362,7 @@ pub(crate) fn record(record: &mut Record, row: Option<&Summary>, lang: Lang) -> 
                 author: a.author,
                 device: a.device,
                 at: a.at,
+                clock_note: note(&a.change),
                 fields,
             }
         })
@@ -363,5 +388,56 @@ pub(crate) fn record(record: &mut Record, row: Option<&Summary>, lang: Lang) -> 
         issues,
         unsynced: row.is_some_and(|r| r.unsynced),
         sync_error: row.and_then(|r| r.sync_error.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{Duration, Utc};
+    use intake_shared::record::Identity;
+    use intake_shared::skew::{ClockError, Judged};
+    use intake_shared::{FormRegistry, Lang, Record, RecordId};
+
+    #[test]
+    fn a_comment_from_a_clock_that_was_clearly_wrong_carries_the_note() {
+        let form = FormRegistry::builtin().get("intake", 1).unwrap();
+        let who = Identity {
+            actor: vec![1; 20],
+            author: Some("drita".into()),
+        };
+        let now = Utc::now();
+        let mut record = Record::create(RecordId::from_wire(&[7; 16]), form, &who, now);
+        record.edit(now, |e| e.add_comment("on time")).unwrap();
+        record
+            .edit(now + Duration::days(400), |e| {
+                e.add_comment("from the future")
+            })
+            .unwrap();
+        let future = record.comments()[1].change.clone();
+        let marks: HashMap<String, Judged> = [(
+            future,
+            Judged {
+                received: Some(now),
+                error: Some(ClockError::Ahead(Duration::days(400))),
+            },
+        )]
+        .into_iter()
+        .collect();
+        let view = super::record(&mut record, None, &marks, Lang::SrCyrl);
+        assert_eq!(view.comments[0].clock_note, None);
+        let note = view.comments[1].clock_note.as_deref().expect("marked");
+        // In the store's language, with the server's receipt.
+        assert!(
+            note.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c)),
+            "{note}"
+        );
+        assert!(
+            note.contains(&now.format("%Y-%m-%d %H:%M").to_string()),
+            "{note}"
+        );
+        let plain = super::record(&mut record, None, &HashMap::new(), Lang::SrCyrl);
+        assert!(plain.comments.iter().all(|c| c.clock_note.is_none()));
     }
 }

@@ -1671,15 +1671,23 @@ public struct ActionView: Equatable, Hashable {
     public var author: String?
     public var device: String
     public var at: String
+    /**
+     * Set when the writing device's clock was clearly wrong: what to show after `at`.
+     */
+    public var clockNote: String?
     public var fields: [FieldEntry]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(form: String, author: String?, device: String, at: String, fields: [FieldEntry]) {
+    public init(form: String, author: String?, device: String, at: String, 
+        /**
+         * Set when the writing device's clock was clearly wrong: what to show after `at`.
+         */clockNote: String?, fields: [FieldEntry]) {
         self.form = form
         self.author = author
         self.device = device
         self.at = at
+        self.clockNote = clockNote
         self.fields = fields
     }
 
@@ -1703,6 +1711,7 @@ public struct FfiConverterTypeActionView: FfiConverterRustBuffer {
                 author: FfiConverterOptionString.read(from: &buf), 
                 device: FfiConverterString.read(from: &buf), 
                 at: FfiConverterString.read(from: &buf), 
+                clockNote: FfiConverterOptionString.read(from: &buf), 
                 fields: FfiConverterSequenceTypeFieldEntry.read(from: &buf)
         )
     }
@@ -1712,6 +1721,7 @@ public struct FfiConverterTypeActionView: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.author, into: &buf)
         FfiConverterString.write(value.device, into: &buf)
         FfiConverterString.write(value.at, into: &buf)
+        FfiConverterOptionString.write(value.clockNote, into: &buf)
         FfiConverterSequenceTypeFieldEntry.write(value.fields, into: &buf)
     }
 }
@@ -1797,14 +1807,26 @@ public struct CommentView: Equatable, Hashable {
     public var author: String?
     public var device: String
     public var at: String
+    /**
+     * Set when the writing device's clock was clearly wrong, in the store's language
+     * ("device clock was wrong: at least 1 yr. ahead (received by the server …)"):
+     * show it after `at`, which that clock gave.
+     */
+    public var clockNote: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(text: String, author: String?, device: String, at: String) {
+    public init(text: String, author: String?, device: String, at: String, 
+        /**
+         * Set when the writing device's clock was clearly wrong, in the store's language
+         * ("device clock was wrong: at least 1 yr. ahead (received by the server …)"):
+         * show it after `at`, which that clock gave.
+         */clockNote: String?) {
         self.text = text
         self.author = author
         self.device = device
         self.at = at
+        self.clockNote = clockNote
     }
 
     
@@ -1826,7 +1848,8 @@ public struct FfiConverterTypeCommentView: FfiConverterRustBuffer {
                 text: FfiConverterString.read(from: &buf), 
                 author: FfiConverterOptionString.read(from: &buf), 
                 device: FfiConverterString.read(from: &buf), 
-                at: FfiConverterString.read(from: &buf)
+                at: FfiConverterString.read(from: &buf), 
+                clockNote: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1835,6 +1858,7 @@ public struct FfiConverterTypeCommentView: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.author, into: &buf)
         FfiConverterString.write(value.device, into: &buf)
         FfiConverterString.write(value.at, into: &buf)
+        FfiConverterOptionString.write(value.clockNote, into: &buf)
     }
 }
 
@@ -1869,6 +1893,10 @@ public struct ConflictValueView: Equatable, Hashable {
      * When that device says it was written (RFC 3339).
      */
     public var at: String?
+    /**
+     * Set when that device's clock was clearly wrong: what to show after `at`.
+     */
+    public var clockNote: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1878,12 +1906,16 @@ public struct ConflictValueView: Equatable, Hashable {
          */device: String, 
         /**
          * When that device says it was written (RFC 3339).
-         */at: String?) {
+         */at: String?, 
+        /**
+         * Set when that device's clock was clearly wrong: what to show after `at`.
+         */clockNote: String?) {
         self.value = value
         self.display = display
         self.author = author
         self.device = device
         self.at = at
+        self.clockNote = clockNote
     }
 
     
@@ -1906,7 +1938,8 @@ public struct FfiConverterTypeConflictValueView: FfiConverterRustBuffer {
                 display: FfiConverterString.read(from: &buf), 
                 author: FfiConverterOptionString.read(from: &buf), 
                 device: FfiConverterString.read(from: &buf), 
-                at: FfiConverterOptionString.read(from: &buf)
+                at: FfiConverterOptionString.read(from: &buf), 
+                clockNote: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1916,6 +1949,7 @@ public struct FfiConverterTypeConflictValueView: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.author, into: &buf)
         FfiConverterString.write(value.device, into: &buf)
         FfiConverterOptionString.write(value.at, into: &buf)
+        FfiConverterOptionString.write(value.clockNote, into: &buf)
     }
 }
 

@@ -2990,6 +2990,11 @@ data class ActionView (
     , 
     var `at`: kotlin.String
     , 
+    /**
+     * Set when the writing device's clock was clearly wrong: what to show after `at`.
+     */
+    var `clockNote`: kotlin.String?
+    , 
     var `fields`: List<FieldEntry>
     
 ){
@@ -3011,6 +3016,7 @@ public object FfiConverterTypeActionView: FfiConverterRustBuffer<ActionView> {
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeFieldEntry.read(buf),
         )
     }
@@ -3020,6 +3026,7 @@ public object FfiConverterTypeActionView: FfiConverterRustBuffer<ActionView> {
             FfiConverterOptionalString.allocationSize(value.`author`) +
             FfiConverterString.allocationSize(value.`device`) +
             FfiConverterString.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`clockNote`) +
             FfiConverterSequenceTypeFieldEntry.allocationSize(value.`fields`)
     )
 
@@ -3028,6 +3035,7 @@ public object FfiConverterTypeActionView: FfiConverterRustBuffer<ActionView> {
             FfiConverterOptionalString.write(value.`author`, buf)
             FfiConverterString.write(value.`device`, buf)
             FfiConverterString.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`clockNote`, buf)
             FfiConverterSequenceTypeFieldEntry.write(value.`fields`, buf)
     }
 }
@@ -3086,6 +3094,13 @@ data class CommentView (
     var `device`: kotlin.String
     , 
     var `at`: kotlin.String
+    , 
+    /**
+     * Set when the writing device's clock was clearly wrong, in the store's language
+     * ("device clock was wrong: at least 1 yr. ahead (received by the server …)"):
+     * show it after `at`, which that clock gave.
+     */
+    var `clockNote`: kotlin.String?
     
 ){
     
@@ -3106,6 +3121,7 @@ public object FfiConverterTypeCommentView: FfiConverterRustBuffer<CommentView> {
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -3113,7 +3129,8 @@ public object FfiConverterTypeCommentView: FfiConverterRustBuffer<CommentView> {
             FfiConverterString.allocationSize(value.`text`) +
             FfiConverterOptionalString.allocationSize(value.`author`) +
             FfiConverterString.allocationSize(value.`device`) +
-            FfiConverterString.allocationSize(value.`at`)
+            FfiConverterString.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`clockNote`)
     )
 
     override fun write(value: CommentView, buf: ByteBuffer) {
@@ -3121,6 +3138,7 @@ public object FfiConverterTypeCommentView: FfiConverterRustBuffer<CommentView> {
             FfiConverterOptionalString.write(value.`author`, buf)
             FfiConverterString.write(value.`device`, buf)
             FfiConverterString.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`clockNote`, buf)
     }
 }
 
@@ -3145,6 +3163,11 @@ data class ConflictValueView (
      * When that device says it was written (RFC 3339).
      */
     var `at`: kotlin.String?
+    , 
+    /**
+     * Set when that device's clock was clearly wrong: what to show after `at`.
+     */
+    var `clockNote`: kotlin.String?
     
 ){
     
@@ -3166,6 +3189,7 @@ public object FfiConverterTypeConflictValueView: FfiConverterRustBuffer<Conflict
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -3174,7 +3198,8 @@ public object FfiConverterTypeConflictValueView: FfiConverterRustBuffer<Conflict
             FfiConverterString.allocationSize(value.`display`) +
             FfiConverterOptionalString.allocationSize(value.`author`) +
             FfiConverterString.allocationSize(value.`device`) +
-            FfiConverterOptionalString.allocationSize(value.`at`)
+            FfiConverterOptionalString.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`clockNote`)
     )
 
     override fun write(value: ConflictValueView, buf: ByteBuffer) {
@@ -3183,6 +3208,7 @@ public object FfiConverterTypeConflictValueView: FfiConverterRustBuffer<Conflict
             FfiConverterOptionalString.write(value.`author`, buf)
             FfiConverterString.write(value.`device`, buf)
             FfiConverterOptionalString.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`clockNote`, buf)
     }
 }
 
