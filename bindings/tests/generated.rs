@@ -28,13 +28,20 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn committed_kotlin_and_swift_are_current() {
     let bindgen = Path::new(env!("CARGO_BIN_EXE_uniffi-bindgen"));
-    // The cdylib of this package sits beside its binaries.
-    let lib = bindgen.with_file_name(format!(
+    // The cdylib of this package: `cargo build` puts it beside the binaries, `cargo
+    // test` (a clean checkout's CI) only in `deps/`. The newer of the two is this build.
+    let name = format!(
         "{}intake_bindings{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ));
-    assert!(lib.exists(), "{} was not built", lib.display());
+    );
+    let dir = bindgen.parent().unwrap();
+    let lib = [dir.join(&name), dir.join("deps").join(&name)]
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("{name} was not built in {}", dir.display()));
     let fresh = tempfile::tempdir().unwrap();
     let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("generated");
     for language in ["kotlin", "swift"] {
