@@ -52,7 +52,7 @@ fn server_binary() -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.with_file_name("intake-bench-server");
     if !path.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release -p intake-bench`",
+            "{} not found: build every binary of the benchmark with `cargo build --release -p intake-bench --bins` (scripts/bench does)",
             path.display()
         );
     }
