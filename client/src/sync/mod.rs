@@ -460,7 +460,9 @@ fn round_trip(
         .map(|(o, outcome)| (o.id.wire(), outcome.clone()))
         .collect();
     let fates = plan.answered(&answer, &outcomes);
+    let receipts = pulled_receipts(&response);
     let mut page = PageCommit {
+        receipts,
         cursor: response.cursor,
         piece: response.piece,
         unavailable: response
@@ -509,43 +511,11 @@ fn round_trip(
             }
         }
     }
-    // A document's receipts come in the order of its changes' hashes; a document
-    // whose changes do not match them in number (changed between the two reads on
-    // the server, or unreadable here) keeps none.
-    for (doc, receipts) in response.docs.iter().zip(&response.doc_received) {
-        if receipts.iter().all(Option::is_none) {
-            continue;
-        }
-        let id = RecordId::from_wire(&doc.record);
-        if let Some(hashes) = intake_shared::record::change_hashes(&doc.doc)
-            && hashes.len() == receipts.len()
-        {
-            for (hash, at) in hashes.into_iter().zip(receipts) {
-                if let Some(at) = at {
-                    page.receipts.push((id, hash, *at));
-                }
-            }
-        }
-    }
     page.docs = response
         .docs
         .into_iter()
         .map(|d| (RecordId::from_wire(&d.record), d.doc))
         .collect();
-    // The server's receipt of each pulled change, by the change's hash (v6): kept to
-    // say when another device's clock was clearly wrong; a change that is not one
-    // chunk has none.
-    let mut received = response.received.iter();
-    for c in &response.changes {
-        let id = RecordId::from_wire(&c.record);
-        for bytes in &c.changes {
-            if let Some(Some(at)) = received.next()
-                && let Some(hash) = intake_shared::record::change_hash(bytes)
-            {
-                page.receipts.push((id, hash, *at));
-            }
-        }
-    }
     page.changes = response
         .changes
         .into_iter()
@@ -562,6 +532,44 @@ fn round_trip(
     round.removed = result.removed;
     round.erased = result.erased;
     Ok(round)
+}
+
+/// The server's receipts of what an answer carries (protocol v6), by record and change
+/// hash: kept to say when another device's clock was clearly wrong, never to decide.
+/// A pulled change that is not one chunk has none; a document's come in the order of
+/// its changes' hashes, and a document whose changes do not match them in number
+/// (changed between the server's two reads, or unreadable here) keeps none.
+fn pulled_receipts(
+    response: &intake_shared::protocol::SyncResponse,
+) -> Vec<(RecordId, [u8; 32], i64)> {
+    let mut out = Vec::new();
+    let mut received = response.received.iter();
+    for c in &response.changes {
+        let id = RecordId::from_wire(&c.record);
+        for bytes in &c.changes {
+            if let Some(Some(at)) = received.next()
+                && let Some(hash) = intake_shared::record::change_hash(bytes)
+            {
+                out.push((id, hash, *at));
+            }
+        }
+    }
+    for (doc, receipts) in response.docs.iter().zip(&response.doc_received) {
+        if receipts.iter().all(Option::is_none) {
+            continue;
+        }
+        let id = RecordId::from_wire(&doc.record);
+        if let Some(hashes) = intake_shared::record::change_hashes(&doc.doc)
+            && hashes.len() == receipts.len()
+        {
+            for (hash, at) in hashes.into_iter().zip(receipts) {
+                if let Some(at) = at {
+                    out.push((id, hash, *at));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Enrols this device with a server using a one-time code from an admin, and keeps
