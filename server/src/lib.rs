@@ -24,4 +24,6 @@ pub mod tls;
 pub mod web;
 
 pub use config::{Limits, Settings};
-pub use startup::{AppState, Application, init_store, load_key, open_store};
+pub use startup::{
+    AppState, Application, init_backend, init_store, load_key, open_backend, open_store,
+};

@@ -3,11 +3,15 @@
 //! (`intake_tests::postgres`), and real devices with their own encrypted stores that
 //! enrol and sync through whichever server, at random, round after round. Every device
 //! ends with every record it may see, at the heads the database holds: nothing lost,
-//! nothing twice, all converged.
+//! nothing twice, all converged. And the supervisors' dashboard and the admin API on a
+//! server over PostgreSQL: every page and every admin call answers (the backend's
+//! blocking client panics on an async executor thread, so this also proves that every
+//! handler reaches storage through `web::block`).
 
 use intake_server::storage::{Role, Scope, SyncStorage};
 use intake_shared::{RecordId, Value};
 use intake_tests::TestDevice;
+use intake_tests::dashboard::Dashboard;
 use intake_tests::pg_server::PgServer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -93,5 +97,116 @@ fn devices_syncing_through_three_servers_on_one_database_converge() {
         log_entries,
         written + 6 * devices.len(),
         "a creation and an edit per round"
+    );
+}
+
+#[test]
+fn the_dashboard_and_the_admin_api_work_on_postgres() {
+    let Some(db) = intake_tests::postgres::database(
+        "postgres_servers::the_dashboard_and_the_admin_api_work_on_postgres",
+    ) else {
+        return;
+    };
+    let settings = intake_server::Settings {
+        workers: 2,
+        admin_api: intake_server::config::AdminApi::On,
+        ..intake_server::Settings::default()
+    };
+    let server = PgServer::start_with(&db.url, settings);
+    let storage = server.storage.as_ref();
+    let code = server.add_user("drita", Role::Paralegal, Some("prizren"));
+    let mut drita = TestDevice::enroll_at(&server.url, "drita", &code);
+    let id = drita.create(&[("full_name", Value::Text("Arta Krasniqi".into()))]);
+    drita.sync().expect("sync");
+
+    server.add_user("vesa", Role::Supervisor, Some("prizren"));
+    let vesa = Dashboard::with_password_at(&server.url, storage, "vesa");
+    let page = format!("/records/{id}");
+    for path in [
+        "/",
+        "/records",
+        page.as_str(),
+        "/summary",
+        "/summary.csv",
+        "/duplicates",
+        "/export.csv",
+        "/export.json",
+    ] {
+        let got = vesa.get(path);
+        assert!(
+            got.status == 200 || (path == "/" && got.status == 303),
+            "{path}: {} {}",
+            got.status,
+            got.body
+        );
+    }
+    assert!(vesa.get("/records").body.contains("Arta Krasniqi"));
+    // A write from the dashboard: an Automerge change through the sync path's storage,
+    // which the device then pulls.
+    let commented = vesa.submit(
+        &page,
+        &format!("{page}/comment"),
+        &[("text", "Call first.")],
+    );
+    assert_eq!(commented.status, 303, "{}", commented.body);
+    drita.sync().expect("sync after the comment");
+    assert_eq!(
+        drita.record(id).comments().len(),
+        1,
+        "the comment reached the device"
+    );
+
+    // The admins' pages, signed in as `admin`.
+    let code = server.add_user("admin", Role::Admin, None);
+    let admin = Dashboard::with_password_at(&server.url, storage, "admin");
+    for path in ["/admin/users", "/admin/devices", "/admin/audit"] {
+        let got = admin.get(path);
+        assert_eq!(got.status, 200, "{path}: {}", got.body);
+    }
+    assert!(admin.get("/admin/users").body.contains("drita"));
+
+    // The admin API, with an admin's device token.
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let enrolled: serde_json::Value = http
+        .post(format!("{}/v1/enroll", server.url))
+        .json(&serde_json::json!({ "code": code, "actor": "ad".repeat(16), "label": "admin" }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = enrolled["token"]
+        .as_str()
+        .expect("an admin token")
+        .to_string();
+    let call = |method: reqwest::Method, path: &str| {
+        let resp = http
+            .request(method, format!("{}/v1/admin{path}", server.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "name": "besa", "role": "paralegal", "team": "prizren" }))
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().unwrap())
+    };
+    let (status, users) = call(reqwest::Method::GET, "/users");
+    assert_eq!(status, 200, "{users}");
+    assert!(users.contains("drita"), "{users}");
+    let (status, body) = call(reqwest::Method::POST, "/users");
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(reqwest::Method::POST, "/users/besa/code");
+    assert_eq!(status, 200, "{body}");
+    let (status, devices) = call(reqwest::Method::GET, "/devices");
+    assert_eq!(status, 200, "{devices}");
+    let (status, body) = call(reqwest::Method::POST, "/users/besa/disable");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        storage
+            .users()
+            .unwrap()
+            .iter()
+            .any(|u| u.name == "besa" && u.disabled)
     );
 }
