@@ -321,6 +321,8 @@ impl Application {
         let workers = settings.workers;
         let tls = crate::tls::server_config(&settings)?;
         let heavy_syncs = Gate::new(settings.limits.heavy_syncs());
+        // Several servers on one PostgreSQL database count attempts in it (`auth.rs`).
+        let attempts = storage.shared_attempts();
         let state = web::Data::new(AppState {
             storage,
             settings,
@@ -329,8 +331,10 @@ impl Application {
             // 10 minutes: guessing a 60-bit code is hopeless, a mistyping user waits
             // minutes, not forever, and no overall limit lets one attacker shut
             // everyone else out.
-            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10),
-            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default()),
+            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10)
+                .shared(attempts.clone()),
+            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default())
+                .shared(attempts),
         });
         let shared = state.clone();
         let mut server =

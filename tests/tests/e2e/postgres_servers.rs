@@ -6,7 +6,8 @@
 //! nothing twice, all converged. And the supervisors' dashboard and the admin API on a
 //! server over PostgreSQL: every page and every admin call answers (the backend's
 //! blocking client panics on an async executor thread, so this also proves that every
-//! handler reaches storage through `web::block`).
+//! handler reaches storage through `web::block`). Attempt limits hold across the
+//! servers: guesses spread over them are counted in the database.
 
 use intake_server::storage::{Role, Scope, SyncStorage};
 use intake_shared::{RecordId, Value};
@@ -209,4 +210,53 @@ fn the_dashboard_and_the_admin_api_work_on_postgres() {
             .iter()
             .any(|u| u.name == "besa" && u.disabled)
     );
+}
+
+#[test]
+fn guesses_spread_over_three_servers_are_limited_as_against_one() {
+    let Some(db) = intake_tests::postgres::database(
+        "postgres_servers::guesses_spread_over_three_servers_are_limited_as_against_one",
+    ) else {
+        return;
+    };
+    let servers: Vec<PgServer> = (0..3).map(|_| PgServer::start(&db.url)).collect();
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    // Wrong passwords for one account, each through the next server: 10 in all. (First:
+    // the code she sets her password with counts against the address that the
+    // enrolment guesses below use up.)
+    servers[0].add_user("vesa", Role::Supervisor, Some("prizren"));
+    let vesa = Dashboard::with_password_at(&servers[1].url, servers[1].storage.as_ref(), "vesa");
+    let browsers: Vec<Dashboard> = servers.iter().map(|s| Dashboard::at(&s.url)).collect();
+    for n in 0..10 {
+        let wrong = browsers[n % 3].sign_in("vesa", "a wrong guess here");
+        assert_eq!(wrong.status, 401, "guess {n}: {}", wrong.body);
+    }
+    for browser in &browsers {
+        let blocked = browser.sign_in("vesa", intake_tests::dashboard::PASSWORD);
+        assert_eq!(blocked.status, 429, "every server refuses now");
+    }
+    // Her session, signed in before, goes on.
+    assert_eq!(vesa.get("/records").status, 200);
+    // Wrong enrolment codes from one address, each through the next server: the
+    // address has 10 per window in all, not 10 per server.
+    let statuses: Vec<u16> = (0..12)
+        .map(|n| {
+            let server = &servers[n % 3];
+            http.post(format!("{}/v1/enroll", server.url))
+                .json(&serde_json::json!({
+                    "code": format!("ZZZZ-ZZZZ-{n:04}"),
+                    "actor": "42".repeat(16),
+                    "label": "guess",
+                }))
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+    assert_eq!(statuses[10..], [429, 429], "{statuses:?}");
 }
