@@ -12,6 +12,7 @@ pub mod erase;
 pub mod error;
 pub mod gate;
 pub mod index;
+pub mod migrate_data;
 pub mod net;
 pub mod policy;
 pub mod retention;

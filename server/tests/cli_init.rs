@@ -3,7 +3,8 @@
 //! mistyped data directory instead of creating an installation; `backup` never
 //! overwrites; `restore` refuses while `serve` runs; with a PostgreSQL `database`
 //! (issue 14) every command runs there but `backup` and `restore`, which point at
-//! PostgreSQL's own tools, and the URL never has a password on the command line.
+//! PostgreSQL's own tools, and the URL never has a password on the command line;
+//! `migrate-data` moves an installation there once.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -273,4 +274,38 @@ fn get(url: &str, path: &str) -> String {
         }
     }
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn migrate_data_moves_an_installation_once_and_never_takes_a_password_flag() {
+    let Some(db) = pg_cluster::database(
+        "cli_init::migrate_data_moves_an_installation_once_and_never_takes_a_password_flag",
+    ) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    assert!(run(server(&data).args(["init", "--json"])).status.success());
+    let o = run(server(&data).args(["migrate-data", "--to", "postgres://intake:s3cret@db/x"]));
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
+
+    let o = run(server(&data).args(["migrate-data", "--json", "--to", &db.url]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"][0], serde_json::json!(["users", 1]), "{v}");
+    let o = run(server(&data).args(["migrate-data", "--to", &db.url]));
+    assert!(!o.status.success(), "migrated twice");
+    assert!(
+        stderr(&o).contains("already holds a store"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The installation answers from PostgreSQL now.
+    let o = run(server(&data)
+        .args(["user", "list", "--json"])
+        .env("INTAKE_SERVER_DATABASE", &db.url));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"admin\""));
 }

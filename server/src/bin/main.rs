@@ -80,6 +80,17 @@ enum Command {
     /// Erase a client's record for good
     #[command(subcommand)]
     Record(RecordCommand),
+    /// Copy this installation's SQLite store into an empty PostgreSQL database and
+    /// check the copy (every record's heads, the log); the server must be stopped.
+    /// Devices keep syncing with their cursors once servers run on PostgreSQL.
+    MigrateData {
+        /// The PostgreSQL database (postgres://user@host/db), without a password [or
+        /// INTAKE_SERVER_MIGRATE_TO, which may carry one]
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Erase records closed longer than `[retention] erase_closed_after_days`
     Retention {
         /// Only list what would be erased (id, closed since); change nothing
@@ -243,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(cmd) => device(&settings, env_key, cmd),
         Command::Record(cmd) => record(&settings, env_key, cmd),
         Command::Retention { dry_run } => retention(&settings, env_key, dry_run),
+        Command::MigrateData { to, json } => migrate_data(&settings, env_key, to, json),
     }
 }
 
@@ -554,6 +566,50 @@ fn retention(settings: &Settings, env_key: Option<&str>, dry_run: bool) -> anyho
     println!(
         "erased {n} record(s) closed more than {} days",
         r.erase_closed_after_days
+    );
+    Ok(())
+}
+
+fn migrate_data(
+    settings: &Settings,
+    env_key: Option<&str>,
+    to: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.database.is_none(),
+        "migrate-data moves the SQLite store of the data directory: leave `database` \
+         (INTAKE_SERVER_DATABASE, --database) unset and name the target with --to"
+    );
+    // Like --database: a password on the command line is readable by every local user.
+    let url = match to {
+        Some(url) => intake_server::config::DatabaseUrl::from_flag(&url)
+            .map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+        None => match std::env::var("INTAKE_SERVER_MIGRATE_TO") {
+            Ok(url) => intake_server::config::DatabaseUrl::try_from(url)
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_MIGRATE_TO: {e}"))?,
+            Err(_) => {
+                anyhow::bail!("name the PostgreSQL database with --to or INTAKE_SERVER_MIGRATE_TO")
+            }
+        },
+    };
+    let key = load_key(settings, env_key)?;
+    let report = intake_server::migrate_data::migrate(settings, &key, url.expose())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for (table, rows) in &report.rows {
+        println!("{table:<16} {rows} row(s)");
+    }
+    println!(
+        "copied and checked: {} record(s) with the same heads, {} log entries in the same \
+         order, log head {}",
+        report.records, report.log_entries, report.log_head
+    );
+    println!(
+        "run the servers with database set to the PostgreSQL database; keep the data \
+         directory until they serve (docs/OPERATIONS.md, PostgreSQL)"
     );
     Ok(())
 }

@@ -260,3 +260,108 @@ fn guesses_spread_over_three_servers_are_limited_as_against_one() {
     assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
     assert_eq!(statuses[10..], [429, 429], "{statuses:?}");
 }
+
+#[test]
+fn an_installation_moved_to_postgres_keeps_its_devices_cursors() {
+    let Some(db) = intake_tests::postgres::database(
+        "postgres_servers::an_installation_moved_to_postgres_keeps_its_devices_cursors",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = intake_tests::TestServer::start_in(&data, intake_server::Settings::default());
+    let people = [
+        ("drita", Role::Paralegal),
+        ("besa", Role::Paralegal),
+        ("merita", Role::Supervisor),
+    ];
+    let mut devices = TestDevice::enroll_all(&server, &people, "prizren");
+    let mut created = Vec::new();
+    for round in 0..3 {
+        for device in devices.iter_mut() {
+            let name = Value::Text(format!("{} {round}", device.name));
+            created.push(device.create(&[("full_name", name)]));
+            device.sync().expect("sync on SQLite");
+        }
+    }
+    // An erasure takes a log position too (the log head is the later of both).
+    let who = intake_server::erase::Requester {
+        via: "command line",
+        ..Default::default()
+    };
+    intake_server::erase::erase(
+        server.storage.as_ref(),
+        created[1],
+        "asked by the client",
+        &who,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    for device in devices.iter_mut() {
+        device.sync().expect("sync on SQLite");
+    }
+    let key = server.key();
+    let settings = intake_server::Settings {
+        data_dir: data.clone(),
+        ..intake_server::Settings::default()
+    };
+    drop(server);
+
+    let report = intake_server::migrate_data::migrate(&settings, &key, &db.url).expect("migrate");
+    assert_eq!(
+        report.records,
+        created.len() - 1,
+        "every record, the erased one not"
+    );
+    assert_eq!(
+        report.log_entries,
+        created.len() - 1,
+        "one creation each left"
+    );
+    assert_eq!(
+        report.log_head,
+        created.len() as i64 + 1,
+        "9 creations and the erasure"
+    );
+    let again = intake_server::migrate_data::migrate(&settings, &key, &db.url).unwrap_err();
+    assert!(
+        again.to_string().contains("already holds a store"),
+        "{again}"
+    );
+
+    // The same devices, with the cursors they hold, on PostgreSQL: nothing again.
+    let pg = PgServer::start(&db.url);
+    for device in devices.iter_mut() {
+        device.point_at(&pg.url);
+        let s = device.sync().expect("sync on PostgreSQL");
+        assert_eq!(
+            (s.sent, s.received, s.removed, s.erased),
+            (0, 0, 0, 0),
+            "{}: nothing sent or received again",
+            device.name
+        );
+    }
+    // And nothing missed from now on: new work reaches whoever may see it.
+    let id = devices[0].create(&[("full_name", Value::Text("Arta Krasniqi".into()))]);
+    devices[0].sync().unwrap();
+    assert_eq!(
+        devices[2].sync().unwrap().received,
+        1,
+        "the supervisor pulls it"
+    );
+    assert_eq!(
+        devices[1].sync().unwrap().received,
+        0,
+        "besa may not see it"
+    );
+    assert!(devices[2].has(id));
+    for meta in pg
+        .storage
+        .record_metas(&Scope::Team("prizren".into()))
+        .unwrap()
+    {
+        let heads = pg.storage.record(meta.0.id).unwrap().unwrap().heads;
+        assert_eq!(devices[2].record(meta.0.id).heads().concat(), heads);
+    }
+}
