@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::policy::Principal;
 use crate::startup::AppState;
-use crate::storage::{SharedAttempts, StorageError};
+use crate::storage::{Counted, SharedAttempts, StorageError};
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -146,7 +146,7 @@ pub(crate) fn take_shared(
     shared: &dyn SharedAttempts,
     keys: &[([u8; 32], u32)],
     window: Duration,
-) -> Result<Vec<([u8; 32], i64)>, Refused> {
+) -> Result<Counted, Refused> {
     let now = chrono::Utc::now().timestamp();
     match shared.take(keys, window.as_secs() as i64, now) {
         Ok(Ok(counted)) => Ok(counted),
@@ -181,7 +181,7 @@ pub struct Attempt {
     address: IpAddr,
     code: [u8; 32],
     /// Counted in the shared counters (the keys and their windows' ends).
-    shared: Option<Vec<([u8; 32], i64)>>,
+    shared: Option<Counted>,
 }
 
 impl AttemptLimiter {

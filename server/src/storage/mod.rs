@@ -273,6 +273,9 @@ impl StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// The counters one attempt was counted on: each key with the end of its window.
+pub type Counted = Vec<([u8; 32], i64)>;
+
 /// Attempt counters shared by every server process on one database (issue 14), for
 /// the limiters of `auth.rs` and `web/limiter.rs`: a key is the SHA-256 of what is
 /// counted, with its limit, in fixed windows of `window_secs`.
@@ -285,7 +288,7 @@ pub trait SharedAttempts: Send + Sync {
         keys: &[([u8; 32], u32)],
         window_secs: i64,
         now: i64,
-    ) -> Result<std::result::Result<Vec<([u8; 32], i64)>, u64>>;
+    ) -> Result<std::result::Result<Counted, u64>>;
     /// Gives back what [`SharedAttempts::take`] counted (a right code or password),
     /// in the windows it was counted in.
     fn give_back(&self, counted: &[([u8; 32], i64)]) -> Result<()>;

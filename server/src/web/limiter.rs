@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::auth::{Refused, counter_key, give_back_shared, take_shared};
-use crate::storage::SharedAttempts;
+use crate::storage::{Counted, SharedAttempts};
 
 /// Failed sign-ins allowed per window.
 #[derive(Debug, Clone, Copy)]
@@ -161,7 +161,7 @@ pub struct Attempt {
     addr: IpAddr,
     window: Instant,
     /// Counted in the shared counters (the keys and their windows' ends).
-    shared: Option<Vec<([u8; 32], i64)>>,
+    shared: Option<Counted>,
 }
 
 #[cfg(test)]

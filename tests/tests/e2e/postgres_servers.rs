@@ -7,7 +7,9 @@
 //! server over PostgreSQL: every page and every admin call answers (the backend's
 //! blocking client panics on an async executor thread, so this also proves that every
 //! handler reaches storage through `web::block`). Attempt limits hold across the
-//! servers: guesses spread over them are counted in the database.
+//! servers: guesses spread over them are counted in the database. An installation
+//! moved from SQLite keeps its devices' cursors. Three server processes, one
+//! SIGKILLed and restarted while 20 devices sync through them: nothing lost or twice.
 
 use intake_server::storage::{Role, Scope, SyncStorage};
 use intake_shared::{RecordId, Value};
@@ -364,4 +366,161 @@ fn an_installation_moved_to_postgres_keeps_its_devices_cursors() {
         let heads = pg.storage.record(meta.0.id).unwrap().unwrap().heads;
         assert_eq!(devices[2].record(meta.0.id).heads().concat(), heads);
     }
+}
+
+/// Three server processes on one database, 20 devices syncing through them at random
+/// on threads of their own, one server SIGKILLed mid-run and started again: every
+/// change stored once, none lost, every device converged with the database.
+#[test]
+fn a_server_killed_among_three_loses_nothing_and_devices_converge() {
+    use intake_tests::kill_mid_sync::{ServerProcess, free_address};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let Some(db) = intake_tests::postgres::database(
+        "postgres_servers::a_server_killed_among_three_loses_nothing_and_devices_converge",
+    ) else {
+        return;
+    };
+    const DEVICES: usize = 20;
+    const ROUNDS: usize = 4;
+    let storage = intake_server::storage::postgres::PgStorage::connect(&db.url).expect("connect");
+    let codes: Vec<(String, String)> = (0..DEVICES)
+        .map(|i| {
+            // Two supervisors see the whole team; the others their own records.
+            let (name, role) = match i {
+                0 | 1 => (format!("sup{i}"), Role::Supervisor),
+                _ => (format!("p{i:02}"), Role::Paralegal),
+            };
+            let code = intake_server::admin::add_user(&storage, &name, role, Some("prizren"), 60)
+                .unwrap()
+                .enrolment_code;
+            (name, code)
+        })
+        .collect();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_intake-test-server"));
+    let place = std::path::Path::new(&db.url);
+    let mut servers: Vec<ServerProcess> = (0..3)
+        .map(|_| ServerProcess::start(bin, place, free_address()))
+        .collect();
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("http://{}", s.addr))
+        .collect();
+    // Enrolled before the run, each through another server: a kill is for syncs.
+    let enrolled: Vec<TestDevice> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, (name, code))| TestDevice::enroll_at(&urls[i % 3], name, code))
+        .collect();
+    let failed_syncs = AtomicUsize::new(0);
+    let syncs = AtomicUsize::new(0);
+    let started = std::time::Instant::now();
+    let (devices, written): (Vec<TestDevice>, Vec<Vec<RecordId>>) = std::thread::scope(|s| {
+        let workers: Vec<_> = enrolled
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut device)| {
+                let (urls, failed_syncs, syncs) = (&urls, &failed_syncs, &syncs);
+                s.spawn(move || {
+                    let mut rng = StdRng::seed_from_u64(0x14_4b_11 + i as u64);
+                    let name = device.name.clone();
+                    let mut mine = Vec::new();
+                    for round in 0..ROUNDS {
+                        let id =
+                            device.create(&[("full_name", Value::Text(format!("{name} {round}")))]);
+                        mine.push(id);
+                        let earlier = mine[rng.random_range(0..mine.len())];
+                        let text = Value::Text(format!("{name} edited {round}"));
+                        device.edit(earlier, |e| e.set("full_name", text));
+                        // Through a random server; one that is down (killed) is left
+                        // for another, as a load balancer would.
+                        let mut tries = 0;
+                        loop {
+                            device.point_at(&urls[rng.random_range(0..3)]);
+                            syncs.fetch_add(1, Ordering::Relaxed);
+                            match device.sync() {
+                                Ok(_) => break,
+                                Err(_) if tries < 50 => {
+                                    tries += 1;
+                                    failed_syncs.fetch_add(1, Ordering::Relaxed);
+                                    std::thread::sleep(std::time::Duration::from_millis(20));
+                                }
+                                Err(e) => panic!("{name}: no server took the sync: {e}"),
+                            }
+                        }
+                    }
+                    (device, mine)
+                })
+            })
+            .collect();
+        // Mid-run: the second server is SIGKILLed, whatever it is doing, and started
+        // again a moment later on the same address.
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let killed = ServerProcess::kill(&servers[1].child);
+        let killed_at = started.elapsed();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        servers[1].restart();
+        eprintln!(
+            "server 1 killed (running: {killed}) at {killed_at:?}, restarted at {:?}",
+            started.elapsed()
+        );
+        assert!(killed, "the server ran when it was killed");
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a device's thread"))
+            .unzip()
+    });
+    let mut devices = devices;
+    // Everyone syncs twice more (all three servers up) to pick up the others' work.
+    for pass in 0..2 {
+        for (i, device) in devices.iter_mut().enumerate() {
+            device.point_at(&urls[(i + pass) % 3]);
+            device.sync().expect("final sync");
+        }
+    }
+
+    let stored = storage
+        .record_metas(&Scope::Team("prizren".into()))
+        .unwrap();
+    let written_count: usize = written.iter().map(Vec::len).sum();
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let row = client
+        .query_one("SELECT count(*), count(DISTINCT hash) FROM log", &[])
+        .unwrap();
+    let (entries, distinct): (i64, i64) = (row.get(0), row.get(1));
+    let mut diverged = 0;
+    for (meta, _) in &stored {
+        let heads = storage.record(meta.id).unwrap().unwrap().heads;
+        for device in &devices {
+            let sees = device.name.starts_with("sup") || device.name == meta.owner;
+            assert_eq!(device.has(meta.id), sees, "{} and {}", device.name, meta.id);
+            if sees && device.record(meta.id).heads().concat() != heads {
+                diverged += 1;
+            }
+        }
+    }
+    eprintln!(
+        "3 servers, {DEVICES} devices, {} syncs ({} failed and retried elsewhere), \
+         {} records, {entries} log entries, in {:?}",
+        syncs.load(Ordering::Relaxed),
+        failed_syncs.load(Ordering::Relaxed),
+        stored.len(),
+        started.elapsed()
+    );
+    assert!(
+        failed_syncs.load(Ordering::Relaxed) > 0,
+        "the kill fell mid-run: some syncs found the server down"
+    );
+    assert_eq!(
+        stored.len(),
+        written_count,
+        "every record stored, none lost"
+    );
+    assert_eq!(entries, distinct, "no change stored twice");
+    assert_eq!(
+        entries as usize,
+        2 * DEVICES * ROUNDS,
+        "a creation and an edit per device and round: none lost, none twice"
+    );
+    assert_eq!(diverged, 0, "every device holds what the database holds");
 }

@@ -11,7 +11,7 @@
 
 use ::postgres::Client;
 
-use super::super::{Result, SharedAttempts};
+use super::super::{Counted, Result, SharedAttempts};
 use super::Pool;
 
 pub(super) struct PgAttempts {
@@ -24,7 +24,7 @@ impl SharedAttempts for PgAttempts {
         keys: &[([u8; 32], u32)],
         window_secs: i64,
         now: i64,
-    ) -> Result<std::result::Result<Vec<([u8; 32], i64)>, u64>> {
+    ) -> Result<std::result::Result<Counted, u64>> {
         let mut conn = self.pool.get().map_err(super::pool_error)?;
         take(&mut conn, keys, window_secs, now)
     }
@@ -50,7 +50,7 @@ fn take(
     keys: &[([u8; 32], u32)],
     window_secs: i64,
     now: i64,
-) -> Result<std::result::Result<Vec<([u8; 32], i64)>, u64>> {
+) -> Result<std::result::Result<Counted, u64>> {
     let mut sorted = keys.to_vec();
     sorted.sort();
     let mut tx = client.transaction()?;
