@@ -3,7 +3,8 @@
 //! on the terminal; `serve` runs the server over an existing one; `user` and `device`
 //! administer the store directly, also while the server runs; `backup` and `restore`
 //! copy the encrypted database out and back. With a PostgreSQL `database` (issue 14)
-//! every command but `backup` and `restore` (PostgreSQL's own tools) works on it.
+//! every command but `backup` and `restore` (PostgreSQL's own tools) works on it;
+//! `migrate-data` moves a SQLite installation there.
 
 use std::io::IsTerminal;
 use std::net::TcpListener;
