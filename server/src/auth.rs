@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::policy::Principal;
 use crate::startup::AppState;
+use crate::storage::{Counted, SharedAttempts, StorageError};
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -90,12 +91,76 @@ pub fn hash_secret(secret: &str) -> [u8; 32] {
 /// that checks the counts, and only then looks the code up; a right code gives its slot
 /// back ([`AttemptLimiter::succeeded`]). So however many wrong guesses arrive at once
 /// from one address, at most `per_address` of them reach the database per window.
-#[derive(Debug)]
+///
+/// Counted in this process's memory, or, when several servers share a PostgreSQL
+/// database ([`AttemptLimiter::shared`]), in the database: otherwise an attacker who
+/// spreads guesses over N servers would get N times the attempts. Shared, `reserve`
+/// and `succeeded` reach the database: call them off the async workers (`web::block`).
 pub struct AttemptLimiter {
     window: Duration,
     per_address: u32,
     per_code: u32,
     state: Mutex<Attempts>,
+    shared: Option<std::sync::Arc<dyn SharedAttempts>>,
+}
+
+impl std::fmt::Debug for AttemptLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttemptLimiter")
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a limiter let an attempt not through.
+#[derive(Debug)]
+pub enum Refused {
+    /// Too many attempts: wait this many seconds.
+    Wait(u64),
+    /// The shared counters could not be reached (PostgreSQL).
+    Storage(StorageError),
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Wait(secs) => ApiError::TooManyRequests(secs),
+            Refused::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// The key of a shared counter: the SHA-256 of what is counted, so that the database
+/// keeps no address, code or account name.
+pub(crate) fn counter_key(kind: &str, what: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update([0]);
+    h.update(what);
+    h.finalize().into()
+}
+
+/// Takes one attempt on the shared counters `keys`, as [`AttemptLimiter::reserve`] and
+/// the sign-in limiter do in memory.
+pub(crate) fn take_shared(
+    shared: &dyn SharedAttempts,
+    keys: &[([u8; 32], u32)],
+    window: Duration,
+) -> Result<Counted, Refused> {
+    let now = chrono::Utc::now().timestamp();
+    match shared.take(keys, window.as_secs() as i64, now) {
+        Ok(Ok(counted)) => Ok(counted),
+        Ok(Err(secs)) => Err(Refused::Wait(secs)),
+        Err(e) => Err(Refused::Storage(e)),
+    }
+}
+
+/// Gives a shared attempt back; a failure only costs the user that slot, so it is
+/// logged, not answered.
+pub(crate) fn give_back_shared(shared: &dyn SharedAttempts, counted: &[([u8; 32], i64)]) {
+    if let Err(e) = shared.give_back(counted) {
+        tracing::warn!(error = %e, "could not give back an attempt slot");
+    }
 }
 
 #[derive(Debug)]
@@ -115,6 +180,8 @@ pub struct Attempt {
     generation: u64,
     address: IpAddr,
     code: [u8; 32],
+    /// Counted in the shared counters (the keys and their windows' ends).
+    shared: Option<Counted>,
 }
 
 impl AttemptLimiter {
@@ -129,13 +196,43 @@ impl AttemptLimiter {
                 addresses: HashMap::new(),
                 codes: HashMap::new(),
             }),
+            shared: None,
         }
     }
 
+    /// Counts in `shared` (the database several servers share) instead of in memory,
+    /// when there is one.
+    pub fn shared(mut self, shared: Option<std::sync::Arc<dyn SharedAttempts>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
     /// Takes a slot for an attempt from `addr` with the code whose hash is `code`, or
-    /// `Err(seconds to wait)` when this address, or this code, has used all of its own.
-    pub fn reserve(&self, addr: IpAddr, code: [u8; 32]) -> Result<Attempt, u64> {
-        self.reserve_at(addr, code, Instant::now())
+    /// refuses with the seconds to wait when this address, or this code, has used all
+    /// of its own.
+    pub fn reserve(&self, addr: IpAddr, code: [u8; 32]) -> Result<Attempt, Refused> {
+        match &self.shared {
+            Some(shared) => {
+                let address = crate::net::limit_key(addr);
+                let keys = [
+                    (
+                        counter_key("code-address", address.to_string().as_bytes()),
+                        self.per_address,
+                    ),
+                    (counter_key("code", &code), self.per_code),
+                ];
+                let counted = take_shared(shared.as_ref(), &keys, self.window)?;
+                Ok(Attempt {
+                    generation: 0,
+                    address,
+                    code,
+                    shared: Some(counted),
+                })
+            }
+            None => self
+                .reserve_at(addr, code, Instant::now())
+                .map_err(Refused::Wait),
+        }
     }
 
     fn reserve_at(&self, addr: IpAddr, code: [u8; 32], now: Instant) -> Result<Attempt, u64> {
@@ -161,12 +258,17 @@ impl AttemptLimiter {
             generation: s.generation,
             address,
             code,
+            shared: None,
         })
     }
 
     /// The code was right: its slot goes back, so people enrolling one phone after
     /// another from one office never run into the limit.
     pub fn succeeded(&self, attempt: Attempt) {
+        if let (Some(shared), Some(counted)) = (&self.shared, &attempt.shared) {
+            give_back_shared(shared.as_ref(), counted);
+            return;
+        }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if s.generation != attempt.generation {
             return;

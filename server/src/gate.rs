@@ -8,6 +8,12 @@
 //! module only counts permits. It is non-blocking on purpose: a request never waits
 //! for a permit while holding a thread, and the device already treats 503 as "retry
 //! later".
+//!
+//! Per process by design, also when several servers share a PostgreSQL database
+//! (issue 14): what the permits protect is this process's CPU and memory, which is
+//! what a heavy sync uses up (the database write at its end is short). Each server of
+//! N takes `max_heavy_syncs` of its own, as each has its own cores; a shared count
+//! would let a burst on one server refuse syncs on an idle other.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -12,6 +12,7 @@ pub mod erase;
 pub mod error;
 pub mod gate;
 pub mod index;
+pub mod migrate_data;
 pub mod net;
 pub mod policy;
 pub mod retention;
@@ -24,4 +25,6 @@ pub mod tls;
 pub mod web;
 
 pub use config::{Limits, Settings};
-pub use startup::{AppState, Application, init_store, load_key, open_store};
+pub use startup::{
+    AppState, Application, init_backend, init_store, load_key, open_backend, open_store,
+};

@@ -2,7 +2,9 @@
 //! server on `127.0.0.1:0`. The store is made once by [`init_store`] (`intake-server
 //! init`: the data directory, the database key, the encrypted database and the first
 //! admin) and opened by [`open_store`], which refuses a missing one, so a mistyped data
-//! directory never starts an empty installation.
+//! directory never starts an empty installation. With a PostgreSQL `database`
+//! (issue 14) [`init_postgres`] and [`open_postgres`] do the same there;
+//! [`init_backend`] and [`open_backend`] choose by the settings.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -19,8 +21,9 @@ use crate::auth::AttemptLimiter;
 use crate::config::Settings;
 use crate::gate::Gate;
 use crate::storage::key::DbKey;
+use crate::storage::postgres::PgStorage;
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Role, Storage};
+use crate::storage::{Role, Storage, SyncStorage};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -71,20 +74,102 @@ pub fn load_key(settings: &Settings, env_key: Option<&str>) -> anyhow::Result<Db
     }
 }
 
-/// Refuses a server configured for PostgreSQL (`database`): that backend
-/// (`storage::postgres`, issue 14) passes the storage conformance suite, but the
-/// server's commands (init, serve, backup, restore, the state kept in one process) are
-/// not wired to it and tested on it yet. Every command checks this first.
-pub fn check_backend(settings: &Settings) -> anyhow::Result<()> {
+/// The SQLite functions ([`init_store`], [`open_store`]) refuse settings that name a
+/// PostgreSQL database: making or opening the data directory's store instead would
+/// serve the wrong data. [`init_backend`] and [`open_backend`] choose by the settings.
+fn sqlite_only(settings: &Settings) -> anyhow::Result<()> {
     if settings.database.is_some() {
         anyhow::bail!(
-            "PostgreSQL (`database`, INTAKE_SERVER_DATABASE or --database) is not supported \
-             by this server yet: its storage backend is not wired into the server (issue 14). \
-             Nothing was changed. Leave `database` unset to use the SQLite store in the \
-             data directory."
+            "a PostgreSQL database is configured (`database`, INTAKE_SERVER_DATABASE or \
+             --database): this is the SQLite store's function; nothing was changed"
         );
     }
     Ok(())
+}
+
+/// What `backup` and `restore` answer on PostgreSQL: the database's own tools do that
+/// better (consistent while servers run, point-in-time recovery), and the server must not
+/// pretend to. Nothing is changed.
+pub const PG_BACKUP_REFUSAL: &str = "backup and restore of a PostgreSQL installation are \
+     PostgreSQL's own tools: pg_dump and pg_restore (docs/OPERATIONS.md, PostgreSQL). \
+     Nothing was changed";
+
+/// Creates a new installation where the settings say: the SQLite store in the data
+/// directory ([`init_store`]), or the PostgreSQL database of `database`
+/// ([`init_postgres`]).
+pub fn init_backend(
+    settings: &Settings,
+    env_key: Option<&str>,
+) -> anyhow::Result<(Arc<dyn Storage>, FirstAdmin)> {
+    match &settings.database {
+        None => {
+            let (storage, first) = init_store(settings, env_key)?;
+            Ok((storage, first))
+        }
+        Some(url) => {
+            let (storage, first) = init_postgres(settings, url.expose())?;
+            Ok((storage, first))
+        }
+    }
+}
+
+/// Opens the installation the settings name: the SQLite store in the data directory
+/// ([`open_store`]) or the PostgreSQL database of `database` ([`open_postgres`]).
+pub fn open_backend(
+    settings: &Settings,
+    env_key: Option<&str>,
+) -> anyhow::Result<Arc<dyn Storage>> {
+    match &settings.database {
+        None => Ok(open_store(settings, env_key)?),
+        Some(url) => Ok(open_postgres(url.expose())?),
+    }
+}
+
+/// Creates a new installation in the (empty, or already migrated but unused) PostgreSQL
+/// database at `url`: its tables, then the first admin. Refused when the database
+/// already holds users: a second `init` would otherwise add a second admin to a running
+/// installation. No key file: PostgreSQL does not use the SQLCipher key (what protects
+/// its data at rest is in `docs/SECURITY.md`). Blocking: never on an async executor.
+pub fn init_postgres(
+    settings: &Settings,
+    url: &str,
+) -> anyhow::Result<(Arc<PgStorage>, FirstAdmin)> {
+    let storage = Arc::new(PgStorage::connect(url)?);
+    if !storage.users()?.is_empty() {
+        anyhow::bail!(
+            "the PostgreSQL database already holds a store (it has users): nothing was changed"
+        );
+    }
+    let minutes = settings.enrolment_code_minutes;
+    let enrolment = admin::add_user(storage.as_ref(), "admin", Role::Admin, None, minutes)?;
+    let sign_in = admin::sign_in_code(storage.as_ref(), "admin", minutes)?;
+    Ok((
+        storage,
+        FirstAdmin {
+            enrolment,
+            sign_in,
+            key_file: None,
+        },
+    ))
+}
+
+/// Opens the installation in the PostgreSQL database at `url` (migrating it to this
+/// server's schema), refusing one that `init` has not made (no users), and indexes
+/// records stored before the record index, as [`open_store`] does. Blocking.
+pub fn open_postgres(url: &str) -> anyhow::Result<Arc<PgStorage>> {
+    let storage = Arc::new(PgStorage::connect(url)?);
+    if storage.users()?.is_empty() {
+        anyhow::bail!(
+            "the PostgreSQL database holds no store (no users): check `database` (or \
+             INTAKE_SERVER_DATABASE, --database), or create an installation there with \
+             `intake-server init`"
+        );
+    }
+    let indexed = crate::index::backfill(storage.as_ref())?;
+    if indexed > 0 {
+        tracing::info!(records = indexed, "records indexed for the dashboard");
+    }
+    Ok(storage)
 }
 
 /// Creates a new installation in the data directory: the directory (mode 0700), the
@@ -95,7 +180,7 @@ pub fn init_store(
     settings: &Settings,
     env_key: Option<&str>,
 ) -> anyhow::Result<(Arc<SqliteStorage>, FirstAdmin)> {
-    check_backend(settings)?;
+    sqlite_only(settings)?;
     let dir = &settings.data_dir;
     let db = dir.join(DB_FILE);
     if db.exists() {
@@ -139,7 +224,7 @@ pub fn open_store(
     settings: &Settings,
     env_key: Option<&str>,
 ) -> anyhow::Result<Arc<SqliteStorage>> {
-    check_backend(settings)?;
+    sqlite_only(settings)?;
     let dir = &settings.data_dir;
     let db = dir.join(DB_FILE);
     if !dir.is_dir() {
@@ -236,6 +321,8 @@ impl Application {
         let workers = settings.workers;
         let tls = crate::tls::server_config(&settings)?;
         let heavy_syncs = Gate::new(settings.limits.heavy_syncs());
+        // Several servers on one PostgreSQL database count attempts in it (`auth.rs`).
+        let attempts = storage.shared_attempts();
         let state = web::Data::new(AppState {
             storage,
             settings,
@@ -244,8 +331,10 @@ impl Application {
             // 10 minutes: guessing a 60-bit code is hopeless, a mistyping user waits
             // minutes, not forever, and no overall limit lets one attacker shut
             // everyone else out.
-            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10),
-            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default()),
+            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10)
+                .shared(attempts.clone()),
+            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default())
+                .shared(attempts),
         });
         let shared = state.clone();
         let mut server =

@@ -1,9 +1,10 @@
 //! The `intake-server` binary as an administrator meets it: `init` only on a terminal
 //! or with `--json`, and only once; `serve`, `user` and `device` refuse a missing or
 //! mistyped data directory instead of creating an installation; `backup` never
-//! overwrites; `restore` refuses while `serve` runs; a PostgreSQL `database` is
-//! refused by every command until that backend is complete (issue 14), and never
-//! with a password on the command line.
+//! overwrites; `restore` refuses while `serve` runs; with a PostgreSQL `database`
+//! (issue 14) every command runs there but `backup` and `restore`, which point at
+//! PostgreSQL's own tools, and the URL never has a password on the command line;
+//! `migrate-data` moves an installation there once.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -126,32 +127,117 @@ fn backup_never_overwrites_and_restore_waits_for_the_server_to_stop() {
     assert!(Path::new(aside).exists());
 }
 
+#[path = "../../tests/src/postgres.rs"]
+mod pg_cluster;
+
 #[test]
-fn a_postgres_database_is_refused_until_the_backend_is_complete() {
+fn every_command_runs_on_postgres_but_backup_and_restore() {
+    let Some(db) =
+        pg_cluster::database("cli_init::every_command_runs_on_postgres_but_backup_and_restore")
+    else {
+        return;
+    };
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    let url = "postgres://intake@127.0.0.1:1/intake";
-    for args in [
-        &["--database", url, "init", "--json"][..],
-        &["--database", url, "serve"],
-        &["--database", url, "user", "list"],
-    ] {
-        let o = run(server(&data).args(args));
-        assert!(!o.status.success(), "{args:?}");
-        assert!(
-            stderr(&o).contains("not supported by this server yet"),
-            "{args:?}: {}",
-            stderr(&o)
-        );
-    }
-    let o = run(server(&data)
-        .args(["init", "--json"])
-        .env("INTAKE_SERVER_DATABASE", url));
+    let on_pg = |args: &[&str]| {
+        let mut c = server(&data);
+        c.args(args).env("INTAKE_SERVER_DATABASE", &db.url);
+        c
+    };
+    // Before `init`: the database holds no store, and `serve` says so.
+    let o = run(&mut on_pg(&["user", "list"]));
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("not supported by this server yet"));
-    assert!(!data.exists(), "nothing was created");
+    assert!(stderr(&o).contains("holds no store"), "{}", stderr(&o));
 
-    // A password on the command line is refused, and not repeated.
+    let o = run(&mut on_pg(&["init", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["enrolment"]["enrolment_code"].is_string(), "{v}");
+    assert!(v["sign_in"]["code"].is_string(), "{v}");
+    assert!(
+        v["key_file"].is_null(),
+        "no SQLCipher key for PostgreSQL: {v}"
+    );
+    assert!(!data.exists(), "init on PostgreSQL made a data directory");
+    let o = run(&mut on_pg(&["init", "--json"]));
+    assert!(!o.status.success(), "a second init");
+    assert!(
+        stderr(&o).contains("already holds a store"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&mut on_pg(&[
+        "user",
+        "add",
+        "drita",
+        "--role",
+        "paralegal",
+        "--team",
+        "prizren",
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&mut on_pg(&["user", "list", "--json"]));
+    let users = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        users.contains("\"admin\"") && users.contains("\"drita\""),
+        "{users}"
+    );
+    let o = run(&mut on_pg(&["user", "disable", "drita"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&mut on_pg(&["device", "list", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&mut on_pg(&[
+        "record",
+        "erase",
+        "7f0c8a4e-3d2b-4c1a-9e8f-0a1b2c3d4e5f",
+        "--reason",
+        "asked by the client",
+        "--yes",
+    ]));
+    assert!(!o.status.success(), "erased a record that does not exist");
+    assert!(stderr(&o).contains("7f0c8a4e"), "{}", stderr(&o));
+    let o = run(on_pg(&["retention", "--dry-run"]).env("INTAKE_SERVER_RETENTION_DAYS", "30"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 record(s)"));
+
+    // Backup and restore are PostgreSQL's own tools there.
+    let file = root.path().join("backup.db");
+    let file_arg = file.to_string_lossy().into_owned();
+    for args in [
+        &["backup", "--to", file_arg.as_str()][..],
+        &["restore", file_arg.as_str()],
+    ] {
+        let o = run(&mut on_pg(args));
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains("pg_dump"), "{args:?}: {}", stderr(&o));
+        assert!(!file.exists());
+    }
+
+    // `serve` serves from it, and never prints the URL (it may carry a password).
+    let mut serving = on_pg(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    // Kept open while the server runs: it logs its requests to stdout.
+    let mut out = BufReader::new(serving.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    let health = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|url| get(url, "/health"));
+    let _ = serving.kill();
+    let _ = serving.wait();
+    assert!(line.contains("data in PostgreSQL"), "{line}");
+    assert!(!line.contains(&db.url), "{line}");
+    let health = health.expect("a URL in the listening line");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(!data.exists(), "serve on PostgreSQL made a data directory");
+
+    // A password on the command line is still refused, and not repeated.
     let o = run(server(&data).args(["--database", "postgres://intake:s3cret@db/intake", "serve"]));
     assert!(!o.status.success());
     assert!(
@@ -160,4 +246,66 @@ fn a_postgres_database_is_refused_until_the_backend_is_complete() {
         stderr(&o)
     );
     assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
+}
+
+/// A plain HTTP/1.1 GET on loopback: the status line and what follows.
+fn get(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the server");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // Up to the end, or to a reset after the answer came (the server may close the
+    // connection hard once it has answered `Connection: close`).
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if !answer.is_empty() => {
+                let _ = e;
+                break;
+            }
+            Err(e) => panic!("reading the answer to GET {path}: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn migrate_data_moves_an_installation_once_and_never_takes_a_password_flag() {
+    let Some(db) = pg_cluster::database(
+        "cli_init::migrate_data_moves_an_installation_once_and_never_takes_a_password_flag",
+    ) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    assert!(run(server(&data).args(["init", "--json"])).status.success());
+    let o = run(server(&data).args(["migrate-data", "--to", "postgres://intake:s3cret@db/x"]));
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
+
+    let o = run(server(&data).args(["migrate-data", "--json", "--to", &db.url]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"][0], serde_json::json!(["users", 1]), "{v}");
+    let o = run(server(&data).args(["migrate-data", "--to", &db.url]));
+    assert!(!o.status.success(), "migrated twice");
+    assert!(
+        stderr(&o).contains("already holds a store"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The installation answers from PostgreSQL now.
+    let o = run(server(&data)
+        .args(["user", "list", "--json"])
+        .env("INTAKE_SERVER_DATABASE", &db.url));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"admin\""));
 }

@@ -4,7 +4,7 @@
 //! password with a one-time code through the page, and signs her in.
 
 use intake_server::admin;
-use intake_server::storage::Role;
+use intake_server::storage::{Role, Storage};
 use reqwest::blocking::Client;
 
 use crate::TestServer;
@@ -53,8 +53,13 @@ pub struct Dashboard {
 
 impl Dashboard {
     pub fn new(server: &TestServer) -> Dashboard {
+        Dashboard::at(&server.url)
+    }
+
+    /// A browser for the server at `url` (any backend: `pg_server::PgServer` too).
+    pub fn at(url: &str) -> Dashboard {
         Dashboard {
-            url: server.url.clone(),
+            url: url.to_string(),
             http: Client::builder()
                 .no_proxy()
                 .cookie_store(true)
@@ -129,10 +134,15 @@ impl Dashboard {
 
     /// Signs in an existing supervisor or admin after setting her password.
     pub fn with_password(server: &TestServer, name: &str) -> Dashboard {
-        let code = admin::sign_in_code(server.storage.as_ref(), name, 60)
+        Dashboard::with_password_at(&server.url, server.storage.as_ref(), name)
+    }
+
+    /// [`Dashboard::with_password`] on the server at `url` over `storage`.
+    pub fn with_password_at(url: &str, storage: &dyn Storage, name: &str) -> Dashboard {
+        let code = admin::sign_in_code(storage, name, 60)
             .expect("a sign-in code")
             .code;
-        let d = Dashboard::new(server);
+        let d = Dashboard::at(url);
         let set = d.set_password(&code, PASSWORD);
         assert_eq!(set.status, 200, "{}", set.body);
         let signed = d.sign_in(name, PASSWORD);

@@ -1,8 +1,8 @@
 //! The real server over PostgreSQL (issue 14): [`PgServer`] runs `Application` on a
 //! free loopback port over a `PgStorage`, as [`crate::TestServer`] does over SQLite;
 //! several of them on one database are several stateless servers behind a load
-//! balancer. (The `intake-server` binary refuses a PostgreSQL database until its
-//! commands are wired to it; the library already serves on one.)
+//! balancer. (`intake-server serve` with a `database` runs the same `Application`;
+//! `server/tests/cli_init.rs` tests the binary's commands there.)
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,12 +25,20 @@ pub struct PgServer {
 impl PgServer {
     /// A server on the database at `database_url` (migrated on first use).
     pub fn start(database_url: &str) -> PgServer {
+        PgServer::start_with(
+            database_url,
+            Settings {
+                workers: 2,
+                ..Settings::default()
+            },
+        )
+    }
+
+    /// A server on the database at `database_url` with `settings` (e.g. the admin API
+    /// on).
+    pub fn start_with(database_url: &str, settings: Settings) -> PgServer {
         intake_client::sync::ensure_crypto_provider();
         let storage = Arc::new(PgStorage::connect(database_url).expect("connect to PostgreSQL"));
-        let settings = Settings {
-            workers: 2,
-            ..Settings::default()
-        };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = std::sync::mpsc::channel();

@@ -2,7 +2,9 @@
 //! (data directory, key, encrypted database, first admin) and shows the admin's codes
 //! on the terminal; `serve` runs the server over an existing one; `user` and `device`
 //! administer the store directly, also while the server runs; `backup` and `restore`
-//! copy the encrypted database out and back.
+//! copy the encrypted database out and back. With a PostgreSQL `database` (issue 14)
+//! every command but `backup` and `restore` (PostgreSQL's own tools) works on it;
+//! `migrate-data` moves a SQLite installation there.
 
 use std::io::IsTerminal;
 use std::net::TcpListener;
@@ -10,9 +12,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_server::{
-    Application, Settings, admin, backup, init_store, load_key, open_store, telemetry,
+    Application, Settings, admin, backup, init_backend, load_key, open_backend, telemetry,
 };
 
 #[derive(Parser)]
@@ -79,6 +81,17 @@ enum Command {
     /// Erase a client's record for good
     #[command(subcommand)]
     Record(RecordCommand),
+    /// Copy this installation's SQLite store into an empty PostgreSQL database and
+    /// check the copy (every record's heads, the log); the server must be stopped.
+    /// Devices keep syncing with their cursors once servers run on PostgreSQL.
+    MigrateData {
+        /// The PostgreSQL database (postgres://user@host/db), without a password [or
+        /// INTAKE_SERVER_MIGRATE_TO, which may carry one]
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Erase records closed longer than `[retention] erase_closed_after_days`
     Retention {
         /// Only list what would be erased (id, closed since); change nothing
@@ -175,7 +188,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         settings.database =
             Some(intake_server::config::DatabaseUrl::from_flag(url).map_err(anyhow::Error::msg)?);
     }
-    intake_server::startup::check_backend(&settings)?;
     // The key itself, when it comes from the environment rather than the key file.
     // Never a flag: any local user can read a process's arguments.
     let env_key = std::env::var("INTAKE_SERVER_KEY")
@@ -184,6 +196,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let env_key = env_key.as_deref().map(String::as_str);
     match cli.command {
         Command::Init { json } => init(&settings, env_key, json),
+        Command::Backup { .. } | Command::Restore { .. } if settings.database.is_some() => {
+            anyhow::bail!(intake_server::startup::PG_BACKUP_REFUSAL)
+        }
         Command::Backup { to, json } => {
             let key = load_key(&settings, env_key)?;
             let report = backup::backup(&settings, &key, &to)?;
@@ -240,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(cmd) => device(&settings, env_key, cmd),
         Command::Record(cmd) => record(&settings, env_key, cmd),
         Command::Retention { dry_run } => retention(&settings, env_key, dry_run),
+        Command::MigrateData { to, json } => migrate_data(&settings, env_key, to, json),
     }
 }
 
@@ -252,7 +268,7 @@ fn init(settings: &Settings, env_key: Option<&str>, json: bool) -> anyhow::Resul
              (give --json to have the codes as JSON, for a script)"
         );
     }
-    let (_storage, first) = init_store(settings, env_key)?;
+    let (_storage, first) = init_backend(settings, env_key)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&first)?);
         return Ok(());
@@ -263,8 +279,20 @@ fn init(settings: &Settings, env_key: Option<&str>, json: bool) -> anyhow::Resul
 
 fn print_init(settings: &Settings, first: &intake_server::startup::FirstAdmin) {
     let dir = settings.data_dir.display();
-    println!("Created a new Intake store in {dir} with the admin account \"admin\".");
+    // Never the database URL: it may carry a password.
+    let postgres = settings.database.is_some();
+    if postgres {
+        println!(
+            "Created a new Intake store in the PostgreSQL database with the admin account \"admin\"."
+        );
+    } else {
+        println!("Created a new Intake store in {dir} with the admin account \"admin\".");
+    }
     match &first.key_file {
+        None if postgres => println!(
+            "PostgreSQL does not encrypt it at rest: protect the disk, the backups and the \
+             database's access (docs/SECURITY.md)."
+        ),
         Some(path) => {
             println!("The database key is in {} (mode 0600).", path.display());
             println!(
@@ -276,7 +304,11 @@ fn print_init(settings: &Settings, first: &intake_server::startup::FirstAdmin) {
     }
     let url = format!("http://{}", settings.listen);
     println!();
-    println!("Start the server: intake-server --data {dir} serve");
+    if postgres {
+        println!("Start the server: intake-server serve (with the same database setting)");
+    } else {
+        println!("Start the server: intake-server --data {dir} serve");
+    }
     println!(
         "Then, within {} minutes, set the admin's dashboard password at {url}/set-password",
         settings.enrolment_code_minutes
@@ -291,9 +323,16 @@ fn print_init(settings: &Settings, first: &intake_server::startup::FirstAdmin) {
 
 fn serve(settings: Settings, env_key: Option<&str>) -> anyhow::Result<()> {
     telemetry::init("info", false);
-    let storage = open_store(&settings, env_key)?;
+    let storage = open_backend(&settings, env_key)?;
     // Held while the server runs: `restore` refuses to swap the database under it.
-    let _lock = intake_server::startup::ServeLock::acquire(&settings.data_dir)?;
+    // Not on PostgreSQL: several servers share the database, and `restore` is
+    // PostgreSQL's own tool there.
+    let _lock = match settings.database {
+        None => Some(intake_server::startup::ServeLock::acquire(
+            &settings.data_dir,
+        )?),
+        Some(_) => None,
+    };
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
@@ -303,15 +342,16 @@ fn serve(settings: Settings, env_key: Option<&str>) -> anyhow::Result<()> {
         "http"
     };
     let url = format!("{scheme}://{addr}");
-    let data_dir = settings.data_dir.clone();
+    let data = match settings.database {
+        None => format!("data in {}", settings.data_dir.display()),
+        // Never the URL: it may carry a password.
+        Some(_) => "data in PostgreSQL".to_string(),
+    };
     let retention = settings.retention.clone();
     // Built before anything is said: a refused transport (plain HTTP on a public
     // address) must not be announced as listening first.
     let app = Application::build(settings, storage.clone(), listener)?;
-    println!(
-        "Intake server listening on {url} (data in {})",
-        data_dir.display()
-    );
+    println!("Intake server listening on {url} ({data})");
     println!("  dashboard: {url}/    health: {url}/health    API: {url}/openapi.json");
     // Retention runs once a day in the background when it is set.
     intake_server::retention::spawn_daily(storage, retention);
@@ -322,8 +362,8 @@ fn serve(settings: Settings, env_key: Option<&str>) -> anyhow::Result<()> {
 fn store(
     settings: &Settings,
     env_key: Option<&str>,
-) -> anyhow::Result<std::sync::Arc<intake_server::storage::sqlite::SqliteStorage>> {
-    open_store(settings, env_key)
+) -> anyhow::Result<std::sync::Arc<dyn intake_server::storage::Storage>> {
+    open_backend(settings, env_key)
 }
 
 fn print_enrolment(e: &admin::Enrolment, json: bool) -> anyhow::Result<()> {
@@ -527,6 +567,50 @@ fn retention(settings: &Settings, env_key: Option<&str>, dry_run: bool) -> anyho
     println!(
         "erased {n} record(s) closed more than {} days",
         r.erase_closed_after_days
+    );
+    Ok(())
+}
+
+fn migrate_data(
+    settings: &Settings,
+    env_key: Option<&str>,
+    to: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settings.database.is_none(),
+        "migrate-data moves the SQLite store of the data directory: leave `database` \
+         (INTAKE_SERVER_DATABASE, --database) unset and name the target with --to"
+    );
+    // Like --database: a password on the command line is readable by every local user.
+    let url = match to {
+        Some(url) => intake_server::config::DatabaseUrl::from_flag(&url)
+            .map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+        None => match std::env::var("INTAKE_SERVER_MIGRATE_TO") {
+            Ok(url) => intake_server::config::DatabaseUrl::try_from(url)
+                .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_MIGRATE_TO: {e}"))?,
+            Err(_) => {
+                anyhow::bail!("name the PostgreSQL database with --to or INTAKE_SERVER_MIGRATE_TO")
+            }
+        },
+    };
+    let key = load_key(settings, env_key)?;
+    let report = intake_server::migrate_data::migrate(settings, &key, url.expose())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for (table, rows) in &report.rows {
+        println!("{table:<16} {rows} row(s)");
+    }
+    println!(
+        "copied and checked: {} record(s) with the same heads, {} log entries in the same \
+         order, log head {}",
+        report.records, report.log_entries, report.log_head
+    );
+    println!(
+        "run the servers with database set to the PostgreSQL database; keep the data \
+         directory until they serve (docs/OPERATIONS.md, PostgreSQL)"
     );
     Ok(())
 }

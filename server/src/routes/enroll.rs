@@ -31,10 +31,9 @@ pub async fn enroll(
     // The slot is taken before the code is looked up, in one step with the check: many
     // guesses at once from one address cannot all slip past a check made before any of
     // them was counted.
-    let attempt = state
-        .enrol_limiter
-        .reserve(addr, code_hash)
-        .map_err(ApiError::TooManyRequests)?;
+    // Off the async workers: shared by several servers, the counters are in the database.
+    let limits = state.clone();
+    let attempt = web::block(move || limits.enrol_limiter.reserve(addr, code_hash)).await??;
     let (token, token_hash) = auth::new_token()?;
     let storage = state.storage.clone();
     let label = body.label.clone();
@@ -52,7 +51,8 @@ pub async fn enroll(
     .await?;
     let (user, device) = match found {
         Ok(Some(found)) => {
-            state.enrol_limiter.succeeded(attempt);
+            let limits = state.clone();
+            web::block(move || limits.enrol_limiter.succeeded(attempt)).await?;
             found
         }
         Ok(None) => {

@@ -273,6 +273,27 @@ impl StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// The counters one attempt was counted on: each key with the end of its window.
+pub type Counted = Vec<([u8; 32], i64)>;
+
+/// Attempt counters shared by every server process on one database (issue 14), for
+/// the limiters of `auth.rs` and `web/limiter.rs`: a key is the SHA-256 of what is
+/// counted, with its limit, in fixed windows of `window_secs`.
+pub trait SharedAttempts: Send + Sync {
+    /// Counts one attempt against every key, all or none: the keys with the end of the
+    /// window each was counted in (to give back), or `Err(seconds to wait)` when one of
+    /// them is at its limit. Check and count are one step, under the keys' locks.
+    fn take(
+        &self,
+        keys: &[([u8; 32], u32)],
+        window_secs: i64,
+        now: i64,
+    ) -> Result<std::result::Result<Counted, u64>>;
+    /// Gives back what [`SharedAttempts::take`] counted (a right code or password),
+    /// in the windows it was counted in.
+    fn give_back(&self, counted: &[([u8; 32], i64)]) -> Result<()>;
+}
+
 /// What sync needs: accounts, enrolment, devices and tokens, records, the change log
 /// and its pages, uploads in pieces, receipts. (The PostgreSQL backend, issue 14, was
 /// built and tested on this part first.)
@@ -281,6 +302,11 @@ pub trait SyncStorage: Send + Sync + 'static {
     /// `intake-server restore`, so devices can tell that the server was rolled back to
     /// a backup (every sync answer carries it).
     fn store_id(&self) -> &str;
+
+    /// The attempt counters every server on this database shares, or `None` when the
+    /// store has one server only (SQLite: `serve` holds the data directory's lock), so
+    /// that the limiters count in the process's memory.
+    fn shared_attempts(&self) -> Option<std::sync::Arc<dyn SharedAttempts>>;
 
     // Every write a dashboard or admin action makes has an `_audited` form that stores
     // the action's [`Audit`] (its entry, and a form's one-time token) in the write's

@@ -3,9 +3,10 @@
 //! [`PgStorage`] implements [`SyncStorage`] in [`sync`] (accounts, enrolment, devices,
 //! records, uploads) and [`log`] (storing pushes, paging pulls), the rest of [`Storage`]
 //! in [`storage`], over [`listing`] (the record index, links), [`audit`] (the trail),
-//! [`accounts`] (passwords, sessions, wipe orders) and [`erasure`].
-//! The storage conformance suite runs every case on both backends. The server itself
-//! is not wired to it yet (`startup::check_backend` refuses a configured database).
+//! [`accounts`] (passwords, sessions, wipe orders) and [`erasure`]; the attempt
+//! counters all servers share in [`attempts`].
+//! The storage conformance suite runs every case on both backends. The server runs on
+//! it when `database` is set (`startup::open_backend`).
 //!
 //! Blocking `postgres` client with an r2d2 pool: the storage trait is synchronous and
 //! handlers call it on actix's blocking pool, like SQLite. Each call takes a pooled
@@ -16,6 +17,7 @@
 //! snapshot saw. See `docs/ARCHITECTURE.md`, "PostgreSQL".
 
 mod accounts;
+mod attempts;
 mod audit;
 mod erasure;
 mod listing;

@@ -193,6 +193,11 @@ impl SyncStorage for SqliteStorage {
         &self.store_id
     }
 
+    fn shared_attempts(&self) -> Option<std::sync::Arc<dyn SharedAttempts>> {
+        // One server per SQLite store: its limiters count in memory.
+        None
+    }
+
     fn create_user_audited(
         &self,
         name: &str,

@@ -1,14 +1,20 @@
 //! Limits failed sign-ins per account and per address, in fixed windows that expire,
 //! so guessing a password is slow and a mistyping supervisor waits minutes, not
 //! forever. Addresses are client addresses (`crate::net`: behind a trusted proxy, the
-//! one it forwards), an IPv6 address counted by its /64. Per process by design for now (the PostgreSQL issue moves shared state into
-//! the database). A successful sign-in does not reset the address's count: an attacker
-//! with one account of her own could otherwise wash her failures away.
+//! one it forwards), an IPv6 address counted by its /64. Counted in the process's
+//! memory, or, when several servers share a PostgreSQL database, in the database
+//! ([`SignInLimiter::shared`], `storage/postgres/attempts.rs`): an attacker spreading
+//! guesses over N servers must not get N times the attempts. A successful sign-in does
+//! not reset the address's count: an attacker with one account of her own could
+//! otherwise wash her failures away.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::auth::{Refused, counter_key, give_back_shared, take_shared};
+use crate::storage::{Counted, SharedAttempts};
 
 /// Failed sign-ins allowed per window.
 #[derive(Debug, Clone, Copy)]
@@ -36,10 +42,18 @@ struct Window {
     addresses: HashMap<IpAddr, u32>,
 }
 
-#[derive(Debug)]
 pub struct SignInLimiter {
     limits: SignInLimits,
     state: Mutex<Window>,
+    shared: Option<std::sync::Arc<dyn SharedAttempts>>,
+}
+
+impl std::fmt::Debug for SignInLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInLimiter")
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignInLimiter {
@@ -51,7 +65,16 @@ impl SignInLimiter {
                 accounts: HashMap::new(),
                 addresses: HashMap::new(),
             }),
+            shared: None,
         }
+    }
+
+    /// Counts in `shared` (the database several servers share) instead of in memory,
+    /// when there is one. Then `reserve` and `succeeded` reach the database: call them
+    /// off the async workers.
+    pub fn shared(mut self, shared: Option<std::sync::Arc<dyn SharedAttempts>>) -> Self {
+        self.shared = shared;
+        self
     }
 
     fn window(&self) -> std::sync::MutexGuard<'_, Window> {
@@ -71,15 +94,34 @@ impl SignInLimiter {
     /// one step under the lock, so concurrent guesses cannot all pass the check before
     /// any of them is counted; a right password gives its slot back
     /// ([`SignInLimiter::succeeded`]).
-    pub fn reserve(&self, account: &str, addr: IpAddr) -> Result<Attempt, u64> {
-        let mut w = self.window();
+    pub fn reserve(&self, account: &str, addr: IpAddr) -> Result<Attempt, Refused> {
         let account = account.to_lowercase();
         let addr = crate::net::limit_key(addr);
+        if let Some(shared) = &self.shared {
+            let keys = [
+                (
+                    counter_key("signin-account", account.as_bytes()),
+                    self.limits.per_account,
+                ),
+                (
+                    counter_key("signin-address", addr.to_string().as_bytes()),
+                    self.limits.per_address,
+                ),
+            ];
+            let counted = take_shared(shared.as_ref(), &keys, self.limits.window)?;
+            return Ok(Attempt {
+                account,
+                addr,
+                window: Instant::now(),
+                shared: Some(counted),
+            });
+        }
+        let mut w = self.window();
         let over = w.accounts.get(&account).copied().unwrap_or(0) >= self.limits.per_account
             || w.addresses.get(&addr).copied().unwrap_or(0) >= self.limits.per_address;
         if over {
             let left = self.limits.window.saturating_sub(w.started.elapsed());
-            return Err(left.as_secs().max(1));
+            return Err(Refused::Wait(left.as_secs().max(1)));
         }
         *w.accounts.entry(account.clone()).or_insert(0) += 1;
         *w.addresses.entry(addr).or_insert(0) += 1;
@@ -87,11 +129,16 @@ impl SignInLimiter {
             account,
             addr,
             window: w.started,
+            shared: None,
         })
     }
 
     /// The attempt signed in: its slot is given back (in the window it was counted in).
     pub fn succeeded(&self, attempt: Attempt) {
+        if let (Some(shared), Some(counted)) = (&self.shared, &attempt.shared) {
+            give_back_shared(shared.as_ref(), counted);
+            return;
+        }
         let mut w = self.window();
         if w.started != attempt.window {
             return;
@@ -113,6 +160,8 @@ pub struct Attempt {
     account: String,
     addr: IpAddr,
     window: Instant,
+    /// Counted in the shared counters (the keys and their windows' ends).
+    shared: Option<Counted>,
 }
 
 #[cfg(test)]

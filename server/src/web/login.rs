@@ -14,6 +14,7 @@ use super::errors::WebError;
 use super::pages::public_page;
 use super::session::{IDLE, Signed, Visitor};
 use super::{cookies, csrf, html_headers, local_path, password, see_other};
+use crate::auth::Refused;
 use crate::auth::{hash_secret, new_token, normalize_code};
 use crate::startup::AppState;
 use crate::storage::{AuditEntry, Role};
@@ -119,9 +120,13 @@ pub async fn sign_in(
     let addr = v.peer.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
     // Counted before the password is checked (see `limiter.rs`); given back below
     // when it is right.
-    let attempt = match state.signin_limiter.reserve(&name, addr) {
+    // Off the async workers: shared by several servers, the counters are in the database.
+    let limits = state.clone();
+    let account = name.clone();
+    let attempt = match web::block(move || limits.signin_limiter.reserve(&account, addr)).await? {
         Ok(a) => a,
-        Err(secs) => return Err(WebError::TooMany(lang, secs)),
+        Err(Refused::Wait(secs)) => return Err(WebError::TooMany(lang, secs)),
+        Err(Refused::Storage(e)) => return Err(e.into()),
     };
     let storage = state.storage.clone();
     let typed = form.password;
@@ -175,7 +180,8 @@ pub async fn sign_in(
             );
         }
     };
-    state.signin_limiter.succeeded(attempt);
+    let limits = state.clone();
+    web::block(move || limits.signin_limiter.succeeded(attempt)).await?;
     let (token, hash) = new_token().map_err(|e| WebError::internal(lang, e))?;
     let csrf_token = csrf::new_token().map_err(|e| WebError::internal(lang, e))?;
     let storage = state.storage.clone();
@@ -310,10 +316,12 @@ pub async fn set_password(
     // otherwise right, so retyping a mismatched password costs no attempt (see
     // `AttemptLimiter`).
     let code_hash = hash_secret(&normalize_code(&form.code));
-    let attempt = state
-        .enrol_limiter
-        .reserve(addr, code_hash)
-        .map_err(|secs| WebError::TooMany(lang, secs))?;
+    let limits = state.clone();
+    let attempt = match web::block(move || limits.enrol_limiter.reserve(addr, code_hash)).await? {
+        Ok(a) => a,
+        Err(Refused::Wait(secs)) => return Err(WebError::TooMany(lang, secs)),
+        Err(Refused::Storage(e)) => return Err(e.into()),
+    };
     let typed = form.password.clone();
     let storage = state.storage.clone();
     let user = web::block(move || -> anyhow::Result<Option<crate::storage::User>> {
@@ -325,7 +333,8 @@ pub async fn set_password(
     let Some(user) = user else {
         return Ok(again(t(lang, Msg::CodeInvalid).to_string()));
     };
-    state.enrol_limiter.succeeded(attempt);
+    let limits = state.clone();
+    web::block(move || limits.enrol_limiter.succeeded(attempt)).await?;
     audit::write(
         &state,
         AuditEntry {

@@ -2,7 +2,8 @@
 //! a given data directory, so a test can SIGKILL it at random moments and start it again
 //! on the same address and data.
 //!
-//! Usage: `intake-test-server DATA_DIR ADDR`. Prints `listening` on stdout once the
+//! Usage: `intake-test-server DATA_DIR ADDR`, where DATA_DIR may instead be a
+//! `postgres://` URL: several such processes on one database are several servers. Prints `listening` on stdout once the
 //! socket is bound (connections made from then on wait in the backlog until served).
 //! Quiet unless `TEST_LOG` is set.
 
@@ -11,22 +12,27 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use intake_server::{Application, Settings, open_store};
+use intake_server::{Application, Settings, open_backend};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let data_dir = PathBuf::from(args.next().context("DATA_DIR")?);
+    let place = args.next().context("DATA_DIR")?;
     let addr: SocketAddr = args.next().context("ADDR")?.parse().context("ADDR")?;
     if std::env::var_os("TEST_LOG").is_some() {
         intake_server::telemetry::init("debug", false);
     }
-    let settings = Settings {
+    let mut settings = Settings {
         listen: addr,
-        data_dir,
         workers: 2,
         ..Settings::default()
     };
-    let storage = open_store(&settings, None)?;
+    if place.starts_with("postgres://") {
+        settings.database =
+            Some(intake_server::config::DatabaseUrl::try_from(place).map_err(anyhow::Error::msg)?);
+    } else {
+        settings.data_dir = PathBuf::from(place);
+    }
+    let storage = open_backend(&settings, None)?;
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let app = Application::build(settings, storage, listener)?;
     let mut out = std::io::stdout().lock();

@@ -252,6 +252,16 @@ const MIGRATIONS: &[&str] = &[
     // 2: the log by record, as SQLite's step 11: a record's receipts are read for its
     // dashboard page and sent with each document a device pulls (protocol v6).
     "CREATE INDEX log_record ON log(record_id);",
+    // 3: attempt counters every server shares (`postgres/attempts.rs`): without them an
+    // attacker spreading guesses over N servers would get N times the attempts. A key
+    // is the SHA-256 of what is counted (an address, a code's hash, an account), so no
+    // address or name is kept here; a row lives until its window ends.
+    r#"CREATE TABLE attempt_counts (
+        key        BYTEA PRIMARY KEY,
+        window_end BIGINT NOT NULL,
+        count      INTEGER NOT NULL
+    );
+    CREATE INDEX attempt_counts_end ON attempt_counts(window_end);"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -14,6 +14,12 @@ impl SyncStorage for PgStorage {
         &self.store_id
     }
 
+    fn shared_attempts(&self) -> Option<std::sync::Arc<dyn SharedAttempts>> {
+        Some(std::sync::Arc::new(attempts::PgAttempts {
+            pool: self.pool.clone(),
+        }))
+    }
+
     fn create_user_audited(
         &self,
         name: &str,
