@@ -2,7 +2,8 @@
 //! (`tests/src/postgres.rs`): every shipped step pinned by its SHA-256, as SQLite's are
 //! in `migrations.rs`; an empty database is made into the current schema, with the
 //! same tables and columns as SQLite's (so that moving an installation is a copy);
-//! opening it again changes nothing; servers starting together on an empty database
+//! opening it again changes nothing; a database of every earlier version is migrated
+//! with its rows; servers starting together on an empty database
 //! migrate it once; a database from a newer server is refused and left alone; the
 //! audit trail refuses to be changed, whoever asks.
 
@@ -141,6 +142,57 @@ fn an_empty_database_gets_the_current_schema_and_opening_it_again_changes_nothin
     assert_eq!(again.store_id(), id, "the same store");
     assert_eq!(schema::version(&mut client).unwrap(), schema::CURRENT);
     assert!(again.user("drita").unwrap().is_some(), "rows kept");
+}
+
+/// A database left by each earlier server (its steps only, with a user and a record's
+/// log entry written then) opens in today's server: every later step runs, the schema is
+/// what an empty database gets, and the rows written before are there.
+#[test]
+fn a_database_of_every_earlier_version_is_migrated_with_its_rows() {
+    let Some(fresh) = pg_cluster::database("earlier_versions_fresh") else {
+        return;
+    };
+    drop(PgStorage::connect(&fresh.url).unwrap());
+    let current = pg_columns(&mut Client::connect(&fresh.url, NoTls).unwrap());
+    for version in 1..schema::CURRENT {
+        let Some(db) = pg_cluster::database(&format!("earlier_version_{version}")) else {
+            return;
+        };
+        let mut client = Client::connect(&db.url, NoTls).unwrap();
+        schema::migrate_to(&mut client, version).unwrap();
+        assert_eq!(schema::version(&mut client).unwrap(), version);
+        client
+            .execute(
+                "INSERT INTO users (name, role, team, created_at) VALUES ('drita', 'paralegal', 'prizren', 1)",
+                &[],
+            )
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO log (seq, record_id, hash, device_id, bytes, received_at)
+                 VALUES (1, $1, $2, 1, $3, 1795000000000)",
+                &[&vec![7u8; 16], &vec![9u8; 32], &vec![1u8, 2, 3]],
+            )
+            .unwrap();
+        let store = PgStorage::connect(&db.url).unwrap();
+        assert_eq!(
+            schema::version(&mut client).unwrap(),
+            schema::CURRENT,
+            "from {version}"
+        );
+        assert_eq!(pg_columns(&mut client), current, "from {version}");
+        let drita = store
+            .user("drita")
+            .unwrap()
+            .expect("the user written before");
+        assert_eq!(drita.team.as_deref(), Some("prizren"));
+        let receipts = store.receipts(RecordId::from_wire(&[7; 16])).unwrap();
+        assert_eq!(
+            receipts.len(),
+            1,
+            "the log entry written before, from {version}"
+        );
+    }
 }
 
 #[test]
