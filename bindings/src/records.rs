@@ -200,8 +200,7 @@ impl IntakeStore {
         let id = record_id(&id)?;
         self.with_store(|store, lang| {
             let mut record = store.get(id)?;
-            let key = id.to_string();
-            let row = store.list(None)?.into_iter().find(|s| s.id == key);
+            let row = store.summary(id)?;
             let marks = store.clock_marks(&mut record)?;
             Ok(view::record(&mut record, row.as_ref(), &marks, lang))
         })

@@ -415,33 +415,24 @@ impl Store {
     /// Records, newest first, optionally only those in `status`.
     pub fn list(&self, status: Option<ReviewStatus>) -> Result<Vec<Summary>, StoreError> {
         self.usable()?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, form, form_version, status, review_note, assigned_to, municipality,
-                    issue_type, urgency, summary, created_at, updated_at, has_conflicts,
-                    dirty, sync_error
-             FROM records WHERE ?1 IS NULL OR status = ?1
-             ORDER BY updated_at DESC, id",
-        )?;
-        let rows = stmt.query_map([status.map(|s| s.as_str())], |r| {
-            Ok(Summary {
-                id: r.get(0)?,
-                form: r.get(1)?,
-                form_version: r.get(2)?,
-                status: r.get(3)?,
-                review_note: r.get(4)?,
-                assigned_to: r.get(5)?,
-                municipality: r.get(6)?,
-                issue_type: r.get(7)?,
-                urgency: r.get(8)?,
-                summary: r.get(9)?,
-                created_at: r.get(10)?,
-                updated_at: r.get(11)?,
-                has_conflicts: r.get(12)?,
-                unsynced: r.get(13)?,
-                sync_error: r.get(14)?,
-            })
-        })?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM records WHERE ?1 IS NULL OR status = ?1
+             ORDER BY updated_at DESC, id"
+        ))?;
+        let rows = stmt.query_map([status.map(|s| s.as_str())], summary_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One record's list row, without reading the others (`None`: not here).
+    pub fn summary(&self, id: RecordId) -> Result<Option<Summary>, StoreError> {
+        self.usable()?;
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM records WHERE id = ?1"
+            ))?
+            .query_row([id.to_string()], summary_row)
+            .optional()?)
     }
 
     /// Every record with an unresolved field conflict, with its conflicts.
@@ -703,6 +694,31 @@ pub(crate) fn insert_received(
     )?
     .execute(&p.row(&bytes)[..])?;
     Ok(())
+}
+
+/// The columns of a [`Summary`], in the order [`summary_row`] reads them.
+const SUMMARY_COLUMNS: &str = "id, form, form_version, status, review_note, assigned_to,
+    municipality, issue_type, urgency, summary, created_at, updated_at, has_conflicts,
+    dirty, sync_error";
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    Ok(Summary {
+        id: r.get(0)?,
+        form: r.get(1)?,
+        form_version: r.get(2)?,
+        status: r.get(3)?,
+        review_note: r.get(4)?,
+        assigned_to: r.get(5)?,
+        municipality: r.get(6)?,
+        issue_type: r.get(7)?,
+        urgency: r.get(8)?,
+        summary: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+        has_conflicts: r.get(12)?,
+        unsynced: r.get(13)?,
+        sync_error: r.get(14)?,
+    })
 }
 
 #[cfg(test)]
