@@ -49,6 +49,25 @@ pub struct ListFilter {
     pub name: Option<String>,
 }
 
+/// Rows ordered by name key, birth year and municipality, cut into the groups of
+/// possible duplicates those three define (what both backends' `duplicate_groups`
+/// read in that order).
+pub fn group_duplicates(rows: Vec<Listed>) -> Vec<Vec<Listed>> {
+    let mut groups: Vec<Vec<Listed>> = Vec::new();
+    for row in rows {
+        let same = |l: &Listed| {
+            l.summary.name_key == row.summary.name_key
+                && l.summary.birth_year == row.summary.birth_year
+                && l.summary.municipality == row.summary.municipality
+        };
+        match groups.last_mut() {
+            Some(group) if same(&group[0]) => group.push(row),
+            _ => groups.push(vec![row]),
+        }
+    }
+    groups
+}
+
 /// One line of a record list.
 #[derive(Clone, Debug)]
 pub struct Listed {

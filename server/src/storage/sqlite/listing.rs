@@ -320,19 +320,7 @@ pub(super) fn duplicate_groups(conn: &Connection, scope: &Scope) -> Result<Vec<V
         ))?
         .query_map(&[(":scope", &param as &dyn ToSql)], listed_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut groups: Vec<Vec<Listed>> = Vec::new();
-    for row in rows {
-        let same = |l: &Listed| {
-            l.summary.name_key == row.summary.name_key
-                && l.summary.birth_year == row.summary.birth_year
-                && l.summary.municipality == row.summary.municipality
-        };
-        match groups.last_mut() {
-            Some(group) if same(&group[0]) => group.push(row),
-            _ => groups.push(vec![row]),
-        }
-    }
-    Ok(groups)
+    Ok(crate::storage::dashboard::group_duplicates(rows))
 }
 
 pub(super) fn link(
