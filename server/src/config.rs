@@ -139,8 +139,12 @@ impl DatabaseUrl {
         let parsed = DatabaseUrl::try_from(url.to_string())?;
         let config: postgres::Config = url.parse().map_err(|e| format!("--database: {e}"))?;
         if config.get_password().is_some() {
-            return Err("--database: a password on the command line is readable by every                  local user: set the URL in INTAKE_SERVER_DATABASE or the config file's                  `database` instead"
-                .into());
+            return Err(
+                "--database: a password on the command line is readable by every \
+                 local user: set the URL in INTAKE_SERVER_DATABASE or the config file's \
+                 `database` instead"
+                    .into(),
+            );
         }
         Ok(parsed)
     }

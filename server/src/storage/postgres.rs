@@ -37,8 +37,33 @@ use super::*;
 // an installation moved between backends keeps its devices' cursors.
 use super::sqlite::DOCS_PHASE;
 
-type Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type R2d2Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Conn = r2d2_postgres::r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// The pool of connections (cloned handles share it), which closes its connections
+/// on a thread of its own when the last handle is dropped. The `postgres` client
+/// closes a connection by blocking on its own small runtime, and that panics on a
+/// thread that drives an async runtime: a stopping server drops its state on actix's,
+/// so it aborted instead of exiting (`cli_init`
+/// `every_command_runs_on_postgres_but_backup_and_restore` stops one with SIGTERM).
+#[derive(Clone)]
+pub(super) struct Pool(Option<R2d2Pool>);
+
+impl Pool {
+    fn get(&self) -> std::result::Result<Conn, r2d2_postgres::r2d2::Error> {
+        self.0.as_ref().expect("the pool lives until dropped").get()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            // Most drops are of one handle among several and close nothing; only the
+            // last closes connections, and a thread per drop is cheap next to that.
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
+}
 
 /// How many connections one server process keeps at most: actix's blocking pool runs
 /// more threads than that, and a call waits for a free connection rather than opening
@@ -154,13 +179,14 @@ impl PgStorage {
             .parse()
             .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))?;
         let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = Pool::builder()
+        let pool = R2d2Pool::builder()
             .max_size(POOL_SIZE)
             // Opened on first use: a server whose database is briefly unreachable at
             // start fails its first requests, not its start.
             .min_idle(Some(0))
             .build(manager)
             .map_err(pool_error)?;
+        let pool = Pool(Some(pool));
         let mut conn = pool.get().map_err(pool_error)?;
         schema::migrate(&mut conn)?;
         let store_id = conn

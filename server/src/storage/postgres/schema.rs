@@ -304,6 +304,10 @@ pub fn migrate_to(client: &mut Client, target: i64) -> crate::storage::Result<()
     loop {
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        // Quiet for this transaction: on every start after the first, PostgreSQL
+        // answers the table's `IF NOT EXISTS` with a NOTICE, which the client logs as
+        // an INFO line in the server's log.
+        tx.batch_execute("SET LOCAL client_min_messages = warning")?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_version (
                  one     BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
