@@ -5,7 +5,12 @@
 //! ```text
 //! cargo run --release -p intake-bench -- COMMAND
 //!     [--runs 3] [--n 1000] [--scale-devices 20] [--data ../shared/bench]
+//!     [--backend sqlite|postgres] [--servers 1]
 //! ```
+//!
+//! `--backend postgres` runs every server on a new database of a throwaway PostgreSQL
+//! cluster (Debian's `postgresql`, as the tests use it), `--servers N` N server
+//! processes on it behind the counting proxy.
 //!
 //! Commands: `w1`, `w2`, `w3`, `w4` (the workloads of `../shared/bench/README.md`),
 //! `scale` (W3 and a supervisor's pull with 100,000 records stored), `fresh` (that pull
@@ -47,7 +52,7 @@ pub struct Ctx {
 }
 
 const USAGE: &str = "usage: intake-bench all|w1|w2|w3|w4|2g|dashboard|save|scale|fresh|tls|floors|anatomy \
-[--runs N] [--n N] [--scale-devices N] [--data DIR]";
+[--runs N] [--n N] [--scale-devices N] [--data DIR] [--backend sqlite|postgres] [--servers N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -58,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         runs: 3,
         scale_devices: 20,
     };
+    let (mut postgres, mut servers) = (false, 1usize);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -65,9 +71,27 @@ fn main() -> anyhow::Result<()> {
             "--runs" => ctx.runs = value()?.parse::<usize>()?.max(1),
             "--scale-devices" => ctx.scale_devices = value()?.parse()?,
             "--data" => ctx.data = value()?.into(),
+            "--backend" => {
+                postgres = match value()?.as_str() {
+                    "sqlite" => false,
+                    "postgres" => true,
+                    other => bail!("--backend {other}: sqlite or postgres\n{USAGE}"),
+                }
+            }
+            "--servers" => servers = value()?.parse::<usize>()?.max(1),
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
+    if servers > 1 && !postgres {
+        bail!(
+            "--servers {servers}: several servers share a PostgreSQL database only (--backend postgres)"
+        );
+    }
+    server::set_backend(if postgres {
+        server::Backend::Postgres { servers }
+    } else {
+        server::Backend::Sqlite
+    });
     use workloads::{dashboard, scale, tls, twog, w1, w2, w4};
     match command.as_str() {
         "save" => save::run(&ctx.data, n),

@@ -121,6 +121,11 @@ pub fn report(workload: &str, samples: &[Sample], floor: Option<usize>, extra: J
         "server_peak_rss_mb": round(median_f(samples.iter().map(|s| s.server_peak_rss_mb).collect()), 1),
         "server_cpu_s": round(median_f(samples.iter().map(|s| s.server_cpu_s).collect()), 3),
     });
+    if let crate::server::Backend::Postgres { servers } = crate::server::backend() {
+        // SQLite is the default and says nothing, so earlier reports read the same.
+        out["backend"] = "postgres".into();
+        out["servers"] = servers.into();
+    }
     if let Some(floor) = floor {
         out["floor_bytes"] = floor.into();
         out["bytes_over_floor"] = round(bytes as f64 / floor as f64, 2).into();

@@ -100,14 +100,15 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Listens on `127.0.0.1:0` and forwards every connection to `upstream`; follows
-    /// HTTP framing when `http` (not over TLS, which it cannot read).
-    pub fn start(upstream: SocketAddr, http: bool) -> io::Result<Proxy> {
+    /// Listens on `127.0.0.1:0` and forwards each connection to one of `upstreams`,
+    /// in turn (as a round-robin load balancer does in front of several servers);
+    /// follows HTTP framing when `http` (not over TLS, which it cannot read).
+    pub fn start(upstreams: Vec<SocketAddr>, http: bool) -> io::Result<Proxy> {
         let counting = Counting {
             counters: Counters::default(),
             http,
         };
-        let relay = Relay::start("bench-proxy", upstream, counting)?;
+        let relay = Relay::start_many("bench-proxy", upstreams, counting)?;
         Ok(Proxy {
             url: format!("http://{}", relay.addr()),
             relay,

@@ -1,5 +1,6 @@
-//! One measured setup: a fresh server process with its users, the counting proxy in
-//! front of it, and devices enrolled through the proxy; plain HTTP, or TLS.
+//! One measured setup: a fresh server process (or several on one PostgreSQL database)
+//! with its users, the counting proxy in front of it (spreading connections over the
+//! servers in turn), and devices enrolled through the proxy; plain HTTP, or TLS.
 
 use crate::data::Template;
 use crate::device::Device;
@@ -20,7 +21,7 @@ pub struct Rig {
 impl Rig {
     pub fn start(users: &[UserSpec]) -> anyhow::Result<Rig> {
         let (server, codes) = ServerProcess::start(users)?;
-        let proxy = Proxy::start(server.addr, true)?;
+        let proxy = Proxy::start(server.addrs.clone(), true)?;
         Ok(Rig {
             proxy,
             server,
@@ -32,7 +33,7 @@ impl Rig {
     /// A server speaking TLS with `certs`; devices trust its CA.
     pub fn start_tls(users: &[UserSpec], certs: &Certs) -> anyhow::Result<Rig> {
         let (server, codes) = ServerProcess::start_with(users, Some((&certs.chain, &certs.key)))?;
-        let mut proxy = Proxy::start(server.addr, false)?;
+        let mut proxy = Proxy::start(server.addrs.clone(), false)?;
         proxy.url = proxy.url.replace("http://", "https://");
         Ok(Rig {
             proxy,

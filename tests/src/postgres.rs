@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// A running cluster; stopped (immediately: it is thrown away) on drop.
@@ -40,6 +40,15 @@ pub struct Database {
 /// The cluster the databases of this process share while any is alive.
 static SHARED: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Whether the cluster this process starts syncs to disk ([`durable`]).
+static DURABLE: AtomicBool = AtomicBool::new(false);
+
+/// Makes the cluster this process starts next durable, as a production one is
+/// (`fsync` on): the benchmark measures with it. Tests run without `fsync`, which only
+/// matters when the machine crashes, to keep the suite quick.
+pub fn durable() {
+    DURABLE.store(true, Ordering::SeqCst);
+}
 
 /// A new empty database for `test`, or `None` when `INTAKE_TEST_POSTGRES=skip` (after
 /// a loud notice naming `test`). Panics when PostgreSQL is missing or does not start.
@@ -174,9 +183,14 @@ impl Cluster {
         for _ in 0..5 {
             cluster.port = free_port();
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=300",
                 cluster.port,
-                cluster.dir.path().display()
+                cluster.dir.path().display(),
+                if DURABLE.load(Ordering::SeqCst) {
+                    "on"
+                } else {
+                    "off"
+                }
             );
             let log = cluster.dir.path().join("server.log");
             if cluster.try_run(

@@ -54,7 +54,9 @@ pub struct Relay<H: Handler> {
 
 /// State shared by the accept thread, the connection threads and the owner.
 struct Inner<H> {
-    upstream: SocketAddr,
+    /// Where connections go: one address, or several taken in turn per connection (a
+    /// round-robin load balancer in front of several servers).
+    upstreams: Vec<SocketAddr>,
     /// Names the relay's threads (`NAME-accept`, `NAME-ID`).
     name: String,
     handler: H,
@@ -72,10 +74,22 @@ impl<H: Handler> Relay<H> {
     /// Listens on `127.0.0.1:0` and relays every connection to `upstream` through
     /// `handler`.
     pub fn start(name: &str, upstream: SocketAddr, handler: H) -> io::Result<Relay<H>> {
+        Relay::start_many(name, vec![upstream], handler)
+    }
+
+    /// Like [`Relay::start`], relaying connection number `id` to
+    /// `upstreams[id % upstreams.len()]`: a round-robin load balancer.
+    pub fn start_many(name: &str, upstreams: Vec<SocketAddr>, handler: H) -> io::Result<Relay<H>> {
+        if upstreams.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a relay needs an upstream",
+            ));
+        }
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
-            upstream,
+            upstreams,
             name: name.to_string(),
             handler,
             stopped: AtomicBool::new(false),
@@ -214,7 +228,8 @@ impl<H> Drop for Closing<'_, H> {
 /// Connects connection `id` to the upstream and hands both to the handler.
 fn connection<H: Handler>(inner: &Inner<H>, id: u64, client: TcpStream) {
     let _closing = Closing { inner, id };
-    let Ok(upstream) = TcpStream::connect(inner.upstream) else {
+    let target = inner.upstreams[(id % inner.upstreams.len() as u64) as usize];
+    let Ok(upstream) = TcpStream::connect(target) else {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };

@@ -89,7 +89,9 @@ pub fn scale(ctx: &Ctx) -> anyhow::Result<()> {
             "devices_syncing_at_once": LOAD_THREADS,
             "device_stores_built_offline_s": (build_s * 10.0).round() / 10.0,
             "server_rss_after_load_mb": (rss_after_load * 10.0).round() / 10.0,
-            "server_db_mb": (rig.server.db_bytes() as f64 / 1e6 * 10.0).round() / 10.0,
+            "server_db_mb": (rig.server.db_bytes()? as f64 / 1e6 * 10.0).round() / 10.0,
+            "servers": rig.server.addrs.len(),
+            "each_server_peak_rss_mb": rig.server.peak_rss_each_mb()?,
             "target": format!("server RSS <= {RSS_TARGET_MB} MB at {total} records"),
         }),
     );

@@ -198,7 +198,7 @@ pub struct Stored {
 /// Reads what `server` stored, as [`Stored`].
 pub fn stored(server: &ServerProcess) -> anyhow::Result<Stored> {
     let conn =
-        intake_server::storage::sqlite::cipher::connect(&server.db_path(), &server.key()?, true)?;
+        intake_server::storage::sqlite::cipher::connect(&server.db_path()?, &server.key()?, true)?;
     let mut heads = HashMap::new();
     let mut stmt = conn.prepare("SELECT id, heads FROM records")?;
     let mut rows = stmt.query([])?;
