@@ -4,7 +4,8 @@
 //!
 //! `database` (issue 14) names a PostgreSQL database instead of the SQLite file in the
 //! data directory; its URL may carry a password, so it is wrapped ([`DatabaseUrl`]) and
-//! never printed.
+//! never printed. A database on another machine is reached over TLS, checked against
+//! `database_ca` or the system's CAs (`storage/postgres/tls.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,10 @@ pub struct Settings {
     /// the data directory (the default). From the file's `database`, else
     /// `INTAKE_SERVER_DATABASE`, else `--database` (which refuses a password).
     pub database: Option<DatabaseUrl>,
+    /// A PEM file of the CA certificates that may sign the PostgreSQL database's TLS
+    /// certificate (`sslmode=require`); `None`: the system's CAs. From the file's
+    /// `database_ca`, else `INTAKE_SERVER_DATABASE_CA`.
+    pub database_ca: Option<PathBuf>,
 }
 
 /// A PostgreSQL connection URL, checked when read. `Debug` prints `[redacted]`: the URL
@@ -213,6 +218,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             admin_api: AdminApi::Off,
             database: None,
+            database_ca: None,
         }
     }
 }
@@ -316,6 +322,9 @@ impl Settings {
                 DatabaseUrl::try_from(v)
                     .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_DATABASE: {e}"))?,
             );
+        }
+        if let Some(v) = env("INTAKE_SERVER_DATABASE_CA") {
+            settings.database_ca = Some(v.into());
         }
         if settings.tls_cert.is_some() != settings.tls_key.is_some() {
             anyhow::bail!("TLS needs both tls_cert and tls_key");

@@ -81,13 +81,14 @@ pub fn migrate(settings: &Settings, key: &DbKey, url: &str) -> anyhow::Result<Re
     // Opening migrates an older SQLite store to the current schema first, so that its
     // tables are PostgreSQL's.
     let source = SqliteStorage::open(&path, key)?;
-    let target = PgStorage::connect(url)?;
+    let ca = settings.database_ca.as_deref();
+    let target = PgStorage::connect_with_ca(url, ca)?;
     anyhow::ensure!(
         target.users()?.is_empty(),
         "the PostgreSQL database already holds a store (it has users): nothing was changed"
     );
     let lite = cipher::connect(&path, key, true)?;
-    let mut pg = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut pg = PgStorage::client(url, ca)?;
     check_tables(&lite, &mut pg)?;
 
     let mut tx = pg.transaction()?;
@@ -118,7 +119,7 @@ pub fn migrate(settings: &Settings, key: &DbKey, url: &str) -> anyhow::Result<Re
     tx.commit()?;
 
     // The check, through a new connection that reads what was committed.
-    let target = PgStorage::connect(url)?;
+    let target = PgStorage::connect_with_ca(url, ca)?;
     anyhow::ensure!(target.store_id() == store_id, "the store id was not kept");
     let records = check_heads(&lite, &mut pg, &source, &target)?;
     let log_entries = check_log(&lite, &mut pg, head)?;

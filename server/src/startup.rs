@@ -121,7 +121,10 @@ pub fn open_backend(
 ) -> anyhow::Result<Arc<dyn Storage>> {
     match &settings.database {
         None => Ok(open_store(settings, env_key)?),
-        Some(url) => Ok(open_postgres(url.expose())?),
+        Some(url) => Ok(open_postgres(
+            url.expose(),
+            settings.database_ca.as_deref(),
+        )?),
     }
 }
 
@@ -134,7 +137,10 @@ pub fn init_postgres(
     settings: &Settings,
     url: &str,
 ) -> anyhow::Result<(Arc<PgStorage>, FirstAdmin)> {
-    let storage = Arc::new(PgStorage::connect(url)?);
+    let storage = Arc::new(PgStorage::connect_with_ca(
+        url,
+        settings.database_ca.as_deref(),
+    )?);
     if !storage.users()?.is_empty() {
         anyhow::bail!(
             "the PostgreSQL database already holds a store (it has users): nothing was changed"
@@ -155,9 +161,10 @@ pub fn init_postgres(
 
 /// Opens the installation in the PostgreSQL database at `url` (migrating it to this
 /// server's schema), refusing one that `init` has not made (no users), and indexes
-/// records stored before the record index, as [`open_store`] does. Blocking.
-pub fn open_postgres(url: &str) -> anyhow::Result<Arc<PgStorage>> {
-    let storage = Arc::new(PgStorage::connect(url)?);
+/// records stored before the record index, as [`open_store`] does. `ca`: the setting
+/// `database_ca`. Blocking.
+pub fn open_postgres(url: &str, ca: Option<&Path>) -> anyhow::Result<Arc<PgStorage>> {
+    let storage = Arc::new(PgStorage::connect_with_ca(url, ca)?);
     if storage.users()?.is_empty() {
         anyhow::bail!(
             "the PostgreSQL database holds no store (no users): check `database` (or \

@@ -38,7 +38,10 @@ impl PgServer {
     /// on).
     pub fn start_with(database_url: &str, settings: Settings) -> PgServer {
         intake_client::sync::ensure_crypto_provider();
-        let storage = Arc::new(PgStorage::connect(database_url).expect("connect to PostgreSQL"));
+        let storage = Arc::new(
+            PgStorage::connect_with_ca(database_url, settings.database_ca.as_deref())
+                .expect("connect to PostgreSQL"),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = std::sync::mpsc::channel();

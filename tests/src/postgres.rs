@@ -53,12 +53,7 @@ pub fn durable() {
 /// A new empty database for `test`, or `None` when `INTAKE_TEST_POSTGRES=skip` (after
 /// a loud notice naming `test`). Panics when PostgreSQL is missing or does not start.
 pub fn database(test: &str) -> Option<Database> {
-    if std::env::var("INTAKE_TEST_POSTGRES").as_deref() == Ok("skip") {
-        // Straight to stderr: `eprintln!` would be captured and shown only on failure.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** NOT RUN: {test} (PostgreSQL), because INTAKE_TEST_POSTGRES=skip ***"
-        );
+    if skipped(test) {
         return None;
     }
     let cluster = {
@@ -66,29 +61,41 @@ pub fn database(test: &str) -> Option<Database> {
         match shared.upgrade() {
             Some(c) => c,
             None => {
-                let c = Arc::new(Cluster::start());
+                let c = Arc::new(Cluster::start(None));
                 *shared = Arc::downgrade(&c);
                 c
             }
         }
     };
-    let name = format!(
-        "t{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    cluster.run(
-        "createdb",
-        &[
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            "postgres",
-            &name,
-        ],
-    );
+    let name = cluster.create_database();
+    Some(Database {
+        url: cluster.url(&name),
+        _cluster: cluster,
+    })
+}
+
+/// Whether `INTAKE_TEST_POSTGRES=skip` skips `test` (after a loud notice).
+fn skipped(test: &str) -> bool {
+    if std::env::var("INTAKE_TEST_POSTGRES").as_deref() == Ok("skip") {
+        // Straight to stderr: `eprintln!` would be captured and shown only on failure.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** NOT RUN: {test} (PostgreSQL), because INTAKE_TEST_POSTGRES=skip ***"
+        );
+        return true;
+    }
+    false
+}
+
+/// A new empty database on a cluster of its own that speaks TLS only on TCP (a plain
+/// connection is refused by its `pg_hba.conf`), with the certificate chain `cert` and
+/// its private key `key` (PEM). `None` as [`database`] says.
+pub fn tls_database(test: &str, cert: &Path, key: &Path) -> Option<Database> {
+    if skipped(test) {
+        return None;
+    }
+    let cluster = Arc::new(Cluster::start(Some((cert, key))));
+    let name = cluster.create_database();
     Some(Database {
         url: cluster.url(&name),
         _cluster: cluster,
@@ -131,7 +138,30 @@ fn is_root() -> bool {
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    /// A new empty database on this cluster; returns its name.
+    fn create_database(&self) -> String {
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        self.run(
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                &name,
+            ],
+        );
+        name
+    }
+
+    /// A new cluster; with `tls` (certificate chain, key) it speaks TLS only on TCP.
+    fn start(tls: Option<(&Path, &Path)>) -> Cluster {
         let bin = bin_dir().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL is not installed (no initdb found): these tests of the PostgreSQL \
@@ -179,11 +209,15 @@ impl Cluster {
                 "--no-sync",
             ],
         );
+        let mut tls_options = String::new();
+        if let Some((cert, key)) = tls {
+            tls_options = cluster.speak_tls_only(cert, key);
+        }
         // A port that was free a moment ago can be taken meanwhile: try a few.
         for _ in 0..5 {
             cluster.port = free_port();
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=300",
+                "{tls_options} -p {} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=300",
                 cluster.port,
                 cluster.dir.path().display(),
                 if DURABLE.load(Ordering::SeqCst) {
@@ -214,6 +248,41 @@ impl Cluster {
         let log =
             std::fs::read_to_string(cluster.dir.path().join("server.log")).unwrap_or_default();
         panic!("the throwaway PostgreSQL cluster did not start:\n{log}");
+    }
+
+    /// Installs `cert` and `key` in the cluster's directory and a `pg_hba.conf` that
+    /// refuses plain TCP; returns the server options that turn TLS on.
+    fn speak_tls_only(&self, cert: &Path, key: &Path) -> String {
+        let dir = self.dir.path();
+        let (cert_to, key_to) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::copy(cert, &cert_to).expect("copy the certificate");
+        std::fs::copy(key, &key_to).expect("copy the key");
+        // PostgreSQL refuses a key others may read.
+        std::fs::set_permissions(&key_to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("key mode");
+        // The first matching line wins: TCP with TLS is trusted, TCP without refused.
+        std::fs::write(
+            Path::new(&self.data()).join("pg_hba.conf"),
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .expect("pg_hba.conf");
+        if self.as_postgres {
+            for f in [&cert_to, &key_to] {
+                let status = Command::new("chown")
+                    .arg("postgres:")
+                    .arg(f)
+                    .status()
+                    .expect("chown");
+                assert!(status.success(), "chown of {}", f.display());
+            }
+        }
+        format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert_to.display(),
+            key_to.display()
+        )
     }
 
     fn data(&self) -> String {

@@ -25,20 +25,21 @@ mod log;
 pub mod schema;
 mod storage;
 mod sync;
+mod tls;
 
-use ::postgres::NoTls;
 use ::postgres::error::SqlState;
 use chrono::{DateTime, Utc};
 use intake_shared::RecordId;
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::*;
 // The same cursors as SQLite's (the high bit marks the whole-documents phase), so that
 // an installation moved between backends keeps its devices' cursors.
 use super::sqlite::DOCS_PHASE;
 
-type R2d2Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type Conn = r2d2_postgres::r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type R2d2Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type Conn = r2d2_postgres::r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// The pool of connections (cloned handles share it), which closes its connections
 /// on a thread of its own when the last handle is dropped. The `postgres` client
@@ -88,7 +89,17 @@ impl From<::postgres::Error> for StorageError {
         // error"); never its detail, which can quote the row's values.
         let text = match e.as_db_error() {
             Some(db) => format!("PostgreSQL {}: {}", db.code().code(), db.message()),
-            None => e.to_string(),
+            // The causes too: "error performing TLS handshake" alone does not say
+            // that the certificate's issuer is unknown.
+            None => {
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                text
+            }
         };
         if e.code() == Some(&SqlState::DISK_FULL) {
             StorageError::Full(text)
@@ -169,16 +180,42 @@ fn device_row(r: &::postgres::Row, at: usize) -> Device {
     }
 }
 
+/// The parsed URL and its TLS connector, `sslmode` settled by [`tls::connector`].
+fn settle(
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<(::postgres::Config, MakeRustlsConnect)> {
+    // The parse error names what is wrong, never the URL (it may carry a password).
+    let mut config: ::postgres::Config = url
+        .parse()
+        .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))?;
+    let tls = tls::connector(&mut config, ca)?;
+    Ok((config, tls))
+}
+
 impl PgStorage {
     /// Connects to the database at `url` (`postgres://user:password@host/db`), migrates
     /// it to this server's schema and reads its store id. An empty database is set up
-    /// from nothing; one written by a newer server is refused.
+    /// from nothing; one written by a newer server is refused. A database on another
+    /// machine is reached over TLS checked against the system's CAs ([`tls`]).
     pub fn connect(url: &str) -> Result<PgStorage> {
-        // The parse error names what is wrong, never the URL (it may carry a password).
-        let config: ::postgres::Config = url
-            .parse()
-            .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        PgStorage::connect_with_ca(url, None)
+    }
+
+    /// Like [`PgStorage::connect`], checking the database's TLS certificate against the
+    /// CA certificates in the PEM file `ca` (the setting `database_ca`) when given.
+    pub fn connect_with_ca(url: &str, ca: Option<&std::path::Path>) -> Result<PgStorage> {
+        let (config, tls) = settle(url, ca)?;
+        // The first connection directly, not through the pool: r2d2 retries a failing
+        // connection until its timeout, and a wrong certificate or password should be
+        // told at once.
+        let mut client = config.connect(tls.clone())?;
+        schema::migrate(&mut client)?;
+        let store_id = client
+            .query_one("SELECT store_id FROM store_identity", &[])?
+            .get(0);
+        drop(client);
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = R2d2Pool::builder()
             .max_size(POOL_SIZE)
             // Opened on first use: a server whose database is briefly unreachable at
@@ -187,13 +224,14 @@ impl PgStorage {
             .build(manager)
             .map_err(pool_error)?;
         let pool = Pool(Some(pool));
-        let mut conn = pool.get().map_err(pool_error)?;
-        schema::migrate(&mut conn)?;
-        let store_id = conn
-            .query_one("SELECT store_id FROM store_identity", &[])?
-            .get(0);
-        drop(conn);
         Ok(PgStorage { pool, store_id })
+    }
+
+    /// One connection of its own to the database at `url`, by the same TLS rules as
+    /// the pool's ([`tls`]): `migrate-data` copies an installation through it.
+    pub fn client(url: &str, ca: Option<&std::path::Path>) -> Result<::postgres::Client> {
+        let (config, tls) = settle(url, ca)?;
+        Ok(config.connect(tls)?)
     }
 
     fn conn(&self) -> Result<Conn> {

@@ -27,6 +27,7 @@ mod lost_phone;
 mod pages;
 mod pieces;
 mod postgres_servers;
+mod postgres_tls;
 mod push_rows;
 mod relays;
 mod review_trust;
