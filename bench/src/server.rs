@@ -257,9 +257,12 @@ impl ServerProcess {
     /// Lowers the peak-RSS mark to the current RSS, so a phase reports its own peak.
     /// Returns false where the kernel refuses (the peak then counts from the start).
     pub fn reset_peak(&self) -> bool {
-        self.pids()
+        // Every server's, even after one refuses.
+        let done: Vec<bool> = self
+            .pids()
             .map(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
-            .fold(true, |all, ok| all && ok)
+            .collect();
+        done.iter().all(|ok| *ok)
     }
 }
 

@@ -9,10 +9,10 @@ use intake_shared::RecordId;
 
 use crate::config::Settings;
 use crate::startup::{DB_FILE, ServeLock};
+use crate::storage::Storage;
 use crate::storage::key::DbKey;
 use crate::storage::schema;
 use crate::storage::sqlite::{SqliteStorage, cipher};
-use crate::storage::{Storage, SyncStorage};
 
 /// What a backup wrote.
 #[derive(Debug, serde::Serialize)]
@@ -213,7 +213,7 @@ pub struct Reapplied {
 /// since are revoked again (with their wipe order), and users disabled since are
 /// disabled again, so a lost phone or a departed user does not come back to life.
 /// A device is the same one when its id and actor match (ids are never reused).
-pub fn after_restore(storage: &SqliteStorage, carried: &Carried) -> anyhow::Result<Reapplied> {
+pub fn after_restore(storage: &dyn Storage, carried: &Carried) -> anyhow::Result<Reapplied> {
     let now = chrono::Utc::now();
     let mut done = Reapplied {
         erasures: crate::erase::reapply(storage, &carried.erased, now)?,

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod index;
 pub mod migrate_data;
 pub mod net;
+pub mod pg_restore;
 pub mod policy;
 pub mod retention;
 pub mod routes;

@@ -127,6 +127,8 @@ fn backup_never_overwrites_and_restore_waits_for_the_server_to_stop() {
     assert!(Path::new(aside).exists());
 }
 
+// Each file that includes the cluster uses a part of it.
+#[allow(dead_code)]
 #[path = "../../tests/src/postgres.rs"]
 mod pg_cluster;
 

@@ -17,6 +17,8 @@ use intake_server::storage::{AuditEntry, AuditFilter, Role, Storage, StorageErro
 use intake_shared::RecordId;
 use postgres::{Client, NoTls};
 
+// Each file that includes the cluster uses a part of it.
+#[allow(dead_code)]
 #[path = "../../tests/src/postgres.rs"]
 mod pg_cluster;
 // Only `pin_problems` of the shared migration checks applies here (the rest reads

@@ -28,6 +28,8 @@ use intake_shared::record::{Identity, inspect_changes};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 
 /// The throwaway PostgreSQL cluster of the end-to-end support crate (std only).
+// Each file that includes the cluster uses a part of it.
+#[allow(dead_code)]
 #[path = "../../tests/src/postgres.rs"]
 mod pg_cluster;
 

@@ -74,6 +74,40 @@ pub fn database(test: &str) -> Option<Database> {
     })
 }
 
+impl Database {
+    /// Backs this database up with `pg_dump -Fc` (consistent while servers write) and
+    /// restores it with `pg_restore` into a new database on the same cluster: what an
+    /// operator does with PostgreSQL's own tools. Returns the dump's copy.
+    pub fn dump(&self) -> Dump {
+        let cluster = &self._cluster;
+        let file = cluster.dir.path().join(format!(
+            "dump-{}.pgdump",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file_arg = file.to_string_lossy().into_owned();
+        cluster.run("pg_dump", &["-Fc", "-f", &file_arg, "-d", &self.url]);
+        Dump { file }
+    }
+
+    /// A new database on the same cluster holding what `dump` held (`pg_restore`).
+    pub fn restore(&self, dump: &Dump) -> Database {
+        let cluster = &self._cluster;
+        let name = cluster.create_database();
+        let url = cluster.url(&name);
+        let file = dump.file.to_string_lossy().into_owned();
+        cluster.run("pg_restore", &["--no-owner", "-d", &url, &file]);
+        Database {
+            url,
+            _cluster: cluster.clone(),
+        }
+    }
+}
+
+/// A `pg_dump -Fc` file in the cluster's directory (removed with it).
+pub struct Dump {
+    file: PathBuf,
+}
+
 /// Whether `INTAKE_TEST_POSTGRES=skip` skips `test` (after a loud notice).
 fn skipped(test: &str) -> bool {
     if std::env::var("INTAKE_TEST_POSTGRES").as_deref() == Ok("skip") {

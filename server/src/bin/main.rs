@@ -92,6 +92,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// On PostgreSQL, after pg_restore put a backup in the database and before any
+    /// server serves it: give it a new store id (devices then push again what the
+    /// backup lacks) and, with --replaced, do again the erasures, revocations and
+    /// disabled users the replaced database decided since the backup
+    AfterRestore {
+        /// The database the backup replaces (postgres://user@host/db), without a
+        /// password [or INTAKE_SERVER_REPLACED_DATABASE, which may carry one]
+        #[arg(long)]
+        replaced: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Erase records closed longer than `[retention] erase_closed_after_days`
     Retention {
         /// Only list what would be erased (id, closed since); change nothing
@@ -256,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(cmd) => record(&settings, env_key, cmd),
         Command::Retention { dry_run } => retention(&settings, env_key, dry_run),
         Command::MigrateData { to, json } => migrate_data(&settings, env_key, to, json),
+        Command::AfterRestore { replaced, json } => after_restore(&settings, replaced, json),
     }
 }
 
@@ -567,6 +580,57 @@ fn retention(settings: &Settings, env_key: Option<&str>, dry_run: bool) -> anyho
     println!(
         "erased {n} record(s) closed more than {} days",
         r.erase_closed_after_days
+    );
+    Ok(())
+}
+
+fn after_restore(settings: &Settings, replaced: Option<String>, json: bool) -> anyhow::Result<()> {
+    let Some(url) = &settings.database else {
+        anyhow::bail!(
+            "after-restore is for a PostgreSQL database restored with pg_restore (set \
+             INTAKE_SERVER_DATABASE or --database); `intake-server restore` does this itself \
+             for the SQLite store"
+        );
+    };
+    // Like --database: a password on the command line is readable by every local user.
+    let replaced = match replaced {
+        Some(url) => Some(
+            intake_server::config::DatabaseUrl::from_flag(&url)
+                .map_err(|e| anyhow::anyhow!("--replaced: {e}"))?,
+        ),
+        None => match std::env::var("INTAKE_SERVER_REPLACED_DATABASE") {
+            Ok(url) => Some(
+                intake_server::config::DatabaseUrl::try_from(url)
+                    .map_err(|e| anyhow::anyhow!("INTAKE_SERVER_REPLACED_DATABASE: {e}"))?,
+            ),
+            Err(_) => None,
+        },
+    };
+    let report = intake_server::pg_restore::after_pg_restore(
+        url.expose(),
+        replaced.as_ref().map(|u| u.expose()),
+        settings.database_ca.as_deref(),
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "the restored database has a new store id: devices push again what the backup lacks on their next sync"
+    );
+    match report.reapplied {
+        Some(r) => println!(
+            "done again since the backup: {} record(s) erased, {} device(s) revoked, {} user(s) \
+             disabled",
+            r.erasures, r.revocations, r.disabled_users
+        ),
+        None => println!(
+            "no --replaced database: erase, revoke and disable again what was done since the \
+             backup (intake-server record erase, device revoke, user disable)"
+        ),
+    }
+    println!(
+        "devices enrolled after the backup must be enrolled again (docs/OPERATIONS.md, PostgreSQL)"
     );
     Ok(())
 }

@@ -180,6 +180,9 @@ fn device_row(r: &::postgres::Row, at: usize) -> Device {
     }
 }
 
+/// The `application_name` of every connection a server opens.
+pub const APPLICATION_NAME: &str = "intake-server";
+
 /// The parsed URL and its TLS connector, `sslmode` settled by [`tls::connector`].
 fn settle(
     url: &str,
@@ -190,6 +193,9 @@ fn settle(
         .parse()
         .map_err(|e| StorageError::Backend(format!("the PostgreSQL URL: {e}")))?;
     let tls = tls::connector(&mut config, ca)?;
+    // Names the servers' connections in `pg_stat_activity`: `after-restore` refuses to
+    // run while a server uses the database.
+    config.application_name(APPLICATION_NAME);
     Ok((config, tls))
 }
 
@@ -218,11 +224,12 @@ impl PgStorage {
         let manager = PostgresConnectionManager::new(config, tls);
         let pool = R2d2Pool::builder()
             .max_size(POOL_SIZE)
-            // Opened on first use: a server whose database is briefly unreachable at
-            // start fails its first requests, not its start.
-            .min_idle(Some(0))
-            .build(manager)
-            .map_err(pool_error)?;
+            // One connection kept open even when idle, so that a running server shows
+            // in `pg_stat_activity` (`after-restore` refuses to run under one); the
+            // first connection above already proved the database reachable, and the
+            // pool opens it in the background.
+            .min_idle(Some(1))
+            .build_unchecked(manager);
         let pool = Pool(Some(pool));
         Ok(PgStorage { pool, store_id })
     }
@@ -232,6 +239,19 @@ impl PgStorage {
     pub fn client(url: &str, ca: Option<&std::path::Path>) -> Result<::postgres::Client> {
         let (config, tls) = settle(url, ca)?;
         Ok(config.connect(tls)?)
+    }
+
+    /// Gives the database a new random store id, as SQLite's `renew_store_id` does
+    /// after a restore: devices that see it push again what it lacks. Servers read
+    /// the id when they connect, so it takes effect for servers started after.
+    pub fn renew_store_id(&self) -> Result<String> {
+        let mut conn = self.conn()?;
+        let row = conn.query_one(
+            "UPDATE store_identity SET store_id = replace(gen_random_uuid()::text, '-', '')
+             RETURNING store_id",
+            &[],
+        )?;
+        Ok(row.get(0))
     }
 
     fn conn(&self) -> Result<Conn> {

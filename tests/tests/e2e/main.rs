@@ -26,6 +26,7 @@ mod link;
 mod lost_phone;
 mod pages;
 mod pieces;
+mod postgres_restore;
 mod postgres_servers;
 mod postgres_tls;
 mod push_rows;
