@@ -17,7 +17,9 @@
 //! with 10,000 stored), `tls` (W1 N=1,000 and W3 over TLS), `save` (local save
 //! latency), `2g` (W5: W1's push, W2's pull and a 2 MB record over the bad 2G link and
 //! a clean one, and a device process SIGKILLed there; about 25 minutes, not part of
-//! `all`), `dashboard` (the web dashboard's pages with 10,000 records stored; not part
+//! `all`), `load` (N light devices syncing at once for `--seconds`, a sync every
+//! `--interval` seconds each, for each N of `--devices 50,200,1000`; not part of `all`),
+//! `dashboard` (the web dashboard's pages with 10,000 records stored; not part
 //! of `all`), `all` (all the others but those two); and two diagnostics, `floors` (the floors computed
 //! here beside README's) and `anatomy` (bytes and CPU per record, step by step).
 //! `docs/BENCHMARKS.md` says what each measures and holds the latest figures.
@@ -51,8 +53,9 @@ pub struct Ctx {
     pub scale_devices: usize,
 }
 
-const USAGE: &str = "usage: intake-bench all|w1|w2|w3|w4|2g|dashboard|save|scale|fresh|tls|floors|anatomy \
-[--runs N] [--n N] [--scale-devices N] [--data DIR] [--backend sqlite|postgres] [--servers N]";
+const USAGE: &str = "usage: intake-bench all|w1|w2|w3|w4|2g|dashboard|load|save|scale|fresh|tls|floors|anatomy \
+[--runs N] [--n N] [--scale-devices N] [--data DIR] [--backend sqlite|postgres] [--servers N] \
+[--devices 50,200,1000] [--seconds 60] [--interval 10] [--workers N (0: one per device)]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -64,6 +67,14 @@ fn main() -> anyhow::Result<()> {
         scale_devices: 20,
     };
     let (mut postgres, mut servers) = (false, 1usize);
+    let mut load = workloads::load::LoadSpec {
+        devices: vec![50, 200, 1000],
+        seconds: 60,
+        interval_s: 10.0,
+        // 0: one per device, so a device never waits for another's sync to start
+        // its own (as phones don't): past the knee, the queueing is the server's.
+        workers: 0,
+    };
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -79,6 +90,15 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             "--servers" => servers = value()?.parse::<usize>()?.max(1),
+            "--devices" => {
+                load.devices = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--seconds" => load.seconds = value()?.parse()?,
+            "--interval" => load.interval_s = value()?.parse()?,
+            "--workers" => load.workers = value()?.parse::<usize>()?.max(1),
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
@@ -101,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         "w4" => w4::run(&ctx),
         "2g" => twog::run(&ctx),
         "dashboard" => dashboard::run(&ctx),
+        "load" => workloads::load::run(&ctx, &load),
         "scale" => scale::scale(&ctx),
         "fresh" => scale::fresh(&ctx),
         "tls" => tls::run(&ctx),
