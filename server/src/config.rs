@@ -32,6 +32,15 @@ pub struct Limits {
     /// decompressed; see `gate.rs`); another one is answered `503 busy` with a
     /// `Retry-After`. 0: one per CPU, at least 2 (see [`Limits::heavy_syncs`]).
     pub max_heavy_syncs: usize,
+    /// Most syncs doing their work at once, heavy or not (after their body is in).
+    /// Another waits its turn, without holding a thread, for at most
+    /// `max_sync_wait_ms`, and is then answered `503 busy` with a `Retry-After`: past
+    /// what the server can do, devices hear at once to come back later instead of
+    /// queueing until they time out. 0: four per CPU, at least 8 (see
+    /// [`Limits::syncs_at_once`]).
+    pub max_syncs_at_once: usize,
+    /// How long a sync waits for its turn before it is answered `503 busy`.
+    pub max_sync_wait_ms: u64,
     // Hostile but well-formed changes (issue 13): read off a pushed change's bytes
     // before anything decodes it (`intake_shared::record::declared`); beyond them the
     // record is refused `TooLarge`, as for `max_ops_per_change`.
@@ -54,6 +63,18 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// How many syncs may do their work at once: `max_syncs_at_once`, or for 0 four
+    /// per CPU and at least 8 (enough to keep the CPUs and the database busy while a
+    /// few wait on a disk write).
+    pub fn syncs_at_once(&self) -> usize {
+        match self.max_syncs_at_once {
+            0 => std::thread::available_parallelism().map_or(8, |n| (4 * n.get()).max(8)),
+            n => n,
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -68,6 +89,8 @@ impl Default for Limits {
             max_document_bytes: 8 << 20,
             max_page_bytes: 4 << 20,
             max_heavy_syncs: 0,
+            max_syncs_at_once: 0,
+            max_sync_wait_ms: 5_000,
             // Every session of every device that edited a record is an actor; a change
             // names those whose operations it overwrites or deletes. A thousand is
             // years of sessions; a record's creation names one.

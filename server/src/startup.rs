@@ -35,6 +35,9 @@ pub struct AppState {
     /// Permits for heavy syncs (`[limits] max_heavy_syncs`). Public so that a test
     /// can hold them all and see the server answer 503 without timing anything.
     pub heavy_syncs: Arc<Gate>,
+    /// Turns for syncs doing their work (`[limits] max_syncs_at_once`): a sync waits
+    /// for one without holding a thread, up to `max_sync_wait_ms` (`routes/sync.rs`).
+    pub sync_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// The database file in the data directory.
@@ -328,12 +331,14 @@ impl Application {
         let workers = settings.workers;
         let tls = crate::tls::server_config(&settings)?;
         let heavy_syncs = Gate::new(settings.limits.heavy_syncs());
+        let sync_turns = Arc::new(tokio::sync::Semaphore::new(settings.limits.syncs_at_once()));
         // Several servers on one PostgreSQL database count attempts in it (`auth.rs`).
         let attempts = storage.shared_attempts();
         let state = web::Data::new(AppState {
             storage,
             settings,
             heavy_syncs,
+            sync_turns,
             // 10 failed codes per address (an IPv6 /64) and 10 tries of any one code per
             // 10 minutes: guessing a 60-bit code is hopeless, a mistyping user waits
             // minutes, not forever, and no overall limit lets one attacker shut

@@ -5,6 +5,9 @@
 //! decompressing (zstd) within the decompressed limit, decoding, the sync engine, and
 //! compressing the answer when the device accepts zstd.
 //!
+//! Every sync waits for a turn among `max_syncs_at_once` before its work, at most
+//! `max_sync_wait_ms`, then is answered `503 busy`: past the knee, a quick refusal the
+//! device retries, never a queue that ends in timeouts.
 //! Heavy syncs (see `gate.rs`) hold a permit for all of that work; one that finds none
 //! free is answered `503 busy` at once, before its body is read when its
 //! `Content-Length` already says it is heavy, and in any case before anything is
@@ -114,10 +117,21 @@ pub async fn sync(
     } else {
         None
     };
+    // A turn among the syncs working at once, waited for without a thread; past
+    // what the server can do, a device hears at once to come back later rather than
+    // queueing until it times out (`[limits] max_syncs_at_once`, `max_sync_wait_ms`).
+    // Taken once the body is in, like the permit, so slow uploads hold no turn.
+    let wait = std::time::Duration::from_millis(limits.max_sync_wait_ms);
+    let turn = actix_web::rt::time::timeout(wait, state.sync_turns.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(busy)?;
     let storage = state.storage.clone();
     let store_id = storage.store_id().to_string();
     let data_dir = state.settings.data_dir.clone();
     let answer = web::block(move || {
+        let _turn = turn;
         let mut work = Work {
             gate,
             permit,

@@ -41,5 +41,6 @@ mod server_replay;
 mod server_sync;
 mod stranding;
 mod sync_e2e;
+mod sync_turns;
 mod tidy;
 mod tls_and_loop;

@@ -33,6 +33,8 @@ const LIMITS: Limits = Limits {
     max_document_bytes: 8 << 10,
     max_page_bytes: 64 << 10,
     max_heavy_syncs: 0,
+    max_syncs_at_once: 0,
+    max_sync_wait_ms: 5_000,
     max_actors_per_change: 1024,
     max_objects_per_change: 1024,
     max_inflated_bytes_per_change: 1 << 20,
