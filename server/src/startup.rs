@@ -312,6 +312,29 @@ impl ServeLock {
     }
 }
 
+impl AppState {
+    /// The state every worker shares: the storage, the settings, and the gates and
+    /// limiters they size.
+    pub fn new(storage: Arc<dyn Storage>, settings: Settings) -> AppState {
+        // Several servers on one PostgreSQL database count attempts in it (`auth.rs`).
+        let attempts = storage.shared_attempts();
+        AppState {
+            heavy_syncs: Gate::new(settings.limits.heavy_syncs()),
+            sync_turns: Arc::new(tokio::sync::Semaphore::new(settings.limits.syncs_at_once())),
+            storage,
+            settings,
+            // 10 failed codes per address (an IPv6 /64) and 10 tries of any one code per
+            // 10 minutes: guessing a 60-bit code is hopeless, a mistyping user waits
+            // minutes, not forever, and no overall limit lets one attacker shut
+            // everyone else out.
+            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10)
+                .shared(attempts.clone()),
+            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default())
+                .shared(attempts),
+        }
+    }
+}
+
 /// A built server, not yet running.
 pub struct Application {
     port: u16,
@@ -330,24 +353,7 @@ impl Application {
         settings.check_transport(listener.local_addr()?)?;
         let workers = settings.workers;
         let tls = crate::tls::server_config(&settings)?;
-        let heavy_syncs = Gate::new(settings.limits.heavy_syncs());
-        let sync_turns = Arc::new(tokio::sync::Semaphore::new(settings.limits.syncs_at_once()));
-        // Several servers on one PostgreSQL database count attempts in it (`auth.rs`).
-        let attempts = storage.shared_attempts();
-        let state = web::Data::new(AppState {
-            storage,
-            settings,
-            heavy_syncs,
-            sync_turns,
-            // 10 failed codes per address (an IPv6 /64) and 10 tries of any one code per
-            // 10 minutes: guessing a 60-bit code is hopeless, a mistyping user waits
-            // minutes, not forever, and no overall limit lets one attacker shut
-            // everyone else out.
-            enrol_limiter: AttemptLimiter::new(Duration::from_secs(600), 10, 10)
-                .shared(attempts.clone()),
-            signin_limiter: crate::web::limiter::SignInLimiter::new(Default::default())
-                .shared(attempts),
-        });
+        let state = web::Data::new(AppState::new(storage, settings));
         let shared = state.clone();
         let mut server =
             HttpServer::new(move || {

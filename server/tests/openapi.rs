@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::App;
 use actix_web::test as http;
@@ -192,13 +191,7 @@ fn state(dir: &std::path::Path) -> actix_web::web::Data<intake_server::AppState>
         admin_api: AdminApi::On,
         ..Default::default()
     };
-    actix_web::web::Data::new(intake_server::AppState {
-        storage,
-        heavy_syncs: intake_server::gate::Gate::new(settings.limits.heavy_syncs()),
-        settings,
-        enrol_limiter: intake_server::auth::AttemptLimiter::new(Duration::from_secs(600), 10, 10),
-        signin_limiter: intake_server::web::limiter::SignInLimiter::new(Default::default()),
-    })
+    actix_web::web::Data::new(intake_server::AppState::new(storage, settings))
 }
 
 /// A concrete path for a route: each `{parameter}` becomes `1`.
