@@ -36,14 +36,7 @@ pub fn after_pg_restore(
     ca: Option<&Path>,
 ) -> anyhow::Result<Report> {
     let mut check = PgStorage::client(url, ca)?;
-    let servers: i64 = check
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = $1
-               AND pid <> pg_backend_pid()",
-            &[&APPLICATION_NAME],
-        )?
-        .get(0);
+    let servers = server_connections(&mut check)?;
     anyhow::ensure!(
         servers == 0,
         "{servers} connection(s) of a running intake-server use this database: stop every \
@@ -65,4 +58,17 @@ pub fn after_pg_restore(
         store_id,
         reapplied,
     })
+}
+
+/// How many connections of running servers (`application_name` [`APPLICATION_NAME`])
+/// other than `client`'s own use `client`'s database.
+pub fn server_connections(client: &mut postgres::Client) -> anyhow::Result<i64> {
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = $1
+               AND pid <> pg_backend_pid()",
+            &[&APPLICATION_NAME],
+        )?
+        .get(0))
 }

@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 use intake_server::erase::{self, Requester};
-use intake_server::pg_restore::after_pg_restore;
-use intake_server::storage::postgres::{APPLICATION_NAME, PgStorage};
+use intake_server::pg_restore::{after_pg_restore, server_connections};
+use intake_server::storage::postgres::PgStorage;
 use intake_server::storage::{Role, SyncStorage};
 use intake_shared::Value;
 use intake_tests::TestDevice;
@@ -109,15 +109,7 @@ fn wait_for_server_connections(url: &str, ok: impl Fn(i64) -> bool) {
     let mut client = PgStorage::client(url, None).expect("a client");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let n: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND application_name = $1
-                   AND pid <> pg_backend_pid()",
-                &[&APPLICATION_NAME],
-            )
-            .unwrap()
-            .get(0);
+        let n = server_connections(&mut client).unwrap();
         if ok(n) {
             return;
         }
