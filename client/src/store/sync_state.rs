@@ -11,7 +11,7 @@ use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::transfer::{Taken, take_piece};
-use super::{Origin, Store, StoreError, insert_received, save_in};
+use super::{Origin, Received, Store, StoreError, insert_received, par_map, save_in};
 
 /// This device's enrolment with a server.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -376,7 +376,40 @@ impl Store {
             tx.execute("DELETE FROM wanted WHERE record_id = ?1", [id.to_string()])?;
         }
         super::receipts::keep(&tx, &page.receipts)?;
-        for (id, bytes, is_doc) in incoming {
+        // Records new here that the page holds once are loaded first, on every core
+        // (see `Received`); the rest (merges, a record twice in one page: its second
+        // item merges into the first) take the path below one by one.
+        let new_here = {
+            let mut seen = HashSet::new();
+            let twice: HashSet<RecordId> = incoming
+                .iter()
+                .filter(|(id, _, _)| !seen.insert(*id))
+                .map(|(id, _, _)| *id)
+                .collect();
+            let mut stmt = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1")?;
+            let mut new_here = Vec::with_capacity(incoming.len());
+            for (id, _, _) in &incoming {
+                new_here.push(!twice.contains(id) && !stmt.exists([id.to_string()])?);
+            }
+            new_here
+        };
+        let jobs: Vec<_> = incoming.iter().zip(&new_here).collect();
+        let loaded = par_map(&jobs, |((id, bytes, _), new)| {
+            if **new {
+                Received::load(*id, bytes, forms)
+            } else {
+                None
+            }
+        });
+        for ((id, bytes, is_doc), received) in incoming.into_iter().zip(loaded) {
+            if let Some(received) = received {
+                if is_doc {
+                    tx.execute("DELETE FROM wanted WHERE record_id = ?1", [id.to_string()])?;
+                }
+                insert_received(&tx, &received, &bytes)?;
+                result.received += 1;
+                continue;
+            }
             let key = id.to_string();
             if is_doc {
                 tx.execute("DELETE FROM wanted WHERE record_id = ?1", [&key])?;
@@ -391,12 +424,14 @@ impl Store {
                     r.apply(&bytes)?;
                     Ok(r)
                 }),
+                // Most records new here were stored above; this is the first of two
+                // items of one record in a page, or one not whole, or one that does not load.
                 None => match Record::load(&bytes, forms) {
                     Ok(mut record) => {
                         if record.id() == id && record.is_complete_history() {
                             // New here and whole (a document, or all of its changes):
                             // stored as it came.
-                            insert_received(&tx, &mut record, &bytes)?;
+                            insert_received(&tx, &Received::of(&mut record), &bytes)?;
                             result.received += 1;
                             continue;
                         }

@@ -1,6 +1,7 @@
 //! Pages are the size a version 3 device asks for, documents and changes alike, wanted
 //! records included (each once); a push can ask for no page at all; and the budgets a
-//! device learns on a bad link are kept for its next sync.
+//! device learns on a bad link are kept for its next sync; and a fresh pull stores
+//! every record with the list row it loads as.
 
 use chrono::Utc;
 use intake_server::storage::Role;
@@ -195,4 +196,67 @@ fn budgets_learned_on_a_bad_link_are_kept_for_the_next_sync() {
         after.page > learned.page && after.push > learned.push,
         "{after:?}"
     );
+}
+
+/// What a device's list shows of every record it holds, by id, without the time each
+/// row was written (a device's own clock).
+fn list_rows(device: &TestDevice) -> Vec<intake_client::Summary> {
+    let mut rows = device.store.list(None).unwrap();
+    for row in &mut rows {
+        row.updated_at.clear();
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows
+}
+
+/// Issue 16: a page's records new to the device are loaded on every core before they
+/// are stored. Each must still be stored only as it loads, with the list row it loads
+/// as, whether it came whole in the first pull or as changes later, beside records the
+/// device merges.
+#[test]
+fn a_fresh_pull_stores_every_record_with_the_row_it_loads_as() {
+    let server = TestServer::start();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let municipalities = ["prizren", "decan", "dragash"];
+    let urgencies = ["low", "medium", "high"];
+    let create = |drita: &mut TestDevice, n: usize| {
+        drita.create(&[
+            ("full_name", Value::Text(format!("Person {n}"))),
+            ("municipality", Value::Text(municipalities[n % 3].into())),
+            ("urgency", Value::Text(urgencies[(n / 3) % 3].into())),
+            (
+                "summary",
+                Value::Text(format!("case {n}: {}", "words ".repeat(n % 7))),
+            ),
+        ])
+    };
+    // Enough records for a page to be loaded on several threads (16 a thread at least).
+    let ids: Vec<RecordId> = (0..48).map(|n| create(&mut drita, n)).collect();
+    // Some with a second change: stored on the server as documents, not as one change.
+    for id in ids.iter().step_by(6) {
+        drita.edit(*id, |e| e.set("full_name", Value::Text("Renamed".into())));
+    }
+    drita.sync().unwrap();
+
+    let first = merita.sync().unwrap();
+    assert_eq!(first.received, 48);
+    assert_eq!(list_rows(&merita), list_rows(&drita));
+    for id in &ids {
+        assert_eq!(merita.record(*id).heads(), drita.record(*id).heads());
+    }
+
+    // Then a page of changes: edits of records the supervisor holds (merged) and new
+    // records (their whole history as changes, stored as they came).
+    for id in &ids[..5] {
+        drita.edit(*id, |e| e.set("urgency", Value::Text("high".into())));
+    }
+    let more: Vec<RecordId> = (48..80).map(|n| create(&mut drita, n)).collect();
+    drita.sync().unwrap();
+    let second = merita.sync().unwrap();
+    assert_eq!(second.received, 5 + 32);
+    assert_eq!(list_rows(&merita), list_rows(&drita));
+    for id in ids.iter().chain(&more) {
+        assert_eq!(merita.record(*id).heads(), drita.record(*id).heads());
+    }
 }
