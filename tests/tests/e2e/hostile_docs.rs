@@ -173,22 +173,17 @@ fn hostile(kind: Kind, dev: &Enrolled, stored: &mut Stored, n: u64) -> RecordCha
 
 /// What the server holds, as one value: equal before and after means nothing stored.
 fn holdings(server: &TestServer) -> Vec<(String, Vec<u8>)> {
-    let conn = server.raw_db(true);
+    let mut db = server.db();
     let mut out = Vec::new();
     for (table, query) in [
         ("records", "SELECT id, doc FROM records ORDER BY id"),
         ("log", "SELECT seq, bytes FROM log ORDER BY seq"),
     ] {
-        let mut stmt = conn.prepare(query).unwrap();
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    format!("{table} {:?}", r.get_ref(0)?),
-                    r.get::<_, Vec<u8>>(1)?,
-                ))
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
+        out.extend(
+            db.rows(query, &[])
+                .into_iter()
+                .map(|row| (format!("{table} {:?}", row[0]), row[1].bytes().to_vec())),
+        );
     }
     out
 }

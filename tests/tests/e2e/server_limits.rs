@@ -11,7 +11,7 @@
 //! ~800 MB first).
 
 use chrono::Utc;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_server::{Limits, Settings};
 use intake_shared::Value;
 use intake_shared::protocol::{
@@ -61,8 +61,7 @@ fn request(push: Vec<RecordChanges>) -> SyncRequest {
 /// Every row of every table of the server's database, in primary-key order, as bytes:
 /// equal dumps mean nothing was stored.
 fn dump(server: &TestServer) -> Vec<u8> {
-    use rusqlite::types::ValueRef;
-    let conn = server.raw_db(true);
+    let mut db = server.db();
     let mut out = Vec::new();
     for table in [
         "users",
@@ -72,21 +71,14 @@ fn dump(server: &TestServer) -> Vec<u8> {
         "log",
         "access_revoked",
     ] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
-            .unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
+        // Sorted here: PostgreSQL has no rowid, and any fixed order compares.
+        let mut rows = db.rows(&format!("SELECT * FROM {table}"), &[]);
+        rows.sort();
         out.extend_from_slice(table.as_bytes());
-        while let Some(row) = rows.next().unwrap() {
+        for row in rows {
             out.push(b'\n');
-            for i in 0..columns {
-                match row.get_ref(i).unwrap() {
-                    ValueRef::Null => out.extend_from_slice(b"null"),
-                    ValueRef::Integer(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    ValueRef::Real(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => out.extend_from_slice(t),
-                }
+            for cell in row {
+                out.extend_from_slice(format!("{cell:?}").as_bytes());
                 out.push(b'|');
             }
         }
