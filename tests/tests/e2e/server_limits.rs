@@ -19,7 +19,7 @@ use intake_shared::protocol::{
 };
 use intake_tests::craft::push_of;
 use intake_tests::craft::{identity, new_record, random_text};
-use intake_tests::{SyncReply, TestServer};
+use intake_tests::{Cell, SyncReply, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -162,6 +162,11 @@ fn hostile_requests_get_a_4xx_and_store_nothing() {
     let reply = server.sync(Some(token), &request(vec![push_of(&mut grown, &[])]));
     assert_eq!(reply.response.unwrap().results[0].outcome, Outcome::Stored);
     let before_attack = dump(&server);
+    let grown_row = format!("{:?}", Cell::Bytes(grown.id().as_uuid().as_bytes().to_vec()));
+    assert!(
+        String::from_utf8_lossy(&before_attack).contains(&grown_row),
+        "the dump sees the stored record"
+    );
     let grown_heads = grown.heads();
 
     let v = PROTOCOL_VERSION.to_string();
@@ -567,6 +572,10 @@ fn guessing_enrolment_codes_is_rate_limited_with_a_retry_after() {
     let server = start(LIMITS);
     let good_code = server.add_user("besa", Role::Paralegal, Some("prizren"));
     let before = dump(&server);
+    assert!(
+        String::from_utf8_lossy(&before).contains("Text(\"besa\")"),
+        "the dump sees the stored user"
+    );
     let attempt = |code: &str| {
         server
             .http()
