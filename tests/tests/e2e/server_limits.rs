@@ -162,7 +162,10 @@ fn hostile_requests_get_a_4xx_and_store_nothing() {
     let reply = server.sync(Some(token), &request(vec![push_of(&mut grown, &[])]));
     assert_eq!(reply.response.unwrap().results[0].outcome, Outcome::Stored);
     let before_attack = dump(&server);
-    let grown_row = format!("{:?}", Cell::Bytes(grown.id().as_uuid().as_bytes().to_vec()));
+    let grown_row = format!(
+        "{:?}",
+        Cell::Bytes(grown.id().as_uuid().as_bytes().to_vec())
+    );
     assert!(
         String::from_utf8_lossy(&before_attack).contains(&grown_row),
         "the dump sees the stored record"
