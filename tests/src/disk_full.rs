@@ -1,7 +1,7 @@
 //! Disk-full support (issue 13): a small size-limited file system ([`SmallFs`], a
 //! `tmpfs` mounted with `size=` in a private temporary directory, unmounted in `Drop`
 //! even when a test fails) that a filler file fills to leave only a little room; the
-//! server goes on it with `TestServer::start_in`, a device with [`device`].
+//! server goes on it with `TestServer::start_sqlite_in`, a device with [`device`].
 //!
 //! Mounting needs root (CAP_SYS_ADMIN). Without it a test fails and says so, unless
 //! `INTAKE_TEST_NO_MOUNT=1` is set: then [`SmallFs::mount`] answers `None` and the test

@@ -140,15 +140,30 @@ pub fn check_copy(
 /// The server database's own checks after a kill run: `PRAGMA integrity_check`'s
 /// answer, and the log holding each change once (a change stored twice is noted in
 /// `f.duplicated`). Returns the integrity answer and the log's entry count.
-pub fn check_database(db: &rusqlite::Connection, f: &mut Findings) -> (String, i64) {
-    let integrity: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    let (entries, distinct): (i64, i64) = db
-        .query_row("SELECT count(*), count(DISTINCT hash) FROM log", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+pub fn check_database(db: &mut crate::Db, f: &mut Findings) -> (String, i64) {
+    let integrity = match db {
+        crate::Db::Sqlite(conn) => conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap(),
+        // PostgreSQL's nearest check: amcheck verifies every B-tree index of the
+        // database against its table's rows, and raises an error at the first fault.
+        crate::Db::Postgres(_) => {
+            db.execute("CREATE EXTENSION IF NOT EXISTS amcheck", &[])
+                .expect("amcheck (in PostgreSQL's own contrib)");
+            let checked = db.count(
+                "SELECT count(bt_index_check(c.oid, true)) FROM pg_index i \
+                 JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_am am ON am.oid = c.relam \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE am.amname = 'btree' AND n.nspname = 'public'",
+                &[],
+            );
+            assert!(checked > 0, "no index checked");
+            "ok".to_string()
+        }
+    };
+    let row = &db.rows("SELECT count(*), count(DISTINCT hash) FROM log", &[])[0];
+    let (entries, distinct) = (row[0].int(), row[1].int());
     if entries != distinct {
         f.duplicated.push(format!(
             "the log holds {entries} entries, {distinct} hashes"
@@ -160,18 +175,15 @@ pub fn check_database(db: &rusqlite::Connection, f: &mut Findings) -> (String, i
 /// The log holds exactly the changes of the server's document of record `id`: more is
 /// a duplicate, fewer a loss.
 pub fn check_log(
-    db: &rusqlite::Connection,
+    db: &mut crate::Db,
     id: intake_shared::RecordId,
     doc: &mut intake_shared::Record,
     f: &mut Findings,
 ) {
-    let logged: i64 = db
-        .query_row(
-            "SELECT count(*) FROM log WHERE record_id = ?1",
-            [id.as_uuid().as_bytes().to_vec()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let logged = db.count(
+        "SELECT count(*) FROM log WHERE record_id = ?1",
+        &[crate::Cell::Bytes(id.as_uuid().as_bytes().to_vec())],
+    );
     let changes = doc.change_count() as i64;
     let line = format!("record {id}: {logged} log entries, {changes} changes in its document");
     if logged > changes {

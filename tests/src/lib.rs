@@ -1,13 +1,15 @@
 //! End-to-end test support for Intake: [`TestServer`] runs the real server on
-//! `127.0.0.1:0` over a temporary data directory (stopped and removed in `Drop`), with
-//! typed helpers to add users, enrol devices and speak the sync protocol over real
-//! HTTP. Quiet unless `TEST_LOG` is set. The binary `intake-kill-writer` is a helper
-//! process for the crash test.
+//! `127.0.0.1:0` over temporary storage (stopped and removed in `Drop`): a data
+//! directory on SQLite, or a database of its own on a throwaway PostgreSQL cluster
+//! when `INTAKE_TEST_BACKEND=postgres` ([`Backend`]). Typed helpers add users, enrol
+//! devices and speak the sync protocol over real HTTP. Quiet unless `TEST_LOG` is set.
+//! The binary `intake-kill-writer` is a helper process for the crash test.
 
 pub mod alone;
 pub mod browser;
 pub mod craft;
 pub mod dashboard;
+pub mod db;
 pub mod disk_full;
 pub mod hostile;
 pub mod kill_mid_sync;
@@ -20,31 +22,72 @@ pub mod schema_check;
 pub mod tls;
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
-use intake_server::storage::sqlite::SqliteStorage;
 use intake_server::storage::{Role, Storage};
 use intake_server::{Application, Settings, admin, init_store};
 use intake_shared::protocol::{CONTENT_TYPE, SyncRequest, SyncResponse, VERSION_HEADER};
 
-/// The real server, on a free loopback port, over its own temporary directory.
+pub use db::{Cell, Db};
+
+/// The storage backend a [`TestServer`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLCipher store in a temporary data directory (the default).
+    Sqlite,
+    /// A new database of its own on the throwaway cluster of [`postgres`].
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of this test run: `INTAKE_TEST_BACKEND` (`sqlite`, the default, or
+    /// `postgres`). A run asked for PostgreSQL never falls back to SQLite: with
+    /// `INTAKE_TEST_POSTGRES=skip` too, or an unknown name, every server start panics
+    /// saying so, rather than passing tests that ran on the other backend.
+    pub fn from_env() -> Backend {
+        match std::env::var("INTAKE_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("" | "sqlite") => Backend::Sqlite,
+            Ok("postgres") => {
+                if std::env::var("INTAKE_TEST_POSTGRES").as_deref() == Ok("skip") {
+                    panic!(
+                        "INTAKE_TEST_BACKEND=postgres and INTAKE_TEST_POSTGRES=skip contradict \
+                         each other: this run was asked to test the PostgreSQL backend and \
+                         would test nothing on it (nothing ran on SQLite instead either)"
+                    );
+                }
+                Backend::Postgres
+            }
+            Ok(other) => {
+                panic!("INTAKE_TEST_BACKEND={other:?}: unknown backend (`sqlite` or `postgres`)")
+            }
+        }
+    }
+}
+
+/// The real server, on a free loopback port, over its own temporary storage: a data
+/// directory on SQLite, a database of its own on PostgreSQL ([`Backend::from_env`]).
 pub struct TestServer {
     pub url: String,
     /// The server's storage, for looking at what it holds (never for changing it
     /// behind the server's back).
-    pub storage: Arc<SqliteStorage>,
-    /// The server's data directory: its database, key file and lock.
-    pub data_dir: std::path::PathBuf,
+    pub storage: Arc<dyn Storage>,
+    pub backend: Backend,
+    /// SQLite: the server's data directory (its database, key file and lock).
+    data_dir: Option<PathBuf>,
     /// The temporary directory holding `data_dir`, removed on drop (none when the test
-    /// chose the directory: [`TestServer::start_in`]).
+    /// chose the directory: [`TestServer::start_sqlite_in`]).
     _tmp: Option<tempfile::TempDir>,
     /// The first admin's enrolment code.
     pub admin_code: String,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
     http: reqwest::blocking::Client,
+    /// PostgreSQL: the server's database, dropped after everything above (the fields
+    /// drop in this order, after [`Drop`] has stopped the server).
+    database: Option<postgres::Database>,
 }
 
 /// A device's credentials after enrolment.
@@ -73,6 +116,7 @@ impl SyncReply {
 }
 
 impl TestServer {
+    /// The server on this run's backend ([`Backend::from_env`]).
     pub fn start() -> TestServer {
         TestServer::start_with(Settings::default())
     }
@@ -86,34 +130,75 @@ impl TestServer {
         })
     }
 
+    /// The server with `settings` on this run's backend ([`Backend::from_env`]).
     pub fn start_with(settings: Settings) -> TestServer {
+        match Backend::from_env() {
+            Backend::Sqlite => TestServer::start_sqlite_with(settings),
+            Backend::Postgres => TestServer::start_postgres_with(settings),
+        }
+    }
+
+    /// The server on SQLite whatever the run's backend, for a test about the SQLite
+    /// store's own files (listed in `docs/ARCHITECTURE.md`, "Tests").
+    pub fn start_sqlite() -> TestServer {
+        TestServer::start_sqlite_with(Settings::default())
+    }
+
+    /// [`TestServer::start_sqlite`] with `settings`.
+    pub fn start_sqlite_with(settings: Settings) -> TestServer {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let mut server = TestServer::start_in(tmp.path(), settings);
+        let mut server = TestServer::start_sqlite_in(tmp.path(), settings);
         server._tmp = Some(tmp);
         server
     }
 
-    /// The server over `data_dir`, a directory the test chose (e.g. on a small file
-    /// system), which it keeps.
-    pub fn start_in(data_dir: &std::path::Path, mut settings: Settings) -> TestServer {
+    /// The server on SQLite over `data_dir`, a directory the test chose (e.g. on a
+    /// small file system), which it keeps.
+    pub fn start_sqlite_in(data_dir: &Path, mut settings: Settings) -> TestServer {
+        settings.data_dir = data_dir.to_path_buf();
+        let (storage, first) = init_store(&settings, None).expect("create the store");
+        let mut server = TestServer::serve(settings, storage, first.enrolment.enrolment_code);
+        server.data_dir = Some(data_dir.to_path_buf());
+        server
+    }
+
+    /// The server on a new PostgreSQL database of its own, created as `intake-server
+    /// init` creates one (`startup::init_postgres`: the tables, then the first admin).
+    pub fn start_postgres_with(settings: Settings) -> TestServer {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test server")
+            .to_string();
+        // `None` only under INTAKE_TEST_POSTGRES=skip, which `Backend::from_env` refuses
+        // with PostgreSQL; a test asking for PostgreSQL itself must not pass unrun.
+        let database = postgres::database(&test).unwrap_or_else(|| {
+            panic!("{test} runs on PostgreSQL, which INTAKE_TEST_POSTGRES=skip turned off")
+        });
+        let (storage, first) = intake_server::startup::init_postgres(&settings, &database.url)
+            .expect("create the store on PostgreSQL");
+        let mut server = TestServer::serve(settings, storage, first.enrolment.enrolment_code);
+        server.backend = Backend::Postgres;
+        server.database = Some(database);
+        server
+    }
+
+    /// Runs `Application` over `storage` on a free loopback port.
+    fn serve(mut settings: Settings, storage: Arc<dyn Storage>, admin_code: String) -> TestServer {
         // reqwest is built without a crypto provider in this workspace: the tests' HTTP
         // client (and any other a test builds) needs one installed first.
         intake_client::sync::ensure_crypto_provider();
         if std::env::var_os("TEST_LOG").is_some() {
             intake_server::telemetry::init("debug", false);
         }
-        settings.data_dir = data_dir.to_path_buf();
         settings.workers = 2;
-        let (storage, first) = init_store(&settings, None).expect("create the store");
-        let admin_code = first.enrolment.enrolment_code;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = std::sync::mpsc::channel();
-        let dyn_storage: Arc<dyn Storage> = storage.clone();
+        let app_storage = storage.clone();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let app =
-                    Application::build(settings, dyn_storage, listener).expect("build the server");
+                    Application::build(settings, app_storage, listener).expect("build the server");
                 tx.send(app.handle()).unwrap();
                 app.run().await.expect("server runs");
             })
@@ -126,12 +211,32 @@ impl TestServer {
         TestServer {
             url,
             storage,
-            data_dir: data_dir.to_path_buf(),
+            backend: Backend::Sqlite,
+            data_dir: None,
             _tmp: None,
             admin_code,
             handle,
             thread: Some(thread),
             http,
+            database: None,
+        }
+    }
+
+    /// SQLite: the server's data directory (its database, key file and lock). Panics
+    /// on PostgreSQL: a test that needs it is about the SQLite store's files and starts
+    /// its server with [`TestServer::start_sqlite`].
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir
+            .as_deref()
+            .expect("a SQLite-only helper: start this test's server with TestServer::start_sqlite")
+    }
+
+    /// A connection to the server's database, whichever the backend, for tests that
+    /// look at (or damage) what it holds in its tables.
+    pub fn db(&self) -> Db {
+        match &self.database {
+            Some(database) => Db::postgres(&database.url),
+            None => Db::Sqlite(self.raw_db(false)),
         }
     }
 
@@ -181,11 +286,11 @@ impl TestServer {
         self.enroll(&code, actor)
     }
 
-    /// The server's database key (from the key file `init_store` wrote).
+    /// SQLite: the server's database key (from the key file `init_store` wrote).
     pub fn key(&self) -> intake_server::storage::key::DbKey {
         intake_server::load_key(
             &Settings {
-                data_dir: self.data_dir.clone(),
+                data_dir: self.data_dir().to_path_buf(),
                 ..Settings::default()
             },
             None,
@@ -193,10 +298,10 @@ impl TestServer {
         .expect("the server's key")
     }
 
-    /// A direct connection to the server's encrypted database, for tests that look at
-    /// (or, read-write, damage) what it holds.
+    /// SQLite: a direct connection to the server's encrypted database file (for
+    /// tables on either backend, [`TestServer::db`]).
     pub fn raw_db(&self, read_only: bool) -> rusqlite::Connection {
-        let path = self.data_dir.join(intake_server::startup::DB_FILE);
+        let path = self.data_dir().join(intake_server::startup::DB_FILE);
         intake_server::storage::sqlite::cipher::connect(&path, &self.key(), read_only)
             .expect("open the server database")
     }

@@ -1,8 +1,15 @@
 //! A throwaway PostgreSQL cluster for the tests of the PostgreSQL backend (issue 14):
 //! `initdb` and `pg_ctl` on a temporary directory, listening on 127.0.0.1 on a free
-//! port only, stopped and removed when the last [`Database`] using it is dropped. Each
-//! [`database`] call makes a new empty database on it, so tests running in parallel
-//! never see each other's rows.
+//! port only, started by the first [`database`] call and stopped and removed when the
+//! test process ends. Each [`database`] call makes a new empty database on it, so tests
+//! running in parallel never see each other's rows; it is dropped with its [`Database`].
+//!
+//! One cluster for the whole process, not one per burst of tests: the end-to-end suite
+//! on PostgreSQL starts some 200 servers one after another, and a cluster stopped
+//! whenever no test happened to hold a database cost an `initdb` and a start (seconds)
+//! each time. A process cannot run code when it ends, so a watchdog child (`sh`) waits
+//! for the end of its stdin, a pipe only this process holds, which closes however the
+//! process ends (even killed), then stops the cluster and removes its directory.
 //!
 //! Run as root (CI containers), the cluster's commands run as the `postgres` user
 //! (`runuser`), since PostgreSQL refuses to run as root. The binaries come from
@@ -19,26 +26,34 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Mutex, OnceLock};
 
-/// A running cluster; stopped (immediately: it is thrown away) on drop.
+/// A running cluster, for the rest of the process (see the module doc for who stops it).
 pub struct Cluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
     as_postgres: bool,
+    /// The watchdog that stops the cluster when this process ends; never waited for.
+    _watchdog: Option<Child>,
 }
 
-/// An empty database of its own on the shared cluster, which lives as long as it.
+/// An empty database of its own on the shared cluster, dropped (with any connection
+/// still open to it) when this is: 200 databases left behind would hold a gigabyte.
 pub struct Database {
     /// `postgres://postgres@127.0.0.1:PORT/NAME` (trust authentication, loopback only).
     pub url: String,
-    _cluster: Arc<Cluster>,
+    name: String,
+    cluster: &'static Cluster,
 }
 
-/// The cluster the databases of this process share while any is alive.
-static SHARED: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+/// The cluster the databases of this process share, started by the first [`database`].
+static SHARED: OnceLock<Cluster> = OnceLock::new();
+/// Held while the cluster starts, so that two tests asking at once start one cluster
+/// (and a failed start is retried, and reported, by the next test).
+static STARTING: Mutex<()> = Mutex::new(());
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// Whether the cluster this process starts syncs to disk ([`durable`]).
 static DURABLE: AtomicBool = AtomicBool::new(false);
@@ -56,21 +71,24 @@ pub fn database(test: &str) -> Option<Database> {
     if skipped(test) {
         return None;
     }
-    let cluster = {
-        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-        match shared.upgrade() {
-            Some(c) => c,
-            None => {
-                let c = Arc::new(Cluster::start(None));
-                *shared = Arc::downgrade(&c);
-                c
+    let cluster = match SHARED.get() {
+        Some(c) => c,
+        None => {
+            let _starting = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+            match SHARED.get() {
+                Some(c) => c,
+                None => {
+                    let _ = SHARED.set(Cluster::start(None));
+                    SHARED.get().expect("just set")
+                }
             }
         }
     };
     let name = cluster.create_database();
     Some(Database {
         url: cluster.url(&name),
-        _cluster: cluster,
+        name,
+        cluster,
     })
 }
 
@@ -79,7 +97,7 @@ impl Database {
     /// restores it with `pg_restore` into a new database on the same cluster: what an
     /// operator does with PostgreSQL's own tools. Returns the dump's copy.
     pub fn dump(&self) -> Dump {
-        let cluster = &self._cluster;
+        let cluster = self.cluster;
         let file = cluster.dir.path().join(format!(
             "dump-{}.pgdump",
             NEXT.fetch_add(1, Ordering::Relaxed)
@@ -91,15 +109,12 @@ impl Database {
 
     /// A new database on the same cluster holding what `dump` held (`pg_restore`).
     pub fn restore(&self, dump: &Dump) -> Database {
-        let cluster = &self._cluster;
+        let cluster = self.cluster;
         let name = cluster.create_database();
         let url = cluster.url(&name);
         let file = dump.file.to_string_lossy().into_owned();
         cluster.run("pg_restore", &["--no-owner", "-d", &url, &file]);
-        Database {
-            url,
-            _cluster: cluster.clone(),
-        }
+        Database { url, name, cluster }
     }
 }
 
@@ -128,12 +143,37 @@ pub fn tls_database(test: &str, cert: &Path, key: &Path) -> Option<Database> {
     if skipped(test) {
         return None;
     }
-    let cluster = Arc::new(Cluster::start(Some((cert, key))));
+    // A cluster of its own for the rest of the process, stopped by its watchdog like
+    // the shared one.
+    let cluster: &'static Cluster = Box::leak(Box::new(Cluster::start(Some((cert, key)))));
     let name = cluster.create_database();
     Some(Database {
         url: cluster.url(&name),
-        _cluster: cluster,
+        name,
+        cluster,
     })
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // `--force` ends the connections a pool may still hold; a failure only leaves
+        // the database to the cluster's removal at the end of the process.
+        let port = self.cluster.port.to_string();
+        let _ = self.cluster.try_run(
+            "dropdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "--force",
+                "--if-exists",
+                &self.name,
+            ],
+        );
+    }
 }
 
 /// Where the PostgreSQL binaries are: `INTAKE_TEST_PG_BIN`, Debian's newest
@@ -226,6 +266,7 @@ impl Cluster {
             dir,
             port: 0,
             as_postgres,
+            _watchdog: None,
         };
         let data = cluster.data();
         cluster.run(
@@ -276,6 +317,7 @@ impl Cluster {
                     "start",
                 ],
             ) {
+                cluster._watchdog = Some(cluster.watchdog());
                 return cluster;
             }
         }
@@ -363,11 +405,40 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let data = self.data();
-        // Thrown away: no checkpoint needed.
-        let _ = self.try_run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+impl Cluster {
+    /// The child that stops the cluster (immediately: it is thrown away) and removes
+    /// its directory once this process's end closes the child's stdin. It ignores the
+    /// terminal's interrupt, which reaches the whole process group on Ctrl-C, so that
+    /// an interrupted run still cleans up.
+    fn watchdog(&self) -> Child {
+        let stop = self.command_line("pg_ctl");
+        let script = r#"trap '' INT TERM HUP
+cat >/dev/null
+"$@" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
+rm -rf "$DIR""#;
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("watchdog")
+            .args(&stop)
+            .env("DATA", self.data())
+            .env("DIR", self.dir.path())
+            .current_dir(Path::new("/"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the cluster's watchdog (sh)")
+    }
+
+    /// `program` of the cluster as a command line (as [`Cluster::command`] runs it).
+    fn command_line(&self, program: &str) -> Vec<std::ffi::OsString> {
+        let mut line: Vec<std::ffi::OsString> = Vec::new();
+        if self.as_postgres {
+            line.extend(["runuser", "-u", "postgres", "--"].map(Into::into));
+        }
+        line.push(self.bin.join(program).into_os_string());
+        line
     }
 }
 

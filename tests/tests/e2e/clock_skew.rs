@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use intake_server::storage::{Role, Storage, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
 use intake_tests::craft::text;
 use intake_tests::dashboard::Dashboard;

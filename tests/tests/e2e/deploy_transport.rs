@@ -15,7 +15,7 @@ use intake_client::sync::Permanent;
 use intake_client::{Store, SyncError};
 use intake_server::config::AdminApi;
 use intake_server::net::Cidr;
-use intake_server::storage::{AuditFilter, Role, Storage, SyncStorage};
+use intake_server::storage::{AuditFilter, Role};
 use intake_server::{Application, Settings, init_store};
 use intake_tests::dashboard::{PASSWORD, hidden};
 use intake_tests::{TestDevice, TestServer};

@@ -18,7 +18,7 @@
 //! Needs root to mount; set `INTAKE_TEST_NO_MOUNT=1` to skip knowingly elsewhere.
 
 use intake_client::{Key, Store, StoreError, SyncError, SyncOptions};
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::protocol::{CONTENT_TYPE, VERSION_HEADER};
 use intake_shared::{RecordId, Value};
 use intake_tests::craft::{push_of, request};
@@ -173,7 +173,7 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
     };
     let data = fs.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let server = TestServer::start_in(&data, intake_server::Settings::default());
+    let server = TestServer::start_sqlite_in(&data, intake_server::Settings::default());
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut devices = [
         device(
@@ -281,7 +281,7 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
         .send()
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    let db = server.data_dir.join(intake_server::startup::DB_FILE);
+    let db = server.data_dir().join(intake_server::startup::DB_FILE);
     let conn = intake_server::storage::sqlite::cipher::connect(&db, &server.key(), true).unwrap();
     let ok: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -297,7 +297,7 @@ fn server_storage_full_answers_507_devices_keep_changes_and_resume() {
 
     // A backup onto the full disk fails, says why, and leaves no file.
     let settings = intake_server::Settings {
-        data_dir: server.data_dir.clone(),
+        data_dir: server.data_dir().to_path_buf(),
         ..intake_server::Settings::default()
     };
     let to = fs.path().join("backup.db");

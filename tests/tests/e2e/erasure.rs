@@ -8,12 +8,12 @@
 use chrono::{Duration, Utc};
 use intake_server::erase::{self, Requester};
 use intake_server::retention::{self, Retention};
-use intake_server::storage::{AuditFilter, Role, Storage, SyncStorage};
+use intake_server::storage::{AuditFilter, Role};
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, Rejection, SyncRequest};
 use intake_shared::{RecordId, ReviewStatus, Value};
 use intake_tests::craft::text;
 use intake_tests::dashboard::Dashboard;
-use intake_tests::{TestDevice, TestServer};
+use intake_tests::{Backend, TestDevice, TestServer};
 
 /// What the client told her paralegal: it must be nowhere once the record is erased.
 const STORY: &str = "Zebra-okapi 7731: the teacher sent him to the back row again";
@@ -53,7 +53,7 @@ fn erase_now(server: &TestServer, id: RecordId) -> u64 {
 /// superseded WAL frames included, which SQL cannot reach. An erased record must not be
 /// in any of them; encryption alone would make that check pass without proving it.
 fn raw_database(server: &TestServer) -> Vec<u8> {
-    let db = server.data_dir.join(intake_server::startup::DB_FILE);
+    let db = server.data_dir().join(intake_server::startup::DB_FILE);
     let key: [u8; 32] = hex::decode(server.key().to_hex().as_str())
         .unwrap()
         .try_into()
@@ -152,8 +152,12 @@ fn erasure_removes_everything_and_the_log_head_never_goes_back() {
     assert!(vesa.has(gone));
     let before = vesa.store.cursor().unwrap();
     let story = format!("{STORY} (Besnik Gashi)");
+    // The bytes on disk are the SQLite store's: PostgreSQL leaves an erased row's
+    // bytes in dead tuples until a vacuum (`storage/postgres/erasure.rs`); what the
+    // server serves and says after an erasure is checked on both.
+    let files = server.backend == Backend::Sqlite;
     assert!(
-        holds(&raw_database(&server), &story),
+        !files || holds(&raw_database(&server), &story),
         "the test looks for bytes that are there before"
     );
 
@@ -167,14 +171,16 @@ fn erasure_removes_everything_and_the_log_head_never_goes_back() {
         storage.record(kept).unwrap().is_some(),
         "only that record goes"
     );
-    assert!(holds(
-        &raw_database(&server),
-        &format!("{STORY} (Arben Krasniqi)")
-    ));
-    assert!(
-        !holds(&raw_database(&server), &story),
-        "the story is gone from the database file and its log"
-    );
+    if files {
+        assert!(holds(
+            &raw_database(&server),
+            &format!("{STORY} (Arben Krasniqi)")
+        ));
+        assert!(
+            !holds(&raw_database(&server), &story),
+            "the story is gone from the database file and its log"
+        );
+    }
     let (audit, _) = storage
         .audit_entries(
             &AuditFilter {

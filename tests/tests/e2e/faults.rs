@@ -11,7 +11,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use intake_server::storage::{Scope, SyncStorage};
+use intake_server::storage::Scope;
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::craft::text;
 use intake_tests::proxy::{FaultConfig, FaultProxy, ProxyStats};

@@ -2,7 +2,7 @@
 //! device first enrolled it, and a device can rotate its token without ever being locked
 //! out by an answer lost on the way.
 
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::Value;
 use intake_tests::{TestDevice, TestServer};
 use serde_json::json;

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
-use intake_server::storage::Role;
+use intake_server::startup::init_postgres;
+use intake_server::storage::{Role, Storage};
 use intake_server::{Settings, admin, init_store};
 use intake_shared::protocol::{
     CONTENT_TYPE, Outcome, RecordChanges, Rejection, SyncRequest, SyncResponse, VERSION_HEADER,
@@ -29,7 +30,7 @@ use intake_shared::protocol::{
 use intake_shared::{Record, RecordId, Value};
 use intake_tests::craft::{edit_of, identity, load, new_record, push_of, request, text, wire};
 use intake_tests::hostile::{Body, body, delete_run, put_run};
-use intake_tests::{Enrolled, TestDevice, TestServer};
+use intake_tests::{Backend, Enrolled, TestDevice, TestServer};
 
 /// The kinds of hostile change, each refused for its own reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,22 +174,17 @@ fn hostile(kind: Kind, dev: &Enrolled, stored: &mut Stored, n: u64) -> RecordCha
 
 /// What the server holds, as one value: equal before and after means nothing stored.
 fn holdings(server: &TestServer) -> Vec<(String, Vec<u8>)> {
-    let conn = server.raw_db(true);
+    let mut db = server.db();
     let mut out = Vec::new();
     for (table, query) in [
         ("records", "SELECT id, doc FROM records ORDER BY id"),
         ("log", "SELECT seq, bytes FROM log ORDER BY seq"),
     ] {
-        let mut stmt = conn.prepare(query).unwrap();
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    format!("{table} {:?}", r.get_ref(0)?),
-                    r.get::<_, Vec<u8>>(1)?,
-                ))
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
+        out.extend(
+            db.rows(query, &[])
+                .into_iter()
+                .map(|row| (format!("{table} {:?}", row[0]), row[1].bytes().to_vec())),
+        );
     }
     out
 }
@@ -213,6 +209,13 @@ fn refused(kind: Kind) {
     let push = hostile(kind, &a, &mut stored, 0);
     let size = push.changes[0].len();
     let before = holdings(&server);
+    // What is compared sees what is stored: the honest record and its log entries.
+    assert!(
+        ["records", "log"]
+            .iter()
+            .all(|t| before.iter().any(|(k, _)| k.starts_with(t))),
+        "{kind:?}: the honest record is not in what is compared"
+    );
     let started = Instant::now();
     let reply = server.sync(Some(&a.token), &request(0, vec![push.clone()], vec![]));
     let took = started.elapsed();
@@ -461,17 +464,29 @@ fn twenty_hostile_uploads_in_parallel_leave_memory_bounded_and_honest_syncs_work
         data_dir: data.path().to_path_buf(),
         ..Settings::default()
     };
-    let (hostile_code, honest_code) = {
-        let (storage, _) = init_store(&settings, None).unwrap();
-        let code = |name| {
-            admin::add_user(storage.as_ref(), name, Role::Paralegal, Some("prizren"), 60)
-                .unwrap()
-                .enrolment_code
-        };
-        (code("arta"), code("drita"))
+    // The server process runs on this run's backend: over the data directory, or over
+    // a database of its own (kept until after the process is killed, below).
+    let (storage, place, _database): (Arc<dyn Storage>, String, _) = match Backend::from_env() {
+        Backend::Sqlite => {
+            let (storage, _) = init_store(&settings, None).unwrap();
+            (storage, data.path().to_string_lossy().into_owned(), None)
+        }
+        Backend::Postgres => {
+            let db = intake_tests::postgres::database("twenty_hostile_uploads")
+                .expect("PostgreSQL for this run's backend");
+            let (storage, _) = init_postgres(&settings, &db.url).unwrap();
+            (storage, db.url.clone(), Some(db))
+        }
     };
+    let code = |name| {
+        admin::add_user(storage.as_ref(), name, Role::Paralegal, Some("prizren"), 60)
+            .unwrap()
+            .enrolment_code
+    };
+    let (hostile_code, honest_code) = (code("arta"), code("drita"));
+    drop(storage);
     let mut child = Command::new(env!("CARGO_BIN_EXE_intake-test-server"))
-        .arg(data.path())
+        .arg(&place)
         .arg(addr.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

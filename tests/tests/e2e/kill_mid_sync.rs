@@ -488,7 +488,7 @@ fn sigkilled_client_mid_sync_loses_nothing() {
             duplicated.push(format!("server record {id} was never created"));
         }
     }
-    let db = server.raw_db(true);
+    let mut db = server.db();
     for (id, (creator, comments)) in &ledger.records {
         let Some(stored) = server.storage.record(*id).unwrap() else {
             lost.push(format!("record {id} missing on the server"));
@@ -496,7 +496,7 @@ fn sigkilled_client_mid_sync_loses_nothing() {
         };
         let mut server_copy = Record::load(&stored.doc, FormRegistry::builtin()).unwrap();
         let mut f = Findings::default();
-        check_log(&db, *id, &mut server_copy, &mut f);
+        check_log(&mut db, *id, &mut server_copy, &mut f);
         lost.extend(f.lost);
         duplicated.extend(f.duplicated);
         let heads = server_copy.heads();
@@ -521,7 +521,7 @@ fn sigkilled_client_mid_sync_loses_nothing() {
         }
     }
     let mut f = Findings::default();
-    let (integrity, entries) = check_database(&db, &mut f);
+    let (integrity, entries) = check_database(&mut db, &mut f);
     duplicated.extend(f.duplicated);
     let device_integrity = merita.store.integrity_check().unwrap();
     let twice = device_duplicate_rows(merita.dir.path());
@@ -983,14 +983,16 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
         }
     }
     let storage = SqliteStorage::open(&db_path, &key).unwrap();
-    let db = intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap();
+    let mut db = intake_tests::Db::Sqlite(
+        intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap(),
+    );
     let mut duplicated = Vec::new();
     let mut diverged = Vec::new();
     for id in &records {
         let stored = storage.record(*id).unwrap().expect("record on the server");
         let mut on_server = Record::load(&stored.doc, FormRegistry::builtin()).unwrap();
         let mut f = Findings::default();
-        check_log(&db, *id, &mut on_server, &mut f);
+        check_log(&mut db, *id, &mut on_server, &mut f);
         lost.extend(f.lost);
         duplicated.extend(f.duplicated);
         let mut on_device = drita.record(*id);
@@ -1022,31 +1024,26 @@ fn sigkilled_server_during_dashboard_and_admin_writes_loses_nothing() {
         }
     }
     for device in &revoked {
-        let gone: bool = db
-            .query_row(
-                "SELECT revoked_at IS NOT NULL FROM devices WHERE id = ?1",
-                [device],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let gone = db.count(
+            "SELECT revoked_at IS NOT NULL FROM devices WHERE id = ?1",
+            &[intake_tests::Cell::Int(*device)],
+        ) == 1;
         if !gone {
             lost.push(format!("revocation of device {device}"));
         }
     }
     let mut f = Findings::default();
-    let (integrity, entries) = check_database(&db, &mut f);
+    let (integrity, entries) = check_database(&mut db, &mut f);
     duplicated.extend(f.duplicated);
     // The audit trail: exactly one entry per dashboard and admin write, answered or
     // not. Each session's write ends stored once (answered, stored but unanswered, or
     // not stored and done again), and a write and its entry commit together, so a kill
     // between them cannot leave a write without its entry.
-    let audited = |action: &str| -> i64 {
-        db.query_row(
+    let mut audited = |action: &str| -> i64 {
+        db.count(
             "SELECT count(*) FROM audit WHERE action = ?1",
-            [action],
-            |r| r.get(0),
+            &[intake_tests::Cell::Text(action.into())],
         )
-        .unwrap()
     };
     let mut unaudited = Vec::new();
     for (kind, action) in [

@@ -16,7 +16,7 @@ use intake_client::sync::background::SyncLoop;
 use intake_client::sync::{Permanent, SyncError};
 use intake_client::{Key, Store};
 use intake_server::Settings;
-use intake_server::storage::{Role, Storage, SyncStorage};
+use intake_server::storage::Role;
 use intake_tests::craft::text;
 use intake_tests::dashboard::Dashboard;
 use intake_tests::{TestDevice, TestServer};

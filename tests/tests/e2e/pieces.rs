@@ -6,7 +6,7 @@
 
 use intake_client::{Key, Store, SyncOptions};
 use intake_server::Settings;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::protocol::{ItemKind, Outcome, Piece, Rejection, pieces as wire_pieces};
 use intake_tests::craft::text;
 use intake_tests::craft::{self, push_of, wire};

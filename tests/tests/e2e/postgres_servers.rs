@@ -272,7 +272,8 @@ fn an_installation_moved_to_postgres_keeps_its_devices_cursors() {
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = intake_tests::TestServer::start_in(&data, intake_server::Settings::default());
+    let server =
+        intake_tests::TestServer::start_sqlite_in(&data, intake_server::Settings::default());
     let people = [
         ("drita", Role::Paralegal),
         ("besa", Role::Paralegal),

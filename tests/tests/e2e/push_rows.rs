@@ -5,7 +5,7 @@
 //! with exactly what the device holds.
 
 use intake_client::store::COMPACT_AFTER;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::{RecordId, Value};
 use intake_tests::craft::text;
 use intake_tests::{TestDevice, TestServer};

@@ -12,14 +12,14 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc};
 use chrono::Utc;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};
 use intake_tests::craft::{
     edit_of, identity, load, new_record, push, push_of, raw_change, record_id, text, wire,
 };
-use intake_tests::{Enrolled, TestDevice, TestServer};
+use intake_tests::{Cell, Enrolled, TestDevice, TestServer};
 
 /// The object at `key` of the root (a list or map the record was created with).
 fn root_obj(doc: &AutoCommit, key: &str) -> ObjId {
@@ -155,16 +155,17 @@ fn a_change_signed_with_another_users_name_is_refused() {
     assert!(server.storage.record(impostor.id()).unwrap().is_none());
 
     // The nameless change is in the log under drita's device.
-    let conn = server.raw_db(true);
+    let mut db = server.db();
     let stored = load(&server, &merita.token, r.id());
     assert_eq!(stored.get("village"), Some(text("Landovica")));
-    let devices: Vec<i64> = conn
-        .prepare("SELECT DISTINCT device_id FROM log WHERE record_id = ?1")
-        .unwrap()
-        .query_map([wire(r.id()).to_vec()], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let devices: Vec<i64> = db
+        .rows(
+            "SELECT DISTINCT device_id FROM log WHERE record_id = ?1",
+            &[Cell::Bytes(wire(r.id()).to_vec())],
+        )
+        .iter()
+        .map(|row| row[0].int())
+        .collect();
     assert_eq!(devices, vec![drita.device_id]);
 }
 

@@ -9,7 +9,7 @@
 
 use chrono::Utc;
 use intake_server::admin;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::record::Identity;
 use intake_shared::{FormRegistry, Record, RecordId, ReviewStatus, Value};

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 use actix_web::dev::ServerHandle;
 use chrono::Utc;
 use intake_server::gate::{Gate, HEAVY_BODY_BYTES, HEAVY_DECOMPRESSED_BYTES};
-use intake_server::storage::{Role, Storage, SyncStorage};
+use intake_server::storage::{Role, Storage};
 use intake_server::{Application, Limits, Settings};
 use intake_shared::protocol::{
     CONTENT_TYPE, Outcome, RecordChanges, Rejection, SyncRequest, VERSION_HEADER,
@@ -55,7 +55,6 @@ impl Instance {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let settings = Settings {
-            data_dir: server.data_dir.clone(),
             workers: 2,
             limits,
             ..Default::default()

@@ -398,13 +398,15 @@ fn sigkilled_server_loses_no_acknowledged_change() {
     }
 
     // The log: each change once, and exactly the changes of the stored document.
-    let db = intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap();
+    let mut db = intake_tests::Db::Sqlite(
+        intake_server::storage::sqlite::cipher::connect(&db_path, &key, true).unwrap(),
+    );
     let mut f = Findings::default();
-    let (integrity, entries) = check_database(&db, &mut f);
+    let (integrity, entries) = check_database(&mut db, &mut f);
     duplicated.extend(f.duplicated);
     for (id, r) in on_server.iter_mut() {
         let mut f = Findings::default();
-        check_log(&db, *id, r, &mut f);
+        check_log(&mut db, *id, r, &mut f);
         lost.extend(f.lost);
         duplicated.extend(f.duplicated);
     }

@@ -11,7 +11,7 @@
 //! ~800 MB first).
 
 use chrono::Utc;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_server::{Limits, Settings};
 use intake_shared::Value;
 use intake_shared::protocol::{
@@ -19,7 +19,7 @@ use intake_shared::protocol::{
 };
 use intake_tests::craft::push_of;
 use intake_tests::craft::{identity, new_record, random_text};
-use intake_tests::{SyncReply, TestServer};
+use intake_tests::{Cell, SyncReply, TestServer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -63,8 +63,7 @@ fn request(push: Vec<RecordChanges>) -> SyncRequest {
 /// Every row of every table of the server's database, in primary-key order, as bytes:
 /// equal dumps mean nothing was stored.
 fn dump(server: &TestServer) -> Vec<u8> {
-    use rusqlite::types::ValueRef;
-    let conn = server.raw_db(true);
+    let mut db = server.db();
     let mut out = Vec::new();
     for table in [
         "users",
@@ -74,21 +73,14 @@ fn dump(server: &TestServer) -> Vec<u8> {
         "log",
         "access_revoked",
     ] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
-            .unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
+        // Sorted here: PostgreSQL has no rowid, and any fixed order compares.
+        let mut rows = db.rows(&format!("SELECT * FROM {table}"), &[]);
+        rows.sort();
         out.extend_from_slice(table.as_bytes());
-        while let Some(row) = rows.next().unwrap() {
+        for row in rows {
             out.push(b'\n');
-            for i in 0..columns {
-                match row.get_ref(i).unwrap() {
-                    ValueRef::Null => out.extend_from_slice(b"null"),
-                    ValueRef::Integer(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    ValueRef::Real(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => out.extend_from_slice(t),
-                }
+            for cell in row {
+                out.extend_from_slice(format!("{cell:?}").as_bytes());
                 out.push(b'|');
             }
         }
@@ -172,6 +164,14 @@ fn hostile_requests_get_a_4xx_and_store_nothing() {
     let reply = server.sync(Some(token), &request(vec![push_of(&mut grown, &[])]));
     assert_eq!(reply.response.unwrap().results[0].outcome, Outcome::Stored);
     let before_attack = dump(&server);
+    let grown_row = format!(
+        "{:?}",
+        Cell::Bytes(grown.id().as_uuid().as_bytes().to_vec())
+    );
+    assert!(
+        String::from_utf8_lossy(&before_attack).contains(&grown_row),
+        "the dump sees the stored record"
+    );
     let grown_heads = grown.heads();
 
     let v = PROTOCOL_VERSION.to_string();
@@ -577,6 +577,10 @@ fn guessing_enrolment_codes_is_rate_limited_with_a_retry_after() {
     let server = start(LIMITS);
     let good_code = server.add_user("besa", Role::Paralegal, Some("prizren"));
     let before = dump(&server);
+    assert!(
+        String::from_utf8_lossy(&before).contains("Text(\"besa\")"),
+        "the dump sees the stored user"
+    );
     let attempt = |code: &str| {
         server
             .http()

@@ -12,7 +12,7 @@ use intake_server::storage::Role;
 use intake_shared::protocol::{Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
 use intake_shared::record::{Identity, inspect_changes};
 use intake_shared::{Edit, FormRegistry, Record, RecordError, RecordId, ReviewStatus, Value};
-use intake_tests::{Enrolled, TestServer};
+use intake_tests::{Backend, Enrolled, TestServer};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -185,39 +185,36 @@ fn id_of(wire: [u8; 16]) -> RecordId {
 }
 
 /// Every row of the change log, the records and the access revocations (and the log's
-/// sequence counter), in primary-key order, as bytes.
+/// sequence counter: SQLite's `sqlite_sequence`, PostgreSQL's `log_head`), in a fixed
+/// order, as bytes.
 fn dump(server: &TestServer) -> (Vec<u8>, [usize; 3]) {
-    use rusqlite::types::ValueRef;
-    let conn = server.raw_db(true);
+    let counter = match server.backend {
+        Backend::Sqlite => "SELECT * FROM sqlite_sequence",
+        Backend::Postgres => "SELECT * FROM log_head",
+    };
+    let mut db = server.db();
     let mut out = Vec::new();
     let mut counts = [0; 3];
     for (i, query) in [
-        "SELECT * FROM log ORDER BY seq",
-        "SELECT * FROM records ORDER BY id",
-        "SELECT * FROM access_revoked ORDER BY rowid",
-        "SELECT * FROM sqlite_sequence ORDER BY name",
+        "SELECT * FROM log",
+        "SELECT * FROM records",
+        "SELECT * FROM access_revoked",
+        counter,
     ]
     .into_iter()
     .enumerate()
     {
-        let mut stmt = conn.prepare(query).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
+        // Sorted here: PostgreSQL has no rowid, and any fixed order compares.
+        let mut rows = db.rows(query, &[]);
+        rows.sort();
         out.extend_from_slice(query.as_bytes());
-        while let Some(row) = rows.next().unwrap() {
+        for row in rows {
             if let Some(n) = counts.get_mut(i) {
                 *n += 1;
             }
             out.push(b'\n');
-            for c in 0..columns {
-                match row.get_ref(c).unwrap() {
-                    ValueRef::Null => out.extend_from_slice(b"null"),
-                    ValueRef::Integer(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    ValueRef::Real(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => {
-                        out.extend_from_slice(hex::encode(t).as_bytes())
-                    }
-                }
+            for cell in row {
+                out.extend_from_slice(format!("{cell:?}").as_bytes());
                 out.push(b'|');
             }
         }

@@ -17,14 +17,14 @@ use std::time::Duration;
 use chrono::Utc;
 use intake_client::sync::background::SyncLoop;
 use intake_client::{Key, SyncError, SyncOptions, SyncSummary};
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_server::{Limits, Settings};
 use intake_shared::protocol::{Outcome, RecordChanges, Rejection};
 use intake_shared::{FormRegistry, Record, RecordId, Value};
 use intake_tests::craft::{identity, push_of, request};
 use intake_tests::craft::{random_text, text};
 use intake_tests::proxy::{Fault, FaultConfig, FaultProxy};
-use intake_tests::{Enrolled, TestDevice, TestServer};
+use intake_tests::{Cell, Enrolled, TestDevice, TestServer};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -530,13 +530,13 @@ fn a_stored_record_that_cannot_be_loaded_is_refused_alone() {
     assert_eq!(out, [Outcome::Stored, Outcome::Stored]);
 
     let stored = server.storage.record(damaged.id()).unwrap().unwrap().doc;
-    let db = server.raw_db(false);
+    let mut db = server.db();
     let changed = db
         .execute(
             "UPDATE records SET doc = ?1 WHERE id = ?2",
-            rusqlite::params![
-                &stored[..stored.len() / 2],
-                damaged.id().as_uuid().as_bytes().as_slice()
+            &[
+                Cell::Bytes(stored[..stored.len() / 2].to_vec()),
+                Cell::Bytes(damaged.id().as_uuid().as_bytes().to_vec()),
             ],
         )
         .unwrap();

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use intake_server::Settings;
-use intake_server::storage::{Role, SyncStorage};
+use intake_server::storage::Role;
 use intake_shared::{FormRegistry, Record, ReviewStatus, Value};
 use intake_tests::relay::{Conn, Handler, Relay, both_ways};
 use intake_tests::tls::Certs;
