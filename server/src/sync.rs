@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 
-use intake_shared::par::par_map;
 use intake_shared::protocol::{
     ItemKind, Outcome, Piece, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest,
     SyncResponse, UploadAck, pieces,
@@ -453,6 +452,30 @@ fn held_ops(storage: &dyn Storage, id: RecordId) -> u64 {
         Ok(None) => 0,
         Err(_) => u64::MAX,
     }
+}
+
+/// The least work worth a thread of its own (records of one push).
+const RECORDS_PER_THREAD: usize = 16;
+
+/// `items.iter().map(f)`, spread over the machine's cores when there are enough items.
+/// A panic in `f` is passed on, as it would be without threads.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / RECORDS_PER_THREAD).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 type Prepared = Result<Option<RecordWrite>, (Rejection, String)>;

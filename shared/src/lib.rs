@@ -8,7 +8,6 @@ pub mod form;
 pub mod ids;
 pub mod lang;
 pub mod pack;
-pub mod par;
 pub mod plan;
 pub mod protocol;
 pub mod record;

@@ -682,7 +682,7 @@ pub(crate) fn save_in(
 ///
 /// Loading is nearly all of the cost of a pulled record (some 0.4 ms: Automerge applies
 /// a new record's ~400 operations one by one), and it needs nothing of the store, so a
-/// page's new records are loaded on every core (`intake_shared::par::par_map`) while the database waits;
+/// page's new records are loaded on every core ([`par_map`]) while the database waits;
 /// only the projection is kept, not the document, so a page's worth of documents is
 /// never held at once.
 pub(crate) struct Received {
@@ -721,6 +721,32 @@ pub(crate) fn insert_received(
     )?
     .execute(&received.projection.row(&bytes)[..])?;
     Ok(())
+}
+
+/// The least work worth a thread of its own: a few milliseconds of loading.
+const ITEMS_PER_THREAD: usize = 16;
+
+/// `items.iter().map(f)`, spread over the machine's cores when there are enough items
+/// (the server's `sync::par_map` does the same for pushes; client and server share no
+/// code but `shared`, which does no threading). A panic in `f` is passed on, as it
+/// would be without threads.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / ITEMS_PER_THREAD).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// The columns of a [`Summary`], in the order [`summary_row`] reads them.

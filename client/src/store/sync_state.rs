@@ -11,8 +11,7 @@ use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::transfer::{Taken, take_piece};
-use super::{Origin, Received, Store, StoreError, insert_received, save_in};
-use intake_shared::par::par_map;
+use super::{Origin, Received, Store, StoreError, insert_received, par_map, save_in};
 
 /// This device's enrolment with a server.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -77,7 +77,7 @@ fn rows(records: Vec<StoredRecord>, form: &Form, sensitive: bool) -> Vec<Row> {
         .collect();
     // Reading each document is most of an export's work (about 0.7 ms a record):
     // spread over the cores like a push.
-    intake_shared::par::par_map(&records, |s| {
+    crate::sync::par_map(&records, |s| {
             // A record the server cannot read is left out and logged (without content);
             // the rest of the export goes on.
         let record = match Record::load(&s.doc, FormRegistry::builtin()) {
