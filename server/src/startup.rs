@@ -149,17 +149,23 @@ pub fn init_postgres(
             "the PostgreSQL database already holds a store (it has users): nothing was changed"
         );
     }
+    let first = first_admin(storage.as_ref(), settings, None)?;
+    Ok((storage, first))
+}
+
+/// The first admin of a new installation, on either backend: her one-time enrolment
+/// and sign-in codes; `key_file`, where `init` wrote the SQLite key (if it did).
+fn first_admin(
+    storage: &dyn Storage,
+    settings: &Settings,
+    key_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<FirstAdmin> {
     let minutes = settings.enrolment_code_minutes;
-    let enrolment = admin::add_user(storage.as_ref(), "admin", Role::Admin, None, minutes)?;
-    let sign_in = admin::sign_in_code(storage.as_ref(), "admin", minutes)?;
-    Ok((
-        storage,
-        FirstAdmin {
-            enrolment,
-            sign_in,
-            key_file: None,
-        },
-    ))
+    Ok(FirstAdmin {
+        enrolment: admin::add_user(storage, "admin", Role::Admin, None, minutes)?,
+        sign_in: admin::sign_in_code(storage, "admin", minutes)?,
+        key_file,
+    })
 }
 
 /// Opens the installation in the PostgreSQL database at `url` (migrating it to this
@@ -214,17 +220,8 @@ pub fn init_store(
         }
     };
     let storage = Arc::new(SqliteStorage::create(&db, &key)?);
-    let minutes = settings.enrolment_code_minutes;
-    let enrolment = admin::add_user(storage.as_ref(), "admin", Role::Admin, None, minutes)?;
-    let sign_in = admin::sign_in_code(storage.as_ref(), "admin", minutes)?;
-    Ok((
-        storage,
-        FirstAdmin {
-            enrolment,
-            sign_in,
-            key_file: written,
-        },
-    ))
+    let first = first_admin(storage.as_ref(), settings, written)?;
+    Ok((storage, first))
 }
 
 /// Opens the store in the data directory with the key from `env_key` or the key file,
