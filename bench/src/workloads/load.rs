@@ -145,7 +145,7 @@ fn one(n: usize, spec: &LoadSpec) -> anyhow::Result<serde_json::Value> {
     let queue: BinaryHeap<std::cmp::Reverse<(Instant, usize)>> = (0..n)
         .map(|i| std::cmp::Reverse((begin + interval.mul_f64(i as f64 / n as f64), i)))
         .collect();
-    let queue = (Mutex::new(queue), Condvar::new());
+    let queue: Queue = (Mutex::new(queue), Condvar::new());
     let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..workers.max(1) {
@@ -227,15 +227,15 @@ fn one(n: usize, spec: &LoadSpec) -> anyhow::Result<serde_json::Value> {
     }))
 }
 
+/// The devices by when their next sync is due (earliest first), and the workers'
+/// wake-up call when one comes back.
+type Queue = (
+    Mutex<BinaryHeap<std::cmp::Reverse<(Instant, usize)>>>,
+    Condvar,
+);
+
 /// The next (due time, device) before `end`, or `None` once the run is over.
-#[allow(clippy::type_complexity)]
-fn next_due(
-    queue: &(
-        Mutex<BinaryHeap<std::cmp::Reverse<(Instant, usize)>>>,
-        Condvar,
-    ),
-    end: Instant,
-) -> Option<(Instant, usize)> {
+fn next_due(queue: &Queue, end: Instant) -> Option<(Instant, usize)> {
     let (lock, wake) = queue;
     let mut heap = lock.lock().unwrap();
     loop {
