@@ -268,6 +268,13 @@ pub fn ingest(data: &[u8]) {
     }
     let (built, infos) = match (&record, new.as_slice()) {
         (None, [only]) if only.root_writes_pending() => {
+            // The server stores a creating change it can read without building it
+            // (`Creation`): whatever it reads, Automerge must build, and read the same.
+            if let Some(created) = only.creation(FormRegistry::builtin())
+                && let Err(e) = created.verify(only, FormRegistry::builtin())
+            {
+                panic!("a creation read without building disagrees: {e}");
+            }
             match Record::creation(only, FormRegistry::builtin()) {
                 Ok((built, info)) => (Some(built), vec![info]),
                 Err(_) => return,

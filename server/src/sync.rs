@@ -15,12 +15,14 @@ use intake_shared::protocol::{
     ItemKind, Outcome, Piece, PushResult, RecordChanges, RecordDoc, Rejection, SyncRequest,
     SyncResponse, UploadAck, pieces,
 };
-use intake_shared::record::{AppendOnly, ChangeInfo, Incoming, decode_incoming};
+use intake_shared::record::{AppendOnly, ChangeInfo, Creation, Incoming, decode_incoming};
 use intake_shared::{FormRegistry, Record, RecordError, RecordId, Value};
 
 use crate::config::Limits;
 use crate::policy::{self, Principal};
-use crate::storage::{Audit, PullRequest, RecordMeta, RecordWrite, Storage, StorageError};
+use crate::storage::{
+    Audit, PullRequest, RecordMeta, RecordSummary, RecordWrite, Storage, StorageError,
+};
 
 /// A request that breaks a limit or cannot be used at all; nothing is stored.
 #[derive(Debug, thiserror::Error)]
@@ -565,6 +567,14 @@ fn prepare(
         // offline before they knew: the server's grant says until when.
         return forbidden();
     }
+    // A new record made by one creating change of the plain shape an app writes is
+    // read off its operations, without building its document (`Creation`).
+    if record.is_none()
+        && let [only] = new.as_slice()
+        && let Some(created) = only.creation(FormRegistry::builtin())
+    {
+        return prepare_created(storage, p, id, meta, only, &created, limits);
+    }
     // A new record made by one creating change is built first and the change's root
     // writes read off it, instead of decoding its every operation as well (about a
     // third of the server's work on a new record). Other changes put off that way are
@@ -682,19 +692,92 @@ fn prepare(
         new_changes: ordered,
         revoked_from,
         summary: {
-            let mut summary = crate::index::summarize(&record);
+            let summary = crate::index::summarize(&record);
             if stored.is_none() {
-                // Counted (date filters, donor counts by month) from the device's time
-                // unless its clock was clearly wrong. Kept from then on: storage never
-                // replaces a record's indexed creation time.
-                summary.created_at = Some(intake_shared::skew::creation_time(
-                    summary.created_at,
-                    chrono::Utc::now(),
-                    p.device.enrolled_at,
-                ));
+                first_summary(summary, p)
+            } else {
+                summary
             }
-            summary
         },
+    })))
+}
+
+/// A new record's summary, its creation time counted (date filters, donor counts by
+/// month) from the device's time unless its clock was clearly wrong. Kept from then on:
+/// storage never replaces a record's indexed creation time.
+fn first_summary(mut summary: RecordSummary, p: &Principal) -> RecordSummary {
+    summary.created_at = Some(intake_shared::skew::creation_time(
+        summary.created_at,
+        chrono::Utc::now(),
+        p.device.enrolled_at,
+    ));
+    summary
+}
+
+/// [`prepare`] for a new record read off its one creating change: the same judgement
+/// on the same facts, without the document.
+fn prepare_created(
+    storage: &dyn Storage,
+    p: &Principal,
+    id: RecordId,
+    meta: RecordMeta,
+    change: &Incoming,
+    created: &Creation,
+    limits: &Limits,
+) -> Result<Prepared, SyncError> {
+    let info = created.info();
+    if let Err(refusal) = policy::check_change(p, info, &id.to_string(), true) {
+        return Ok(Err(refusal));
+    }
+    if created.id() != id {
+        return Ok(Err((
+            Rejection::Malformed,
+            "the document's id is not the record's id".into(),
+        )));
+    }
+    let writes = |key: &str| info.root_writes.iter().any(|w| w.key == key);
+    if writes("status") {
+        // Nothing was seen before a record's first change, and nothing was stored.
+        let left = created.review_values("status");
+        if let Err(refusal) = policy::check_status(p, &[], &left, &[]) {
+            return Ok(Err(refusal));
+        }
+    }
+    if writes("assigned_to") {
+        for name in created.review_values("assigned_to") {
+            let Value::Text(name) = name else { continue };
+            if name.is_empty() {
+                continue; // Unassigned.
+            }
+            let user = storage.user(&name)?;
+            if let Err(refusal) = policy::check_assignee(user.as_ref(), meta.team.as_deref()) {
+                return Ok(Err(refusal));
+            }
+        }
+    }
+    let doc = change.info.bytes.clone();
+    if doc.len() > limits.max_document_bytes {
+        return Ok(Err((
+            Rejection::TooLarge,
+            format!(
+                "the record would grow to {} bytes; at most {} are accepted",
+                doc.len(),
+                limits.max_document_bytes
+            ),
+        )));
+    }
+    Ok(Ok(Some(RecordWrite {
+        meta: RecordMeta {
+            assigned_to: created.assigned_to(),
+            ..meta
+        },
+        status: created.status().as_str().to_string(),
+        heads: info.hash.to_vec(),
+        doc: doc.clone(),
+        expected_heads: None,
+        new_changes: vec![(info.hash, doc)],
+        revoked_from: Vec::new(),
+        summary: first_summary(crate::index::summarize_creation(created), p),
     })))
 }
 

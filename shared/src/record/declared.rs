@@ -51,10 +51,10 @@ fn malformed(why: &str) -> RecordError {
 }
 
 /// A reader that never reads past its end.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: u64) -> Result<&'a [u8], RecordError> {
+    pub(super) fn take(&mut self, n: u64) -> Result<&'a [u8], RecordError> {
         let n = usize::try_from(n)
             .ok()
             .filter(|n| *n <= self.0.len())
@@ -64,7 +64,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn uleb(&mut self) -> Result<u64, RecordError> {
+    pub(super) fn uleb(&mut self) -> Result<u64, RecordError> {
         let mut value: u64 = 0;
         for i in 0..10 {
             let b = self.take(1)?[0];
@@ -78,7 +78,7 @@ impl<'a> Reader<'a> {
         Err(malformed("bad number"))
     }
 
-    fn sleb(&mut self) -> Result<i64, RecordError> {
+    pub(super) fn sleb(&mut self) -> Result<i64, RecordError> {
         let mut value: i64 = 0;
         for i in 0..10 {
             let b = self.take(1)?[0];
@@ -95,7 +95,7 @@ impl<'a> Reader<'a> {
         Err(malformed("bad number"))
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

@@ -1,0 +1,349 @@
+//! The operations of one uncompressed change chunk, read straight off its columns.
+//!
+//! Automerge 0.12 offers a change's operations only as its "legacy" expansion, which
+//! allocates an actor id and a string for every operation: for a new intake record
+//! (some 450 operations, one per character of the narrative) that cost the server
+//! about a million instructions, more than everything else it does with the record
+//! (issue 16). [`Creation`](super::Creation) needs far less: each operation's object,
+//! key, insertion flag, action, scalar value and whether it has predecessors, and
+//! only for operations of the change's own actor. This reads exactly that, borrowing
+//! strings from the chunk.
+//!
+//! It is a reader for the shape [`Creation`](super::Creation) accepts, not a general
+//! decoder: anything outside it (another actor's ids, marks, a column it does not
+//! know, a value type the apps never write) is `None`, and the caller leaves the change
+//! to Automerge. The chunk has already been verified by `Change::from_bytes`; a column
+//! that still does not parse here is `None` too. The column layout is Automerge's
+//! binary format, as `declared.rs` describes it.
+
+use super::declared::Reader;
+
+/// An operation of the change, as far as [`Creation`](super::Creation) looks.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Op<'a> {
+    /// The counter of the object written (the change's own actor), `None` for the root.
+    pub obj: Option<u64>,
+    pub key: Key<'a>,
+    pub insert: bool,
+    pub action: Action<'a>,
+    /// The operation overwrites or deletes something (it has predecessors).
+    pub has_pred: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Key<'a> {
+    Map(&'a str),
+    Head,
+    /// After the element made by the change's own operation with this counter.
+    After(u64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Action<'a> {
+    /// Makes a map (0), list (2), text (4) or table (6).
+    Make(u64),
+    Put(Scalar<'a>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Scalar<'a> {
+    Str(&'a str),
+    Uint(u64),
+    Int(i64),
+    Bool(bool),
+}
+
+const OBJ_ACTOR: u32 = 1;
+const OBJ_CTR: u32 = 2;
+const KEY_ACTOR: u32 = 1 << 4 | 1;
+const KEY_CTR: u32 = 1 << 4 | 3;
+const KEY_STR: u32 = 1 << 4 | 5;
+const INSERT: u32 = 3 << 4 | 4;
+const ACTION: u32 = 4 << 4 | 2;
+const VAL_META: u32 = 5 << 4 | 6;
+const VAL: u32 = 5 << 4 | 7;
+const PRED_GROUP: u32 = 7 << 4;
+const PRED_ACTOR: u32 = 7 << 4 | 1;
+const PRED_CTR: u32 = 7 << 4 | 3;
+const EXPAND: u32 = 9 << 4 | 4;
+const MARK_NAME: u32 = 10 << 4 | 5;
+
+/// The operations of `chunk` (one whole uncompressed change chunk) with the change's
+/// start op, or `None` when the change is outside what this reads (see the module doc).
+pub(super) fn read(chunk: &[u8]) -> Option<(u64, Vec<Op<'_>>)> {
+    let mut r = Reader(chunk.get(9..)?);
+    let len = r.uleb().ok()?;
+    let mut r = Reader(r.take(len).ok()?);
+    let deps = r.uleb().ok()?;
+    r.take(deps.checked_mul(32)?).ok()?;
+    let actor = r.uleb().ok()?;
+    r.take(actor).ok()?;
+    r.uleb().ok()?; // sequence number
+    let start = r.uleb().ok()?;
+    r.sleb().ok()?; // time
+    let message = r.uleb().ok()?;
+    r.take(message).ok()?;
+    let others = r.uleb().ok()?;
+    for _ in 0..others {
+        let n = r.uleb().ok()?;
+        r.take(n).ok()?;
+    }
+    let columns = r.uleb().ok()?;
+    if columns > r.0.len() as u64 {
+        return None;
+    }
+    let mut directory = Vec::with_capacity(columns as usize);
+    for _ in 0..columns {
+        let spec = u32::try_from(r.uleb().ok()?).ok()?;
+        directory.push((spec, r.uleb().ok()?));
+    }
+    let mut cols = Columns::default();
+    for (spec, len) in directory {
+        let data = r.take(len).ok()?;
+        let slot = match spec {
+            OBJ_ACTOR => &mut cols.obj_actor,
+            OBJ_CTR => &mut cols.obj_ctr,
+            KEY_ACTOR => &mut cols.key_actor,
+            KEY_CTR => &mut cols.key_ctr,
+            KEY_STR => &mut cols.key_str,
+            INSERT => &mut cols.insert,
+            ACTION => &mut cols.action,
+            VAL_META => &mut cols.val_meta,
+            VAL => &mut cols.val,
+            PRED_GROUP => &mut cols.pred_group,
+            PRED_ACTOR | PRED_CTR => &mut cols.ignored,
+            // Marks: never in a record's creation. An empty column is as good as none.
+            EXPAND | MARK_NAME if data.is_empty() => &mut cols.ignored,
+            _ => return None,
+        };
+        *slot = data;
+    }
+    cols.ops(start)
+}
+
+#[derive(Default)]
+struct Columns<'a> {
+    obj_actor: &'a [u8],
+    obj_ctr: &'a [u8],
+    key_actor: &'a [u8],
+    key_ctr: &'a [u8],
+    key_str: &'a [u8],
+    insert: &'a [u8],
+    action: &'a [u8],
+    val_meta: &'a [u8],
+    val: &'a [u8],
+    pred_group: &'a [u8],
+    ignored: &'a [u8],
+}
+
+impl<'a> Columns<'a> {
+    fn ops(&self, start: u64) -> Option<(u64, Vec<Op<'a>>)> {
+        let mut obj_actor = Rle::new(self.obj_actor);
+        let mut obj_ctr = Rle::new(self.obj_ctr);
+        let mut key_actor = Rle::new(self.key_actor);
+        let mut key_ctr = Delta(Rle::new(self.key_ctr), 0);
+        let mut key_str = Rle::new(self.key_str);
+        let mut insert = Bools::new(self.insert);
+        let mut action = Rle::new(self.action);
+        let mut val_meta = Rle::new(self.val_meta);
+        let mut val = Reader(self.val);
+        let mut pred_group = Rle::new(self.pred_group);
+        let mut ops = Vec::new();
+        // The action column has an entry for every operation.
+        while !action.done() {
+            let obj = match (obj_actor.uleb()?, obj_ctr.uleb()?) {
+                (None, None) => None,
+                (Some(0), Some(ctr)) => Some(ctr),
+                _ => return None,
+            };
+            let key = match (key_actor.uleb()?, key_ctr.next()?, key_str.string()?) {
+                (None, None, Some(s)) => Key::Map(s),
+                (None, Some(0), None) => Key::Head,
+                (Some(0), Some(ctr), None) if ctr > 0 => Key::After(ctr as u64),
+                _ => return None,
+            };
+            let insert = insert.next()?;
+            let code = action.uleb()??;
+            let meta = val_meta.uleb()?.unwrap_or(0);
+            let bytes = val.take(meta >> 4).ok()?;
+            let value = match (meta & 15, bytes) {
+                (0, _) => None,
+                (1, _) => Some(Scalar::Bool(false)),
+                (2, _) => Some(Scalar::Bool(true)),
+                (3, b) => Some(Scalar::Uint(Reader(b).uleb().ok()?)),
+                (4, b) => Some(Scalar::Int(Reader(b).sleb().ok()?)),
+                (6, b) => Some(Scalar::Str(std::str::from_utf8(b).ok()?)),
+                _ => return None,
+            };
+            let action = match (code, value) {
+                (0 | 2 | 4 | 6, None) => Action::Make(code),
+                (1, Some(v)) => Action::Put(v),
+                _ => return None,
+            };
+            let has_pred = pred_group.uleb()?.unwrap_or(0) > 0;
+            ops.push(Op {
+                obj,
+                key,
+                insert,
+                action,
+                has_pred,
+            });
+        }
+        Some((start, ops))
+    }
+}
+
+/// A run-length encoded column of unsigned numbers, strings or actor indices. Reading
+/// past its end reads nulls, as Automerge does for a column shorter than the others.
+struct Rle<'a> {
+    r: Reader<'a>,
+    /// Items left in the current run, and whether it repeats one value or lists them.
+    left: u64,
+    kind: Run,
+    /// The repeated value's bytes (its encoding, read again for each copy).
+    repeated: &'a [u8],
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    Null,
+    Repeat,
+    Literal,
+}
+
+impl<'a> Rle<'a> {
+    fn new(data: &'a [u8]) -> Rle<'a> {
+        Rle {
+            r: Reader(data),
+            left: 0,
+            kind: Run::Null,
+            repeated: &[],
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.left == 0 && self.r.is_empty()
+    }
+
+    /// The next item's encoding, `Some(None)` for a null; `None` if the column is bad.
+    fn item(&mut self, width: fn(&mut Reader<'a>) -> Option<()>) -> Option<Option<&'a [u8]>> {
+        if self.left == 0 {
+            if self.r.is_empty() {
+                return Some(None);
+            }
+            let header = self.r.sleb().ok()?;
+            if header == 0 {
+                self.kind = Run::Null;
+                self.left = self.r.uleb().ok()?;
+            } else if header > 0 {
+                self.kind = Run::Repeat;
+                self.left = header as u64;
+                let before = self.r.0;
+                width(&mut self.r)?;
+                self.repeated = &before[..before.len() - self.r.0.len()];
+            } else {
+                self.kind = Run::Literal;
+                self.left = header.unsigned_abs();
+            }
+            if self.left == 0 {
+                return None;
+            }
+        }
+        self.left -= 1;
+        match self.kind {
+            Run::Null => Some(None),
+            Run::Repeat => Some(Some(self.repeated)),
+            Run::Literal => {
+                let before = self.r.0;
+                width(&mut self.r)?;
+                Some(Some(&before[..before.len() - self.r.0.len()]))
+            }
+        }
+    }
+
+    fn uleb(&mut self) -> Option<Option<u64>> {
+        match self.item(|r| r.uleb().ok().map(drop))? {
+            None => Some(None),
+            Some(b) => Some(Some(Reader(b).uleb().ok()?)),
+        }
+    }
+
+    fn sleb(&mut self) -> Option<Option<i64>> {
+        match self.item(|r| r.sleb().ok().map(drop))? {
+            None => Some(None),
+            Some(b) => Some(Some(Reader(b).sleb().ok()?)),
+        }
+    }
+
+    fn string(&mut self) -> Option<Option<&'a str>> {
+        let width = |r: &mut Reader<'a>| {
+            let n = r.uleb().ok()?;
+            r.take(n).ok().map(drop)
+        };
+        match self.item(width)? {
+            None => Some(None),
+            Some(b) => {
+                let mut r = Reader(b);
+                let n = r.uleb().ok()?;
+                Some(Some(std::str::from_utf8(r.take(n).ok()?).ok()?))
+            }
+        }
+    }
+}
+
+/// A delta-encoded column: each item adds to the one before; nulls add nothing.
+struct Delta<'a>(Rle<'a>, i64);
+
+impl Delta<'_> {
+    fn next(&mut self) -> Option<Option<i64>> {
+        match self.0.sleb()? {
+            None => Some(None),
+            Some(d) => {
+                self.1 = self.1.checked_add(d)?;
+                Some(Some(self.1))
+            }
+        }
+    }
+}
+
+/// A boolean column: alternating run lengths, starting with a run of `false`.
+struct Bools<'a> {
+    r: Reader<'a>,
+    value: bool,
+    left: u64,
+}
+
+impl<'a> Bools<'a> {
+    fn new(data: &'a [u8]) -> Bools<'a> {
+        Bools {
+            r: Reader(data),
+            value: true,
+            left: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<bool> {
+        while self.left == 0 {
+            if self.r.is_empty() {
+                return Some(false);
+            }
+            self.left = self.r.uleb().ok()?;
+            self.value = !self.value;
+        }
+        self.left -= 1;
+        Some(self.value)
+    }
+}
+
+impl Scalar<'_> {
+    /// As the record model reads a stored scalar (`inspect::scalar`).
+    pub fn value(&self) -> crate::value::Value {
+        use crate::value::Value;
+        match self {
+            Scalar::Str(s) => Value::Text(s.to_string()),
+            Scalar::Int(i) => Value::Int(*i),
+            Scalar::Uint(u) => i64::try_from(*u).map_or(Value::Text(u.to_string()), Value::Int),
+            Scalar::Bool(b) => Value::Bool(*b),
+        }
+    }
+}
