@@ -232,6 +232,21 @@ fn unpacked(data: &[u8]) -> Option<()> {
 /// `server/src/sync.rs` (`inspect`, `prepare`, `judge_in_document`) does, minus the
 /// storage and the policy (who may write what), against the fixture record (mode bit
 /// 1) or none.
+/// Whether `ingest` takes `data` as a new record made by one creating change that the
+/// server reads off its operations (`Creation`), the path whose agreement with
+/// Automerge `ingest` checks: the replay test wants the corpus to reach it.
+pub fn ingest_reads_a_creation(data: &[u8]) -> bool {
+    let Some((m, rest)) = mode(data) else {
+        return false;
+    };
+    let changes = changes(m & 1 == 1, rest);
+    if m & 2 == 2 || changes.len() != 1 {
+        return false;
+    }
+    matches!(decode_incoming(&changes[0]).as_deref(),
+        Ok([c]) if c.creation(FormRegistry::builtin()).is_some())
+}
+
 pub fn ingest(data: &[u8]) {
     let Some((m, rest)) = mode(data) else { return };
     let (id, _) = stored();
@@ -438,6 +453,36 @@ const LANGS: [Lang; 7] = [
     Lang::Rom,
 ];
 
+/// A creating change of a record with a name, a short text and a comment list, in
+/// fewer than 255 bytes.
+fn small_creation() -> Vec<u8> {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, AutoCommit, ObjType, ROOT};
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(&[7u8; 16][..]));
+    let seed = (|| -> Result<(), automerge::AutomergeError> {
+        doc.put(ROOT, "id", stored().0.to_string())?;
+        doc.put(ROOT, "form", "intake")?;
+        doc.put(ROOT, "form_version", 1i64)?;
+        doc.put(ROOT, "status", "draft")?;
+        let fields = doc.put_object(ROOT, "fields", ObjType::Map)?;
+        doc.put(&fields, "full_name", "Ana")?;
+        doc.put(&fields, "birth_year", 1990i64)?;
+        let text = doc.put_object(&fields, "narrative", ObjType::Text)?;
+        doc.splice_text(&text, 0, 0, "ë!")?;
+        doc.put_object(ROOT, "comments", ObjType::List)?;
+        Ok(())
+    })();
+    seed.expect("a fresh document takes these writes");
+    doc.commit();
+    let chunk = doc.get_changes(&[])[0].raw_bytes().to_vec();
+    assert!(
+        chunk.len() <= 255,
+        "the small creation is {} bytes",
+        chunk.len()
+    );
+    chunk
+}
+
 /// Seed inputs made from real data: the committed protocol fixtures and the fixture
 /// record's own changes, in both modes. (`INTAKE_FUZZ_WRITE_SEEDS=1` on the replay test
 /// writes them to `fuzz/corpus/`.)
@@ -486,6 +531,12 @@ pub fn seeds(fixtures: &[Vec<u8>]) -> Vec<(&'static str, Vec<u8>)> {
             ));
         }
     }
+    // A new record small enough for one piece (at most 255 bytes), of the shape the
+    // server reads off its operations without building it (`Creation`): the fuzzer
+    // mutates it, and `ingest` checks each reading against Automerge's.
+    let small = vec![small_creation()];
+    out.push(("ingest", [vec![1], framed(&small)].concat()));
+    out.push(("ingest", [vec![0], raw_pieces(&small)].concat()));
     for (mode, chunks) in [(2u8, &follow_up), (0, &all)] {
         out.push(("sync_request", [vec![1, 3], framed(chunks)].concat()));
         out.push(("unpack", [vec![1], framed(chunks)].concat()));

@@ -47,6 +47,18 @@ fn every_committed_corpus_input_replays_cleanly() {
     assert!(failed.is_empty(), "corpus inputs that panic: {failed:#?}");
 }
 
+/// The committed corpus reaches the server's reading of a creating change without
+/// building it, so the replay (and every fuzz run, which starts from the corpus)
+/// checks that reading against Automerge's.
+#[test]
+fn the_corpus_reaches_the_creations_read_off_their_operations() {
+    let reached = inputs(&root().join("fuzz/corpus"), "ingest")
+        .iter()
+        .filter(|f| targets::ingest_reads_a_creation(&std::fs::read(f).unwrap()))
+        .count();
+    assert!(reached >= 2, "{reached} ingest inputs reach it");
+}
+
 #[test]
 fn every_crash_the_fuzzer_found_is_now_a_clean_error() {
     let (_, failed) = replay(&root().join("shared/tests/fixtures/fuzz"));

@@ -172,7 +172,7 @@ fn facts(change: &Change, ops: usize, root_writes: Vec<RootWrite>) -> ChangeInfo
     }
 }
 
-pub(super) fn scalar(v: &ScalarValue) -> Value {
+fn scalar(v: &ScalarValue) -> Value {
     match v {
         ScalarValue::Str(s) => Value::Text(s.to_string()),
         ScalarValue::Int(i) => Value::Int(*i),
