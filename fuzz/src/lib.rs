@@ -228,10 +228,6 @@ fn unpacked(data: &[u8]) -> Option<()> {
     Some(())
 }
 
-/// Change ingestion on the server: a pushed batch for one record judged and merged as
-/// `server/src/sync.rs` (`inspect`, `prepare`, `judge_in_document`) does, minus the
-/// storage and the policy (who may write what), against the fixture record (mode bit
-/// 1) or none.
 /// Whether `ingest` takes `data` as a new record made by one creating change that the
 /// server reads off its operations (`Creation`), the path whose agreement with
 /// Automerge `ingest` checks: the replay test wants the corpus to reach it.
@@ -247,6 +243,10 @@ pub fn ingest_reads_a_creation(data: &[u8]) -> bool {
         Ok([c]) if c.creation(FormRegistry::builtin()).is_some())
 }
 
+/// Change ingestion on the server: a pushed batch for one record judged and merged as
+/// `server/src/sync.rs` (`inspect`, `prepare`, `judge_in_document`) does, minus the
+/// storage and the policy (who may write what), against the fixture record (mode bit
+/// 1) or none.
 pub fn ingest(data: &[u8]) {
     let Some((m, rest)) = mode(data) else { return };
     let (id, _) = stored();
