@@ -138,33 +138,33 @@ struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     fn ops(&self, start: u64) -> Option<(u64, Vec<Op<'a>>)> {
-        let mut obj_actor = Rle::new(self.obj_actor);
-        let mut obj_ctr = Rle::new(self.obj_ctr);
-        let mut key_actor = Rle::new(self.key_actor);
-        let mut key_ctr = Delta(Rle::new(self.key_ctr), 0);
-        let mut key_str = Rle::new(self.key_str);
+        let mut obj_actor = Rle::new(self.obj_actor, uleb);
+        let mut obj_ctr = Rle::new(self.obj_ctr, uleb);
+        let mut key_actor = Rle::new(self.key_actor, uleb);
+        let mut key_ctr = Delta(Rle::new(self.key_ctr, sleb), 0);
+        let mut key_str = Rle::new(self.key_str, string);
         let mut insert = Bools::new(self.insert);
-        let mut action = Rle::new(self.action);
-        let mut val_meta = Rle::new(self.val_meta);
+        let mut action = Rle::new(self.action, uleb);
+        let mut val_meta = Rle::new(self.val_meta, uleb);
         let mut val = Reader(self.val);
-        let mut pred_group = Rle::new(self.pred_group);
+        let mut pred_group = Rle::new(self.pred_group, uleb);
         let mut ops = Vec::new();
         // The action column has an entry for every operation.
         while !action.done() {
-            let obj = match (obj_actor.uleb()?, obj_ctr.uleb()?) {
+            let obj = match (obj_actor.next()?, obj_ctr.next()?) {
                 (None, None) => None,
                 (Some(0), Some(ctr)) => Some(ctr),
                 _ => return None,
             };
-            let key = match (key_actor.uleb()?, key_ctr.next()?, key_str.string()?) {
+            let key = match (key_actor.next()?, key_ctr.next()?, key_str.next()?) {
                 (None, None, Some(s)) => Key::Map(s),
                 (None, Some(0), None) => Key::Head,
                 (Some(0), Some(ctr), None) if ctr > 0 => Key::After(ctr as u64),
                 _ => return None,
             };
             let insert = insert.next()?;
-            let code = action.uleb()??;
-            let meta = val_meta.uleb()?.unwrap_or(0);
+            let code = action.next()??;
+            let meta = val_meta.next()?.unwrap_or(0);
             let bytes = val.take(meta >> 4).ok()?;
             let value = match (meta & 15, bytes) {
                 (0, _) => None,
@@ -180,7 +180,7 @@ impl<'a> Columns<'a> {
                 (1, Some(v)) => Action::Put(v),
                 _ => return None,
             };
-            let has_pred = pred_group.uleb()?.unwrap_or(0) > 0;
+            let has_pred = pred_group.next()?.unwrap_or(0) > 0;
             ops.push(Op {
                 obj,
                 key,
@@ -193,31 +193,31 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// A run-length encoded column of unsigned numbers, strings or actor indices. Reading
-/// past its end reads nulls, as Automerge does for a column shorter than the others.
-struct Rle<'a> {
+/// A run-length encoded column of unsigned numbers, signed numbers, strings or actor
+/// indices (`V`, read by `read`). Reading past its end reads nulls, as Automerge does
+/// for a column shorter than the others.
+struct Rle<'a, V> {
     r: Reader<'a>,
-    /// Items left in the current run, and whether it repeats one value or lists them.
+    read: fn(&mut Reader<'a>) -> Option<V>,
+    /// Items left in the current run, and what it is.
     left: u64,
-    kind: Run,
-    /// The repeated value's bytes (its encoding, read again for each copy).
-    repeated: &'a [u8],
+    run: Run<V>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Run {
+#[derive(Clone, Copy)]
+enum Run<V> {
     Null,
-    Repeat,
+    Repeat(V),
     Literal,
 }
 
-impl<'a> Rle<'a> {
-    fn new(data: &'a [u8]) -> Rle<'a> {
+impl<'a, V: Copy> Rle<'a, V> {
+    fn new(data: &'a [u8], read: fn(&mut Reader<'a>) -> Option<V>) -> Rle<'a, V> {
         Rle {
             r: Reader(data),
+            read,
             left: 0,
-            kind: Run::Null,
-            repeated: &[],
+            run: Run::Null,
         }
     }
 
@@ -225,24 +225,21 @@ impl<'a> Rle<'a> {
         self.left == 0 && self.r.is_empty()
     }
 
-    /// The next item's encoding, `Some(None)` for a null; `None` if the column is bad.
-    fn item(&mut self, width: fn(&mut Reader<'a>) -> Option<()>) -> Option<Option<&'a [u8]>> {
+    /// The next item, `Some(None)` for a null; `None` if the column is bad.
+    fn next(&mut self) -> Option<Option<V>> {
         if self.left == 0 {
             if self.r.is_empty() {
                 return Some(None);
             }
             let header = self.r.sleb().ok()?;
             if header == 0 {
-                self.kind = Run::Null;
+                self.run = Run::Null;
                 self.left = self.r.uleb().ok()?;
             } else if header > 0 {
-                self.kind = Run::Repeat;
+                self.run = Run::Repeat((self.read)(&mut self.r)?);
                 self.left = header as u64;
-                let before = self.r.0;
-                width(&mut self.r)?;
-                self.repeated = &before[..before.len() - self.r.0.len()];
             } else {
-                self.kind = Run::Literal;
+                self.run = Run::Literal;
                 self.left = header.unsigned_abs();
             }
             if self.left == 0 {
@@ -250,53 +247,33 @@ impl<'a> Rle<'a> {
             }
         }
         self.left -= 1;
-        match self.kind {
+        match self.run {
             Run::Null => Some(None),
-            Run::Repeat => Some(Some(self.repeated)),
-            Run::Literal => {
-                let before = self.r.0;
-                width(&mut self.r)?;
-                Some(Some(&before[..before.len() - self.r.0.len()]))
-            }
-        }
-    }
-
-    fn uleb(&mut self) -> Option<Option<u64>> {
-        match self.item(|r| r.uleb().ok().map(drop))? {
-            None => Some(None),
-            Some(b) => Some(Some(Reader(b).uleb().ok()?)),
-        }
-    }
-
-    fn sleb(&mut self) -> Option<Option<i64>> {
-        match self.item(|r| r.sleb().ok().map(drop))? {
-            None => Some(None),
-            Some(b) => Some(Some(Reader(b).sleb().ok()?)),
-        }
-    }
-
-    fn string(&mut self) -> Option<Option<&'a str>> {
-        let width = |r: &mut Reader<'a>| {
-            let n = r.uleb().ok()?;
-            r.take(n).ok().map(drop)
-        };
-        match self.item(width)? {
-            None => Some(None),
-            Some(b) => {
-                let mut r = Reader(b);
-                let n = r.uleb().ok()?;
-                Some(Some(std::str::from_utf8(r.take(n).ok()?).ok()?))
-            }
+            Run::Repeat(v) => Some(Some(v)),
+            Run::Literal => Some(Some((self.read)(&mut self.r)?)),
         }
     }
 }
 
+fn uleb(r: &mut Reader<'_>) -> Option<u64> {
+    r.uleb().ok()
+}
+
+fn sleb(r: &mut Reader<'_>) -> Option<i64> {
+    r.sleb().ok()
+}
+
+fn string<'a>(r: &mut Reader<'a>) -> Option<&'a str> {
+    let n = r.uleb().ok()?;
+    std::str::from_utf8(r.take(n).ok()?).ok()
+}
+
 /// A delta-encoded column: each item adds to the one before; nulls add nothing.
-struct Delta<'a>(Rle<'a>, i64);
+struct Delta<'a>(Rle<'a, i64>, i64);
 
 impl Delta<'_> {
     fn next(&mut self) -> Option<Option<i64>> {
-        match self.0.sleb()? {
+        match self.0.next()? {
             None => Some(None),
             Some(d) => {
                 self.1 = self.1.checked_add(d)?;
