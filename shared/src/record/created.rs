@@ -7,7 +7,8 @@
 //! same facts off the decoded operations costs a tenth of that.
 //!
 //! The shortcut is taken only for the shape an honest app writes, which is also the
-//! shape whose document is plain to see: every operation makes an object or puts a
+//! shape whose document is plain to see: the change is its actor's first (sequence
+//! number 1, operations from 1); every operation makes an object or puts a
 //! scalar; none deletes, increments, marks or overwrites (no predecessors, and no key
 //! written twice, so nothing is in conflict); every operation writes into the root or
 //! into an object an earlier operation of the change made, a map by key and a list or
@@ -71,7 +72,14 @@ impl Incoming {
     /// plain shape the module doc describes; `None` otherwise (and for a change with
     /// dependencies), in which case the document must be built to know.
     pub fn creation(&self, forms: &FormRegistry) -> Option<Creation> {
-        if !self.change.deps().is_empty() {
+        // A record's first change is its actor's first (sequence number 1) and starts
+        // at operation 1, as every app makes it. Automerge 0.12 panics applying a
+        // creating change with a later sequence number (found by fuzzing), so such a
+        // change is left to it, and refused.
+        if !self.change.deps().is_empty()
+            || self.change.seq() != 1
+            || self.change.start_op().get() != 1
+        {
             return None;
         }
         let (start, ops) = ops::read(&self.info.bytes)?;
@@ -546,8 +554,8 @@ mod tests {
     /// whenever it reads a change at all (and it reads most of these).
     #[test]
     fn the_column_reader_reads_what_automerge_decodes() {
-        use automerge::legacy::{ElementId, Key as LKey, ObjectId, OpType};
         use super::super::ops::{self, Action, Key, Scalar};
+        use automerge::legacy::{ElementId, Key as LKey, ObjectId, OpType};
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         let mut read = 0;
         for _ in 0..400 {
@@ -581,7 +589,9 @@ mod tests {
                     OpType::Put(automerge::ScalarValue::Str(s)) => Action::Put(Scalar::Str(s)),
                     OpType::Put(automerge::ScalarValue::Int(i)) => Action::Put(Scalar::Int(*i)),
                     OpType::Put(automerge::ScalarValue::Uint(u)) => Action::Put(Scalar::Uint(*u)),
-                    OpType::Put(automerge::ScalarValue::Boolean(b)) => Action::Put(Scalar::Bool(*b)),
+                    OpType::Put(automerge::ScalarValue::Boolean(b)) => {
+                        Action::Put(Scalar::Bool(*b))
+                    }
                     other => panic!("read an operation it should have left: {other:?}"),
                 };
                 assert_eq!(mine.obj, obj);
