@@ -8,7 +8,8 @@
 //!
 //! The shortcut is taken only for the shape an honest app writes, which is also the
 //! shape whose document is plain to see: the change is its actor's first (sequence
-//! number 1, operations from 1); every operation makes an object or puts a
+//! number 1, operations from 1, no other actor named, nothing after its columns);
+//! every operation makes an object or puts a
 //! scalar; none deletes, increments, marks or overwrites (no predecessors, and no key
 //! written twice, so nothing is in conflict); every operation writes into the root or
 //! into an object an earlier operation of the change made, a map by key and a list or
@@ -72,13 +73,16 @@ impl Incoming {
     /// plain shape the module doc describes; `None` otherwise (and for a change with
     /// dependencies), in which case the document must be built to know.
     pub fn creation(&self, forms: &FormRegistry) -> Option<Creation> {
-        // A record's first change is its actor's first (sequence number 1) and starts
-        // at operation 1, as every app makes it. Automerge 0.12 panics applying a
-        // creating change with a later sequence number (found by fuzzing), so such a
-        // change is left to it, and refused.
+        // A record's first change is its actor's first (sequence number 1), starts at
+        // operation 1, names no other actor and carries nothing after its columns, as
+        // every app makes it. Automerge 0.12 panics applying a creating change with a
+        // later sequence number (found by fuzzing); anything unlike an app's is left to
+        // it.
         if !self.change.deps().is_empty()
             || self.change.seq() != 1
             || self.change.start_op().get() != 1
+            || !self.change.other_actor_ids().is_empty()
+            || !self.change.extra_bytes().is_empty()
         {
             return None;
         }
