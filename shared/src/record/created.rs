@@ -109,8 +109,7 @@ impl Incoming {
                         kind: match code {
                             0 => ObjType::Map,
                             2 => ObjType::List,
-                            4 => ObjType::Text,
-                            _ => ObjType::Table,
+                            _ => ObjType::Text,
                         },
                         text: String::new(),
                         last_insert: 0,
@@ -148,7 +147,7 @@ impl Incoming {
                     }
                     let made = &mut objects[target];
                     match (made.kind, key) {
-                        (ObjType::Map | ObjType::Table, Key::Map(k)) if !op.insert => {
+                        (ObjType::Map, Key::Map(k)) if !op.insert => {
                             if made.entries.insert(k.to_string(), slot()).is_some() {
                                 return None;
                             }
