@@ -165,14 +165,19 @@ impl<'a> Columns<'a> {
             let insert = insert.next()?;
             let code = action.next()??;
             let meta = val_meta.next()?.unwrap_or(0);
-            let bytes = val.take(meta >> 4).ok()?;
-            let value = match (meta & 15, bytes) {
-                (0, _) => None,
-                (1, _) => Some(Scalar::Bool(false)),
-                (2, _) => Some(Scalar::Bool(true)),
-                (3, b) => Some(Scalar::Uint(Reader(b).uleb().ok()?)),
-                (4, b) => Some(Scalar::Int(Reader(b).sleb().ok()?)),
-                (6, b) => Some(Scalar::Str(std::str::from_utf8(b).ok()?)),
+            let (kind, len) = (meta & 15, meta >> 4);
+            // Null, false and true take no raw bytes, whatever length the metadata
+            // says (Automerge reads none for them); an app writes them with length 0.
+            if kind <= 2 && len != 0 {
+                return None;
+            }
+            let value = match kind {
+                0 => None,
+                1 => Some(Scalar::Bool(false)),
+                2 => Some(Scalar::Bool(true)),
+                3 => Some(Scalar::Uint(whole(val.take(len).ok()?, uleb)?)),
+                4 => Some(Scalar::Int(whole(val.take(len).ok()?, sleb)?)),
+                6 => Some(Scalar::Str(std::str::from_utf8(val.take(len).ok()?).ok()?)),
                 _ => return None,
             };
             let action = match (code, value) {
@@ -254,6 +259,14 @@ impl<'a, V: Copy> Rle<'a, V> {
             Run::Literal => Some(Some((self.read)(&mut self.r)?)),
         }
     }
+}
+
+/// A number that is exactly `bytes`, as Automerge reads a value (bytes left over are an
+/// error there).
+fn whole<'a, V>(bytes: &'a [u8], read: fn(&mut Reader<'a>) -> Option<V>) -> Option<V> {
+    let mut r = Reader(bytes);
+    let v = read(&mut r)?;
+    r.is_empty().then_some(v)
 }
 
 fn uleb(r: &mut Reader<'_>) -> Option<u64> {
