@@ -1,5 +1,6 @@
 //! Syncing a device with the server: push the changes the server lacks, pull what the
-//! device lacks page by page (each page committed with its cursor in one transaction),
+//! device lacks page by page (each page committed with its cursor in one transaction;
+//! a plain pull asks for the next page while it commits the last, `Trip::ask_ahead`),
 //! report progress through a callback. [`enroll`] binds a device to a server first;
 //! [`background`] runs syncs in a loop for host apps.
 //!
@@ -18,10 +19,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use intake_shared::RecordId;
-use intake_shared::plan::{self, Answer, Budgets, Failure, Fate, Plan, Retry, Shape, Step, Upload};
+use intake_shared::plan::{
+    self, Answer, Budgets, Failure, Fate, Holdings, Plan, Retry, Shape, Step, Upload,
+};
 use intake_shared::protocol::{
     EnrolAnswer, EnrolRequest, ItemKind, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
-    Rejection, SyncRequest, pieces,
+    Rejection, SyncRequest, SyncResponse, pieces,
 };
 
 use crate::store::{Enrolment, Outgoing, PageCommit, Store};
@@ -142,7 +145,8 @@ pub trait Observer {
     /// Before a request goes out (its contents are built from the store by then).
     fn sending(&mut self, _request: &Sending) {}
     /// After an answer arrived and decoded, before anything of it is committed: the
-    /// store still holds exactly what it held before the request.
+    /// store holds what it held before the request, and at most the page before it,
+    /// committed while a request asked ahead was out.
     fn received(&mut self, _answer: &Received) {}
 }
 
@@ -237,69 +241,86 @@ fn run(
     let mut lock_after_days = None;
     // An earlier sync may have stopped with a page held for records since resolved.
     summary.removed += store.release_held()?;
-    loop {
-        let holdings = store.holdings(plan.tried())?;
-        let shape = match plan.next(&holdings) {
-            Step::Send(shape) => shape,
-            Step::Done => break,
-        };
-        let round = match round_trip(store, transport, &mut plan, &shape, observer) {
-            Ok(round) => round,
-            Err(e) => {
-                let retry = plan.failed(failure(&e));
-                if written != Some(plan.budgets()) {
-                    store.set_budgets(plan.budgets())?;
-                    written = Some(plan.budgets());
-                }
-                if retry == Retry::GiveUp {
-                    return Err(e);
-                }
-                if let Some(wait) = e.retry_after() {
-                    // As the server asked. A wait longer than a sync should stand still
-                    // (a full disk waits for a person) ends the sync instead: the host's
-                    // loop waits at least that long before the next one
-                    // (`background::next_wait`), and no request goes before then.
-                    if wait > MAX_WAIT_IN_SYNC {
+    // A request for the next page sent while this one is committed runs on a thread of
+    // this scope; one still running when the sync ends is waited for at its end.
+    std::thread::scope(|scope| {
+        let mut ahead: Option<Ahead<'_>> = None;
+        loop {
+            let holdings = store.holdings(plan.tried())?;
+            let shape = match plan.next(&holdings) {
+                Step::Send(shape) => shape,
+                Step::Done => break,
+            };
+            let mut trip = Trip {
+                transport,
+                scope,
+                ahead: &mut ahead,
+                holdings: &holdings,
+                wasted: http::Moved::default(),
+            };
+            let result = round_trip(store, &mut trip, &mut plan, &shape, observer);
+            // An answer asked for ahead and not used still crossed the link.
+            summary.bytes_up += trip.wasted.up;
+            summary.bytes_down += trip.wasted.down;
+            let round = match result {
+                Ok(round) => round,
+                Err(e) => {
+                    let retry = plan.failed(failure(&e));
+                    if written != Some(plan.budgets()) {
+                        store.set_budgets(plan.budgets())?;
+                        written = Some(plan.budgets());
+                    }
+                    if retry == Retry::GiveUp {
                         return Err(e);
                     }
-                    std::thread::sleep(wait);
+                    if let Some(wait) = e.retry_after() {
+                        // As the server asked. A wait longer than a sync should stand still
+                        // (a full disk waits for a person) ends the sync instead: the host's
+                        // loop waits at least that long before the next one
+                        // (`background::next_wait`), and no request goes before then.
+                        if wait > MAX_WAIT_IN_SYNC {
+                            return Err(e);
+                        }
+                        std::thread::sleep(wait);
+                    }
+                    summary.retries += 1;
+                    continue;
                 }
-                summary.retries += 1;
+            };
+            summary.requests += 1;
+            // Counted also for an answer a restore made void: it crossed the link.
+            lock_after_days = round.moved.lock_after_days.or(lock_after_days);
+            store.note_server_time(round.moved.server_date)?;
+            summary.bytes_up += round.moved.up;
+            summary.bytes_down += round.moved.down;
+            if round.server_restored {
+                // Nothing of that answer was kept: everything the restored server lacks is
+                // pushed, and what the device lacks pulled, from the start.
+                if restarted {
+                    return Err(SyncError::Retryable(
+                        "the server's store id changed twice in one sync".into(),
+                    ));
+                }
+                restarted = true;
+                plan = Plan::new(store.budgets()?, max);
                 continue;
             }
-        };
-        summary.requests += 1;
-        // Counted also for an answer a restore made void: it crossed the link.
-        lock_after_days = round.moved.lock_after_days.or(lock_after_days);
-        store.note_server_time(round.moved.server_date)?;
-        summary.bytes_up += round.moved.up;
-        summary.bytes_down += round.moved.down;
-        if round.server_restored {
-            // Nothing of that answer was kept: everything the restored server lacks is
-            // pushed, and what the device lacks pulled, from the start.
-            if restarted {
-                return Err(SyncError::Retryable(
-                    "the server's store id changed twice in one sync".into(),
-                ));
+            summary.sent += round.sent;
+            summary.refused += round.refused;
+            summary.received += round.received;
+            summary.removed += round.removed;
+            summary.erased += round.erased;
+            if written != Some(plan.budgets()) {
+                store.set_budgets(plan.budgets())?;
+                written = Some(plan.budgets());
             }
-            restarted = true;
-            plan = Plan::new(store.budgets()?, max);
-            continue;
+            progress(&Progress {
+                summary: summary.clone(),
+                more: round.more,
+            });
         }
-        summary.sent += round.sent;
-        summary.refused += round.refused;
-        summary.received += round.received;
-        summary.removed += round.removed;
-        summary.erased += round.erased;
-        if written != Some(plan.budgets()) {
-            store.set_budgets(plan.budgets())?;
-            written = Some(plan.budgets());
-        }
-        progress(&Progress {
-            summary: summary.clone(),
-            more: round.more,
-        });
-    }
+        Ok::<(), SyncError>(())
+    })?;
     summary.unsynced = store.unsynced()?;
     // A successful sync unlocks a store locked for lack of one.
     store.note_sync_ok(lock_after_days)?;
@@ -320,11 +341,115 @@ struct Round {
     server_restored: bool,
 }
 
+/// What an exchange gives: the answer, the bytes moved, the server's store id.
+type Exchanged = Result<(SyncResponse, http::Moved, Option<String>), SyncError>;
+
+/// A request for the next page, sent while the page before it is committed, and its
+/// answer to come.
+struct Ahead<'scope> {
+    request: SyncRequest,
+    answer: std::thread::ScopedJoinHandle<'scope, Exchanged>,
+}
+
+/// What a round trip works with besides the store and the plan.
+struct Trip<'t, 'scope, 'env> {
+    transport: &'env http::Transport,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    /// The request sent ahead, if one is out.
+    ahead: &'t mut Option<Ahead<'scope>>,
+    /// What the store held when this round trip's shape was chosen.
+    holdings: &'t Holdings,
+    /// Bytes of an answer asked for ahead that turned out not to be needed.
+    wasted: http::Moved,
+}
+
+impl Trip<'_, '_, '_> {
+    /// Exchanges `request`: the answer of the request sent ahead when it is this very
+    /// request (the server answers equal requests alike, so asking earlier changes
+    /// nothing but when), else a new exchange. A request sent ahead that is not this
+    /// one is waited for and dropped: nothing of its answer is kept.
+    fn exchange(&mut self, request: &SyncRequest, observer: &mut dyn Observer) -> Exchanged {
+        if let Some(ahead) = self.ahead.take() {
+            let answer = ahead
+                .answer
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            if ahead.request == *request {
+                return answer;
+            }
+            if let Ok((_, moved, _)) = answer {
+                self.wasted.up += moved.up;
+                self.wasted.down += moved.down;
+            }
+        }
+        observer.sending(&sending(request));
+        self.transport.exchange(request)
+    }
+
+    /// Asks for the page after `response` while `response` is committed, when the next
+    /// request can be known before that commit: this one only pulled, the store held
+    /// nothing to push, fetch or resume, and the page removed nothing. The next page
+    /// is then asked for at `response.cursor` exactly as the plan would ask after the
+    /// commit (`Trip::exchange` checks that it did).
+    ///
+    /// Why it keeps every guarantee: the cursor is still saved only with its page's
+    /// records ([`Store::commit_page`]), so a device killed before that commit asks
+    /// again from the cursor it holds, and pulls the page again. The server takes a
+    /// request's cursor as the pages before it committed, ending the grace of records
+    /// those pages removed (`close_late_grants`): so no page that removed records, and
+    /// nothing while a page is held back, is passed ahead of its commit.
+    fn ask_ahead(
+        &mut self,
+        request: &SyncRequest,
+        response: &SyncResponse,
+        plan: &Plan,
+        observer: &mut dyn Observer,
+    ) {
+        let only_pulled = request.push.is_empty()
+            && request.upload.is_none()
+            && request.want_docs.is_empty()
+            && request.resume.is_none();
+        let page_plain = response.more && response.piece.is_none() && response.removed.is_empty();
+        if !only_pulled || !page_plain || *self.holdings != Holdings::default() {
+            return;
+        }
+        let Step::Send(shape) = plan.next(&Holdings::default()) else {
+            return;
+        };
+        if shape.push_bytes > 0 || shape.want > 0 || shape.resume.is_some() || shape.page_bytes == 0
+        {
+            return;
+        }
+        let next = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: response.cursor,
+            page_bytes: shape.page_bytes,
+            ..SyncRequest::default()
+        };
+        observer.sending(&sending(&next));
+        let transport = self.transport;
+        let sent = next.clone();
+        *self.ahead = Some(Ahead {
+            request: next,
+            answer: self.scope.spawn(move || transport.exchange(&sent)),
+        });
+    }
+}
+
+/// A request as an [`Observer`] sees it.
+fn sending(request: &SyncRequest) -> Sending {
+    Sending {
+        push_records: request.push.len() + usize::from(request.upload.is_some()),
+        page_bytes: request.page_bytes,
+    }
+}
+
 /// One round trip of `shape`: builds the request from the store, exchanges it, tells
-/// the plan, and commits the answer.
+/// the plan, and commits the answer (asking for the next page meanwhile when it can,
+/// [`Trip::ask_ahead`]).
 fn round_trip(
     store: &mut Store,
-    transport: &http::Transport,
+    trip: &mut Trip<'_, '_, '_>,
     plan: &mut Plan,
     shape: &Shape,
     observer: &mut dyn Observer,
@@ -387,11 +512,7 @@ fn round_trip(
         upload: upload.as_ref().map(|(_, piece)| piece.clone()),
         resume: shape.resume,
     };
-    observer.sending(&Sending {
-        push_records: request.push.len() + usize::from(request.upload.is_some()),
-        page_bytes: request.page_bytes,
-    });
-    let (response, moved, store_id) = transport.exchange(&request)?;
+    let (response, moved, store_id) = trip.exchange(&request, observer)?;
     observer.received(&Received {
         push_results: response.results.len() + usize::from(response.upload.is_some()),
         docs: response.docs.len(),
@@ -460,6 +581,7 @@ fn round_trip(
         .map(|(o, outcome)| (o.id.wire(), outcome.clone()))
         .collect();
     let fates = plan.answered(&answer, &outcomes);
+    trip.ask_ahead(&request, &response, plan, observer);
     let receipts = pulled_receipts(&response);
     let mut page = PageCommit {
         receipts,

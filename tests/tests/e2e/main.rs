@@ -29,6 +29,7 @@ mod pieces;
 mod postgres_restore;
 mod postgres_servers;
 mod postgres_tls;
+mod pull_ahead;
 mod push_rows;
 mod relays;
 mod review_trust;
