@@ -263,6 +263,11 @@ impl Creation {
             .unwrap_or(ReviewStatus::Submitted)
     }
 
+    /// As [`Record::review_note`](super::Record::review_note).
+    pub fn review_note(&self) -> Option<String> {
+        self.root_str("review_note").filter(|s| !s.is_empty())
+    }
+
     /// As [`Record::assigned_to`](super::Record::assigned_to).
     pub fn assigned_to(&self) -> Option<String> {
         self.root_str("assigned_to").filter(|s| !s.is_empty())
@@ -300,6 +305,7 @@ impl Creation {
             return differ("the id or form");
         }
         if built.status() != self.status()
+            || built.review_note() != self.review_note()
             || built.assigned_to() != self.assigned_to()
             || built.created_at() != self.created_at()
         {
