@@ -162,6 +162,9 @@ fn count(c: &Counters, framer: &mut Framer, dir: Direction, bytes: &[u8]) {
     total.fetch_add(bytes.len() as u64, Relaxed);
     framer.feed(bytes, |head| {
         heads.fetch_add(head.len() as u64, Relaxed);
+        if *SHOW_HEADS {
+            show_head(head);
+        }
         let is_message = match dir {
             Direction::Up => {
                 const METHODS: [&[u8]; 5] = [b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD "];
@@ -178,6 +181,28 @@ fn count(c: &Counters, framer: &mut Framer, dir: Direction, bytes: &[u8]) {
         framer.lost = false;
         framer.gave_up = true;
     }
+}
+
+/// Whether to print every head the proxy sees (`INTAKE_BENCH_HEADS=1`): where the
+/// bytes of a small sync go (issue 16), read off the wire rather than guessed.
+static SHOW_HEADS: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("INTAKE_BENCH_HEADS").is_some());
+
+/// Prints one head to stderr, each line with its length on the wire (CRLF included).
+/// A bearer token is never printed: only its length.
+fn show_head(head: &[u8]) {
+    let text = String::from_utf8_lossy(head);
+    let mut out = format!("--- head, {} B\n", head.len());
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let shown = match line.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("authorization") => {
+                format!("{name}: <{} characters>", value.trim().len())
+            }
+            _ => line.to_string(),
+        };
+        out.push_str(&format!("{:4}  {shown}\n", line.len() + 2));
+    }
+    eprint!("{out}");
 }
 
 /// Follows HTTP/1.1 messages framed by `Content-Length` in one direction.
