@@ -20,7 +20,7 @@ use std::time::Duration;
 use intake_shared::RecordId;
 use intake_shared::plan::{self, Answer, Budgets, Failure, Fate, Plan, Retry, Shape, Step, Upload};
 use intake_shared::protocol::{
-    EnrolAnswer, EnrolRequest, ItemKind, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
+    EnrolAnswer, EnrolRequest, ItemKind, Known, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
     Rejection, SyncRequest, pieces,
 };
 
@@ -386,6 +386,11 @@ fn round_trip(
         want_docs: want.iter().map(|id| id.wire()).collect(),
         upload: upload.as_ref().map(|(_, piece)| piece.clone()),
         resume: shape.resume,
+        // The server repeats its store id and lock only when they differ from these.
+        known: Known::new(
+            store.server_store()?.as_deref(),
+            store.lock_after_days()?.unwrap_or(0),
+        ),
     };
     observer.sending(&Sending {
         push_records: request.push.len() + usize::from(request.upload.is_some()),
