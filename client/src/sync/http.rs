@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use intake_shared::protocol::{
     DecodeError, PROTOCOL_VERSION, STORE_HEADER, SyncRequest, SyncResponse, VERSION_HEADER,
-    compression_level,
+    compression_level, is_zstd_frame,
 };
 
 use intake_shared::protocol::LOCK_HEADER;
@@ -391,12 +391,20 @@ impl Transport {
         req: &SyncRequest,
         plain: Vec<u8>,
     ) -> Result<(SyncResponse, Moved, Option<String>), Refusal> {
-        let body = zstd::bulk::compress(&plain, compression_level(plain.len()))
+        let compressed = zstd::bulk::compress(&plain, compression_level(plain.len()))
             .map_err(|e| SyncError::Retryable(e.to_string()))?;
+        // A message that compression only makes larger (a no-op's) goes as it is: the
+        // server tells a zstd body by its first bytes.
+        let body = if compressed.len() < plain.len() {
+            compressed
+        } else {
+            plain
+        };
         let up = body.len();
-        // Version 7's heads say only what a sync needs (issue 16): the body and the
-        // answer are zstd by the protocol, so neither `content-encoding` nor
-        // `accept-encoding` travels, and nothing reads a `content-type` here.
+        // Version 7's heads say only what a sync needs (issue 16): a body and an answer
+        // are zstd when they start with zstd's magic number, so neither
+        // `content-encoding` nor `accept-encoding` travels, and nothing reads a
+        // `content-type` here.
         let resp = self
             .client
             .post(format!("{}/v1/sync", self.base))
@@ -406,11 +414,8 @@ impl Transport {
             .send()
             .map_err(classify)?;
         let status = resp.status();
-        // A version 7 answer is zstd unless it says otherwise.
-        let zstd = resp
-            .headers()
-            .get("content-encoding")
-            .is_none_or(|v| v == "zstd");
+        // A version 7 answer says nothing of its encoding: see its first bytes below.
+        let encoding = resp.headers().get("content-encoding").map(|v| v == "zstd");
         let retry_after = resp
             .headers()
             .get("retry-after")
@@ -451,7 +456,7 @@ impl Transport {
         if !status.is_success() {
             return Err(status_error(status, &bytes).into());
         }
-        let plain = if zstd {
+        let plain = if encoding.unwrap_or_else(|| is_zstd_frame(&bytes)) {
             decompress_capped(&bytes, MAX_ANSWER_BYTES)?
         } else {
             bytes

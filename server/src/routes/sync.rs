@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use intake_shared::RecordId;
 use intake_shared::protocol::{
     CONTENT_TYPE, DecodeError, ExpandError, Incoming, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
-    Prefix, STORE_HEADER, SyncRequest, VERSION_HEADER, WireId,
+    Prefix, STORE_HEADER, SyncRequest, VERSION_HEADER, WireId, is_zstd_frame,
 };
 
 use crate::config::Limits;
@@ -56,6 +56,9 @@ fn busy() -> ApiError {
 enum Encoding {
     Identity,
     Zstd,
+    /// Version 7 without `content-encoding`: zstd if the body starts with zstd's magic
+    /// number, else the message itself.
+    Sniff,
 }
 
 pub async fn sync(
@@ -74,7 +77,7 @@ pub async fn sync(
     // answer is zstd whatever `accept-encoding` says. Older apps as before.
     let short_heads = version >= SHORT_HEADS_VERSION;
     let encoding = match header(&req, "content-encoding") {
-        None if short_heads => Encoding::Zstd,
+        None if short_heads => Encoding::Sniff,
         None | Some("identity") => Encoding::Identity,
         Some("zstd") => Encoding::Zstd,
         Some(other) => {
@@ -143,6 +146,7 @@ pub async fn sync(
             gate,
             permit,
             limits,
+            sniffed: short_heads,
         };
         let bytes = work.decompress(&body, encoding)?;
         drop(body);
@@ -242,6 +246,8 @@ struct Work {
     gate: Arc<Gate>,
     permit: Option<Permit>,
     limits: Limits,
+    /// Version 7: the device tells a zstd answer by its first bytes.
+    sniffed: bool,
 }
 
 /// An encoded answer, compressed or not.
@@ -256,9 +262,14 @@ impl Work {
     /// before it is decompressed further, or is refused.
     fn decompress(&mut self, body: &[u8], encoding: Encoding) -> Result<Vec<u8>, ApiError> {
         let max = self.limits.max_decompressed_bytes;
+        let encoding = match encoding {
+            Encoding::Sniff if is_zstd_frame(body) => Encoding::Zstd,
+            Encoding::Sniff => Encoding::Identity,
+            other => other,
+        };
         let bytes = match encoding {
             // Light as sent means light here: it is at most `HEAVY_BODY_BYTES`.
-            Encoding::Identity => body.to_vec(),
+            Encoding::Identity | Encoding::Sniff => body.to_vec(),
             Encoding::Zstd => {
                 let bad = |e: std::io::Error| ApiError::BadRequest(format!("bad zstd body: {e}"));
                 let mut decoder = zstd::stream::read::Decoder::new(body).map_err(bad)?;
@@ -341,6 +352,14 @@ impl Work {
         };
         let bytes = zstd::bulk::compress(&response, level)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+        // Version 7 says nothing of the encoding: a message that compression would
+        // only make larger (a no-op's answer) goes as it is.
+        if self.sniffed && bytes.len() >= response.len() {
+            return Ok(Answer {
+                bytes: response,
+                compressed: false,
+            });
+        }
         Ok(Answer {
             bytes,
             compressed: true,

@@ -69,6 +69,17 @@ pub const VERSION_HEADER: &str = "intake-protocol";
 /// it believed the server had (`docs/PROTOCOL.md` § Restores). Absent from older
 /// servers.
 pub const STORE_HEADER: &str = "intake-store";
+/// The first bytes of every zstd frame. From version 7 a body is compressed if and
+/// only if it starts with them (a message starts with its version, `07`), so neither
+/// side says it in a header, and a message too small to gain from compression (a
+/// no-op's 33 bytes) travels as it is.
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Whether a version 7 body is a zstd frame rather than the message itself.
+pub fn is_zstd_frame(body: &[u8]) -> bool {
+    body.starts_with(&ZSTD_MAGIC)
+}
+
 /// The media type of encoded messages.
 pub const CONTENT_TYPE: &str = "application/vnd.intake.sync";
 
