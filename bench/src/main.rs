@@ -33,7 +33,7 @@ mod data;
 mod device;
 mod floors;
 mod measure;
-mod proxy;
+use intake_tests::counting as proxy;
 mod rig;
 mod save;
 mod server;

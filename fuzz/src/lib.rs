@@ -170,6 +170,7 @@ pub fn sync_request(data: &[u8]) {
             want_docs: vec![[9; 16]],
             upload: None,
             resume: None,
+            known: Default::default(),
         }
         .encode()
     };

@@ -22,6 +22,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// Protocol version 7: a pushed change's abbreviated dependency could not be put
+    /// back. Nothing was judged or stored; the device sends the request again with its
+    /// dependencies in full (409 `send_in_full`).
+    #[error("{0}")]
+    SendInFull(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -54,6 +59,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
+            ApiError::SendInFull(_) => "send_in_full",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::UpgradeRequired(_) => "update_the_app",
@@ -72,7 +78,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::SendInFull(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,

@@ -413,7 +413,7 @@ impl Application {
     }
 }
 
-/// Headers on every answer, errors and unknown routes included: browsers must not
+/// Headers on every answer but a version 7 sync's, errors and unknown routes included: browsers must not
 /// guess content types (`nosniff`), nothing of the API may be kept by a cache on the
 /// phone or a proxy on the way (`no-store` on `/v1/*`; the dashboard's pages set it
 /// themselves), and over HTTPS browsers are told to use nothing else for a year (HSTS;
@@ -428,6 +428,17 @@ async fn security_headers(
         .app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.settings.https());
     let mut res = next.call(req).await?;
+    // A version 7 sync answer (binary, to a device that posted with its token) goes
+    // without them: no browser renders it, no cache keeps the answer to a POST that
+    // does not say it may, and HSTS means something only to browsers, which get it
+    // with every other answer. 58 bytes of every sync round trip (101 over HTTPS).
+    if res
+        .response()
+        .extensions()
+        .contains::<crate::routes::sync::BinaryAnswer>()
+    {
+        return Ok(res);
+    }
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -177,6 +177,58 @@ fn chunk(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The hash that names an ordinary change chunk (Automerge's rule: SHA-256 over the
+/// chunk type, the body's length and the body), if `chunk` is one.
+pub(crate) fn change_hash(chunk: &[u8]) -> Option<crate::protocol::Hash> {
+    let body = change_body(chunk)?;
+    let mut typed = Vec::with_capacity(body.len() + 11);
+    typed.push(CHANGE);
+    push_leb(&mut typed, body.len() as u64);
+    typed.extend_from_slice(body);
+    Some(Sha256::digest(&typed).into())
+}
+
+/// An ordinary change chunk's dependencies, and the chunk with none (its checksum
+/// computed again), if it has any and [`with_deps`] gives `chunk` back byte for byte
+/// from the two: protocol version 7 sends the second and abbreviates the first.
+pub(crate) fn strip_deps(chunk: &[u8]) -> Option<(Vec<crate::protocol::Hash>, Vec<u8>)> {
+    let body = change_body(chunk)?;
+    let mut r = Reader { bytes: body };
+    let n = r.count(32)?;
+    if n == 0 {
+        return None;
+    }
+    let deps: Vec<crate::protocol::Hash> = r
+        .take(n * 32)?
+        .chunks_exact(32)
+        .map(|d| d.try_into().expect("32 bytes"))
+        .collect();
+    let mut rest = Vec::with_capacity(r.bytes.len() + 1);
+    push_leb(&mut rest, 0);
+    rest.extend_from_slice(r.bytes);
+    let stripped = self::chunk(&rest);
+    // A chunk whose checksum or length encoding is not the canonical one would come
+    // back different: it travels as it is.
+    (with_deps(&stripped, &deps)?.as_slice() == chunk).then_some((deps, stripped))
+}
+
+/// The change chunk `stripped` (one without dependencies) with `deps` put back, its
+/// checksum computed again; `None` if `stripped` is not such a chunk.
+pub(crate) fn with_deps(stripped: &[u8], deps: &[crate::protocol::Hash]) -> Option<Vec<u8>> {
+    let body = change_body(stripped)?;
+    let mut r = Reader { bytes: body };
+    if r.len()? != 0 {
+        return None;
+    }
+    let mut full = Vec::with_capacity(body.len() + 2 + deps.len() * 32);
+    push_leb(&mut full, deps.len() as u64);
+    for d in deps {
+        full.extend_from_slice(d);
+    }
+    full.extend_from_slice(r.bytes);
+    Some(chunk(&full))
+}
+
 /// Packs whole records (a document, or a record's changes, as stored): each is split
 /// into its chunks, so that change chunks are transposed like any pushed change.
 pub fn pack_docs(docs: &[crate::protocol::RecordDoc]) -> Packed {

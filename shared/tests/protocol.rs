@@ -1,4 +1,4 @@
-//! The wire contract: the encoding of protocol v1 to v6 messages is pinned by
+//! The wire contract: the encoding of protocol v1 to v7 messages is pinned by
 //! committed fixtures (a shipped message never changes shape), versions are checked
 //! before anything else, and malformed bytes are errors.
 
@@ -284,4 +284,159 @@ fn malformed_messages_are_errors() {
         SyncRequest::decode(&trailing),
         Err(DecodeError::Malformed(_))
     ));
+}
+
+/// A record created and then edited at fixed times by a fixed actor: the same bytes on
+/// every run. Its two changes: the creating one, and an edit depending on it.
+fn created_and_edited() -> (WireId, Vec<u8>, Vec<u8>) {
+    use intake_shared::record::Identity;
+    use intake_shared::{FormRegistry, Record, RecordId, Value};
+    let form = FormRegistry::builtin().get("intake", 1).unwrap();
+    let who = Identity {
+        actor: vec![7; 20],
+        author: Some("drita".into()),
+    };
+    let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+    let mut r = Record::create(RecordId::new_v7(1_790_000_000_000, [3; 10]), form, &who, at);
+    let created = r.heads();
+    r.edit(at, |e| e.set("urgency", Value::Text("high".into())))
+        .unwrap();
+    let mut all = r.all_changes();
+    assert_eq!(all.len(), 2);
+    let edit = all.pop().unwrap();
+    let first = all.pop().unwrap();
+    assert_eq!(created.len(), 1);
+    (r.id().wire(), first, edit)
+}
+
+#[test]
+fn v7_encoding_is_pinned_and_abbreviates_dependencies_the_server_holds() {
+    let (id, first, edit) = created_and_edited();
+    // The edit alone (its dependency, the creating change, is on the server): sent
+    // without it, and 4 bytes of its hash beside the pack.
+    let mut req = request();
+    req.version = 7;
+    req.push = vec![RecordChanges {
+        record: id,
+        changes: vec![edit.clone()],
+    }];
+    let mut resp = response();
+    resp.version = 7;
+    resp.received = vec![Some(1_795_000_000)];
+    resp.doc_received = vec![vec![]];
+    fixture("sync-v7-request.hex", &req.encode());
+    fixture("sync-v7-response.hex", &resp.encode());
+    // The answer is version 6's layout.
+    let mut v6_resp = resp.clone();
+    v6_resp.version = 6;
+    assert_eq!(resp.encode()[1..], v6_resp.encode()[1..]);
+    assert_eq!(SyncResponse::decode(&resp.encode(), &PUSHED).unwrap(), resp);
+
+    // Abbreviated: 32 bytes of hash become 4, and the count and index 2: 26 fewer.
+    let (short, full) = (req.encode(), req.encode_in_full());
+    assert_eq!(
+        full.len() - short.len(),
+        32 - 4 - 2,
+        "{} {}",
+        full.len(),
+        short.len()
+    );
+    // In full, it is version 5's bytes, an empty list, and what the device knows of
+    // the server (here nothing: 8 zero bytes of store id, lock 0).
+    let mut v5 = req.clone();
+    v5.version = 5;
+    assert_eq!(full[1..full.len() - 10], v5.encode()[1..]);
+    assert_eq!(full[full.len() - 10..], [0; 10]);
+    assert_eq!(SyncRequest::decode(&full).unwrap(), req);
+    let mut knows = req.clone();
+    knows.known = Known::new(Some("0123456789abcdef0123456789abcdef"), 30);
+    let encoded = knows.encode_in_full();
+    assert_eq!(
+        encoded[encoded.len() - 9..],
+        [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 30]
+    );
+    assert_eq!(SyncRequest::decode(&encoded).unwrap(), knows);
+    assert!(knows.known.matches("0123456789abcdef99999999ffffffff", 30));
+    assert!(!knows.known.matches("0123456789abcdef99999999ffffffff", 31));
+    assert!(!knows.known.matches("1123456789abcdef0123456789abcdef", 30));
+    assert!(!Known::default().matches("00000000000000000000000000000000", 0));
+
+    // The server puts the dependency back from the record's stored changes.
+    let first_hash: [u8; 32] =
+        intake_shared::Record::load(&first, intake_shared::FormRegistry::builtin())
+            .unwrap()
+            .heads()[0];
+    let incoming = SyncRequest::decode_incoming(&short).unwrap();
+    assert_eq!(incoming.abbreviated_records(), vec![id]);
+    let mut asked = Vec::new();
+    let back = incoming
+        .expand(|record, prefix| {
+            asked.push((*record, *prefix));
+            first_hash.starts_with(prefix).then_some(first_hash)
+        })
+        .unwrap();
+    assert_eq!(back, req);
+    assert_eq!(asked, vec![(id, first_hash[..4].try_into().unwrap())]);
+
+    // Without the record's changes (a decoder that holds none), it cannot be read.
+    assert!(matches!(
+        SyncRequest::decode(&short),
+        Err(DecodeError::Malformed(_))
+    ));
+    // A prefix that names nothing, or a wrong change: send it in full, never a guess.
+    let unknown = SyncRequest::decode_incoming(&short)
+        .unwrap()
+        .expand(|_, _| None);
+    assert!(
+        matches!(unknown, Err(ExpandError::SendInFull(_))),
+        "{unknown:?}"
+    );
+    let wrong = SyncRequest::decode_incoming(&short)
+        .unwrap()
+        .expand(|_, prefix| {
+            let mut other = [0xee; 32];
+            other[..4].copy_from_slice(prefix);
+            Some(other)
+        });
+    assert!(
+        matches!(wrong, Err(ExpandError::SendInFull(_))),
+        "{wrong:?}"
+    );
+
+    // Pushed whole (both changes), nothing is abbreviated: the dependency is in the push.
+    req.push[0].changes = vec![first, edit];
+    assert_eq!(req.encode(), req.encode_in_full());
+    let incoming = SyncRequest::decode_incoming(&req.encode()).unwrap();
+    assert!(incoming.abbreviated_records().is_empty());
+}
+
+#[test]
+fn v7_abbreviations_out_of_order_or_past_the_push_are_malformed() {
+    let (id, _, edit) = created_and_edited();
+    let req = SyncRequest {
+        version: 7,
+        push: vec![RecordChanges {
+            record: id,
+            changes: vec![edit],
+        }],
+        ..SyncRequest::default()
+    };
+    let short = req.encode();
+    // Before the 9 bytes of what the device knows, the list: 1 entry, change 0, 1
+    // prefix of 4 bytes.
+    let n = short.len() - 9;
+    assert_eq!(short[n - 7..n - 4], [1, 0, 1]);
+    let mut past = short.clone();
+    past[n - 6] = 1;
+    let full = req.encode_in_full();
+    let m = full.len() - 9;
+    assert_eq!(full[m - 1], 0, "an empty list");
+    let mut sent_in_full = full[..m - 1].to_vec();
+    sent_in_full.extend_from_slice(&short[n - 7..]);
+    for bad in [past, sent_in_full] {
+        let got = SyncRequest::decode_incoming(&bad)
+            .unwrap()
+            .expand(|_, _| Some([0; 32]));
+        assert!(matches!(got, Err(ExpandError::Decode(_))), "{got:?}");
+    }
 }

@@ -320,11 +320,11 @@ impl Sim {
                 .body(body)
                 .send()?;
             let status = reply.status().as_u16();
-            let encoded = reply
-                .headers()
-                .get("content-encoding")
-                .is_some_and(|v| v == "zstd");
+            // From protocol version 7 a successful answer says nothing of its
+            // encoding: zstd by its first bytes.
+            let said = reply.headers().get("content-encoding").map(|v| v == "zstd");
             let bytes = reply.bytes()?;
+            let encoded = said.unwrap_or(intake_shared::protocol::is_zstd_frame(&bytes));
             if status != 200 {
                 return Err(Status(status).into());
             }

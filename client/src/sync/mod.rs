@@ -23,7 +23,7 @@ use intake_shared::plan::{
     self, Answer, Budgets, Failure, Fate, Holdings, Plan, Retry, Shape, Step, Upload,
 };
 use intake_shared::protocol::{
-    EnrolAnswer, EnrolRequest, ItemKind, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
+    EnrolAnswer, EnrolRequest, ItemKind, Known, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
     Rejection, SyncRequest, SyncResponse, pieces,
 };
 
@@ -424,6 +424,10 @@ impl Trip<'_, '_, '_> {
             version: PROTOCOL_VERSION,
             cursor: response.cursor,
             page_bytes: shape.page_bytes,
+            // What the device knows of the server is what it knew for this request,
+            // unless this answer told it otherwise (the request built after the commit
+            // then differs, and this one's answer is dropped).
+            known: request.known,
             ..SyncRequest::default()
         };
         observer.sending(&sending(&next));
@@ -511,6 +515,11 @@ fn round_trip(
         want_docs: want.iter().map(|id| id.wire()).collect(),
         upload: upload.as_ref().map(|(_, piece)| piece.clone()),
         resume: shape.resume,
+        // The server repeats its store id and lock only when they differ from these.
+        known: Known::new(
+            store.server_store()?.as_deref(),
+            store.lock_after_days()?.unwrap_or(0),
+        ),
     };
     let (response, moved, store_id) = trip.exchange(&request, observer)?;
     observer.received(&Received {

@@ -7,7 +7,7 @@ mod admin;
 mod enroll;
 mod health;
 mod records;
-mod sync;
+pub(crate) mod sync;
 mod token;
 mod wiped;
 

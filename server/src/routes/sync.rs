@@ -14,14 +14,16 @@
 //! decoded or stored. Light syncs are never refused: an answer too large to compress
 //! at the protocol's level without a permit is compressed at a quick level instead.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use intake_shared::RecordId;
 use intake_shared::protocol::{
-    CONTENT_TYPE, DecodeError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, STORE_HEADER, SyncRequest,
-    VERSION_HEADER,
+    CONTENT_TYPE, DecodeError, ExpandError, Incoming, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    Prefix, STORE_HEADER, SyncRequest, VERSION_HEADER, WireId, is_zstd_frame,
 };
 
 use crate::config::Limits;
@@ -54,6 +56,9 @@ fn busy() -> ApiError {
 enum Encoding {
     Identity,
     Zstd,
+    /// Version 7 without `content-encoding`: zstd if the body starts with zstd's magic
+    /// number, else the message itself.
+    Sniff,
 }
 
 pub async fn sync(
@@ -64,11 +69,15 @@ pub async fn sync(
 ) -> Result<HttpResponse, ApiError> {
     let version = header(&req, VERSION_HEADER)
         .ok_or_else(|| ApiError::BadRequest(format!("missing the {VERSION_HEADER} header")))?;
-    match version.trim().parse::<u16>() {
-        Ok(v) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => {}
+    let version = match version.trim().parse::<u16>() {
+        Ok(v) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => v,
         _ => return Err(update_the_app(version)),
-    }
+    };
+    // Version 7 heads (issue 16): a body without `content-encoding` is zstd, and the
+    // answer is zstd whatever `accept-encoding` says. Older apps as before.
+    let short_heads = version >= SHORT_HEADS_VERSION;
     let encoding = match header(&req, "content-encoding") {
+        None if short_heads => Encoding::Sniff,
         None | Some("identity") => Encoding::Identity,
         Some("zstd") => Encoding::Zstd,
         Some(other) => {
@@ -77,8 +86,9 @@ pub async fn sync(
             )));
         }
     };
-    let accepts_zstd =
-        header(&req, "accept-encoding").is_some_and(|v| v.split(',').any(|e| e.trim() == "zstd"));
+    let accepts_zstd = short_heads
+        || header(&req, "accept-encoding")
+            .is_some_and(|v| v.split(',').any(|e| e.trim() == "zstd"));
     let limits = state.settings.limits.clone();
     let gate = state.heavy_syncs.clone();
     // A body announced heavy, with every permit taken: refused before a byte of it is
@@ -136,11 +146,14 @@ pub async fn sync(
             gate,
             permit,
             limits,
+            sniffed: short_heads,
         };
         let bytes = work.decompress(&body, encoding)?;
         drop(body);
         let request = work.decode(&bytes)?;
         drop(bytes);
+        let request = expand(storage.as_ref(), request)?;
+        let known = request.known;
         let response =
             sync::handle(storage.as_ref(), &p, request, &work.limits).map_err(|e| match e {
                 SyncError::TooLarge(m) => ApiError::TooLarge(m),
@@ -151,19 +164,81 @@ pub async fn sync(
                 }
                 SyncError::Storage(e) => e.into(),
             })?;
-        work.answer(response.encode(), accepts_zstd)
+        Ok::<_, ApiError>((work.answer(response.encode(), accepts_zstd)?, known))
         // The permit, if any, is given back here, with the last of the work done.
     })
     .await??;
+    let (answer, known) = answer;
+    let lock_after_days = state.settings.lock_after_days;
+    // Version 7: the store id and the lock only when the device does not know them.
+    let repeat = !short_heads || !known.matches(&store_id, lock_after_days);
     let mut http = HttpResponse::Ok();
-    http.content_type(CONTENT_TYPE);
-    http.insert_header((STORE_HEADER, store_id));
-    if answer.compressed {
-        http.insert_header(("content-encoding", "zstd"));
+    // Version 7's answer is zstd by the protocol, and its type is known to the one
+    // device that asked: 67 bytes of heads saved on every round trip. The `Date` stays:
+    // the device reads the server's clock from it (issue 13).
+    if !short_heads {
+        http.content_type(CONTENT_TYPE);
+        if answer.compressed {
+            http.insert_header(("content-encoding", "zstd"));
+        }
     }
-    // Lost phones (issue 12): devices enrolled before a change learn it here.
-    http.insert_header((LOCK_HEADER, state.settings.lock_after_days.to_string()));
+    if repeat {
+        http.insert_header((STORE_HEADER, store_id));
+        // Lost phones (issue 12): devices enrolled before a change learn it here.
+        http.insert_header((LOCK_HEADER, lock_after_days.to_string()));
+    }
+    if short_heads {
+        http.extensions_mut().insert(BinaryAnswer);
+    }
     Ok(http.body(answer.bytes))
+}
+
+/// Marks a successful version 7 sync answer: the security headers meant for browsers
+/// (`startup::security_headers`) are left off it.
+#[derive(Clone, Copy, Debug)]
+pub struct BinaryAnswer;
+
+/// The first protocol version whose heads leave out `content-type` and the encodings.
+const SHORT_HEADS_VERSION: u16 = 7;
+
+/// The request with the dependencies a version 7 device abbreviated put back, each
+/// from its record's stored change hashes (`intake_shared::protocol::short`). A prefix
+/// that names no stored change of its record, or several, or an expansion the push's
+/// digest disowns, refuses the whole request with 409 `send_in_full` before anything is
+/// judged: the device sends it again at once with its dependencies in full.
+///
+/// The hashes are looked up whoever asks, before access is checked (that is
+/// `sync::handle`'s): a caller learns only whether a prefix it already knows names a
+/// change of a record whose id it knows, no more than what `Stored` for a resent change
+/// tells it today.
+fn expand(
+    storage: &dyn crate::storage::SyncStorage,
+    incoming: Incoming,
+) -> Result<SyncRequest, ApiError> {
+    let mut known: HashMap<WireId, Vec<[u8; 32]>> = HashMap::new();
+    for record in incoming.abbreviated_records() {
+        // Every change the server stored with a receipt (issue 13), i.e. every change
+        // stored since; one stored before has none, and is sent in full once.
+        let hashes = storage
+            .receipts(RecordId::from_wire(&record))?
+            .into_keys()
+            .collect();
+        known.insert(record, hashes);
+    }
+    incoming
+        .expand(|record, prefix| the_one_with_prefix(known.get(record)?, prefix))
+        .map_err(|e| match e {
+            ExpandError::SendInFull(m) => ApiError::SendInFull(m),
+            ExpandError::Decode(e) => ApiError::BadRequest(format!("malformed sync request: {e}")),
+        })
+}
+
+/// The one hash of `hashes` that starts with `prefix`; `None` when none does, or more
+/// than one (which the device meant is then unknown: never a guess).
+fn the_one_with_prefix(hashes: &[[u8; 32]], prefix: &Prefix) -> Option<[u8; 32]> {
+    let mut found = hashes.iter().filter(|h| h.starts_with(prefix));
+    let first = found.next()?;
+    found.next().is_none().then_some(*first)
 }
 
 /// One sync's work on the blocking pool, with the heavy-sync permit it holds, if any.
@@ -171,6 +246,8 @@ struct Work {
     gate: Arc<Gate>,
     permit: Option<Permit>,
     limits: Limits,
+    /// Version 7: the device tells a zstd answer by its first bytes.
+    sniffed: bool,
 }
 
 /// An encoded answer, compressed or not.
@@ -185,9 +262,14 @@ impl Work {
     /// before it is decompressed further, or is refused.
     fn decompress(&mut self, body: &[u8], encoding: Encoding) -> Result<Vec<u8>, ApiError> {
         let max = self.limits.max_decompressed_bytes;
+        let encoding = match encoding {
+            Encoding::Sniff if is_zstd_frame(body) => Encoding::Zstd,
+            Encoding::Sniff => Encoding::Identity,
+            other => other,
+        };
         let bytes = match encoding {
             // Light as sent means light here: it is at most `HEAVY_BODY_BYTES`.
-            Encoding::Identity => body.to_vec(),
+            Encoding::Identity | Encoding::Sniff => body.to_vec(),
             Encoding::Zstd => {
                 let bad = |e: std::io::Error| ApiError::BadRequest(format!("bad zstd body: {e}"));
                 let mut decoder = zstd::stream::read::Decoder::new(body).map_err(bad)?;
@@ -222,8 +304,9 @@ impl Work {
         Ok(bytes)
     }
 
-    /// The request, counted before it is decoded.
-    fn decode(&self, bytes: &[u8]) -> Result<SyncRequest, ApiError> {
+    /// The request, counted before it is decoded (version 7's abbreviated dependencies
+    /// still to put back).
+    fn decode(&self, bytes: &[u8]) -> Result<Incoming, ApiError> {
         let limits = &self.limits;
         // Count before decoding: an empty change is one byte on the wire and 24 in
         // memory, so 32 MiB of them (a 1 KB zstd body) would allocate ~800 MB before
@@ -237,7 +320,7 @@ impl Work {
                 limits.max_changes_per_request, limits.max_records_per_request
             )));
         }
-        SyncRequest::decode(bytes).map_err(|e| match e {
+        SyncRequest::decode_incoming(bytes).map_err(|e| match e {
             // The header named a version we speak; a body that says otherwise is broken.
             DecodeError::Version(v) => ApiError::BadRequest(format!(
                 "the body's protocol version {v} does not match the header"
@@ -269,9 +352,37 @@ impl Work {
         };
         let bytes = zstd::bulk::compress(&response, level)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+        // Version 7 says nothing of the encoding: a message that compression would
+        // only make larger (a no-op's answer) goes as it is.
+        if self.sniffed && bytes.len() >= response.len() {
+            return Ok(Answer {
+                bytes: response,
+                compressed: false,
+            });
+        }
         Ok(Answer {
             bytes,
             compressed: true,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_is_put_back_only_when_exactly_one_stored_change_has_it() {
+        let mut a = [1u8; 32];
+        let mut b = [2u8; 32];
+        let c = [3u8; 32];
+        assert_eq!(the_one_with_prefix(&[a, b, c], &[2, 2, 2, 2]), Some(b));
+        assert_eq!(the_one_with_prefix(&[a, b, c], &[4, 4, 4, 4]), None);
+        assert_eq!(the_one_with_prefix(&[], &[1, 1, 1, 1]), None);
+        // Two changes of the record start alike: neither is chosen.
+        a[..4].copy_from_slice(&[9, 9, 9, 9]);
+        b[..4].copy_from_slice(&[9, 9, 9, 9]);
+        assert_eq!(the_one_with_prefix(&[a, b, c], &[9, 9, 9, 9]), None);
+        assert_eq!(the_one_with_prefix(&[a, c], &[9, 9, 9, 9]), Some(a));
     }
 }

@@ -34,23 +34,31 @@
 //! Version 6's request is version 5's; its answer adds the server's receipt of each
 //! pulled change (`received`), so a device can say when another device's clock was
 //! clearly wrong (`crate::skew`), as the dashboard does.
+//!
+//! Version 7 is about the bytes of small syncs (issue 16). Its answer is version 6's
+//! layout; its request is version 5's with the pushed changes' dependencies on changes
+//! the server holds abbreviated to a prefix ([`short`]): the server expands them
+//! ([`Incoming::expand`]) before the push is judged. Its HTTP heads are shorter: no
+//! `content-type`, and both bodies are zstd without saying so (`docs/PROTOCOL.md`).
 
 mod count;
 mod enrol;
 pub mod pieces;
+pub mod short;
 
 pub use count::count_request_entries;
 pub use enrol::{
     DeviceLimits, EnrolAnswer, EnrolRequest, LOCK_HEADER, TOKEN_GRACE_DAYS, TokenAnswer,
 };
 pub use pieces::{ItemKind, Piece, Resume, UploadAck};
+pub use short::{ExpandError, PREFIX_BYTES, Prefix, ShortDeps};
 
 use serde::{Deserialize, Serialize};
 
 use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 /// The oldest version a server built from this code still answers.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
@@ -61,6 +69,17 @@ pub const VERSION_HEADER: &str = "intake-protocol";
 /// it believed the server had (`docs/PROTOCOL.md` § Restores). Absent from older
 /// servers.
 pub const STORE_HEADER: &str = "intake-store";
+/// The first bytes of every zstd frame. From version 7 a body is compressed if and
+/// only if it starts with them (a message starts with its version, `07`), so neither
+/// side says it in a header, and a message too small to gain from compression (a
+/// no-op's 33 bytes) travels as it is.
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Whether a version 7 body is a zstd frame rather than the message itself.
+pub fn is_zstd_frame(body: &[u8]) -> bool {
+    body.starts_with(&ZSTD_MAGIC)
+}
+
 /// The media type of encoded messages.
 pub const CONTENT_TYPE: &str = "application/vnd.intake.sync";
 
@@ -115,6 +134,51 @@ pub struct SyncRequest {
     /// v3: the device holds the start of a large item a page began: continue it.
     #[serde(skip)]
     pub resume: Option<Resume>,
+    /// v7: what the device knows of the server, so that the answer repeats it only when
+    /// it changed.
+    #[serde(skip)]
+    pub known: Known,
+}
+
+/// What a version 7 device knows of its server: the start of the store id and the
+/// lock after N days it last heard. A server whose own are these leaves the
+/// `intake-store` and `intake-lock-after-days` headers off its answer (75 bytes of
+/// every round trip); any difference (a restore, a new setting, a device that heard
+/// nothing yet) and it sends both, as every older version does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    /// The first 8 bytes of the store id (16 of its 32 hex digits); zeros for none. A
+    /// restored server's new random id shares them with one chance in 2^64.
+    pub store: [u8; 8],
+    /// 0: never, or not heard yet.
+    pub lock_after_days: u32,
+}
+
+impl Known {
+    /// From the store id as the `intake-store` header spells it (hex), if any.
+    pub fn new(store_id: Option<&str>, lock_after_days: u32) -> Known {
+        let mut store = [0u8; 8];
+        if let Some(id) = store_id
+            && let Some(start) = id.get(..16)
+        {
+            for (i, b) in store.iter_mut().enumerate() {
+                match u8::from_str_radix(&start[2 * i..2 * i + 2], 16) {
+                    Ok(v) => *b = v,
+                    Err(_) => return Known::default(),
+                }
+            }
+        }
+        Known {
+            store,
+            lock_after_days,
+        }
+    }
+
+    /// Whether a server with this store id (hex) and lock setting is what the device
+    /// knows. A device that knows no store (zeros) never matches.
+    pub fn matches(&self, store_id: &str, lock_after_days: u32) -> bool {
+        self.store != [0; 8] && Known::new(Some(store_id), lock_after_days) == *self
+    }
 }
 
 /// Automerge changes of one record, each the bytes of one change chunk.
@@ -228,6 +292,17 @@ struct RequestV5 {
     base: RequestV3,
     /// [`push_digest`] of the push.
     digest: [u8; 8],
+}
+
+/// The version 7 encoding of a [`SyncRequest`]: version 5's, then the dependencies it
+/// abbreviated ([`short`]). The pack holds those changes without their dependencies;
+/// the digest is over the push as the device holds it, dependencies in full.
+#[derive(Serialize, Deserialize)]
+struct RequestV7 {
+    /// Postcard writes a nested struct's fields in place: these are version 5's bytes.
+    base: RequestV5,
+    short: Vec<ShortDeps>,
+    known: Known,
 }
 
 /// The first 8 bytes of SHA-256 over a push as sent: each record's id and change count,
@@ -396,13 +471,50 @@ impl RequestV3 {
             want_docs: self.want_docs,
             upload: self.upload,
             resume: self.resume,
+            known: Known::default(),
         })
     }
 }
 
 impl SyncRequest {
-    /// Encodes in the layout of `self.version`.
+    /// Encodes in the layout of `self.version`; from version 7 on, with every
+    /// dependency it can abbreviate abbreviated.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_as(true)
+    }
+
+    /// Encodes with every dependency in full: what a version 7 device sends after the
+    /// server answered `send_in_full` (the same as [`SyncRequest::encode`] before
+    /// version 7).
+    pub fn encode_in_full(&self) -> Vec<u8> {
+        self.encode_as(false)
+    }
+
+    fn encode_as(&self, abbreviated: bool) -> Vec<u8> {
+        if self.version >= 7 {
+            let (push, short) = if abbreviated {
+                short::abbreviate(&self.push)
+            } else {
+                (self.push.clone(), Vec::new())
+            };
+            let v7 = RequestV7 {
+                base: RequestV5 {
+                    base: RequestV3 {
+                        version: self.version,
+                        cursor: self.cursor,
+                        page_bytes: self.page_bytes,
+                        push: pack::pack(&push),
+                        want_docs: self.want_docs.clone(),
+                        upload: self.upload.clone(),
+                        resume: self.resume,
+                    },
+                    digest: push_digest(&self.push),
+                },
+                short,
+                known: self.known,
+            };
+            return postcard::to_allocvec(&v7).expect("encoding to a Vec cannot fail");
+        }
         if self.version == 1 {
             return postcard::to_allocvec(self).expect("encoding to a Vec cannot fail");
         }
@@ -435,7 +547,39 @@ impl SyncRequest {
         postcard::to_allocvec(&v2).expect("encoding to a Vec cannot fail")
     }
 
+    /// Decodes a request whose dependencies are all in full (a version 7 request that
+    /// abbreviates some is malformed here: only a server, holding the records, can
+    /// expand it, with [`SyncRequest::decode_incoming`]).
     pub fn decode(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
+        SyncRequest::decode_incoming(bytes)?
+            .expand(|_, _| None)
+            .map_err(|e| match e {
+                ExpandError::Decode(e) => e,
+                ExpandError::SendInFull(m) => DecodeError::Malformed(m),
+            })
+    }
+
+    /// Decodes a request of any version; a version 7 push may still hold abbreviated
+    /// dependencies, which [`Incoming::expand`] puts back.
+    pub fn decode_incoming(bytes: &[u8]) -> Result<Incoming, DecodeError> {
+        if peek_version(bytes)? >= 7 {
+            let v7: RequestV7 = decode(bytes)?;
+            let mut request = v7.base.base.unpacked()?;
+            request.known = v7.known;
+            return Ok(Incoming {
+                request,
+                short: v7.short,
+                digest: Some(v7.base.digest),
+            });
+        }
+        Ok(Incoming {
+            request: SyncRequest::decode_before_7(bytes)?,
+            short: Vec::new(),
+            digest: None,
+        })
+    }
+
+    fn decode_before_7(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
         match peek_version(bytes)? {
             1 => decode(bytes),
             2 => {
@@ -448,6 +592,7 @@ impl SyncRequest {
                     want_docs: v2.want_docs,
                     upload: None,
                     resume: None,
+                    known: Known::default(),
                 })
             }
             3 | 4 => decode::<RequestV3>(bytes)?.unpacked(),
@@ -462,6 +607,61 @@ impl SyncRequest {
                 Ok(request)
             }
         }
+    }
+}
+
+/// A decoded request before its abbreviated dependencies (version 7) are put back.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The push still holds the abbreviated changes without their dependencies.
+    request: SyncRequest,
+    short: Vec<ShortDeps>,
+    /// Version 7's digest of the push, checked once it is expanded.
+    digest: Option<[u8; 8]>,
+}
+
+impl Incoming {
+    /// The protocol version of the request.
+    pub fn version(&self) -> u16 {
+        self.request.version
+    }
+
+    /// The records some of whose pushed changes' dependencies are abbreviated, in push
+    /// order: the server looks up their stored change hashes to expand them.
+    pub fn abbreviated_records(&self) -> Vec<WireId> {
+        short::records_of(&self.request.push, &self.short)
+    }
+
+    /// The request with every dependency put back, each prefix resolved by `resolve`
+    /// within its record (`None`: no stored change of that record, or more than one,
+    /// starts with it), and the push checked against its digest.
+    pub fn expand(
+        self,
+        mut resolve: impl FnMut(&WireId, &Prefix) -> Option<Hash>,
+    ) -> Result<SyncRequest, ExpandError> {
+        let Incoming {
+            mut request,
+            short,
+            digest,
+        } = self;
+        short::expand(&mut request.push, &short, &mut resolve)?;
+        if let Some(digest) = digest
+            && push_digest(&request.push) != digest
+        {
+            // With a prefix put back, the culprit may be the expansion (another change
+            // with the same prefix): the device sends it in full. Without one, the pack
+            // itself is damaged, as in version 5.
+            return Err(if short.is_empty() {
+                DecodeError::Malformed("the pushed changes do not match their digest".into()).into()
+            } else {
+                ExpandError::SendInFull(
+                    "the pushed changes with their dependencies put back do not match their \
+                     digest: send the dependencies in full"
+                        .into(),
+                )
+            });
+        }
+        Ok(request)
     }
 }
 
@@ -702,7 +902,7 @@ mod tests {
 
     #[test]
     fn counting_agrees_with_the_encoding() {
-        for version in [1, 2, 3, 4, 5] {
+        for version in [1, 2, 3, 4, 5, 6, 7] {
             let req = SyncRequest {
                 version,
                 cursor: u64::MAX >> 1,
@@ -723,7 +923,16 @@ mod tests {
             let bytes = req.encode();
             assert_eq!(SyncRequest::decode(&bytes).unwrap(), req);
             assert_eq!(count_request_entries(&bytes), Some((4, 4)), "v{version}");
-            assert_eq!(count_request_entries(&bytes[..bytes.len() - 17]), None);
+            // Cut inside `want_docs`: past what follows it (upload and resume from
+            // version 3, the digest from 5, the abbreviations and `known` from 7).
+            let after_wanted = match version {
+                1 | 2 => 0,
+                3 | 4 => 2,
+                5 | 6 => 10,
+                _ => 20,
+            };
+            let cut = bytes.len() - after_wanted - 17;
+            assert_eq!(count_request_entries(&bytes[..cut]), None, "v{version}");
             assert_eq!(count_request_entries(&[0xff; 12]), None);
         }
     }

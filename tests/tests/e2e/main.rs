@@ -40,6 +40,7 @@ mod server_limits;
 mod server_logs;
 mod server_replay;
 mod server_sync;
+mod small_syncs;
 mod stranding;
 mod sync_e2e;
 mod sync_turns;

@@ -1,7 +1,9 @@
 //! A counting TCP proxy on loopback, in front of the server: what a device costs is
 //! measured at the socket, so HTTP headers, framing and compression are all included.
+//! The benchmark counts its workloads' bytes with it, and `e2e::small_syncs` bounds
+//! them.
 //!
-//! It is a handler of the test support's relay skeleton (`intake_tests::relay`), which
+//! It is a handler of the relay skeleton ([`crate::relay`]), which
 //! accepts, connects each connection to the server, and stops it all on drop. Per
 //! connection, each direction copies bytes and adds them to atomic counters as they are
 //! read from the socket. Each direction also
@@ -14,7 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use intake_tests::relay::{Conn, Handler, Relay, both_ways};
+use crate::relay::{Conn, Handler, Relay, both_ways};
 
 /// What went through the proxy since the last [`Proxy::reset`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -162,6 +164,9 @@ fn count(c: &Counters, framer: &mut Framer, dir: Direction, bytes: &[u8]) {
     total.fetch_add(bytes.len() as u64, Relaxed);
     framer.feed(bytes, |head| {
         heads.fetch_add(head.len() as u64, Relaxed);
+        if *SHOW_HEADS {
+            show_head(head);
+        }
         let is_message = match dir {
             Direction::Up => {
                 const METHODS: [&[u8]; 5] = [b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD "];
@@ -180,10 +185,45 @@ fn count(c: &Counters, framer: &mut Framer, dir: Direction, bytes: &[u8]) {
     }
 }
 
+/// Whether to print every head the proxy sees (`INTAKE_BENCH_HEADS=1`): where the
+/// bytes of a small sync go (issue 16), read off the wire rather than guessed.
+static SHOW_HEADS: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("INTAKE_BENCH_HEADS").is_some());
+
+/// Where to write every message body as it crossed (`INTAKE_BENCH_BODIES=DIR`, one
+/// file each, numbered in the order they ended): to take a small sync's body apart.
+static BODIES: std::sync::LazyLock<Option<std::path::PathBuf>> =
+    std::sync::LazyLock::new(|| std::env::var_os("INTAKE_BENCH_BODIES").map(Into::into));
+
+fn keep_body(dir: &std::path::Path, body: &[u8]) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Relaxed);
+    let _ = std::fs::write(dir.join(format!("{n:05}.bin")), body);
+}
+
+/// Prints one head to stderr, each line with its length on the wire (CRLF included).
+/// A bearer token is never printed: only its length.
+fn show_head(head: &[u8]) {
+    let text = String::from_utf8_lossy(head);
+    let mut out = format!("--- head, {} B\n", head.len());
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let shown = match line.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("authorization") => {
+                format!("{name}: <{} characters>", value.trim().len())
+            }
+            _ => line.to_string(),
+        };
+        out.push_str(&format!("{:4}  {shown}\n", line.len() + 2));
+    }
+    eprint!("{out}");
+}
+
 /// Follows HTTP/1.1 messages framed by `Content-Length` in one direction.
 #[derive(Default)]
 struct Framer {
     head: Vec<u8>,
+    /// The body so far, when bodies are kept ([`BODIES`]).
+    body: Vec<u8>,
     body_left: u64,
     /// Set when a message is framed otherwise; reported once, then parsing stops.
     lost: bool,
@@ -197,6 +237,12 @@ impl Framer {
             if self.body_left > 0 {
                 let k = (self.body_left as usize).min(data.len());
                 self.body_left -= k as u64;
+                if let Some(dir) = BODIES.as_ref() {
+                    self.body.extend_from_slice(&data[..k]);
+                    if self.body_left == 0 {
+                        keep_body(dir, &std::mem::take(&mut self.body));
+                    }
+                }
                 data = &data[k..];
                 continue;
             }
