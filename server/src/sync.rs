@@ -661,15 +661,8 @@ fn prepare(
             "these changes make a document that cannot be read back".into(),
         )));
     }
-    if doc.len() > limits.max_document_bytes {
-        return Ok(Err((
-            Rejection::TooLarge,
-            format!(
-                "the record would grow to {} bytes; at most {} are accepted",
-                doc.len(),
-                limits.max_document_bytes
-            ),
-        )));
+    if let Some(refusal) = too_large(&doc, limits) {
+        return Ok(Err(refusal));
     }
     // Store new changes in causal order, so every device can apply them in log order.
     let ordered = causal_order(&new_infos);
@@ -743,28 +736,18 @@ fn prepare_created(
             return Ok(Err(refusal));
         }
     }
-    if writes("assigned_to") {
-        for name in created.review_values("assigned_to") {
-            let Value::Text(name) = name else { continue };
-            if name.is_empty() {
-                continue; // Unassigned.
-            }
-            let user = storage.user(&name)?;
-            if let Err(refusal) = policy::check_assignee(user.as_ref(), meta.team.as_deref()) {
-                return Ok(Err(refusal));
-            }
-        }
+    if writes("assigned_to")
+        && let Err(refusal) = check_assignees(
+            storage,
+            created.review_values("assigned_to"),
+            meta.team.as_deref(),
+        )?
+    {
+        return Ok(Err(refusal));
     }
     let doc = change.info.bytes.clone();
-    if doc.len() > limits.max_document_bytes {
-        return Ok(Err((
-            Rejection::TooLarge,
-            format!(
-                "the record would grow to {} bytes; at most {} are accepted",
-                doc.len(),
-                limits.max_document_bytes
-            ),
-        )));
+    if let Some(refusal) = too_large(&doc, limits) {
+        return Ok(Err(refusal));
     }
     Ok(Ok(Some(RecordWrite {
         meta: RecordMeta {
@@ -816,15 +799,40 @@ fn judge_in_document(
         }
     }
     if writes("assigned_to") {
-        for name in record.review_values_at("assigned_to", &[info.hash]) {
-            let Value::Text(name) = name else { continue };
-            if name.is_empty() {
-                continue; // Unassigned.
-            }
-            let user = storage.user(&name)?;
-            if let Err(refusal) = policy::check_assignee(user.as_ref(), team) {
-                return Ok(Err(refusal));
-            }
+        let names = record.review_values_at("assigned_to", &[info.hash]);
+        return check_assignees(storage, names, team);
+    }
+    Ok(Ok(()))
+}
+
+/// Refuses a document larger than the limit.
+fn too_large(doc: &[u8], limits: &Limits) -> Option<(Rejection, String)> {
+    (doc.len() > limits.max_document_bytes).then(|| {
+        (
+            Rejection::TooLarge,
+            format!(
+                "the record would grow to {} bytes; at most {} are accepted",
+                doc.len(),
+                limits.max_document_bytes
+            ),
+        )
+    })
+}
+
+/// Every assignee a change leaves must be an enabled user of the record's `team`.
+fn check_assignees(
+    storage: &dyn Storage,
+    names: Vec<Value>,
+    team: Option<&str>,
+) -> Result<Result<(), (Rejection, String)>, SyncError> {
+    for name in names {
+        let Value::Text(name) = name else { continue };
+        if name.is_empty() {
+            continue; // Unassigned.
+        }
+        let user = storage.user(&name)?;
+        if let Err(refusal) = policy::check_assignee(user.as_ref(), team) {
+            return Ok(Err(refusal));
         }
     }
     Ok(Ok(()))

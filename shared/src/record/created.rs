@@ -33,6 +33,7 @@ use chrono::{DateTime, Utc};
 
 use super::inspect::{ChangeInfo, Incoming, RootWrite};
 use super::ops::{self, Action, Key, Scalar};
+use super::read;
 use crate::form::{Form, FormRegistry};
 use crate::ids::RecordId;
 use crate::status::ReviewStatus;
@@ -258,26 +259,22 @@ impl Creation {
 
     /// As [`Record::status`](super::Record::status).
     pub fn status(&self) -> ReviewStatus {
-        self.root_str("status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(ReviewStatus::Submitted)
+        read::status_of(self.root_str("status"))
     }
 
     /// As [`Record::review_note`](super::Record::review_note).
     pub fn review_note(&self) -> Option<String> {
-        self.root_str("review_note").filter(|s| !s.is_empty())
+        read::non_empty(self.root_str("review_note"))
     }
 
     /// As [`Record::assigned_to`](super::Record::assigned_to).
     pub fn assigned_to(&self) -> Option<String> {
-        self.root_str("assigned_to").filter(|s| !s.is_empty())
+        read::non_empty(self.root_str("assigned_to"))
     }
 
     /// As [`Record::created_at`](super::Record::created_at).
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
-        self.root_str("created_at")
-            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|d| d.with_timezone(&Utc))
+        read::time_of(self.root_str("created_at"))
     }
 }
 

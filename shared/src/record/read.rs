@@ -87,6 +87,26 @@ pub(super) fn values_and_conflicted(
     (values, conflicted)
 }
 
+/// A stored status as the record model reads it: an unknown one (from a newer app)
+/// reads as `submitted` (see [`Record::status`]).
+pub(super) fn status_of(stored: Option<String>) -> ReviewStatus {
+    stored
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(ReviewStatus::Submitted)
+}
+
+/// An empty note or assignee is none.
+pub(super) fn non_empty(stored: Option<String>) -> Option<String> {
+    stored.filter(|s| !s.is_empty())
+}
+
+/// A stored RFC 3339 time, if it is one.
+pub(super) fn time_of(stored: Option<String>) -> Option<DateTime<Utc>> {
+    stored
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&Utc))
+}
+
 /// One map of a list: its keys, the device and author that appended it, and the hash
 /// (hex) of the change that did.
 type ListEntry = (BTreeMap<String, Value>, String, Option<String>, String);
@@ -122,24 +142,20 @@ impl Record {
     /// is Automerge's deterministic winner, the same on every replica; the conflict is
     /// in [`Record::conflicts`].
     pub fn status(&self) -> ReviewStatus {
-        self.root_str("status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(ReviewStatus::Submitted)
+        status_of(self.root_str("status"))
     }
 
     /// The reviewer's note that came with the status, if any.
     pub fn review_note(&self) -> Option<String> {
-        self.root_str("review_note").filter(|s| !s.is_empty())
+        non_empty(self.root_str("review_note"))
     }
 
     pub fn assigned_to(&self) -> Option<String> {
-        self.root_str("assigned_to").filter(|s| !s.is_empty())
+        non_empty(self.root_str("assigned_to"))
     }
 
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
-        self.root_str("created_at")
-            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|d| d.with_timezone(&Utc))
+        time_of(self.root_str("created_at"))
     }
 
     /// Validation issues of the current values for the current status.
