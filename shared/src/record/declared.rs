@@ -100,9 +100,16 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads what `chunk` (one whole change chunk, header included) declares. Costs a pass
-/// over its bytes; nothing is allocated beyond the column directory.
-pub fn declared(chunk: &[u8]) -> Result<Declared, RecordError> {
+/// A change chunk's header as far as its columns: the start op, how many other actors
+/// it names, and each column's spec and bytes. Reads the header and the column
+/// directory only (what [`declared`] and the creation reader, `ops.rs`, both need).
+pub(super) struct Chunk<'a> {
+    pub start_op: u64,
+    pub other_actors: u64,
+    pub columns: Vec<(u32, &'a [u8])>,
+}
+
+pub(super) fn chunk_columns(chunk: &[u8]) -> Result<Chunk<'_>, RecordError> {
     if chunk.len() < 9 || chunk[..4] != MAGIC || chunk[8] != CHANGE {
         return Err(malformed("not an uncompressed change chunk"));
     }
@@ -114,7 +121,7 @@ pub fn declared(chunk: &[u8]) -> Result<Declared, RecordError> {
     let actor = r.uleb()?;
     r.take(actor)?;
     r.uleb()?; // sequence number
-    r.uleb()?; // start op
+    let start_op = r.uleb()?;
     r.sleb()?; // time
     let message = r.uleb()?;
     r.take(message)?;
@@ -127,21 +134,35 @@ pub fn declared(chunk: &[u8]) -> Result<Declared, RecordError> {
         let n = r.uleb()?;
         r.take(n)?;
     }
-    let columns = r.uleb()?;
-    if columns > r.0.len() as u64 {
+    let count = r.uleb()?;
+    if count > r.0.len() as u64 {
         return Err(malformed("truncated"));
     }
-    let mut directory = Vec::with_capacity(columns as usize);
-    for _ in 0..columns {
+    let mut directory = Vec::with_capacity(count as usize);
+    for _ in 0..count {
         let spec = u32::try_from(r.uleb()?).map_err(|_| malformed("bad column spec"))?;
         directory.push((spec, r.uleb()?));
     }
+    let mut columns = Vec::with_capacity(directory.len());
+    for (spec, len) in directory {
+        columns.push((spec, r.take(len)?));
+    }
+    Ok(Chunk {
+        start_op,
+        other_actors: others,
+        columns,
+    })
+}
+
+/// Reads what `chunk` (one whole change chunk, header included) declares. Costs a pass
+/// over its bytes; nothing is allocated beyond the column directory.
+pub fn declared(chunk: &[u8]) -> Result<Declared, RecordError> {
+    let chunk = chunk_columns(chunk)?;
     let mut out = Declared {
-        actors: 1 + others as usize,
+        actors: 1 + chunk.other_actors as usize,
         ..Declared::default()
     };
-    for (spec, len) in directory {
-        let data = r.take(len)?;
+    for (spec, data) in chunk.columns {
         if spec & DEFLATE != 0 {
             // Its runs cannot be read without inflating it: refused on this alone.
             out.compressed = true;

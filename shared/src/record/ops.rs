@@ -16,7 +16,7 @@
 //! that still does not parse here is `None` too. The column layout is Automerge's
 //! binary format, as `declared.rs` describes it.
 
-use super::declared::Reader;
+use super::declared::{Reader, chunk_columns};
 
 /// An operation of the change, as far as [`Creation`](super::Creation) looks.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,35 +71,9 @@ const MARK_NAME: u32 = 10 << 4 | 5;
 /// The operations of `chunk` (one whole uncompressed change chunk) with the change's
 /// start op, or `None` when the change is outside what this reads (see the module doc).
 pub(super) fn read(chunk: &[u8]) -> Option<(u64, Vec<Op<'_>>)> {
-    let mut r = Reader(chunk.get(9..)?);
-    let len = r.uleb().ok()?;
-    let mut r = Reader(r.take(len).ok()?);
-    let deps = r.uleb().ok()?;
-    r.take(deps.checked_mul(32)?).ok()?;
-    let actor = r.uleb().ok()?;
-    r.take(actor).ok()?;
-    r.uleb().ok()?; // sequence number
-    let start = r.uleb().ok()?;
-    r.sleb().ok()?; // time
-    let message = r.uleb().ok()?;
-    r.take(message).ok()?;
-    let others = r.uleb().ok()?;
-    for _ in 0..others {
-        let n = r.uleb().ok()?;
-        r.take(n).ok()?;
-    }
-    let columns = r.uleb().ok()?;
-    if columns > r.0.len() as u64 {
-        return None;
-    }
-    let mut directory = Vec::with_capacity(columns as usize);
-    for _ in 0..columns {
-        let spec = u32::try_from(r.uleb().ok()?).ok()?;
-        directory.push((spec, r.uleb().ok()?));
-    }
+    let chunk = chunk_columns(chunk).ok()?;
     let mut cols = Columns::default();
-    for (spec, len) in directory {
-        let data = r.take(len).ok()?;
+    for (spec, data) in chunk.columns {
         let slot = match spec {
             OBJ_ACTOR => &mut cols.obj_actor,
             OBJ_CTR => &mut cols.obj_ctr,
@@ -118,7 +92,7 @@ pub(super) fn read(chunk: &[u8]) -> Option<(u64, Vec<Op<'_>>)> {
         };
         *slot = data;
     }
-    cols.ops(start)
+    cols.ops(chunk.start_op)
 }
 
 #[derive(Default)]
