@@ -459,25 +459,9 @@ fn held_ops(storage: &dyn Storage, id: RecordId) -> u64 {
 /// The least work worth a thread of its own (records of one push).
 const RECORDS_PER_THREAD: usize = 16;
 
-/// `items.iter().map(f)`, spread over the machine's cores when there are enough items.
-/// A panic in `f` is passed on, as it would be without threads.
+/// A push's records mapped on every core when there are enough of them.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(items.len() / RECORDS_PER_THREAD).max(1);
-    if threads == 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    intake_par::par_map(items, RECORDS_PER_THREAD, f)
 }
 
 type Prepared = Result<Option<RecordWrite>, (Rejection, String)>;

@@ -815,27 +815,9 @@ pub(crate) fn insert_received(
 /// The least work worth a thread of its own: a few milliseconds of loading.
 const ITEMS_PER_THREAD: usize = 16;
 
-/// `items.iter().map(f)`, spread over the machine's cores when there are enough items
-/// (the server's `sync::par_map` does the same for pushes; client and server share no
-/// code but `shared`, which does no threading). A panic in `f` is passed on, as it
-/// would be without threads.
+/// A page's new records mapped on every core when there are enough of them.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(items.len() / ITEMS_PER_THREAD).max(1);
-    if threads == 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    intake_par::par_map(items, ITEMS_PER_THREAD, f)
 }
 
 /// The columns of a [`Summary`], in the order [`summary_row`] reads them.
