@@ -84,24 +84,47 @@ fn setup(server: &TestServer) -> (TestDevice, TestDevice, Vec<RecordId>) {
     (drita, merita, ids)
 }
 
-/// Pulls with `log` watching; returns what the sync returned (or that it died) and how
-/// many records the committed pages brought.
-fn pull(device: &mut TestDevice, log: &mut Log<'_>) -> (Option<intake_client::SyncSummary>, usize) {
+/// What one watched pull did.
+struct Pulled {
+    /// What the sync returned; `None` if it died (the observer panicked).
+    summary: Option<intake_client::SyncSummary>,
+    /// Records the committed pages brought.
+    received: usize,
+    events: Vec<Event>,
+    /// Requests sent ahead of a commit.
+    ahead: usize,
+}
+
+/// Pulls with every request, answer and commit logged, dying at the `die_at`-th request
+/// sent ahead (see [`Log`]).
+fn pull(device: &mut TestDevice, die_at: Option<usize>) -> Pulled {
+    let events = RefCell::new(Vec::new());
+    let mut log = Log {
+        events: &events,
+        die_at,
+        ahead: 0,
+    };
     let received = RefCell::new(0);
     let summary = catch_unwind(AssertUnwindSafe(|| {
         intake_client::sync_observed(
             &mut device.store,
             &options(),
             &mut |p| {
-                log.events.borrow_mut().push(Event::Committed);
+                events.borrow_mut().push(Event::Committed);
                 *received.borrow_mut() = p.summary.received;
             },
-            log,
+            &mut log,
         )
         .unwrap()
     }))
     .ok();
-    (summary, received.into_inner())
+    let ahead = log.ahead;
+    Pulled {
+        summary,
+        received: received.into_inner(),
+        events: events.into_inner(),
+        ahead,
+    }
 }
 
 fn assert_holds_all(merita: &TestDevice, drita: &TestDevice, ids: &[RecordId]) {
@@ -115,16 +138,13 @@ fn assert_holds_all(merita: &TestDevice, drita: &TestDevice, ids: &[RecordId]) {
 fn a_pull_asks_for_the_next_page_before_committing_the_last_and_loses_nothing() {
     let server = TestServer::start();
     let (drita, mut merita, ids) = setup(&server);
-    let events = RefCell::new(Vec::new());
-    let mut log = Log {
-        events: &events,
-        die_at: None,
-        ahead: 0,
-    };
-    let (summary, _) = pull(&mut merita, &mut log);
+    let Pulled {
+        summary,
+        events,
+        ahead,
+        ..
+    } = pull(&mut merita, None);
     let summary = summary.expect("the pull finished");
-    let ahead = log.ahead;
-    let events = events.into_inner();
     let pages = events.iter().filter(|e| **e == Event::Committed).count();
     assert!(pages >= 5, "a pull of {pages} pages proves nothing here");
     // Every page but the first was asked for while the one before it was committed.
@@ -144,13 +164,12 @@ fn a_device_killed_with_a_page_asked_ahead_pulls_that_page_again() {
     // then in the next sync at the third (two pages committed, the third not).
     let mut held = 0;
     for die_at in [1, 3] {
-        let events = RefCell::new(Vec::new());
-        let mut log = Log {
-            events: &events,
-            die_at: Some(die_at),
-            ahead: 0,
-        };
-        let (summary, committed) = pull(&mut merita, &mut log);
+        let Pulled {
+            summary,
+            received: committed,
+            events,
+            ..
+        } = pull(&mut merita, Some(die_at));
         assert!(
             summary.is_none(),
             "the sync did not reach request {die_at} sent ahead"
@@ -163,24 +182,12 @@ fn a_device_killed_with_a_page_asked_ahead_pulls_that_page_again() {
         let store = Store::open(dir.path(), &Key::from_bytes([7; 32])).unwrap();
         merita = TestDevice { name, store, dir };
         let now = merita.store.list(None).unwrap().len();
-        assert_eq!(
-            now,
-            held + committed,
-            "die_at {die_at}: {:?}",
-            events.borrow()
-        );
+        assert_eq!(now, held + committed, "die_at {die_at}: {events:?}");
         assert!(now < RECORDS);
         held = now;
     }
     assert!(held > 0, "the second kill came after pages were committed");
-    let events = RefCell::new(Vec::new());
-    let mut log = Log {
-        events: &events,
-        die_at: None,
-        ahead: 0,
-    };
-    let (summary, _) = pull(&mut merita, &mut log);
-    let summary = summary.expect("the pull finished");
+    let summary = pull(&mut merita, None).summary.expect("the pull finished");
     // Exactly the records not committed before come, the page that was being
     // committed at each kill included: none skipped, none twice.
     assert_eq!(summary.received, RECORDS - held);
@@ -223,16 +230,13 @@ fn no_page_is_asked_for_ahead_of_a_page_that_removed_records() {
     later.extend((0..15).map(|n| assigned(&mut merita, 900 + n)));
     merita.sync().unwrap();
 
-    let events = RefCell::new(Vec::new());
-    let mut log = Log {
-        events: &events,
-        die_at: None,
-        ahead: 0,
-    };
-    let (summary, _) = pull(&mut drita, &mut log);
+    let Pulled {
+        summary,
+        events,
+        ahead,
+        ..
+    } = pull(&mut drita, None);
     let summary = summary.expect("the pull finished");
-    let ahead = log.ahead;
-    let events = events.into_inner();
     assert_eq!(summary.removed, 3, "{events:?}");
     assert!(events.contains(&Event::ArrivedRemoving), "{events:?}");
     assert!(ahead > 0, "pages were asked for ahead: {events:?}");
