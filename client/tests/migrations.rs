@@ -32,6 +32,8 @@ const PINNED: &[&str] = &[
     "ea726c37bc2ac7e7b64f6866cbe4006ed960610a80c9f6442e629d32ca2f215d",
     // 5
     "cd4dbcd3e8c4e55790ebb2349b690c1d38baf501299411d3307c0a6922ea331f",
+    // 6
+    "df58131a2b57a4e227c7e02934809f39175c8bee45edcfdc4a54f4b9aaa4e039",
 ];
 
 #[test]

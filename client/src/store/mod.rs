@@ -212,11 +212,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
+        // A page cache of 16 MiB, not SQLite's 2 MB: a push or a pull page touches a few
+        // MB of change rows, and with 2 MB a large store decrypted the same pages again
+        // within one sync (committing W1's push of 1,666 records: 82 ms -> 13 ms). It
+        // is an upper bound, reached only by a store that large.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA secure_delete = ON;",
+             PRAGMA secure_delete = ON;
+             PRAGMA cache_size = -16384;",
         )?;
         schema::migrate(&mut conn)?;
         // Automerge requires that one actor never makes two changes concurrently (each

@@ -45,10 +45,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_dirty ON records(dirty) WHERE dirty = 1;",
     // 3: push saved change rows as they are, without loading the record. A row holds
     // the changes one save added; `unpushed` marks rows of local edits the server has
-    // not acknowledged. `push_all` says those rows are not the whole story (a
-    // compaction folded unpushed changes into the snapshot, or the server lost some):
-    // the next push derives its changes from the document instead. Records already
-    // waiting are pushed that way once.
+    // not acknowledged (since step 6, only rows past the record's `pushed_seq`).
+    // `push_all` says those rows are not the whole story (a compaction folded unpushed
+    // changes into the snapshot, or the server lost some): the next push derives its
+    // changes from the document instead. Records already waiting are pushed that way
+    // once.
     "ALTER TABLE changes ADD COLUMN unpushed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE records ADD COLUMN push_all INTEGER NOT NULL DEFAULT 0;
     UPDATE records SET push_all = 1 WHERE dirty = 1;",
@@ -81,6 +82,11 @@ const MIGRATIONS: &[&str] = &[
         received_at INTEGER NOT NULL,
         PRIMARY KEY (record_id, hash)
     ) WITHOUT ROWID;",
+    // 6: a push acknowledged is one number on its record (issue 16): change rows up to
+    // `pushed_seq` are on the server, whatever their `unpushed` says. Clearing the flag
+    // row by row rewrote every pushed change's pages (a change row holds its bytes),
+    // which was most of the cost of committing a large push.
+    "ALTER TABLE records ADD COLUMN pushed_seq INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

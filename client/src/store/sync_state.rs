@@ -242,7 +242,8 @@ impl Store {
         let waiting = waiting(&tx, if held_only { &none } else { skip }, held_only)?;
         let mut damaged = Vec::new();
         let mut rows_of = tx.prepare_cached(
-            "SELECT seq, bytes FROM changes WHERE record_id = ?1 AND unpushed = 1 ORDER BY seq",
+            "SELECT seq, bytes FROM changes
+             WHERE record_id = ?1 AND unpushed = 1 AND seq > ?2 ORDER BY seq",
         )?;
         let mut out = Vec::new();
         let mut used = 0;
@@ -254,7 +255,7 @@ impl Store {
             let mut upto_seq = 0;
             let mut bad = None;
             if !w.push_all {
-                let mut rows = rows_of.query([w.id.to_string()])?;
+                let mut rows = rows_of.query(params![w.id.to_string(), w.pushed_seq])?;
                 while let Some(row) = rows.next()? {
                     upto_seq = row.get(0)?;
                     let bytes: Vec<u8> = row.get(1)?;
@@ -325,19 +326,18 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut result = PageResult::default();
         for (id, pushed) in &page.stored {
-            // Rows read for the push are on the server now. `push_all` ends once the
-            // record holds nothing more; if it was saved since, a compaction may have
-            // folded new changes into the snapshot, so it stays until then.
-            tx.execute(
+            // Rows read for the push are on the server now: every change row up to
+            // `upto_seq` (one number on the record, not a flag rewritten on each row).
+            // `push_all` ends once the record holds nothing more; if it was saved
+            // since, a compaction may have folded new changes into the snapshot, so it
+            // stays until then.
+            tx.prepare_cached(
                 "UPDATE records SET synced_heads = ?2, dirty = (heads IS NOT ?2), rejected_heads = NULL,
-                     sync_error = NULL, push_all = CASE WHEN heads IS ?2 THEN 0 ELSE push_all END
+                     sync_error = NULL, push_all = CASE WHEN heads IS ?2 THEN 0 ELSE push_all END,
+                     pushed_seq = max(pushed_seq, ?3)
                  WHERE id = ?1",
-                params![id.to_string(), pushed.heads],
-            )?;
-            tx.execute(
-                "UPDATE changes SET unpushed = 0 WHERE record_id = ?1 AND unpushed = 1 AND seq <= ?2",
-                params![id.to_string(), pushed.upto_seq],
-            )?;
+            )?
+            .execute(params![id.to_string(), pushed.heads, pushed.upto_seq])?;
         }
         for (id, message, second) in &page.resend {
             // The server lacks history we believed it had (restored from a backup?):
@@ -622,6 +622,8 @@ pub(super) struct Waiting {
     heads: Vec<u8>,
     synced: Option<Vec<u8>>,
     push_all: bool,
+    /// Change rows up to this one are on the server (schema step 6).
+    pushed_seq: i64,
 }
 
 /// Records with changes to push, not refused at their current heads, not in `skip`
@@ -632,7 +634,7 @@ pub(super) fn waiting(
     held_only: bool,
 ) -> Result<Vec<Waiting>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, heads, synced_heads, push_all FROM records
+        "SELECT id, heads, synced_heads, push_all, pushed_seq FROM records
          WHERE dirty = 1 AND (rejected_heads IS NULL OR rejected_heads IS NOT heads)
            AND (?1 = 0 OR removal = 1)
          ORDER BY removal DESC, id",
@@ -651,6 +653,7 @@ pub(super) fn waiting(
             heads: r.get(1)?,
             synced: r.get(2)?,
             push_all: r.get(3)?,
+            pushed_seq: r.get(4)?,
         });
     }
     Ok(out)
