@@ -50,7 +50,7 @@ fn offline_edits_reach_the_server_whole_even_after_compaction() {
         .collect();
     let fresh = drita.create(&[
         ("full_name", text("Jelena Jovanović")),
-        ("narrative", text(&narrative.join(" "))),
+        ("narrative", text(narrative.join(" "))),
     ]);
     drita.edit(fresh, |e| e.set("urgency", text("high")));
     drita.edit(fresh, |e| e.add_comment("met at the school"));
