@@ -15,8 +15,12 @@
 //! N takes `max_heavy_syncs` of its own, as each has its own cores; a shared count
 //! would let a burst on one server refuse syncs on an idle other.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// A sync whose body is larger than this, as sent (compressed), is heavy. A device's
 /// no-op sync or a push of a few edited records is a few KiB.
@@ -95,6 +99,78 @@ impl Drop for Permit {
     }
 }
 
+/// Each device's heavy syncs at work (issue 16). A device sends its next push while
+/// the server stores the last. With a permit free, that one takes it and both are at
+/// work at once. With none free, it is not refused when the permit it lacks is held by
+/// its own device's push before it: it waits, without a thread, for one of its own to
+/// end and takes the permit given back. Otherwise a server with one permit would
+/// refuse every push sent ahead.
+///
+/// A device's entry stays once made: a few dozen bytes for each device that ever sent
+/// a heavy sync to this process.
+#[derive(Debug, Default)]
+pub struct DeviceTurns {
+    devices: Mutex<HashMap<i64, Arc<DeviceWork>>>,
+}
+
+/// One device's heavy syncs at work, and a bell rung when one ends.
+#[derive(Debug, Default)]
+struct DeviceWork {
+    at_work: AtomicUsize,
+    ended: Notify,
+}
+
+/// A device's heavy sync at work, held with its permit; ends when dropped.
+#[derive(Debug)]
+pub struct AtWork {
+    work: Arc<DeviceWork>,
+}
+
+impl Drop for AtWork {
+    fn drop(&mut self) {
+        self.work.at_work.fetch_sub(1, Ordering::AcqRel);
+        self.work.ended.notify_waiters();
+    }
+}
+
+impl DeviceTurns {
+    fn of(&self, device: i64) -> Arc<DeviceWork> {
+        let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        devices.entry(device).or_default().clone()
+    }
+
+    /// Whether `device` has a heavy sync at work now.
+    pub fn at_work(&self, device: i64) -> bool {
+        self.of(device).at_work.load(Ordering::Acquire) > 0
+    }
+
+    /// A permit for a heavy sync of `device`: one free now, or else, while one of the
+    /// device's own heavy syncs is at work, the one it gives back (waiting up to
+    /// `wait` in all). `None` when none came: the sync is answered busy.
+    pub async fn enter(
+        &self,
+        gate: &Arc<Gate>,
+        device: i64,
+        wait: Duration,
+    ) -> Option<(Permit, AtWork)> {
+        let work = self.of(device);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Listening before looking: an end between the two is not missed.
+            let ended = work.ended.notified();
+            if let Some(permit) = gate.try_enter() {
+                drop(ended);
+                work.at_work.fetch_add(1, Ordering::AcqRel);
+                return Some((permit, AtWork { work }));
+            }
+            if work.at_work.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            tokio::time::timeout_at(deadline, ended).await.ok()?;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +189,35 @@ mod tests {
         drop((b, c));
         assert_eq!(gate.in_use(), 0);
         assert_eq!(Gate::new(0).limit(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_device_waits_for_the_permit_its_own_sync_holds_and_no_other() {
+        let gate = Gate::new(1);
+        let turns = DeviceTurns::default();
+        let wait = Duration::from_millis(50);
+        let first = turns.enter(&gate, 1, wait).await.expect("the permit");
+        assert!(turns.at_work(1) && !turns.at_work(2));
+        // Another device is refused at once, and so is device 1 while its first is
+        // at work past the wait.
+        assert!(
+            turns
+                .enter(&gate, 2, Duration::from_secs(60))
+                .await
+                .is_none()
+        );
+        assert!(turns.enter(&gate, 1, wait).await.is_none());
+        // Device 1's next, waiting, takes the permit its first gives back.
+        let (next, _) = tokio::join!(turns.enter(&gate, 1, Duration::from_secs(60)), async {
+            tokio::time::sleep(wait).await;
+            drop(first);
+        });
+        let next = next.expect("the permit given back");
+        assert!(turns.at_work(1));
+        assert_eq!(gate.in_use(), 1);
+        drop(next);
+        assert!(!turns.at_work(1));
+        assert_eq!(gate.in_use(), 0);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Turns for syncs doing their work (`[limits] max_syncs_at_once`): a sync waits
     /// for one without holding a thread, up to `max_sync_wait_ms` (`routes/sync.rs`).
     pub sync_turns: Arc<tokio::sync::Semaphore>,
+    /// Each device's heavy syncs, one at a time (`gate::DeviceTurns`).
+    pub device_turns: Arc<crate::gate::DeviceTurns>,
 }
 
 /// The database file in the data directory.
@@ -318,6 +320,7 @@ impl AppState {
         AppState {
             heavy_syncs: Gate::new(settings.limits.heavy_syncs()),
             sync_turns: Arc::new(tokio::sync::Semaphore::new(settings.limits.syncs_at_once())),
+            device_turns: Arc::default(),
             storage,
             settings,
             // 10 failed codes per address (an IPv6 /64) and 10 tries of any one code per

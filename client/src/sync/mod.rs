@@ -245,6 +245,7 @@ fn run(
     // this scope; one still running when the sync ends is waited for at its end.
     std::thread::scope(|scope| {
         let mut ahead: Option<Ahead<'_>> = None;
+        let mut push_ahead: Option<PushAhead<'_>> = None;
         loop {
             let holdings = store.holdings(plan.tried())?;
             let shape = match plan.next(&holdings) {
@@ -255,6 +256,7 @@ fn run(
                 transport,
                 scope,
                 ahead: &mut ahead,
+                push_ahead: &mut push_ahead,
                 holdings: &holdings,
                 wasted: http::Moved::default(),
             };
@@ -265,6 +267,12 @@ fn run(
             let round = match result {
                 Ok(round) => round,
                 Err(e) => {
+                    // A push sent ahead of a failed one is not taken: it was built with
+                    // the sizes the failure may have just cut, and one cut or one busy
+                    // server counts once. Its records, unconfirmed, go again.
+                    let moved = discard(push_ahead.take());
+                    summary.bytes_up += moved.up;
+                    summary.bytes_down += moved.down;
                     let retry = plan.failed(failure(&e));
                     if written != Some(plan.budgets()) {
                         store.set_budgets(plan.budgets())?;
@@ -295,7 +303,11 @@ fn run(
             summary.bytes_down += round.moved.down;
             if round.server_restored {
                 // Nothing of that answer was kept: everything the restored server lacks is
-                // pushed, and what the device lacks pulled, from the start.
+                // pushed, and what the device lacks pulled, from the start (a push sent
+                // ahead too).
+                let moved = discard(push_ahead.take());
+                summary.bytes_up += moved.up;
+                summary.bytes_down += moved.down;
                 if restarted {
                     return Err(SyncError::Retryable(
                         "the server's store id changed twice in one sync".into(),
@@ -351,12 +363,25 @@ struct Ahead<'scope> {
     answer: std::thread::ScopedJoinHandle<'scope, Exchanged>,
 }
 
+/// A push sent while the push before it was out (`Trip::push_next`): the records it
+/// carries, and its answer to come.
+struct PushAhead<'scope> {
+    request: SyncRequest,
+    outgoing: Vec<Outgoing>,
+    answer: std::thread::ScopedJoinHandle<'scope, Exchanged>,
+    /// The page committed while it was out changed one of its records: it pushed
+    /// heads that record no longer has, and is not taken (see `Trip::take_push_ahead`).
+    stale: bool,
+}
+
 /// What a round trip works with besides the store and the plan.
 struct Trip<'t, 'scope, 'env> {
     transport: &'env http::Transport,
     scope: &'scope std::thread::Scope<'scope, 'env>,
     /// The request sent ahead, if one is out.
     ahead: &'t mut Option<Ahead<'scope>>,
+    /// The push sent ahead, if one is out.
+    push_ahead: &'t mut Option<PushAhead<'scope>>,
     /// What the store held when this round trip's shape was chosen.
     holdings: &'t Holdings,
     /// Bytes of an answer asked for ahead that turned out not to be needed.
@@ -440,6 +465,146 @@ impl Trip<'_, '_, '_> {
     }
 }
 
+impl<'scope> Trip<'_, 'scope, '_> {
+    /// Sends `request` on a thread of the sync's scope and returns its answer to come.
+    fn send(
+        &self,
+        request: &SyncRequest,
+        observer: &mut dyn Observer,
+    ) -> std::thread::ScopedJoinHandle<'scope, Exchanged> {
+        observer.sending(&sending(request));
+        let transport = self.transport;
+        let sent = request.clone();
+        self.scope.spawn(move || transport.exchange(&sent))
+    }
+
+    /// The push sent ahead, when this round pushes as it would (a plain push): it is
+    /// this round's request. One this round does not take is [`discard`]ed; so is one
+    /// whose records a page changed meanwhile. Its answer would mark them synced at
+    /// the heads it pushed, short of the server's changes merged since, and this sync,
+    /// having tried them, would end with them unsynced; built again, they go with
+    /// those heads.
+    fn take_push_ahead(&mut self, shape: &Shape) -> Option<PushAhead<'scope>> {
+        let ahead = self.push_ahead.take()?;
+        if plain_push(shape) && !ahead.stale {
+            return Some(ahead);
+        }
+        let moved = discard(Some(ahead));
+        self.wasted.up += moved.up;
+        self.wasted.down += moved.down;
+        None
+    }
+
+    /// While the push `request` (carrying `outgoing`) is out, builds the next push from
+    /// the records after it and sends it too, when more are waiting (issue 16): the
+    /// device reads and compresses push n+1 while the server stores push n, instead of
+    /// each side waiting on the other. The next round takes it as its request
+    /// (`take_push_ahead`). It asks for no page: its answer carries only its push's
+    /// outcomes, and the cursor it names (the one before push n's page) is only ever
+    /// lower than the device's, so the server ends no grace early.
+    ///
+    /// Why nothing is lost: each answer is still committed alone and in order, and a
+    /// push whose answer is not committed (a cut, a kill) leaves its records dirty, to
+    /// be pushed again; the server ignores changes it already has.
+    fn push_next(
+        &mut self,
+        store: &mut Store,
+        plan: &Plan,
+        shape: &Shape,
+        request: &SyncRequest,
+        outgoing: &[Outgoing],
+        observer: &mut dyn Observer,
+    ) -> Result<(), SyncError> {
+        if !plain_push(shape)
+            || request.upload.is_some()
+            || self.holdings.to_push <= outgoing.len()
+            || self.push_ahead.is_some()
+        {
+            return Ok(());
+        }
+        let skip: HashSet<RecordId> = plan
+            .tried()
+            .iter()
+            .map(RecordId::from_wire)
+            .chain(outgoing.iter().map(|o| o.id))
+            .collect();
+        let (batch, damaged) = store.outgoing(
+            shape.push_bytes as usize,
+            shape.records as usize,
+            &skip,
+            false,
+        )?;
+        store.mark_damaged(&damaged)?;
+        // A record larger than a push on its own goes in pieces, in a round of its own.
+        let alone_too_large = match batch.as_slice() {
+            [only] => plan.upload(only.changes.iter().map(Vec::len).sum()),
+            _ => false,
+        };
+        if batch.is_empty() || alone_too_large {
+            return Ok(());
+        }
+        let next = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: request.cursor,
+            page_bytes: 0,
+            push: batch
+                .iter()
+                .map(|o| RecordChanges {
+                    record: o.id.wire(),
+                    changes: o.changes.clone(),
+                })
+                .collect(),
+            known: request.known,
+            ..SyncRequest::default()
+        };
+        let answer = self.send(&next, observer);
+        *self.push_ahead = Some(PushAhead {
+            request: next,
+            outgoing: batch,
+            answer,
+            stale: false,
+        });
+        Ok(())
+    }
+}
+
+/// Whether committing `response`'s page changes any of `records` (or may: a piece of
+/// a large item, records the server could not send).
+fn page_touches(response: &SyncResponse, records: &[Outgoing]) -> bool {
+    if response.piece.is_some() || !response.unavailable.is_empty() {
+        return true;
+    }
+    let ids: HashSet<intake_shared::protocol::WireId> =
+        records.iter().map(|o| o.id.wire()).collect();
+    response.docs.iter().any(|d| ids.contains(&d.record))
+        || response.changes.iter().any(|c| ids.contains(&c.record))
+        || response
+            .removed
+            .iter()
+            .chain(&response.erased)
+            .any(|id| ids.contains(id))
+}
+
+/// Waits for a push sent ahead that will not be used, and drops its answer: the
+/// server may have stored its changes, and the device, not knowing, pushes them again
+/// (the server ignores changes it has). Returns what it moved: it still crossed.
+fn discard(ahead: Option<PushAhead<'_>>) -> http::Moved {
+    match ahead.map(|a| {
+        a.answer
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }) {
+        Some(Ok((_, moved, _))) => moved,
+        _ => http::Moved::default(),
+    }
+}
+
+/// Whether a round of `shape` is a push and nothing else (no held records first, no
+/// records wanted, no item being resumed): one a push sent ahead can stand in for.
+fn plain_push(shape: &Shape) -> bool {
+    shape.push_bytes > 0 && !shape.held_only && shape.want == 0 && shape.resume.is_none()
+}
+
 /// A request as an [`Observer`] sees it.
 fn sending(request: &SyncRequest) -> Sending {
     Sending {
@@ -458,70 +623,38 @@ fn round_trip(
     shape: &Shape,
     observer: &mut dyn Observer,
 ) -> Result<Round, SyncError> {
-    let skip: HashSet<RecordId> = plan.tried().iter().map(RecordId::from_wire).collect();
-    let mut outgoing = Vec::new();
-    if shape.push_bytes > 0 {
-        let (batch, damaged) = store.outgoing(
-            shape.push_bytes as usize,
-            shape.records as usize,
-            &skip,
-            shape.held_only,
-        )?;
-        store.mark_damaged(&damaged)?;
-        outgoing = batch;
-    }
-    // A record larger than the push budget on its own goes in pieces.
-    let mut upload = None;
-    if let [only] = outgoing.as_slice()
-        && plan.upload(only.changes.iter().map(Vec::len).sum())
-    {
-        let o = outgoing.remove(0);
-        let whole = pieces::encode_upload(&RecordChanges {
-            record: o.id.wire(),
-            changes: o.changes.clone(),
-        });
-        let digest = pieces::digest(&whole);
-        let from = match store.upload_state()? {
-            Some(u) if u.digest == digest && u.record == o.id.wire() => u.have as usize,
-            _ => 0,
-        };
-        let piece = Piece::of(
-            o.id.wire(),
-            ItemKind::Push,
-            digest,
-            &whole,
-            from,
-            plan.piece_bytes() as usize,
-        );
-        upload = Some((o, piece));
-    }
-    let want = if shape.want > 0 {
-        store.wanted(shape.want)?
-    } else {
-        Vec::new()
+    // A push sent ahead while the last round's was out is this round's request.
+    let (request, outgoing, upload, sent_ahead) = match trip.take_push_ahead(shape) {
+        Some(ahead) => (ahead.request, ahead.outgoing, None, Some(ahead.answer)),
+        None => {
+            let (request, outgoing, upload) = build(store, plan, shape)?;
+            (request, outgoing, upload, None)
+        }
     };
-    let cursor = store.cursor()?;
-    let request = SyncRequest {
-        version: PROTOCOL_VERSION,
-        cursor,
-        page_bytes: shape.page_bytes,
-        push: outgoing
-            .iter()
-            .map(|o| RecordChanges {
-                record: o.id.wire(),
-                changes: o.changes.clone(),
-            })
-            .collect(),
-        want_docs: want.iter().map(|id| id.wire()).collect(),
-        upload: upload.as_ref().map(|(_, piece)| piece.clone()),
-        resume: shape.resume,
-        // The server repeats its store id and lock only when they differ from these.
-        known: Known::new(
-            store.server_store()?.as_deref(),
-            store.lock_after_days()?.unwrap_or(0),
-        ),
+    let cursor = request.cursor;
+    let exchanged = match sent_ahead {
+        Some(answer) => {
+            trip.push_next(store, plan, shape, &request, &outgoing, observer)?;
+            answer
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        }
+        // More to push after this one: it goes out on a thread and the next is built
+        // meanwhile (`Trip::push_next`).
+        None if plain_push(shape)
+            && upload.is_none()
+            && trip.ahead.is_none()
+            && trip.holdings.to_push > outgoing.len() =>
+        {
+            let answer = trip.send(&request, observer);
+            trip.push_next(store, plan, shape, &request, &outgoing, observer)?;
+            answer
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        }
+        None => trip.exchange(&request, observer),
     };
-    let (response, moved, store_id) = trip.exchange(&request, observer)?;
+    let (response, moved, store_id) = exchanged?;
     observer.received(&Received {
         push_results: response.results.len() + usize::from(response.upload.is_some()),
         docs: response.docs.len(),
@@ -591,10 +724,20 @@ fn round_trip(
         .collect();
     let fates = plan.answered(&answer, &outcomes);
     trip.ask_ahead(&request, &response, plan, observer);
+    if let Some(ahead) = trip.push_ahead.as_mut() {
+        ahead.stale |= page_touches(&response, &ahead.outgoing);
+    }
     let receipts = pulled_receipts(&response);
+    // An answer without a page names the cursor its request had, which for a push
+    // sent ahead is older than the one the page before it left: the cursor stays.
+    let page_cursor = if request.page_bytes == 0 {
+        store.cursor()?
+    } else {
+        response.cursor
+    };
     let mut page = PageCommit {
         receipts,
-        cursor: response.cursor,
+        cursor: page_cursor,
         piece: response.piece,
         unavailable: response
             .unavailable
@@ -663,6 +806,78 @@ fn round_trip(
     round.removed = result.removed;
     round.erased = result.erased;
     Ok(round)
+}
+
+/// What a round of `shape` pushed in full, and the upload it sends a piece of.
+type Built = (SyncRequest, Vec<Outgoing>, Option<(Outgoing, Piece)>);
+
+/// Builds the request of a round of `shape` from the store: the records to push (or a
+/// piece of one too large for a push), records wanted whole, the page asked for.
+fn build(store: &mut Store, plan: &Plan, shape: &Shape) -> Result<Built, SyncError> {
+    let skip: HashSet<RecordId> = plan.tried().iter().map(RecordId::from_wire).collect();
+    let mut outgoing = Vec::new();
+    if shape.push_bytes > 0 {
+        let (batch, damaged) = store.outgoing(
+            shape.push_bytes as usize,
+            shape.records as usize,
+            &skip,
+            shape.held_only,
+        )?;
+        store.mark_damaged(&damaged)?;
+        outgoing = batch;
+    }
+    // A record larger than the push budget on its own goes in pieces.
+    let mut upload = None;
+    if let [only] = outgoing.as_slice()
+        && plan.upload(only.changes.iter().map(Vec::len).sum())
+    {
+        let o = outgoing.remove(0);
+        let whole = pieces::encode_upload(&RecordChanges {
+            record: o.id.wire(),
+            changes: o.changes.clone(),
+        });
+        let digest = pieces::digest(&whole);
+        let from = match store.upload_state()? {
+            Some(u) if u.digest == digest && u.record == o.id.wire() => u.have as usize,
+            _ => 0,
+        };
+        let piece = Piece::of(
+            o.id.wire(),
+            ItemKind::Push,
+            digest,
+            &whole,
+            from,
+            plan.piece_bytes() as usize,
+        );
+        upload = Some((o, piece));
+    }
+    let want = if shape.want > 0 {
+        store.wanted(shape.want)?
+    } else {
+        Vec::new()
+    };
+    let cursor = store.cursor()?;
+    let request = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor,
+        page_bytes: shape.page_bytes,
+        push: outgoing
+            .iter()
+            .map(|o| RecordChanges {
+                record: o.id.wire(),
+                changes: o.changes.clone(),
+            })
+            .collect(),
+        want_docs: want.iter().map(|id| id.wire()).collect(),
+        upload: upload.as_ref().map(|(_, piece)| piece.clone()),
+        resume: shape.resume,
+        // The server repeats its store id and lock only when they differ from these.
+        known: Known::new(
+            store.server_store()?.as_deref(),
+            store.lock_after_days()?.unwrap_or(0),
+        ),
+    };
+    Ok((request, outgoing, upload))
 }
 
 /// The server's receipts of what an answer carries (protocol v6), by record and change

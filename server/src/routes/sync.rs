@@ -11,8 +11,10 @@
 //! Heavy syncs (see `gate.rs`) hold a permit for all of that work; one that finds none
 //! free is answered `503 busy` at once, before its body is read when its
 //! `Content-Length` already says it is heavy, and in any case before anything is
-//! decoded or stored. Light syncs are never refused: an answer too large to compress
-//! at the protocol's level without a permit is compressed at a quick level instead.
+//! decoded or stored; but not when the permit it lacks is its own device's, whose push
+//! before it is at work: it waits for that one to give it back (`gate::DeviceTurns`).
+//! Light syncs are never refused: an answer too large to compress at the protocol's
+//! level without a permit is compressed at a quick level instead.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -91,10 +93,14 @@ pub async fn sync(
             .is_some_and(|v| v.split(',').any(|e| e.trim() == "zstd"));
     let limits = state.settings.limits.clone();
     let gate = state.heavy_syncs.clone();
+    // A device whose heavy sync is at work sent this one ahead (a push while its last
+    // is stored): with no permit free it waits below for its own to give one back,
+    // and is not refused for it (`gate::DeviceTurns`).
+    let own_at_work = state.device_turns.at_work(p.device.id);
     // A body announced heavy, with every permit taken: refused before a byte of it is
     // read. (Actix frames the body by this header, so it cannot be longer than it says.)
     let announced = header(&req, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
-    if announced.is_some_and(|n| n > HEAVY_BODY_BYTES) && !gate.has_room() {
+    if announced.is_some_and(|n| n > HEAVY_BODY_BYTES) && !gate.has_room() && !own_at_work {
         return Err(busy());
     }
     let mut body = web::BytesMut::new();
@@ -112,6 +118,7 @@ pub async fn sync(
         if body.len() <= HEAVY_BODY_BYTES
             && body.len() + chunk.len() > HEAVY_BODY_BYTES
             && !gate.has_room()
+            && !own_at_work
         {
             return Err(busy());
         }
@@ -122,16 +129,21 @@ pub async fn sync(
     // few slow uploads shut out every other heavy sync. The price: when the last
     // permit is taken by someone else during the upload, this one is refused after it
     // (nothing is stored; the device sends it again later).
-    let permit = if body.len() > HEAVY_BODY_BYTES {
-        Some(gate.try_enter().ok_or_else(busy)?)
+    let wait = std::time::Duration::from_millis(limits.max_sync_wait_ms);
+    let (permit, at_work) = if body.len() > HEAVY_BODY_BYTES {
+        let (permit, at_work) = state
+            .device_turns
+            .enter(&gate, p.device.id, wait)
+            .await
+            .ok_or_else(busy)?;
+        (Some(permit), Some(at_work))
     } else {
-        None
+        (None, None)
     };
     // A turn among the syncs working at once, waited for without a thread; past
     // what the server can do, a device hears at once to come back later rather than
     // queueing until it times out (`[limits] max_syncs_at_once`, `max_sync_wait_ms`).
     // Taken once the body is in, like the permit, so slow uploads hold no turn.
-    let wait = std::time::Duration::from_millis(limits.max_sync_wait_ms);
     let turn = actix_web::rt::time::timeout(wait, state.sync_turns.clone().acquire_owned())
         .await
         .ok()
@@ -142,6 +154,7 @@ pub async fn sync(
     let data_dir = state.settings.data_dir.clone();
     let answer = web::block(move || {
         let _turn = turn;
+        let _at_work = at_work;
         let mut work = Work {
             gate,
             permit,

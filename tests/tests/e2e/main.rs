@@ -30,6 +30,7 @@ mod postgres_restore;
 mod postgres_servers;
 mod postgres_tls;
 mod pull_ahead;
+mod push_ahead;
 mod push_rows;
 mod relays;
 mod review_trust;
