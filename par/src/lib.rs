@@ -1,7 +1,11 @@
 //! `par_map`: a slice mapped on every core when it holds enough work. The server maps
 //! a push's records with it (decoding, judging) and the client a pulled page's new
-//! records (reading them for their list rows). It lives here, not in `shared`, because
-//! `shared` starts no thread (an architecture invariant the tidy test checks).
+//! records (reading them for their list rows). [`frames::compress`]: a large sync
+//! message compressed on every core, in independent zstd frames; both sides send
+//! with it. It lives here, not in `shared`, because `shared` starts no thread (an
+//! architecture invariant the tidy test checks).
+
+pub mod frames;
 
 /// `items.iter().map(f)`, spread over the machine's cores when each thread would get
 /// at least `per_thread` items; in order. A panic in `f` is passed on, as it would be

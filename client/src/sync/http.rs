@@ -391,7 +391,8 @@ impl Transport {
         req: &SyncRequest,
         plain: Vec<u8>,
     ) -> Result<(SyncResponse, Moved, Option<String>), Refusal> {
-        let compressed = zstd::bulk::compress(&plain, compression_level(plain.len()))
+        // A large push in frames compressed on every core (`intake_par::frames`).
+        let compressed = intake_par::frames::compress(&plain, compression_level(plain.len()))
             .map_err(|e| SyncError::Retryable(e.to_string()))?;
         // A message that compression only makes larger (a no-op's) goes as it is: the
         // server tells a zstd body by its first bytes.
@@ -517,6 +518,19 @@ mod tests {
                 ..
             })
         )
+    }
+
+    #[test]
+    fn an_answer_in_several_frames_is_read_whole() {
+        let plain: Vec<u8> = (0..3u64 << 19)
+            .map(|i| b"page of records "[(i.wrapping_mul(2654435761) >> 9) as usize % 16])
+            .collect();
+        let mut framed = Vec::new();
+        for part in plain.chunks(plain.len() / 3) {
+            framed.extend(zstd::bulk::compress(part, 3).unwrap());
+        }
+        assert_eq!(decompress_capped(&framed, plain.len()).unwrap(), plain);
+        assert!(decompress_capped(&framed, plain.len() - 1).is_err());
     }
 
     #[test]

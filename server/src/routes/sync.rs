@@ -363,8 +363,15 @@ impl Work {
         } else {
             QUICK_LEVEL
         };
-        let bytes = zstd::bulk::compress(&response, level)
-            .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+        // A large version 7 answer (a page) in frames compressed on every core
+        // (`intake_par::frames`): its device reads them as one stream. Older apps get
+        // one frame, as they always did.
+        let bytes = if self.sniffed {
+            intake_par::frames::compress(&response, level)
+        } else {
+            zstd::bulk::compress(&response, level)
+        }
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
         // Version 7 says nothing of the encoding: a message that compression would
         // only make larger (a no-op's answer) goes as it is.
         if self.sniffed && bytes.len() >= response.len() {
@@ -383,6 +390,38 @@ impl Work {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_version_7_answer_goes_in_frames_an_older_app_gets_one() {
+        let plain: Vec<u8> = (0..3u64 << 19)
+            .map(|i| b"page of records "[(i.wrapping_mul(2654435761) >> 9) as usize % 16])
+            .collect();
+        let work = |sniffed| Work {
+            gate: Gate::new(1),
+            permit: None,
+            limits: Limits::default(),
+            sniffed,
+        };
+        let frames = |bytes: &[u8]| {
+            let mut rest = bytes;
+            let mut n = 0;
+            while !rest.is_empty() {
+                let len = zstd::zstd_safe::find_frame_compressed_size(rest).unwrap();
+                rest = &rest[len..];
+                n += 1;
+            }
+            n
+        };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let v7 = work(true).answer(plain.clone(), true).unwrap();
+        assert_eq!(frames(&v7.bytes), cores.min(3));
+        assert_eq!(
+            zstd::bulk::decompress(&v7.bytes, plain.len()).unwrap(),
+            plain
+        );
+        let v6 = work(false).answer(plain.clone(), true).unwrap();
+        assert_eq!(frames(&v6.bytes), 1);
+    }
 
     #[test]
     fn a_prefix_is_put_back_only_when_exactly_one_stored_change_has_it() {
