@@ -171,6 +171,7 @@ pub fn sync_request(data: &[u8]) {
             upload: None,
             resume: None,
             known: Default::default(),
+            full_deps: false,
         }
         .encode()
     };
@@ -358,13 +359,20 @@ pub fn apply_page(data: &[u8]) {
                 record: stored().0.wire(),
                 changes: changes(true, rest),
             }],
+            // Every dependency in full: the changes reach the store as they are.
+            in_full: true,
             ..SyncResponse::default()
         }
         .encode()
     };
-    let Ok(page) = SyncResponse::decode(&bytes, &[]) else {
+    let Ok(mut page) = SyncResponse::decode(&bytes, &[]) else {
         return;
     };
+    // Version 8: prefixes this reader holds no change for, or a digest that does not
+    // hold, are what a device asks again in full for; nothing of such a page is kept.
+    if page.expand(|_, _| None).is_err() {
+        return;
+    }
     let incoming = page
         .docs
         .into_iter()

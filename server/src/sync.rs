@@ -98,6 +98,8 @@ pub fn handle(
         results,
         cursor: req.cursor,
         upload,
+        // Version 8: dependencies as prefixes unless the device asked them in full.
+        in_full: req.full_deps,
         ..SyncResponse::default()
     };
     if req.version >= 3 && req.page_bytes == 0 {

@@ -1,4 +1,4 @@
-//! The wire contract: the encoding of protocol v1 to v7 messages is pinned by
+//! The wire contract: the encoding of protocol v1 to v8 messages is pinned by
 //! committed fixtures (a shipped message never changes shape), versions are checked
 //! before anything else, and malformed bytes are errors.
 
@@ -439,4 +439,103 @@ fn v7_abbreviations_out_of_order_or_past_the_push_are_malformed() {
             .expand(|_, _| Some([0; 32]));
         assert!(matches!(got, Err(ExpandError::Decode(_))), "{got:?}");
     }
+}
+
+#[test]
+fn v8_encoding_is_pinned_and_abbreviates_the_answers_dependencies_the_device_holds() {
+    let (id, first, edit) = created_and_edited();
+    let first_hash: [u8; 32] =
+        intake_shared::Record::load(&first, intake_shared::FormRegistry::builtin())
+            .unwrap()
+            .heads()[0];
+    // The request is version 7's, then whether the answer goes in full.
+    let mut req = request();
+    req.version = 8;
+    let mut v7_req = req.clone();
+    v7_req.version = 7;
+    let encoded = req.encode();
+    assert_eq!(encoded[1..encoded.len() - 1], v7_req.encode()[1..]);
+    assert_eq!(encoded[encoded.len() - 1], 0);
+    req.full_deps = true;
+    assert_eq!(*req.encode().last().unwrap(), 1);
+    assert_eq!(SyncRequest::decode(&req.encode()).unwrap(), req);
+    fixture("sync-v8-request.hex", &req.encode());
+
+    // An answer pulling the edit alone: its dependency, the creating change, is one the
+    // device holds (outside the page), so it goes as 4 bytes of its hash.
+    let mut resp = response();
+    resp.version = 8;
+    resp.changes = vec![RecordChanges {
+        record: id,
+        changes: vec![edit.clone()],
+    }];
+    resp.received = vec![Some(1_795_000_000)];
+    resp.doc_received = vec![vec![]];
+    let short = resp.encode();
+    fixture("sync-v8-response.hex", &short);
+    let in_full = SyncResponse {
+        in_full: true,
+        ..resp.clone()
+    }
+    .encode();
+    // 32 bytes of hash are 4, and an index and a count; the list and the digest are
+    // 10 bytes more, where an answer with nothing abbreviated has one.
+    assert_eq!(in_full.len() + 9 - short.len(), 32 - 4 - 2);
+    let mut decoded = SyncResponse::decode(&short, &PUSHED).unwrap();
+    assert_eq!(decoded.abbreviated_records(), vec![id]);
+    assert_ne!(
+        decoded.changes, resp.changes,
+        "the edit came without its dependency"
+    );
+    let mut asked = Vec::new();
+    decoded
+        .expand(|record, prefix| {
+            asked.push((*record, *prefix));
+            first_hash.starts_with(prefix).then_some(first_hash)
+        })
+        .unwrap();
+    assert_eq!(decoded.changes, resp.changes);
+    assert_eq!(asked, vec![(id, first_hash[..4].try_into().unwrap())]);
+    assert!(decoded.short.is_empty() && decoded.digest.is_none());
+    // Asked in full, it decodes whole, one byte longer than version 6's answer.
+    let mut whole = SyncResponse::decode(&in_full, &PUSHED).unwrap();
+    assert!(whole.short.is_empty() && whole.digest.is_none());
+    whole.expand(|_, _| None).unwrap();
+    assert_eq!(whole.changes, resp.changes);
+    let v6 = SyncResponse {
+        version: 6,
+        ..resp.clone()
+    }
+    .encode();
+    assert_eq!(in_full[1..], [&v6[1..], &[0][..]].concat()[..]);
+
+    // A prefix the device cannot put back, or one put back wrong: ask in full.
+    let unknown = SyncResponse::decode(&short, &PUSHED)
+        .unwrap()
+        .expand(|_, _| None);
+    assert!(
+        matches!(unknown, Err(ExpandError::SendInFull(_))),
+        "{unknown:?}"
+    );
+    let wrong = SyncResponse::decode(&short, &PUSHED)
+        .unwrap()
+        .expand(|_, prefix| {
+            let mut other = [0xee; 32];
+            other[..4].copy_from_slice(prefix);
+            Some(other)
+        });
+    assert!(
+        matches!(wrong, Err(ExpandError::SendInFull(_))),
+        "{wrong:?}"
+    );
+
+    // Both changes in the page: the dependency is in it, nothing is abbreviated.
+    resp.changes[0].changes = vec![first, edit];
+    resp.received = vec![Some(1_795_000_000); 2];
+    assert!(
+        SyncResponse::decode(&resp.encode(), &PUSHED)
+            .unwrap()
+            .short
+            .is_empty()
+    );
 }

@@ -74,7 +74,9 @@ pub fn push_of(r: &mut Record, since: &[[u8; 32]]) -> RecordChanges {
     }
 }
 
-/// A protocol-v1 request with a 1 MiB page.
+/// A request of the app's protocol version with a 1 MiB page, its answer's changes
+/// with every dependency in full (version 8): tests that read a page as it comes
+/// hold none of the changes a prefix would name.
 pub fn request(cursor: u64, push: Vec<RecordChanges>, want_docs: Vec<[u8; 16]>) -> SyncRequest {
     SyncRequest {
         version: PROTOCOL_VERSION,
@@ -82,6 +84,7 @@ pub fn request(cursor: u64, push: Vec<RecordChanges>, want_docs: Vec<[u8; 16]>) 
         page_bytes: 1 << 20,
         push,
         want_docs,
+        full_deps: true,
         ..SyncRequest::default()
     }
 }

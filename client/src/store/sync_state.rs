@@ -129,7 +129,89 @@ fn heads_of(bytes: &[u8]) -> Vec<[u8; 32]> {
         .collect()
 }
 
+/// The one hash of `hashes` that starts with `prefix`; `None` when none does, or more
+/// than one (never a guess).
+fn the_one_with_prefix(hashes: &[[u8; 32]], prefix: &[u8]) -> Option<[u8; 32]> {
+    let mut found = hashes.iter().filter(|h| h.starts_with(prefix));
+    let first = found.next()?;
+    found.next().is_none().then_some(*first)
+}
+
 impl Store {
+    /// Puts back the dependencies a version 8 answer sent as prefixes (issue 16), from
+    /// the changes this device holds of each record, and checks the answer's digest.
+    /// A dependency is looked for first among the record's heads and the heads the
+    /// server acknowledged (where a change pulled from the server nearly always
+    /// starts), then among every change the record holds (its saved rows, hashed
+    /// without decoding, and its snapshot, which is loaded). `SendInFull` when a
+    /// prefix names none of them, or several, or the digest disagrees: the device then
+    /// asks for the answer in full and keeps nothing of this one.
+    pub(crate) fn expand_answer(
+        &self,
+        response: &mut intake_shared::protocol::SyncResponse,
+    ) -> Result<(), intake_shared::protocol::ExpandError> {
+        // Per record: its heads and acknowledged heads, and every change hash once
+        // needed.
+        type Known = (Vec<[u8; 32]>, Option<Vec<[u8; 32]>>);
+        let mut seen: std::collections::HashMap<[u8; 16], Known> = Default::default();
+        response.expand(|record, prefix| {
+            let id = RecordId::from_wire(record).to_string();
+            let (quick, all) = seen.entry(*record).or_insert_with(|| {
+                let quick = self
+                    .conn
+                    .query_row(
+                        "SELECT heads, synced_heads FROM records WHERE id = ?1",
+                        [&id],
+                        |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+                    )
+                    .optional()
+                    .ok()
+                    .flatten()
+                    .map(|(heads, synced)| {
+                        let mut quick = heads_of(&heads);
+                        quick.extend(heads_of(synced.as_deref().unwrap_or_default()));
+                        quick.sort_unstable();
+                        quick.dedup();
+                        quick
+                    })
+                    .unwrap_or_default();
+                (quick, None)
+            });
+            if let Some(hash) = the_one_with_prefix(quick, prefix) {
+                return Some(hash);
+            }
+            let all = all.get_or_insert_with(|| self.change_hashes_of(&id).unwrap_or_default());
+            the_one_with_prefix(all, prefix)
+        })
+    }
+
+    /// Every change hash the store holds of record `id`: its snapshot's and its saved
+    /// rows'.
+    fn change_hashes_of(&self, id: &str) -> Result<Vec<[u8; 32]>, StoreError> {
+        let mut hashes = Vec::new();
+        let snapshot: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT snapshot FROM records WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten();
+        if let Some(doc) = snapshot {
+            hashes.extend(intake_shared::record::change_hashes(&doc).unwrap_or_default());
+        }
+        let mut rows = self
+            .conn
+            .prepare_cached("SELECT bytes FROM changes WHERE record_id = ?1")?;
+        let mut rows = rows.query([id])?;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(0)?;
+            hashes.extend(intake_shared::record::change_hashes(&bytes).unwrap_or_default());
+        }
+        hashes.sort_unstable();
+        hashes.dedup();
+        Ok(hashes)
+    }
+
     /// The enrolment, once `intake enroll` has run.
     pub fn enrolment(&self) -> Result<Option<Enrolment>, StoreError> {
         get_meta(&self.conn, "enrolment")?

@@ -23,8 +23,8 @@ use intake_shared::plan::{
     self, Answer, Budgets, Failure, Fate, Holdings, Plan, Retry, Shape, Step, Upload,
 };
 use intake_shared::protocol::{
-    EnrolAnswer, EnrolRequest, ItemKind, Known, Outcome, PROTOCOL_VERSION, Piece, RecordChanges,
-    Rejection, SyncRequest, SyncResponse, pieces,
+    EnrolAnswer, EnrolRequest, ExpandError, ItemKind, Known, Outcome, PROTOCOL_VERSION, Piece,
+    RecordChanges, Rejection, SyncRequest, SyncResponse, pieces,
 };
 
 use crate::store::{Enrolment, Outgoing, PageCommit, Store};
@@ -246,6 +246,7 @@ fn run(
     std::thread::scope(|scope| {
         let mut ahead: Option<Ahead<'_>> = None;
         let mut push_ahead: Option<PushAhead<'_>> = None;
+        let mut busy_seen = false;
         loop {
             let holdings = store.holdings(plan.tried())?;
             let shape = match plan.next(&holdings) {
@@ -259,6 +260,7 @@ fn run(
                 push_ahead: &mut push_ahead,
                 holdings: &holdings,
                 wasted: http::Moved::default(),
+                push_ahead_allowed: !busy_seen,
             };
             let result = round_trip(store, &mut trip, &mut plan, &shape, observer);
             // An answer asked for ahead and not used still crossed the link.
@@ -273,6 +275,7 @@ fn run(
                     let moved = discard(push_ahead.take());
                     summary.bytes_up += moved.up;
                     summary.bytes_down += moved.down;
+                    busy_seen |= matches!(e, SyncError::Busy(..));
                     let retry = plan.failed(failure(&e));
                     if written != Some(plan.budgets()) {
                         store.set_budgets(plan.budgets())?;
@@ -386,6 +389,10 @@ struct Trip<'t, 'scope, 'env> {
     holdings: &'t Holdings,
     /// Bytes of an answer asked for ahead that turned out not to be needed.
     wasted: http::Moved,
+    /// No push goes ahead once the server answered busy in this sync: its permits are
+    /// taken by other devices, and a second push out would only be refused too, after
+    /// crossing the link whole.
+    push_ahead_allowed: bool,
 }
 
 impl Trip<'_, '_, '_> {
@@ -515,7 +522,8 @@ impl<'scope> Trip<'_, 'scope, '_> {
         outgoing: &[Outgoing],
         observer: &mut dyn Observer,
     ) -> Result<(), SyncError> {
-        if !plain_push(shape)
+        if !self.push_ahead_allowed
+            || !plain_push(shape)
             || request.upload.is_some()
             || self.holdings.to_push <= outgoing.len()
             || self.push_ahead.is_some()
@@ -654,7 +662,32 @@ fn round_trip(
         }
         None => trip.exchange(&request, observer),
     };
-    let (response, moved, store_id) = exchanged?;
+    let (mut response, mut moved, mut store_id) = exchanged?;
+    // Version 8: the pulled changes' dependencies came as prefixes; put back from what
+    // the store holds, or, when they cannot be, the same request again asking for
+    // them in full (nothing of the first answer is kept; it still crossed).
+    match store.expand_answer(&mut response) {
+        Ok(()) => {}
+        Err(ExpandError::SendInFull(_)) => {
+            let full = SyncRequest {
+                full_deps: true,
+                ..request.clone()
+            };
+            observer.sending(&sending(&full));
+            let (again, more, id) = trip.transport.exchange(&full)?;
+            moved.up += more.up;
+            moved.down += more.down;
+            moved.server_date = more.server_date.or(moved.server_date);
+            moved.lock_after_days = more.lock_after_days.or(moved.lock_after_days);
+            (response, store_id) = (again, id.or(store_id));
+            store
+                .expand_answer(&mut response)
+                .map_err(|e| SyncError::Retryable(format!("garbled response: {e}")))?;
+        }
+        Err(ExpandError::Decode(e)) => {
+            return Err(SyncError::Retryable(format!("garbled response: {e}")));
+        }
+    }
     observer.received(&Received {
         push_results: response.results.len() + usize::from(response.upload.is_some()),
         docs: response.docs.len(),
@@ -876,6 +909,8 @@ fn build(store: &mut Store, plan: &Plan, shape: &Shape) -> Result<Built, SyncErr
             store.server_store()?.as_deref(),
             store.lock_after_days()?.unwrap_or(0),
         ),
+        // Version 8: dependencies as prefixes; in full only when asked again.
+        full_deps: false,
     };
     Ok((request, outgoing, upload))
 }

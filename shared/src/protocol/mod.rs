@@ -40,6 +40,12 @@
 //! the server holds abbreviated to a prefix ([`short`]): the server expands them
 //! ([`Incoming::expand`]) before the push is judged. Its HTTP heads are shorter: no
 //! `content-type`, and both bodies are zstd without saying so (`docs/PROTOCOL.md`).
+//!
+//! Version 8 does the same the other way (issue 16, W4): an answer's pulled changes
+//! name their dependencies outside the page by prefix, with a digest of the changes in
+//! full, and the device puts them back from what it holds
+//! ([`SyncResponse::expand`]). A device that cannot asks for the same answer with
+//! every dependency in full (`SyncRequest::full_deps`).
 
 mod count;
 mod enrol;
@@ -58,7 +64,7 @@ use serde::{Deserialize, Serialize};
 use crate::pack::{self, Packed};
 
 /// The protocol version this build speaks (and a server built from it answers too).
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 /// The oldest version a server built from this code still answers.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The HTTP header naming the protocol version of a request.
@@ -138,6 +144,10 @@ pub struct SyncRequest {
     /// it changed.
     #[serde(skip)]
     pub known: Known,
+    /// v8: answer with every dependency of the pulled changes in full (the device could
+    /// not put back the prefixes of the answer before).
+    #[serde(skip)]
+    pub full_deps: bool,
 }
 
 /// What a version 7 device knows of its server: the start of the store id and the
@@ -242,6 +252,19 @@ pub struct SyncResponse {
     /// its own sort of the document's change hashes). Empty in older versions.
     #[serde(skip)]
     pub doc_received: Vec<Vec<Option<i64>>>,
+    /// v8, server side: the request asked for every dependency in full; otherwise the
+    /// changes' dependencies outside the page are sent as prefixes.
+    #[serde(skip)]
+    pub in_full: bool,
+    /// v8, as decoded: the pulled changes sent without their dependencies (`changes`
+    /// holds them bare) and those dependencies' prefixes, until
+    /// [`SyncResponse::expand`] puts them back.
+    #[serde(skip)]
+    pub short: Vec<ShortDeps>,
+    /// v8, as decoded: the digest of `changes` with every dependency in full, when
+    /// some are abbreviated.
+    #[serde(skip)]
+    pub digest: Option<[u8; 8]>,
 }
 
 /// The version 2 encoding of a [`SyncRequest`]: the pushed changes packed.
@@ -305,6 +328,15 @@ struct RequestV7 {
     known: Known,
 }
 
+/// The version 8 encoding of a [`SyncRequest`]: version 7's, then whether the answer's
+/// dependencies go in full.
+#[derive(Serialize, Deserialize)]
+struct RequestV8 {
+    /// Postcard writes a nested struct's fields in place: these are version 7's bytes.
+    base: RequestV7,
+    full_deps: bool,
+}
+
 /// The first 8 bytes of SHA-256 over a push as sent: each record's id and change count,
 /// then each change's length and bytes, in order.
 pub fn push_digest(push: &[RecordChanges]) -> [u8; 8] {
@@ -358,6 +390,25 @@ struct ResponseV6 {
     base: ResponseV4,
     received: Vec<i64>,
     doc_received: Vec<Vec<i64>>,
+}
+
+/// The version 8 encoding of a [`SyncResponse`]: version 6's, with the pulled changes
+/// whose dependencies all lie outside the page packed without them, then, when there
+/// are any, their prefixes ([`short`]) and the digest ([`push_digest`]) of the changes
+/// in full. An answer with none (a push's, a no-op's) costs one byte more than
+/// version 6's.
+#[derive(Serialize, Deserialize)]
+struct ResponseV8 {
+    /// Postcard writes a nested struct's fields in place: these are version 6's bytes.
+    base: ResponseV6,
+    short: Option<ShortPage>,
+}
+
+/// A version 8 page's abbreviated dependencies, and the digest of its changes in full.
+#[derive(Serialize, Deserialize)]
+struct ShortPage {
+    deps: Vec<ShortDeps>,
+    digest: [u8; 8],
 }
 
 /// Writes receipts as differences from the one before, carrying the running sum in
@@ -472,6 +523,7 @@ impl RequestV3 {
             upload: self.upload,
             resume: self.resume,
             known: Known::default(),
+            full_deps: false,
         })
     }
 }
@@ -513,6 +565,13 @@ impl SyncRequest {
                 short,
                 known: self.known,
             };
+            if self.version >= 8 {
+                let v8 = RequestV8 {
+                    base: v7,
+                    full_deps: self.full_deps,
+                };
+                return postcard::to_allocvec(&v8).expect("encoding to a Vec cannot fail");
+            }
             return postcard::to_allocvec(&v7).expect("encoding to a Vec cannot fail");
         }
         if self.version == 1 {
@@ -562,10 +621,17 @@ impl SyncRequest {
     /// Decodes a request of any version; a version 7 push may still hold abbreviated
     /// dependencies, which [`Incoming::expand`] puts back.
     pub fn decode_incoming(bytes: &[u8]) -> Result<Incoming, DecodeError> {
-        if peek_version(bytes)? >= 7 {
-            let v7: RequestV7 = decode(bytes)?;
+        let version = peek_version(bytes)?;
+        if version >= 7 {
+            let (v7, full_deps) = if version >= 8 {
+                let v8: RequestV8 = decode(bytes)?;
+                (v8.base, v8.full_deps)
+            } else {
+                (decode::<RequestV7>(bytes)?, false)
+            };
             let mut request = v7.base.base.unpacked()?;
             request.known = v7.known;
+            request.full_deps = full_deps;
             return Ok(Incoming {
                 request,
                 short: v7.short,
@@ -593,6 +659,7 @@ impl SyncRequest {
                     upload: None,
                     resume: None,
                     known: Known::default(),
+                    full_deps: false,
                 })
             }
             3 | 4 => decode::<RequestV3>(bytes)?.unpacked(),
@@ -733,11 +800,18 @@ impl SyncResponse {
             })
             .collect();
         if self.version >= 3 {
+            // Version 8: the pulled changes' dependencies outside the page as prefixes.
+            let (bare, short) = if self.version >= 8 && !self.in_full {
+                let (bare, short) = short::abbreviate(&self.changes);
+                (std::borrow::Cow::Owned(bare), short)
+            } else {
+                (std::borrow::Cow::Borrowed(&self.changes), Vec::new())
+            };
             let v3 = ResponseV3 {
                 version: self.version,
                 refused,
                 docs: pack::pack_docs(&self.docs),
-                changes: pack::pack(&self.changes),
+                changes: pack::pack(&bare),
                 removed: self.removed.clone(),
                 cursor: self.cursor,
                 more: self.more,
@@ -769,6 +843,16 @@ impl SyncResponse {
                 received,
                 doc_received,
             };
+            if self.version >= 8 {
+                let v8 = ResponseV8 {
+                    base: v6,
+                    short: (!short.is_empty()).then(|| ShortPage {
+                        deps: short,
+                        digest: push_digest(&self.changes),
+                    }),
+                };
+                return postcard::to_allocvec(&v8).expect("encoding to a Vec cannot fail");
+            }
             return postcard::to_allocvec(&v6).expect("encoding to a Vec cannot fail");
         }
         let v2 = ResponseV2 {
@@ -786,6 +870,8 @@ impl SyncResponse {
     /// Decodes the answer to a request that pushed the records `pushed`, in order
     /// (version 2 names refused records only by their index in the push).
     pub fn decode(bytes: &[u8], pushed: &[WireId]) -> Result<SyncResponse, DecodeError> {
+        let mut short = Vec::new();
+        let mut digest = None;
         let (v3, erased, receipts) = match peek_version(bytes)? {
             1 => return decode(bytes),
             2 => {
@@ -809,8 +895,26 @@ impl SyncResponse {
                 let v4: ResponseV4 = decode(bytes)?;
                 (v4.base, v4.erased, None)
             }
-            _ => {
+            6 | 7 => {
                 let v6: ResponseV6 = decode(bytes)?;
+                (
+                    v6.base.base,
+                    v6.base.erased,
+                    Some((v6.received, v6.doc_received)),
+                )
+            }
+            _ => {
+                let v8: ResponseV8 = decode(bytes)?;
+                if let Some(page) = v8.short {
+                    if page.deps.is_empty() {
+                        return Err(DecodeError::Malformed(
+                            "abbreviated dependencies: none listed".into(),
+                        ));
+                    }
+                    short = page.deps;
+                    digest = Some(page.digest);
+                }
+                let v6 = v8.base;
                 (
                     v6.base.base,
                     v6.base.erased,
@@ -875,7 +979,41 @@ impl SyncResponse {
             erased,
             received,
             doc_received,
+            in_full: false,
+            short,
+            digest,
         })
+    }
+
+    /// The records some of whose pulled changes' dependencies are abbreviated (version
+    /// 8), in page order: the device looks up their change hashes to expand them.
+    pub fn abbreviated_records(&self) -> Vec<WireId> {
+        short::records_of(&self.changes, &self.short)
+    }
+
+    /// Puts back the pulled changes' abbreviated dependencies (version 8), each prefix
+    /// resolved by `resolve` within its record (`None`: the device holds no change of
+    /// that record with it, or several), and checks the changes against the digest.
+    /// [`ExpandError::SendInFull`]: ask for the same answer with every dependency in
+    /// full; nothing of this one may be kept.
+    pub fn expand(
+        &mut self,
+        mut resolve: impl FnMut(&WireId, &Prefix) -> Option<Hash>,
+    ) -> Result<(), ExpandError> {
+        let short = std::mem::take(&mut self.short);
+        short::expand(&mut self.changes, &short, &mut resolve)?;
+        if let Some(digest) = self.digest.take()
+            && push_digest(&self.changes) != digest
+        {
+            // Another change with the same prefix was chosen (or the page is damaged):
+            // asked in full, the answer has nothing to put back.
+            return Err(ExpandError::SendInFull(
+                "the pulled changes with their dependencies put back do not match their \
+                 digest: ask for them in full"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -124,6 +124,8 @@ impl Session {
             page_bytes: 1 << 20,
             push,
             want_docs,
+            // The pulled changes whole: this session applies them as they come.
+            full_deps: true,
             ..SyncRequest::default()
         };
         let body = zstd::bulk::compress(&req.encode(), 3).unwrap();

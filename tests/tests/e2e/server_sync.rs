@@ -32,6 +32,8 @@ fn request(cursor: u64, push: Vec<RecordChanges>) -> SyncRequest {
         page_bytes: 1 << 20,
         push,
         want_docs: vec![],
+        // Pulled changes whole: these tests compare them as they come.
+        full_deps: true,
         ..SyncRequest::default()
     }
 }

@@ -1,10 +1,11 @@
 //! Issue 16, the bytes of small syncs, counted at the socket through the counting
 //! proxy (`intake_tests::counting`): a no-op sync and a 10-record edit with protocol
 //! version 7's heads and abbreviated dependencies, and the way back when the server
-//! cannot put a dependency back (409 `send_in_full`, then the same request in full).
+//! cannot put a dependency back (409 `send_in_full`, then the same request in full);
+//! version 8's pulled changes with abbreviated dependencies, and in full when asked.
 
 use intake_server::storage::Role;
-use intake_shared::protocol::{Outcome, RecordChanges};
+use intake_shared::protocol::{ExpandError, Outcome, PROTOCOL_VERSION, RecordChanges, SyncRequest};
 use intake_shared::{RecordId, Value};
 use intake_tests::counting::Proxy;
 use intake_tests::craft::{identity, load, push_of, request, text};
@@ -214,10 +215,11 @@ fn older_apps_get_the_heads_they_always_got_and_version_7_only_what_it_lacks() {
         assert_eq!(SyncResponse::decode(&plain, &[]).unwrap().version, version);
         store_id = heads["intake-store"].to_str().unwrap().to_string();
     }
-    // Version 7, knowing nothing yet: the store id and the lock, no type, no encoding
-    // (the body is zstd all the same), none of the browsers' headers.
+    // Version 7 (and the app's, 8, which keeps its heads), knowing nothing yet: the
+    // store id and the lock, no type, no encoding (the body is zstd all the same),
+    // none of the browsers' headers.
     let mut req = request(0, vec![], vec![]);
-    assert_eq!(req.version, 7);
+    assert_eq!(req.version, PROTOCOL_VERSION);
     let (status, heads, body) = answer_heads(&server, &drita.token, &req);
     assert_eq!(status, 200);
     let present: Vec<_> = all.iter().filter(|n| heads.contains_key(**n)).collect();
@@ -232,7 +234,10 @@ fn older_apps_get_the_heads_they_always_got_and_version_7_only_what_it_lacks() {
     } else {
         body
     };
-    assert_eq!(SyncResponse::decode(&plain, &[]).unwrap().version, 7);
+    assert_eq!(
+        SyncResponse::decode(&plain, &[]).unwrap().version,
+        PROTOCOL_VERSION
+    );
     // Knowing them: only the date. Knowing another lock, or another store: both again.
     req.known = Known::new(Some(&store_id), 0);
     let (_, heads, _) = answer_heads(&server, &drita.token, &req);
@@ -253,4 +258,92 @@ fn older_apps_get_the_heads_they_always_got_and_version_7_only_what_it_lacks() {
     assert_eq!(heads["x-content-type-options"], "nosniff");
     assert_eq!(heads["cache-control"], "no-store");
     assert_eq!(heads["content-type"], "application/json");
+}
+
+#[test]
+fn pulled_edits_come_with_abbreviated_dependencies_and_in_full_when_asked() {
+    // Protocol 8: a page's changes name their dependencies outside the page by prefix.
+    let server = TestServer::start();
+    let (mut drita, ids, _proxy) = device_behind_proxy(&server, 10);
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    assert_eq!(merita.sync().unwrap().received, 10);
+    let cursor = merita.store.cursor().unwrap();
+    for id in &ids {
+        drita.edit(*id, |e| e.set("urgency", text("high")));
+    }
+    assert_eq!(drita.sync().unwrap().sent, 10);
+
+    // On the wire: the page after Merita's cursor, asked with another supervisor's
+    // token. Each edit depends on its record's creating change, outside the page.
+    let besa = server.user_device("besa", Role::Supervisor, Some("prizren"));
+    let req = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor,
+        page_bytes: 1 << 20,
+        ..SyncRequest::default()
+    };
+    let short = server.sync(Some(&besa.token), &req);
+    let page = short.response.clone().expect("a page");
+    assert_eq!(page.changes.len(), 10);
+    assert_eq!(page.abbreviated_records().len(), 10);
+    // A reader that holds none of the records cannot put them back: it asks again
+    // with every dependency in full, and gets the same changes, whole.
+    let mut unread = page.clone();
+    assert!(matches!(
+        unread.expand(|_, _| None),
+        Err(ExpandError::SendInFull(_))
+    ));
+    let full_req = SyncRequest {
+        full_deps: true,
+        ..req.clone()
+    };
+    let full = server.sync(Some(&besa.token), &full_req);
+    let mut whole = full.response.clone().expect("a page");
+    assert!(whole.short.is_empty());
+    whole.expand(|_, _| None).unwrap();
+    assert_eq!(whole.cursor, page.cursor);
+    // 26 bytes of message saved an edit (a 32-byte hash is 4, and an index and a
+    // count), less the digest and the list's length, 9 bytes.
+    assert_eq!(full.body.len() - short.body.len(), 10 * 26 - 9);
+
+    // The device puts them back from what it holds: one round trip, nothing asked
+    // again, and it holds what Drita holds.
+    let pulled = merita.sync().unwrap();
+    assert_eq!((pulled.requests, pulled.received), (1, 10), "{pulled:?}");
+    for id in &ids {
+        assert_eq!(merita.record(*id).heads(), drita.record(*id).heads());
+    }
+    assert_eq!(whole.changes.len(), 10);
+}
+
+#[test]
+fn a_device_that_cannot_put_a_dependency_back_asks_for_the_page_in_full() {
+    // A record reassigned to Blerta reaches her as the change that assigned it, whose
+    // dependency, the record's history, she never held.
+    let server = TestServer::start();
+    let mut drita = TestDevice::enroll(&server, "drita", Role::Paralegal, Some("prizren"));
+    let mut blerta = TestDevice::enroll(&server, "blerta", Role::Paralegal, Some("prizren"));
+    let mut merita = TestDevice::enroll(&server, "merita", Role::Supervisor, Some("prizren"));
+    let id = drita.create(&[("full_name", text("Drita Krasniqi"))]);
+    drita.sync().unwrap();
+    assert_eq!(blerta.sync().unwrap().received, 0);
+    merita.sync().unwrap();
+    merita.edit(id, |e| e.assign("blerta"));
+    merita.sync().unwrap();
+
+    let addr = server.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = Proxy::start(vec![addr], true).unwrap();
+    blerta.point_at(&proxy.url);
+    let s = blerta.sync().unwrap();
+    let counts = proxy.counts();
+    // The page with the dependency as a prefix she cannot put back; the same page in
+    // full, whose change she cannot apply without the history; the record whole.
+    assert_eq!(counts.requests, 3, "{counts:?} {s:?}");
+    assert_eq!((s.requests, s.received, s.unsynced), (2, 1, 0), "{s:?}");
+    // Every body that crossed is in the sync's count, the answer not kept too.
+    assert_eq!(
+        (s.bytes_up + s.bytes_down) as u64,
+        counts.up - counts.head_up + counts.down - counts.head_down
+    );
+    assert_eq!(blerta.record(id).heads(), merita.record(id).heads());
 }
