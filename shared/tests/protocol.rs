@@ -309,6 +309,14 @@ fn created_and_edited() -> (WireId, Vec<u8>, Vec<u8>) {
     (r.id().wire(), first, edit)
 }
 
+/// A resolver that puts back, for any prefix, another change than the one meant: one
+/// with the same first bytes.
+fn another_with(_: &WireId, prefix: &Prefix) -> Option<[u8; 32]> {
+    let mut other = [0xee; 32];
+    other[..4].copy_from_slice(prefix);
+    Some(other)
+}
+
 #[test]
 fn v7_encoding_is_pinned_and_abbreviates_dependencies_the_server_holds() {
     let (id, first, edit) = created_and_edited();
@@ -393,11 +401,7 @@ fn v7_encoding_is_pinned_and_abbreviates_dependencies_the_server_holds() {
     );
     let wrong = SyncRequest::decode_incoming(&short)
         .unwrap()
-        .expand(|_, prefix| {
-            let mut other = [0xee; 32];
-            other[..4].copy_from_slice(prefix);
-            Some(other)
-        });
+        .expand(another_with);
     assert!(
         matches!(wrong, Err(ExpandError::SendInFull(_))),
         "{wrong:?}"
@@ -519,11 +523,7 @@ fn v8_encoding_is_pinned_and_abbreviates_the_answers_dependencies_the_device_hol
     );
     let wrong = SyncResponse::decode(&short, &PUSHED)
         .unwrap()
-        .expand(|_, prefix| {
-            let mut other = [0xee; 32];
-            other[..4].copy_from_slice(prefix);
-            Some(other)
-        });
+        .expand(another_with);
     assert!(
         matches!(wrong, Err(ExpandError::SendInFull(_))),
         "{wrong:?}"

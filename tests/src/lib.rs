@@ -481,6 +481,26 @@ impl TestDevice {
             .expect("create")
     }
 
+    /// Creates `n` intake records with a name and a summary of some 250 characters
+    /// ("Person k", "case k: words words …"): enough for a sync of small pages or
+    /// pushes to take several round trips.
+    pub fn create_cases(&mut self, n: usize) -> Vec<intake_shared::RecordId> {
+        (0..n)
+            .map(|k| {
+                self.create(&[
+                    (
+                        "full_name",
+                        intake_shared::Value::Text(format!("Person {k}")),
+                    ),
+                    (
+                        "summary",
+                        intake_shared::Value::Text(format!("case {k}: {}", "words ".repeat(40))),
+                    ),
+                ])
+            })
+            .collect()
+    }
+
     /// Edits a record as this device's user.
     pub fn edit<T>(
         &mut self,

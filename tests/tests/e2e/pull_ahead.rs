@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use intake_client::sync::{Observer, Received, Sending};
 use intake_client::{Key, Store, SyncOptions};
 use intake_server::storage::Role;
-use intake_shared::{RecordId, Value};
+use intake_shared::RecordId;
 use intake_tests::craft::text;
 use intake_tests::{TestDevice, TestServer};
 
@@ -69,17 +69,7 @@ fn options() -> SyncOptions {
 fn setup(server: &TestServer) -> (TestDevice, TestDevice, Vec<RecordId>) {
     let mut drita = TestDevice::enroll(server, "drita", Role::Paralegal, Some("prizren"));
     let merita = TestDevice::enroll(server, "merita", Role::Supervisor, Some("prizren"));
-    let ids = (0..RECORDS)
-        .map(|n| {
-            drita.create(&[
-                ("full_name", Value::Text(format!("Person {n}"))),
-                (
-                    "summary",
-                    Value::Text(format!("case {n}: {}", "words ".repeat(40))),
-                ),
-            ])
-        })
-        .collect();
+    let ids = drita.create_cases(RECORDS);
     drita.sync().unwrap();
     (drita, merita, ids)
 }

@@ -67,17 +67,7 @@ fn options_of(push_bytes: usize) -> SyncOptions {
 /// A paralegal's device holding `RECORDS` records made offline.
 fn offline_device(server: &TestServer) -> (TestDevice, Vec<RecordId>) {
     let mut drita = TestDevice::enroll(server, "drita", Role::Paralegal, Some("prizren"));
-    let ids = (0..RECORDS)
-        .map(|n| {
-            drita.create(&[
-                ("full_name", Value::Text(format!("Person {n}"))),
-                (
-                    "summary",
-                    Value::Text(format!("case {n}: {}", "words ".repeat(40))),
-                ),
-            ])
-        })
-        .collect();
+    let ids = drita.create_cases(RECORDS);
     (drita, ids)
 }
 
