@@ -350,7 +350,7 @@ fn add_user(storage: &dyn Storage, u: &UserSpec) -> anyhow::Result<String> {
 }
 
 /// A `kB` line of `/proc/<pid>/status`.
-fn status_kb(pid: u32, key: &str) -> anyhow::Result<u64> {
+pub(crate) fn status_kb(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()

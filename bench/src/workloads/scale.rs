@@ -196,8 +196,10 @@ pub fn fresh(ctx: &Ctx) -> anyhow::Result<()> {
         UserSpec::paralegal("para-000", "north"),
         UserSpec::paralegal("para-001", "north"),
         UserSpec::supervisor("supervisor", "north"),
+        UserSpec::supervisor("supervisor-2", "north"),
     ];
     let mut pulls = Vec::new();
+    let mut device_rss = Vec::new();
     for run in 1..=ctx.runs {
         eprintln!("fresh: run {run}/{}", ctx.runs);
         let rig = Rig::start(&users)?;
@@ -207,12 +209,66 @@ pub fn fresh(ctx: &Ctx) -> anyhow::Result<()> {
         }
         let mut supervisor = rig.device(2, None)?;
         pulls.push(pull(&rig, &mut supervisor, team.len())?);
+        // The same pull by a device in a process of its own (a second supervisor's
+        // device): its peak resident memory, which the bench's own process, holding
+        // the data and the templates, cannot show.
+        device_rss.push(device_process_pull(&rig, 3, team.len())?);
     }
+    device_rss.sort_by(f64::total_cmp);
     emit(&report(
         &format!("fresh_supervisor_pull_{}", team.len()),
         &pulls,
         Some(data::floor_of(&team)?),
-        json!({ "records": team.len(), "records_stored": team.len() }),
+        json!({
+            "records": team.len(),
+            "records_stored": team.len(),
+            "device_process_peak_rss_mb": {
+                "min": device_rss[0],
+                "median": device_rss[device_rss.len() / 2],
+                "max": device_rss[device_rss.len() - 1],
+            },
+        }),
     ));
     Ok(())
+}
+
+/// A fresh device of user number `user` pulls everything in `intake-bench-device`, a
+/// process of its own; returns its peak resident memory (`VmHWM`, MB), read every 10
+/// ms until it exits (the high-water mark only grows, so the last read is its peak).
+fn device_process_pull(rig: &Rig, user: usize, records: usize) -> anyhow::Result<f64> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = super::twog_kill::enrolled_dir(rig, user, None)?;
+    let key: String = data::KEY.iter().map(|b| format!("{b:02x}")).collect();
+    let mut child = Command::new(super::twog_kill::device_binary()?)
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--key", &key])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let mut peak_kb = 0;
+    let status = loop {
+        if let Ok(kb) = crate::server::status_kb(child.id(), "VmHWM") {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let out = reader.join().expect("device reader");
+    anyhow::ensure!(status.success(), "intake-bench-device failed: {status}");
+    anyhow::ensure!(
+        out.contains(&format!("received={records} ")),
+        "the device process did not receive {records} records: {out}"
+    );
+    Ok((peak_kb as f64 / 1024.0 * 10.0).round() / 10.0)
 }

@@ -97,7 +97,7 @@ impl Moments {
 
 /// A device store of user number `user` (holding `template`'s records, if any),
 /// enrolled through the proxy and closed, in a directory of its own.
-fn enrolled_dir(
+pub(crate) fn enrolled_dir(
     rig: &Rig,
     user: usize,
     template: Option<&Template>,
@@ -185,7 +185,7 @@ enum End {
 }
 
 /// The device binary built next to the benchmark's.
-fn device_binary() -> anyhow::Result<PathBuf> {
+pub(crate) fn device_binary() -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.with_file_name("intake-bench-device");
     if !path.exists() {
         bail!(
