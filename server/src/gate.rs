@@ -139,9 +139,13 @@ impl DeviceTurns {
         devices.entry(device).or_default().clone()
     }
 
-    /// Whether `device` has a heavy sync at work now.
+    /// Whether `device` has a heavy sync at work now. (Asked of every sync: it makes
+    /// no entry for a device that never sent a heavy one.)
     pub fn at_work(&self, device: i64) -> bool {
-        self.of(device).at_work.load(Ordering::Acquire) > 0
+        let devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
+        devices
+            .get(&device)
+            .is_some_and(|w| w.at_work.load(Ordering::Acquire) > 0)
     }
 
     /// A permit for a heavy sync of `device`: one free now, or else, while one of the
@@ -198,6 +202,11 @@ mod tests {
         let wait = Duration::from_millis(50);
         let first = turns.enter(&gate, 1, wait).await.expect("the permit");
         assert!(turns.at_work(1) && !turns.at_work(2));
+        assert_eq!(
+            turns.devices.lock().unwrap().len(),
+            1,
+            "asking made no entry"
+        );
         // Another device is refused at once, and so is device 1 while its first is
         // at work past the wait.
         assert!(
