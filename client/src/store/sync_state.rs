@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use intake_shared::protocol::{ItemKind, Piece};
+use intake_shared::protocol::{ItemKind, Piece, the_one_with_prefix};
 use intake_shared::{Record, RecordError, RecordId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -127,14 +127,6 @@ fn heads_of(bytes: &[u8]) -> Vec<[u8; 32]> {
         .chunks_exact(32)
         .map(|c| c.try_into().expect("32-byte chunk"))
         .collect()
-}
-
-/// The one hash of `hashes` that starts with `prefix`; `None` when none does, or more
-/// than one (never a guess).
-fn the_one_with_prefix(hashes: &[[u8; 32]], prefix: &[u8]) -> Option<[u8; 32]> {
-    let mut found = hashes.iter().filter(|h| h.starts_with(prefix));
-    let first = found.next()?;
-    found.next().is_none().then_some(*first)
 }
 
 impl Store {

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use intake_shared::RecordId;
 use intake_shared::protocol::{
     CONTENT_TYPE, DecodeError, ExpandError, Incoming, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
-    Prefix, STORE_HEADER, SyncRequest, VERSION_HEADER, WireId, is_zstd_frame,
+    STORE_HEADER, SyncRequest, VERSION_HEADER, WireId, is_zstd_frame, the_one_with_prefix,
 };
 
 use crate::config::Limits;
@@ -246,14 +246,6 @@ fn expand(
         })
 }
 
-/// The one hash of `hashes` that starts with `prefix`; `None` when none does, or more
-/// than one (which the device meant is then unknown: never a guess).
-fn the_one_with_prefix(hashes: &[[u8; 32]], prefix: &Prefix) -> Option<[u8; 32]> {
-    let mut found = hashes.iter().filter(|h| h.starts_with(prefix));
-    let first = found.next()?;
-    found.next().is_none().then_some(*first)
-}
-
 /// One sync's work on the blocking pool, with the heavy-sync permit it holds, if any.
 struct Work {
     gate: Arc<Gate>,
@@ -421,20 +413,5 @@ mod tests {
         );
         let v6 = work(false).answer(plain.clone(), true).unwrap();
         assert_eq!(frames(&v6.bytes), 1);
-    }
-
-    #[test]
-    fn a_prefix_is_put_back_only_when_exactly_one_stored_change_has_it() {
-        let mut a = [1u8; 32];
-        let mut b = [2u8; 32];
-        let c = [3u8; 32];
-        assert_eq!(the_one_with_prefix(&[a, b, c], &[2, 2, 2, 2]), Some(b));
-        assert_eq!(the_one_with_prefix(&[a, b, c], &[4, 4, 4, 4]), None);
-        assert_eq!(the_one_with_prefix(&[], &[1, 1, 1, 1]), None);
-        // Two changes of the record start alike: neither is chosen.
-        a[..4].copy_from_slice(&[9, 9, 9, 9]);
-        b[..4].copy_from_slice(&[9, 9, 9, 9]);
-        assert_eq!(the_one_with_prefix(&[a, b, c], &[9, 9, 9, 9]), None);
-        assert_eq!(the_one_with_prefix(&[a, c], &[9, 9, 9, 9]), Some(a));
     }
 }

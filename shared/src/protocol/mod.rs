@@ -57,7 +57,7 @@ pub use enrol::{
     DeviceLimits, EnrolAnswer, EnrolRequest, LOCK_HEADER, TOKEN_GRACE_DAYS, TokenAnswer,
 };
 pub use pieces::{ItemKind, Piece, Resume, UploadAck};
-pub use short::{ExpandError, PREFIX_BYTES, Prefix, ShortDeps};
+pub use short::{ExpandError, PREFIX_BYTES, Prefix, ShortDeps, the_one_with_prefix};
 
 use serde::{Deserialize, Serialize};
 

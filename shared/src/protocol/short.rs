@@ -45,6 +45,15 @@ pub struct ShortDeps {
     pub deps: Vec<Prefix>,
 }
 
+/// The one hash of `hashes` that starts with `prefix`; `None` when none does, or more
+/// than one (which change was meant is then unknown: never a guess). What the server
+/// puts a pushed prefix back with, and a device a pulled one (version 8).
+pub fn the_one_with_prefix(hashes: &[Hash], prefix: &Prefix) -> Option<Hash> {
+    let mut found = hashes.iter().filter(|h| h.starts_with(prefix));
+    let first = found.next()?;
+    found.next().is_none().then_some(*first)
+}
+
 fn prefix(hash: &Hash) -> Prefix {
     hash[..PREFIX_BYTES].try_into().expect("a hash is longer")
 }
@@ -168,4 +177,24 @@ pub(crate) fn expand(
         return Err(bad("a change past the end of the push"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::the_one_with_prefix;
+
+    #[test]
+    fn a_prefix_is_put_back_only_when_exactly_one_change_has_it() {
+        let mut a = [1u8; 32];
+        let mut b = [2u8; 32];
+        let c = [3u8; 32];
+        assert_eq!(the_one_with_prefix(&[a, b, c], &[2, 2, 2, 2]), Some(b));
+        assert_eq!(the_one_with_prefix(&[a, b, c], &[4, 4, 4, 4]), None);
+        assert_eq!(the_one_with_prefix(&[], &[1, 1, 1, 1]), None);
+        // Two changes of the record start alike: neither is chosen.
+        a[..4].copy_from_slice(&[9, 9, 9, 9]);
+        b[..4].copy_from_slice(&[9, 9, 9, 9]);
+        assert_eq!(the_one_with_prefix(&[a, b, c], &[9, 9, 9, 9]), None);
+        assert_eq!(the_one_with_prefix(&[a, c], &[9, 9, 9, 9]), Some(a));
+    }
 }
